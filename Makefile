@@ -1,0 +1,41 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(abspath ../shared/data/lobster)
+export RLEXEC_DATA_DIR := $(DATA_DIR)
+
+.PHONY: demo test lint typecheck pytest bench redis clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# One stamp per extras set, so `make test` does not reinstall on every run.
+$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed-runtime
+
+demo: $(VENV)/.installed-runtime
+	$(BIN)/rlexec replay --data $(DATA_DIR)/AAPL_2012-06-21_34200000_57600000_message_1.csv.gz
+
+test: $(VENV)/.installed-dev redis
+	$(BIN)/ruff check rlexec bench tests
+	$(BIN)/ruff format --check rlexec bench tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.installed-dev
+	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done
+
+# Tests of the Redis store talk to a real server: start one if none answers.
+redis:
+	@bash scripts/ensure-redis.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,177 @@
+"""State features for the execution policy, maintained incrementally (O(1) per event).
+
+`FEATURE_NAMES` is the contract: its order is the order of `FeatureBuilder.vector`, it is
+written into every exported policy's metadata, and the runtime refuses a model whose list
+differs. Change it only together with a retrained model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from rlexec.market.book import L2Book
+from rlexec.market.events import MarketEvent, Trade
+from rlexec.market.orders import Side
+
+FEATURE_NAMES: tuple[str, ...] = (
+    # market
+    "spread_ticks",  # best ask − best bid, in ticks
+    "imbalance_l1",  # (bid size − ask size) / (bid size + ask size) at the touch, in [−1, 1]
+    "depth_imbalance",  # the same over every level the book holds
+    "microprice_offset_bps",  # (microprice − mid) / mid × 1e4
+    "volatility_bps",  # EWMA realised volatility of mid returns, bps per mid change
+    "signed_volume",  # buyer- minus seller-initiated shares over the rolling window
+    "trade_count",  # prints over the rolling window
+    "time_since_trade_s",  # seconds since the last print (or since the first event)
+    # execution state
+    "elapsed_frac",  # fraction of the parent order's horizon elapsed, in [0, 1]
+    "remaining_frac",  # fraction of the parent quantity still to do, in [0, 1]
+    "shortfall_bps",  # cost so far of what is filled vs the arrival mid, bps, + = cost
+)
+MARKET_FEATURES = FEATURE_NAMES[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureConfig:
+    tick_size: int = 100
+    """Integer price units per tick (100 = $0.01)."""
+    window_s: float = 30.0
+    """Rolling window for signed volume and trade count."""
+    vol_halflife: float = 50.0
+    """Half-life of the volatility EWMA, in mid changes."""
+
+    def __post_init__(self) -> None:
+        if self.tick_size <= 0:
+            raise ValueError(f"tick_size must be positive, got {self.tick_size}")
+        if not self.window_s > 0:
+            raise ValueError(f"window_s must be positive, got {self.window_s}")
+        if not self.vol_halflife > 0:
+            raise ValueError(f"vol_halflife must be positive, got {self.vol_halflife}")
+
+
+@dataclass(slots=True)
+class ExecutionState:
+    """Progress of one parent order, as the algo working it sees it."""
+
+    side: Side
+    quantity: int
+    start_ns: int
+    end_ns: int
+    arrival_mid: float
+    filled: int = 0
+    notional: float = 0.0
+    """Σ fill price × fill qty, in integer price units × shares."""
+
+    def record_fill(self, price: int, qty: int) -> None:
+        self.filled += qty
+        self.notional += price * qty
+
+    @property
+    def avg_price(self) -> float | None:
+        return self.notional / self.filled if self.filled else None
+
+    def shortfall_bps(self) -> float:
+        """Implementation shortfall of the filled part, bps of the arrival mid, positive = cost."""
+        if not self.filled or not self.arrival_mid:
+            return 0.0
+        avg = self.notional / self.filled
+        return int(self.side) * (avg - self.arrival_mid) / self.arrival_mid * 1e4
+
+
+class FeatureBuilder:
+    """Feed it every event after the book has applied it; ask for `vector` at decision time."""
+
+    __slots__ = (
+        "_alpha", "_cfg", "_first_ns", "_last_mid", "_last_trade_ns", "_now_ns", "_trades",
+        "_var", "_window_ns", "book", "signed_volume", "trade_count",
+    )  # fmt: skip
+
+    def __init__(self, book: L2Book, config: FeatureConfig | None = None) -> None:
+        self.book = book
+        self._cfg = config or FeatureConfig()
+        self._window_ns = int(self._cfg.window_s * 1e9)
+        self._alpha = 1.0 - 0.5 ** (1.0 / self._cfg.vol_halflife)
+        self._trades: deque[tuple[int, int]] = deque()  # (ts_ns, signed size)
+        self.signed_volume = 0
+        self.trade_count = 0
+        self._last_trade_ns: int | None = None
+        self._first_ns: int | None = None
+        self._now_ns = 0
+        self._last_mid: float | None = None
+        self._var = 0.0
+
+    def on_event(self, event: MarketEvent) -> None:
+        ts = event.ts_ns
+        if self._first_ns is None:
+            self._first_ns = ts
+        self._now_ns = ts
+        if type(event) is Trade:
+            signed = event.size if event.aggressor is Side.BUY else -event.size
+            self._trades.append((ts, signed))
+            self.signed_volume += signed
+            self.trade_count += 1
+            self._last_trade_ns = ts
+        self._expire(ts)
+        book = self.book
+        if book._bid_prices and book._ask_prices:
+            mid = (book._bid_prices[-1] + book._ask_prices[0]) / 2
+            last = self._last_mid
+            if mid != last:
+                if last is not None:
+                    r = (mid - last) / last * 1e4
+                    self._var += self._alpha * (r * r - self._var)
+                self._last_mid = mid
+
+    def _expire(self, now_ns: int) -> None:
+        trades = self._trades
+        horizon = now_ns - self._window_ns
+        while trades and trades[0][0] <= horizon:
+            _, signed = trades.popleft()
+            self.signed_volume -= signed
+            self.trade_count -= 1
+
+    @property
+    def volatility_bps(self) -> float:
+        return math.sqrt(self._var)
+
+    def market_vector(self, now_ns: int | None = None) -> list[float]:
+        """The market features in contract order; NaN where the book is one-sided."""
+        now = self._now_ns if now_ns is None else max(now_ns, self._now_ns)
+        self._expire(now)
+        book = self.book
+        nan = math.nan
+        bid, ask = book.best_bid, book.best_ask
+        if bid is None or ask is None:
+            spread = imb1 = micro = nan
+        else:
+            bsz, asz = book.best_bid_size, book.best_ask_size
+            spread = (ask - bid) / self._cfg.tick_size
+            imb1 = (bsz - asz) / (bsz + asz)
+            mid = (bid + ask) / 2
+            micro = ((bid * asz + ask * bsz) / (bsz + asz) - mid) / mid * 1e4
+        total = book.bid_total + book.ask_total
+        depth_imb = (book.bid_total - book.ask_total) / total if total else nan
+        since = self._last_trade_ns if self._last_trade_ns is not None else self._first_ns
+        since_s = (now - since) / 1e9 if since is not None else 0.0
+        return [
+            spread, imb1, depth_imb, micro, math.sqrt(self._var),
+            float(self.signed_volume), float(self.trade_count), since_s,
+        ]  # fmt: skip
+
+    def vector(self, execution: ExecutionState, now_ns: int | None = None) -> list[float]:
+        """Every feature in `FEATURE_NAMES` order."""
+        now = self._now_ns if now_ns is None else max(now_ns, self._now_ns)
+        horizon = execution.end_ns - execution.start_ns
+        elapsed = (now - execution.start_ns) / horizon if horizon > 0 else 1.0
+        remaining = 1.0 - execution.filled / execution.quantity if execution.quantity else 0.0
+        return [
+            *self.market_vector(now),
+            min(1.0, max(0.0, elapsed)),
+            min(1.0, max(0.0, remaining)),
+            execution.shortfall_bps(),
+        ]
+
+    def as_dict(self, execution: ExecutionState, now_ns: int | None = None) -> dict[str, float]:
+        return dict(zip(FEATURE_NAMES, self.vector(execution, now_ns), strict=True))

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real LOBSTER sample data and a real Redis database reserved for tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("RLEXEC_DATA_DIR", REPO.parent / "shared" / "data" / "lobster"))
+REDIS_URL = os.environ.get("RLEXEC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+AAPL_1 = "AAPL_2012-06-21_34200000_57600000_message_1.csv.gz"
+AMZN_1 = "AMZN_2012-06-21_34200000_57600000_message_1.csv.gz"
+AMZN_5 = "AMZN_2012-06-21_34200000_57600000_message_5.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA_DIR.is_dir():
+        raise RuntimeError(f"LOBSTER sample data not found at {DATA_DIR} (set RLEXEC_DATA_DIR)")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def aapl_message(data_dir: Path) -> Path:
+    return data_dir / AAPL_1
+
+
+@pytest.fixture(scope="session")
+def amzn5_message(data_dir: Path) -> Path:
+    return data_dir / AMZN_5
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A dedicated Redis database (index 15 by default), emptied before and after each test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()

@@ -13,7 +13,7 @@ from rlexec.cli.progress import ProgressBar
 from rlexec.market.book import L2Book
 from rlexec.market.features import FeatureConfig
 from rlexec.market.instrument import PRICE_SCALE
-from rlexec.market.lobster import EXECUTE_HIDDEN, LobsterName, LobsterPair, LobsterRow
+from rlexec.market.lobster import LobsterName, LobsterPair, RawRow
 from rlexec.market.replay import MarketReplay
 
 HELP = "replay a LOBSTER message/orderbook pair through the L2 book and feature builder"
@@ -40,26 +40,22 @@ def run(args: argparse.Namespace) -> int:
     spreads = array("q")
     imbalances = array("d")
     mids = array("d")
-    counts = {"trades": 0, "hidden_trades": 0}
 
-    def on_row(row: LobsterRow, book: L2Book) -> None:
+    def on_row(row: RawRow, book: L2Book) -> None:
         bid, ask = book.best_bid, book.best_ask
         if bid is not None and ask is not None:
             spreads.append(ask - bid)
             bs, asz = book.best_bid_size, book.best_ask_size
             imbalances.append((bs - asz) / (bs + asz))
             mids.append((bid + ask) / 2)
-        if row.event_type in (4, 5, 6):
-            counts["trades"] += 1
-            counts["hidden_trades"] += row.event_type == EXECUTE_HIDDEN
         if not replay.rows % 4096:
-            bar.update((row.ts_ns - start_ns) / span, f"{replay.rows:,} rows")
+            bar.update((row[0] - start_ns) / span, f"{replay.rows:,} rows")
 
     t0 = time.perf_counter()
     replay.run(on_row)
     seconds = time.perf_counter() - t0
     bar.close()
-    summary = _summary(pair, replay, seconds, spreads, imbalances, mids, counts, args.tick_size)
+    summary = _summary(pair, replay, seconds, spreads, imbalances, mids, args.tick_size)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -87,7 +83,6 @@ def _summary(
     spreads: array[int],
     imbalances: array[float],
     mids: array[float],
-    counts: dict[str, int],
     tick: int,
 ) -> dict[str, object]:
     spread_arr = np.frombuffer(spreads, dtype=np.int64).astype(np.float64)
@@ -97,8 +92,8 @@ def _summary(
         "levels": pair.levels,
         "rows": replay.rows,
         "events": replay.events,
-        "trades": counts["trades"],
-        "hidden_trades": counts["hidden_trades"],
+        "trades": replay.trades,
+        "hidden_trades": replay.hidden_trades,
         "seconds": round(seconds, 3),
         "events_per_s": round(replay.events / seconds) if seconds else None,
         "rows_per_s": round(replay.rows / seconds) if seconds else None,

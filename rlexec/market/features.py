@@ -103,17 +103,31 @@ class FeatureBuilder:
         self._var = 0.0
 
     def on_event(self, event: MarketEvent) -> None:
-        ts = event.ts_ns
-        if self._first_ns is None:
-            self._first_ns = ts
-        self._now_ns = ts
+        """Generic entry point: any event, after the book has applied it."""
         if type(event) is Trade:
-            signed = event.size if event.aggressor is Side.BUY else -event.size
-            self._trades.append((ts, signed))
-            self.signed_volume += signed
-            self.trade_count += 1
-            self._last_trade_ns = ts
-        self._expire(ts)
+            self.on_trade(event.ts_ns, event.size, event.aggressor)
+        else:
+            self.on_book(event.ts_ns)
+
+    def on_trade(self, ts_ns: int, size: int, aggressor: int) -> None:
+        """A print of `size` shares; `aggressor` is +1 (buyer-initiated) or −1."""
+        if self._first_ns is None:
+            self._first_ns = ts_ns
+        self._now_ns = ts_ns
+        signed = size if aggressor > 0 else -size
+        self._trades.append((ts_ns, signed))
+        self.signed_volume += signed
+        self.trade_count += 1
+        self._last_trade_ns = ts_ns
+        self._expire(ts_ns)
+
+    def on_book(self, ts_ns: int) -> None:
+        """The book changed: advance the clock and the volatility estimate."""
+        if self._first_ns is None:
+            self._first_ns = ts_ns
+        self._now_ns = ts_ns
+        if self._trades:
+            self._expire(ts_ns)
         book = self.book
         if book._bid_prices and book._ask_prices:
             mid = (book._bid_prices[-1] + book._ask_prices[0]) / 2
@@ -131,6 +145,11 @@ class FeatureBuilder:
             _, signed = trades.popleft()
             self.signed_volume -= signed
             self.trade_count -= 1
+
+    @property
+    def now_ns(self) -> int:
+        """Time of the last event seen: the builder's clock."""
+        return self._now_ns
 
     @property
     def volatility_bps(self) -> float:

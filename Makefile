@@ -17,8 +17,9 @@ $(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+# Tests need the train extra too (torch is pinned to the CPU build cached on this machine).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,train]'
 	@touch $@ $(VENV)/.installed-runtime
 
 demo: $(VENV)/.installed-runtime

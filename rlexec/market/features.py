@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rlexec.market.book import L2Book
 from rlexec.market.events import MarketEvent, Trade
 from rlexec.market.orders import Side
+from rlexec.market.shortfall import shortfall_bps
 
 FEATURE_NAMES: tuple[str, ...] = (
     # market
@@ -74,10 +75,9 @@ class ExecutionState:
 
     def shortfall_bps(self) -> float:
         """Implementation shortfall of the filled part, bps of the arrival mid, positive = cost."""
-        if not self.filled or not self.arrival_mid:
+        if not self.filled or self.arrival_mid <= 0:
             return 0.0
-        avg = self.notional / self.filled
-        return int(self.side) * (avg - self.arrival_mid) / self.arrival_mid * 1e4
+        return shortfall_bps(self.side, self.notional / self.filled, self.arrival_mid)
 
 
 class FeatureBuilder:

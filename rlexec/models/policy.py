@@ -1,0 +1,148 @@
+"""Run an exported execution policy: onnxruntime and numpy only, one intra-op thread.
+
+Loading checks the model's contract against the live feature builder and refuses a model
+whose features or actions differ, saying exactly which. At run time a non-finite input or
+output, or an action index outside the table, yields None: the algo then falls back to
+its schedule (and counts it), and nothing odd reaches the venue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from rlexec.market.errors import RlexecError
+from rlexec.models.contract import (
+    ACTIONS,
+    META_ACTIONS,
+    META_FEATURES,
+    META_OBS_CLIP,
+    META_OBS_MEAN,
+    META_OBS_STD,
+    META_OUTPUT,
+    OBSERVATION_NAMES,
+    REQUIRED_META,
+    Action,
+    actions_from_json,
+)
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "artifacts" / "rlexec-ppo-aapl.onnx"
+
+
+class PolicyError(RlexecError):
+    """The model file cannot be used: says which file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    index: int
+    action: Action
+
+
+def contract_differences(model: Sequence[str], live: Sequence[str]) -> list[str]:
+    """Human-readable differences between the model's feature list and the live one."""
+    problems: list[str] = []
+    missing = [n for n in model if n not in live]
+    extra = [n for n in live if n not in model]
+    if missing:
+        problems.append(f"model needs features the service cannot build: {', '.join(missing)}")
+    if extra:
+        problems.append(f"service builds features the model was not trained on: {', '.join(extra)}")
+    if not problems and list(model) != list(live):
+        first = next(i for i, (a, b) in enumerate(zip(model, live, strict=True)) if a != b)
+        problems.append(
+            f"feature order differs from position {first}: model has {model[first]!r}, "
+            f"service has {live[first]!r}"
+        )
+    return problems
+
+
+class OnnxPolicy:
+    """A loaded, contract-checked policy."""
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_MODEL,
+        feature_names: Sequence[str] = OBSERVATION_NAMES,
+        actions: tuple[Action, ...] = ACTIONS,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise PolicyError(f"{self.path}: no such model file")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise PolicyError(f"{self.path}: not a loadable ONNX model ({exc})") from None
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.metadata: dict[str, str] = dict(meta)
+        missing = [k for k in REQUIRED_META if k not in meta]
+        if missing:
+            raise PolicyError(f"{self.path}: metadata lacks {', '.join(missing)}")
+        try:
+            model_features = json.loads(meta[META_FEATURES])
+            model_actions = actions_from_json(meta[META_ACTIONS])
+            mean = np.asarray(json.loads(meta[META_OBS_MEAN]), dtype=np.float32)
+            std = np.asarray(json.loads(meta[META_OBS_STD]), dtype=np.float32)
+            clip = float(json.loads(meta.get(META_OBS_CLIP, "10.0")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PolicyError(f"{self.path}: unreadable contract metadata ({exc})") from None
+        problems = contract_differences(model_features, feature_names)
+        if model_actions != actions:
+            problems.append(
+                f"action table differs: model has {len(model_actions)} actions "
+                f"{[a.as_json() for a in model_actions]}, service expects {len(actions)}"
+            )
+        if meta[META_OUTPUT] != "action_scores":
+            problems.append(f"unknown output kind {meta[META_OUTPUT]!r}")
+        n = len(model_features)
+        if (
+            mean.shape != (n,)
+            or std.shape != (n,)
+            or not (np.isfinite(std).all() and (std > 0).all())
+        ):
+            problems.append(f"normalisation must be {n} finite means and positive stds")
+        if problems:
+            raise PolicyError(f"{self.path}: refused — " + "; ".join(problems))
+        self.feature_names: tuple[str, ...] = tuple(model_features)
+        self.actions = model_actions
+        self._mean = mean
+        self._inv_std = (1.0 / std).astype(np.float32)
+        self._clip = clip
+        self._input = self._session.get_inputs()[0].name
+        self._buffer = np.zeros((1, n), dtype=np.float32)
+
+    def normalise(self, observation: Sequence[float]) -> npt.NDArray[np.float32]:
+        x = (np.asarray(observation, dtype=np.float32) - self._mean) * self._inv_std
+        clipped: npt.NDArray[np.float32] = np.clip(x, -self._clip, self._clip)
+        return clipped
+
+    def scores(self, observation: Sequence[float]) -> npt.NDArray[np.float32] | None:
+        """Raw action scores, or None when the input or the output is not finite."""
+        if not all(map(math.isfinite, observation)) or len(observation) != self._buffer.shape[1]:
+            return None
+        self._buffer[0] = self.normalise(observation)
+        out = self._session.run(None, {self._input: self._buffer})[0]
+        scores = np.asarray(out, dtype=np.float32).reshape(-1)
+        if scores.shape[0] != len(self.actions) or not np.isfinite(scores).all():
+            return None
+        return scores
+
+    def decide(self, observation: Sequence[float]) -> Decision | None:
+        scores = self.scores(observation)
+        if scores is None:
+            return None
+        index = int(np.argmax(scores))
+        return Decision(index, self.actions[index])

@@ -1,0 +1,129 @@
+"""The ONNX policy runtime: contract checks on load, argmax decisions, fail-safe outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from rlexec.market.features import FEATURE_NAMES
+from rlexec.models.contract import (
+    ACTIONS,
+    META_ACTIONS,
+    META_FEATURES,
+    META_OBS_MEAN,
+    META_OBS_STD,
+    META_OUTPUT,
+    actions_json,
+)
+from rlexec.models.policy import OnnxPolicy, PolicyError
+
+N, A = len(FEATURE_NAMES), len(ACTIONS)
+
+
+def linear_model(path: Path, weights: np.ndarray, bias: np.ndarray, **meta: str) -> Path:
+    """scores = x @ W + b, with the rlexec contract in its metadata (overridable)."""
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["obs", "W", "b"], ["scores"])],
+        "linear",
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, weights.shape[0]])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, weights.shape[1]])],
+        [
+            helper.make_tensor("W", TensorProto.FLOAT, weights.shape, weights.flatten().tolist()),
+            helper.make_tensor("b", TensorProto.FLOAT, bias.shape, bias.tolist()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    props = {
+        META_FEATURES: json.dumps(list(FEATURE_NAMES)),
+        META_ACTIONS: actions_json(),
+        META_OBS_MEAN: json.dumps([0.0] * weights.shape[0]),
+        META_OBS_STD: json.dumps([1.0] * weights.shape[0]),
+        META_OUTPUT: "action_scores",
+        **meta,
+    }
+    helper.set_model_props(model, props)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_decides_by_argmax_after_normalising(tmp_path: Path) -> None:
+    weights = np.zeros((N, A), dtype=np.float32)
+    weights[0, 7] = 1.0  # spread_ticks votes for action 7
+    weights[1, 3] = 1.0  # imbalance votes for action 3
+    mean = [0.0] * N
+    mean[0] = 10.0
+    path = linear_model(tmp_path / "m.onnx", weights, np.zeros(A, np.float32),
+                        **{META_OBS_MEAN: json.dumps(mean)})  # fmt: skip
+    policy = OnnxPolicy(path)
+    obs = [0.0] * N
+    obs[0], obs[1] = 15.0, 2.0  # normalised spread 5 beats imbalance 2
+    decision = policy.decide(obs)
+    assert decision is not None and decision.index == 7 and decision.action == ACTIONS[7]
+    obs[0] = 11.0  # normalised 1 < 2
+    decision = policy.decide(obs)
+    assert decision is not None and decision.index == 3
+
+
+def test_non_finite_input_or_output_gives_no_decision(tmp_path: Path) -> None:
+    bias = np.zeros(A, np.float32)
+    policy = OnnxPolicy(linear_model(tmp_path / "m.onnx", np.ones((N, A), np.float32), bias))
+    obs = [0.0] * N
+    assert policy.decide(obs) is not None
+    obs[4] = math.nan
+    assert policy.decide(obs) is None
+    assert policy.decide([0.0] * (N - 1)) is None
+    bias[2] = np.inf
+    broken = OnnxPolicy(linear_model(tmp_path / "inf.onnx", np.ones((N, A), np.float32), bias))
+    assert broken.decide([0.0] * N) is None
+
+
+def test_refuses_a_model_whose_features_differ_and_names_them(tmp_path: Path) -> None:
+    names = list(FEATURE_NAMES)
+    names[2] = "queue_position"
+    path = linear_model(tmp_path / "m.onnx", np.zeros((N, A), np.float32), np.zeros(A, np.float32),
+                        **{META_FEATURES: json.dumps(names)})  # fmt: skip
+    with pytest.raises(PolicyError) as info:
+        OnnxPolicy(path)
+    message = str(info.value)
+    assert "queue_position" in message and "depth_imbalance" in message
+    assert "cannot build" in message and "not trained on" in message
+
+
+def test_refuses_reordered_features(tmp_path: Path) -> None:
+    names = list(FEATURE_NAMES)
+    names[0], names[1] = names[1], names[0]
+    path = linear_model(tmp_path / "m.onnx", np.zeros((N, A), np.float32), np.zeros(A, np.float32),
+                        **{META_FEATURES: json.dumps(names)})  # fmt: skip
+    with pytest.raises(PolicyError, match="order differs from position 0"):
+        OnnxPolicy(path)
+
+
+def test_refuses_missing_metadata_or_a_broken_file(tmp_path: Path) -> None:
+    graph_only = linear_model(
+        tmp_path / "m.onnx", np.zeros((N, A), np.float32), np.zeros(A, np.float32)
+    )
+    model = onnx.load(str(graph_only))
+    del model.metadata_props[:]
+    onnx.save(model, str(graph_only))
+    with pytest.raises(PolicyError, match=r"metadata lacks rlexec\.feature_names"):
+        OnnxPolicy(graph_only)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(PolicyError, match="not a loadable ONNX model"):
+        OnnxPolicy(junk)
+    with pytest.raises(PolicyError, match="no such model file"):
+        OnnxPolicy(tmp_path / "absent.onnx")
+
+
+def test_refuses_a_different_action_table(tmp_path: Path) -> None:
+    path = linear_model(tmp_path / "m.onnx", np.zeros((N, 2), np.float32), np.zeros(2, np.float32),
+                        **{META_ACTIONS: actions_json(ACTIONS[:2])})  # fmt: skip
+    with pytest.raises(PolicyError, match="action table differs"):
+        OnnxPolicy(path)

@@ -1,0 +1,309 @@
+"""The FIX tag=value codec on the hot path: join-based encoding and split-on-SOH parsing.
+
+simplefix is the reference implementation, but it walks bytes one at a time in Python
+(~20 µs to encode a NewOrderSingle, ~77 µs to parse an ExecutionReport); splitting on SOH
+and joining pre-formatted fields does the same work in C and is 5-20 times faster. The
+property tests in tests/test_gateway_codec.py prove this codec byte-identical to simplefix.
+
+Framing is strict: 8 first, 9 second with the exact body length, 35 third, 10 last with the
+right checksum. Anything else is reported as `Garbled` and never raises out of the framer,
+so one bad frame costs one log line, not the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Final, NamedTuple
+
+from rlexec.gateway.tags import RAW_DATA_PAIRS
+
+SOH: Final = b"\x01"
+FieldValue = bytes | str | int | float | Decimal
+"""What an encoded field's value may be given as: bytes pass through, str is UTF-8, the rest `str()`."""
+
+_CHECKSUM_FIELDS: Final = tuple(b"10=%03d\x01" % i for i in range(256))
+_TAG_PREFIX: Final = {i: b"%d=" % i for i in range(1, 10_000)}
+_RAW_LENGTH_TAGS: Final = frozenset(length for length, _ in RAW_DATA_PAIRS)
+_RAW_DATA_TAG_FOR: Final = dict(RAW_DATA_PAIRS)
+# Raw-data length tags are deliberately absent: a miss sends the frame to the careful parser.
+_TAG_INTS: Final = {str(i).encode(): i for i in range(1, 10_000) if i not in _RAW_LENGTH_TAGS}
+_BEGIN_MARK: Final = b"8=FIX"
+MAX_BEGIN_STRING: Final = 16
+"""Longest BeginString we look for the end of before calling the header garbled."""
+DEFAULT_MAX_BODY_LENGTH: Final = 1 << 20
+
+
+# -- encoding --------------------------------------------------------------------------------
+
+
+def value_bytes(value: FieldValue) -> bytes:
+    """A field value as wire bytes, converted exactly as simplefix converts it."""
+    if type(value) is bytes:
+        return value
+    if type(value) is str:
+        return value.encode()
+    return str(value).encode("ascii")
+
+
+def tag_bytes(tag: int) -> bytes:
+    """`b"<tag>="`, cached for every tag below 10,000."""
+    prefix = _TAG_PREFIX.get(tag)
+    if prefix is None:
+        if tag <= 0:
+            raise ValueError(f"FIX tag must be a positive integer, got {tag}")
+        prefix = b"%d=" % tag
+    return prefix
+
+
+def encode_fields(pairs: Iterable[tuple[int, FieldValue]]) -> bytes:
+    """Serialise (tag, value) pairs as `tag=value<SOH>...` with no header or trailer."""
+    return b"".join([tag_bytes(tag) + value_bytes(value) + SOH for tag, value in pairs])
+
+
+def frame(begin_string: bytes, type_and_body: bytes) -> bytes:
+    """Wrap `35=...<SOH>...<SOH>` into a complete message with BodyLength and CheckSum."""
+    head = b"8=" + begin_string + b"\x019=" + str(len(type_and_body)).encode() + SOH
+    message = head + type_and_body
+    return message + _CHECKSUM_FIELDS[sum(message) & 255]
+
+
+def encode(begin_string: bytes, msg_type: bytes, fields: bytes) -> bytes:
+    """A complete message from its type and its already-encoded header and body fields."""
+    return frame(begin_string, b"35=" + msg_type + SOH + fields)
+
+
+def encode_pairs(pairs: Iterable[tuple[int, FieldValue]]) -> bytes:
+    """Encode like `simplefix.FixMessage.encode()`: 8, 9 and 35 first, 9 and 10 computed.
+
+    As in simplefix, BeginString and MsgType are the last 8 and 35 given, and any 9 or 10
+    given is dropped; every other pair keeps its order.
+    """
+    begin: bytes | None = None
+    msg_type: bytes | None = None
+    rest: list[bytes] = []
+    for tag, value in pairs:
+        raw = value_bytes(value)
+        if tag == 8:
+            begin = raw
+        elif tag == 35:
+            msg_type = raw
+        if tag not in (8, 9, 10, 35):
+            rest.append(tag_bytes(tag) + raw + SOH)
+    if msg_type is None:
+        raise ValueError("cannot encode a FIX message without MsgType (35)")
+    if not begin:
+        raise ValueError("cannot encode a FIX message without BeginString (8)")
+    return encode(begin, msg_type, b"".join(rest))
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+class GarbledError(ValueError):
+    """A frame whose fields cannot be read; the session ignores it without consuming a seq no."""
+
+
+def parse_fields(message: bytes) -> list[tuple[int, bytes]]:
+    """Every (tag, value) of a complete message, in wire order, including 8, 9 and 10.
+
+    Values are bytes; an empty value is returned as b"" (the session rejects it with reason
+    4), a field without '=' or with a non-numeric tag raises GarbledError.
+    """
+    parts = message.split(SOH)
+    if parts.pop():
+        raise GarbledError("message does not end with SOH")
+    get = _TAG_INTS.get
+    pairs: list[tuple[int, bytes]] = []
+    append = pairs.append
+    for part in parts:
+        tag_text, sep, value = part.partition(b"=")
+        tag = get(tag_text)
+        if tag is None or not sep:
+            return _parse_fields_slowly(message)
+        append((tag, value))
+    return pairs
+
+
+def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
+    """The careful path: tags outside the cache, and data fields whose value may hold SOH."""
+    pairs: list[tuple[int, bytes]] = []
+    pos = 0
+    end = len(message)
+    raw_length: int | None = None
+    raw_tag = 0
+    while pos < end:
+        eq = message.find(b"=", pos)
+        if eq < 0:
+            raise GarbledError(f"field without '=' at byte {pos}")
+        tag_text = message[pos:eq]
+        if not tag_text.isdigit() or not tag_text.isascii():
+            raise GarbledError(f"non-numeric tag {tag_text[:20]!r} at byte {pos}")
+        tag = int(tag_text)
+        if tag == 0:
+            raise GarbledError(f"tag 0 at byte {pos}")
+        start = eq + 1
+        if raw_length is not None and tag == raw_tag:
+            stop = start + raw_length
+            if stop >= end or message[stop] != 1:
+                raise GarbledError(f"data field {tag} is not {raw_length} bytes long")
+        else:
+            stop = message.find(SOH, start)
+            if stop < 0:
+                raise GarbledError(f"field {tag} is not terminated by SOH")
+        value = message[start:stop]
+        pairs.append((tag, value))
+        raw_length = None
+        if tag in _RAW_LENGTH_TAGS:
+            if not value.isdigit() or not value.isascii():
+                raise GarbledError(f"data length field {tag} is not a number: {value[:20]!r}")
+            raw_length = int(value)
+            raw_tag = _RAW_DATA_TAG_FOR[tag]
+        pos = stop + 1
+    return pairs
+
+
+class Garbled(NamedTuple):
+    """A frame the framer refused: why, and the first bytes of it for the log line."""
+
+    reason: str
+    excerpt: bytes
+
+
+class FixFramer:
+    """Cut a byte stream into validated FIX messages, resynchronising after anything garbled.
+
+    `feed()` returns, in order, each complete message (bytes, checksum verified) and a
+    `Garbled` for each stretch it had to throw away. It never raises: bad bytes are data.
+    """
+
+    __slots__ = ("_buffer", "_discarding", "max_body_length")
+
+    def __init__(self, max_body_length: int = DEFAULT_MAX_BODY_LENGTH) -> None:
+        self.max_body_length = max_body_length
+        self._buffer = b""
+        self._discarding = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes held waiting for the rest of a message."""
+        return len(self._buffer)
+
+    def clear(self) -> bytes:
+        """Drop and return whatever partial message is held (the connection went away)."""
+        held, self._buffer = self._buffer, b""
+        self._discarding = False
+        return held
+
+    def feed(self, data: bytes) -> list[bytes | Garbled]:
+        buf = self._buffer + data if self._buffer else data
+        out: list[bytes | Garbled] = []
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            if buf.startswith(_BEGIN_MARK, pos):
+                self._discarding = False
+            else:
+                nxt = buf.find(_BEGIN_MARK, pos)
+                if nxt < 0:
+                    # Keep a tail that may be the start of "8=FIX" split across reads.
+                    keep = max(pos, size - len(_BEGIN_MARK) + 1)
+                    if not self._discarding and buf[pos:keep].strip(b"\r\n\x01 "):
+                        out.append(Garbled("bytes outside any message", buf[pos : pos + 40]))
+                        self._discarding = True
+                    pos = keep
+                    break
+                if not self._discarding and buf[pos:nxt].strip(b"\r\n\x01 "):
+                    out.append(Garbled("bytes before BeginString", buf[pos : min(nxt, pos + 40)]))
+                self._discarding = False
+                pos = nxt
+            result = self._frame_at(buf, pos, size)
+            if result is None:
+                break
+            if type(result) is int:
+                out.append(buf[pos:result])
+                pos = result
+            else:
+                assert isinstance(result, Garbled)
+                out.append(result)
+                nxt = buf.find(_BEGIN_MARK, pos + 1)
+                if nxt < 0:
+                    self._discarding = True
+                    pos = max(pos + 1, size - len(_BEGIN_MARK) + 1)
+                    break
+                pos = nxt
+        self._buffer = buf[pos:] if pos < size else b""
+        return out
+
+    def _frame_at(self, buf: bytes, start: int, size: int) -> int | Garbled | None:
+        """End offset of the valid message at `start`, a Garbled, or None to wait for bytes."""
+        soh = buf.find(SOH, start + 2, start + 2 + MAX_BEGIN_STRING)
+        if soh < 0:
+            if size - start > 2 + MAX_BEGIN_STRING:
+                return Garbled("BeginString not terminated", buf[start : start + 40])
+            return None
+        if not buf.startswith(b"9=", soh + 1):
+            if size - soh < 3:
+                return None
+            return Garbled("BodyLength (9) is not the second field", buf[start : start + 40])
+        len_start = soh + 3
+        len_end = buf.find(SOH, len_start, len_start + 10)
+        if len_end < 0:
+            if size - len_start > 10:
+                return Garbled("BodyLength (9) is not a number", buf[start : start + 40])
+            return None
+        length_text = buf[len_start:len_end]
+        if not length_text.isdigit() or not length_text.isascii():
+            return Garbled(f"BodyLength (9) is not a number: {length_text!r}", buf[start:len_end])
+        body_length = int(length_text)
+        if body_length > self.max_body_length:
+            return Garbled(
+                f"BodyLength (9) {body_length} exceeds the limit {self.max_body_length}",
+                buf[start:len_end],
+            )
+        body_start = len_end + 1
+        body_end = body_start + body_length
+        end = body_end + 7
+        if end > size:
+            if not buf.startswith(b"35="[: size - body_start], body_start):
+                return Garbled("MsgType (35) is not the third field", buf[start : start + 40])
+            if self._ends_early(buf, body_start):
+                return Garbled(
+                    f"BodyLength (9) {body_length} runs past the end of the message",
+                    buf[start : start + 40],
+                )
+            return None
+        if not buf.startswith(b"35=", body_start):
+            return Garbled("MsgType (35) is not the third field", buf[start : start + 40])
+        if buf[body_end - 1] != 1 or not buf.startswith(b"10=", body_end) or buf[end - 1] != 1:
+            return Garbled(
+                f"BodyLength (9) {body_length} does not end at the CheckSum (10) field",
+                buf[start : start + 40],
+            )
+        checksum_text = buf[body_end + 3 : end - 1]
+        if not checksum_text.isdigit():
+            return Garbled(
+                f"CheckSum (10) is not a number: {checksum_text!r}", buf[start:end][-12:]
+            )
+        actual = sum(buf[start:body_end]) & 255
+        if int(checksum_text) != actual:
+            return Garbled(
+                f"CheckSum (10) {checksum_text.decode()} does not match the computed {actual:03d}",
+                buf[start : start + 40],
+            )
+        return end
+
+    @staticmethod
+    def _ends_early(buf: bytes, body_start: int) -> bool:
+        """Whether a complete message visibly ends, and another begins, before the declared end.
+
+        Without this a too-large BodyLength would hold every later message hostage until
+        enough bytes arrived to prove it wrong.
+        """
+        trailer = buf.find(b"\x0110=", body_start)
+        while trailer >= 0:
+            nxt = trailer + 8
+            if buf[nxt - 1 : nxt] == SOH and buf.startswith(_BEGIN_MARK, nxt):
+                return buf[trailer + 4 : trailer + 7].isdigit()
+            trailer = buf.find(b"\x0110=", trailer + 1)
+        return False

@@ -1,0 +1,63 @@
+"""Liquidity beyond the stored depth: synthetic levels an aggressive order can walk into.
+
+A level-N LOBSTER file shows only the best N prices; what rests behind them is unknown
+(known orders there may have been cancelled without a record). An order that sweeps past
+the N-th level meets *synthetic* levels instead: every `gap` price units beyond the worst
+stored level, `size` shares each (by default the day's mean displayed level size on that
+side), at most `max_levels` of them; past those there is no liquidity and a market
+order's remainder is cancelled. Synthetic levels are never displayed.
+
+What a participant takes from a synthetic level is remembered: the next sweep finds that
+much less there, and when the real level comes into view, the taken amount is removed
+from what the data reveals (the simulation already traded it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+class SyntheticDepth:
+    __slots__ = ("_taken", "ask_size", "bid_size", "gap", "max_levels")
+
+    def __init__(self, gap: int, bid_size: int, ask_size: int, max_levels: int) -> None:
+        if gap <= 0:
+            raise ValueError(f"synthetic depth gap must be positive, got {gap}")
+        if bid_size < 0 or ask_size < 0:
+            raise ValueError("synthetic level sizes must not be negative")
+        if max_levels < 0:
+            raise ValueError(f"max synthetic levels must not be negative, got {max_levels}")
+        self.gap = gap
+        self.bid_size = bid_size
+        self.ask_size = ask_size
+        self.max_levels = max_levels
+        self._taken: dict[tuple[bool, int], int] = {}
+
+    def prices(self, is_bid: bool, bound: int) -> Iterator[int]:
+        """Synthetic prices beyond `bound` on one side, best first."""
+        step = -self.gap if is_bid else self.gap
+        for k in range(1, self.max_levels + 1):
+            yield bound + k * step
+
+    def available(self, is_bid: bool, price: int) -> int:
+        size = self.bid_size if is_bid else self.ask_size
+        return max(0, size - self._taken.get((is_bid, price), 0))
+
+    def take(self, is_bid: bool, price: int, qty: int) -> None:
+        key = (is_bid, price)
+        self._taken[key] = self._taken.get(key, 0) + qty
+
+    @property
+    def has_taken(self) -> bool:
+        return bool(self._taken)
+
+    def settle(self, is_bid: bool, within: int) -> list[tuple[int, int]]:
+        """Forget and return (price, qty) taken at prices that are now inside the stored depth."""
+        done = [
+            (price, qty)
+            for (bid, price), qty in self._taken.items()
+            if bid is is_bid and (price >= within if is_bid else price <= within)
+        ]
+        for price, _ in done:
+            del self._taken[(is_bid, price)]
+        return done

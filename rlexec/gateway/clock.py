@@ -1,0 +1,58 @@
+"""UTC timestamps in FIX format (YYYYMMDD-HH:MM:SS.sss), cheap enough for every message.
+
+`time.strftime` costs microseconds; the date-and-second prefix changes once a second, so it
+is cached and only the milliseconds are formatted per call. Parsing caches the same way.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+_prefix_second = -1
+_prefix = b""
+_parsed_prefix = b""
+_parsed_epoch: int = 0
+
+
+def utc_timestamp(now: float | None = None) -> bytes:
+    """`now` (epoch seconds, default the wall clock) as a FIX UTCTimestamp with milliseconds."""
+    global _prefix_second, _prefix
+    if now is None:
+        now = time.time()
+    second = int(now)
+    if second != _prefix_second:
+        _prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
+        _prefix_second = second
+    return _prefix + b".%03d" % int((now - second) * 1000)
+
+
+def parse_utc_timestamp(value: bytes) -> float:
+    """Epoch seconds of a FIX UTCTimestamp (with 0, 3, 6 or 9 fractional digits).
+
+    Raises ValueError naming the problem; the session turns that into a Reject.
+    """
+    global _parsed_prefix, _parsed_epoch
+    prefix = value[:17]
+    if prefix != _parsed_prefix:
+        if (
+            len(prefix) != 17
+            or prefix[8:9] != b"-"
+            or prefix[11:12] != b":"
+            or prefix[14:15] != b":"
+            or not (prefix[:8] + prefix[9:11] + prefix[12:14] + prefix[15:17]).isdigit()
+        ):
+            raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
+        year, month, day = int(prefix[0:4]), int(prefix[4:6]), int(prefix[6:8])
+        hour, minute, sec = int(prefix[9:11]), int(prefix[12:14]), int(prefix[15:17])
+        if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and sec <= 60):
+            raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
+        _parsed_epoch = int(calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0)))
+        _parsed_prefix = prefix
+    fraction = value[17:]
+    if not fraction:
+        return float(_parsed_epoch)
+    digits = fraction[1:]
+    if fraction[:1] != b"." or not digits.isdigit() or len(digits) > 9:
+        raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
+    return _parsed_epoch + int(digits) / float(10 ** len(digits))

@@ -403,12 +403,16 @@ class FixSession:
         if seq is None:
             return
         expected = self._next_target
-        if seq == expected:
+        if seq == expected and msg_type != MsgType.SEQUENCE_RESET:
             self._process(msg, msg_type, seq)
             if self._queue:
                 self._drain_queue()
         elif msg_type == MsgType.SEQUENCE_RESET and fields.get(fix.GAP_FILL_FLAG) != b"Y":
             self._on_sequence_reset(msg, seq)
+        elif seq == expected:
+            self._process(msg, msg_type, seq)
+            if self._queue:
+                self._drain_queue()
         elif seq > expected:
             self._too_high(msg, msg_type, seq)
         else:

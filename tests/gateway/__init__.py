@@ -1,0 +1,1 @@
+"""Helpers for the gateway tests: a scripted FIX counterparty and a recording application."""

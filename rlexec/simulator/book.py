@@ -16,7 +16,7 @@ simulated book differs by what participants did.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 
 from rlexec.simulator.orders import Order
@@ -111,13 +111,22 @@ class BookSide:
         return price >= self.bound if self.is_bid else price <= self.bound
 
     def iter_levels(self) -> Iterator[Level]:
-        """Levels best first (a snapshot of the price list: callers may add or drop levels)."""
+        """Levels best first. Each step finds the next price by bisection, so callers may add
+        or drop levels while iterating, and nothing is copied (stale levels can be many)."""
+        prices = self.prices
         levels = self.levels
-        prices = self.prices[::-1] if self.is_bid else list(self.prices)
-        for price in prices:
-            lvl = levels.get(price)
-            if lvl is not None:
-                yield lvl
+        if self.is_bid:
+            i = len(prices)
+            while i:
+                price = prices[i - 1]
+                yield levels[price]
+                i = bisect_left(prices, price)
+        else:
+            i = 0
+            while i < len(prices):
+                price = prices[i]
+                yield levels[price]
+                i = bisect_right(prices, price)
 
     def best_level(self) -> Level | None:
         if not self.prices:

@@ -180,11 +180,12 @@ class MarketReplay:
     def finished(self) -> bool:
         return self._row >= self.data.rows
 
-    def step(self) -> list[Report]:
-        """Replay one recorded message; returns participants' reports it caused."""
-        if self._row < self.data.rows:
-            self._play(self._row + 1)
-            self._set_now(self.data.ts_ns[self._row - 1])
+    def step(self, n: int = 1) -> list[Report]:
+        """Replay the next n recorded messages; returns participants' reports they caused."""
+        stop = min(self._row + n, self.data.rows)
+        if stop > self._row:
+            self._play(stop)
+            self._set_now(self.data.ts_ns[stop - 1])
         return self._drain()
 
     def advance_to(self, ts_ns: int) -> list[Report]:
@@ -523,9 +524,11 @@ class MarketReplay:
         for side, first in ((self.engine.asks, 0), (self.engine.bids, 2)):
             row = _row_levels(cells, first)
             top: list[tuple[int, int]] = []
-            for lvl in side.iter_levels():
-                if lvl.hist:
-                    top.append((lvl.price, lvl.hist))
+            levels = side.levels
+            for p in reversed(side.prices) if side.is_bid else side.prices:
+                hist = levels[p].hist
+                if hist:
+                    top.append((p, hist))
                     if len(top) == n:
                         break
             if tuple(top) != row:

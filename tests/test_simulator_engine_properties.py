@@ -163,6 +163,7 @@ def test_engine_matches_the_naive_reference(script: list[tuple[object, ...]]) ->
             _, client, side, qty, price, ioc = action
             assert isinstance(client, str) and isinstance(side, Side) and isinstance(qty, int)
             assert price is None or isinstance(price, int)
+            assert isinstance(ioc, bool)
             otype = OrderType.MARKET if price is None else OrderType.LIMIT
             tif = TimeInForce.IOC if ioc else TimeInForce.DAY
             out = e.submit(client, side, qty, price, otype, tif)

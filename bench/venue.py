@@ -18,12 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-from rlexec.market.orders import Side
 from rlexec.simulator.data import ReplayData
 from rlexec.simulator.orders import ExecReport
 from rlexec.simulator.replay import MarketReplay, fills
 
-DATA_DIR = Path(os.environ.get("RLEXEC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster"))
+DATA_DIR = Path(
+    os.environ.get(
+        "RLEXEC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "lobster"
+    )
+)
 AAPL = DATA_DIR / "AAPL_2012-06-21_34200000_57600000_message_1.csv.gz"
 TICK = 100
 
@@ -62,7 +65,9 @@ def replay_with_agent(data: ReplayData, every: int = 100) -> tuple[float, int, i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=AAPL, help="LOBSTER message file")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median quoted)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="runs per measurement (median quoted)"
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
     data = ReplayData.load(args.data)

@@ -3,13 +3,19 @@
 One `GatewayMetrics` per registry holds the metric families; each session gets a
 `SessionMetrics` with its labelled children already resolved. Labels are the session id,
 direction, MsgType and disconnect reason: bounded sets, never an order id.
+
+Messages by MsgType are counted in plain dicts (a dict increment, ~0.1 µs, instead of a
+locked Counter.inc at ~1 µs, on every message) and turned into the
+`rlexec_fix_messages_total` counter family only when Prometheus scrapes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from rlexec.gateway.tags import ADMIN_MSG_TYPES, MsgType
 
@@ -41,12 +47,8 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.messages = Counter(
-            "rlexec_fix_messages_total",
-            "FIX messages by session, direction and MsgType",
-            ["session", "direction", "msg_type"],
-            registry=r,
-        )
+        self._sessions: list[SessionMetrics] = []
+        r.register(_MessageCollector(self._sessions))
         self.resend_requests = Counter(
             "rlexec_fix_resend_requests_total",
             "ResendRequests sent (out) and answered (in)",
@@ -94,7 +96,52 @@ class GatewayMetrics:
         )
 
     def for_session(self, session_id: str) -> SessionMetrics:
-        return SessionMetrics(self, session_id)
+        for existing in self._sessions:
+            if existing.session_id == session_id:
+                return existing
+        metrics = SessionMetrics(self, session_id)
+        self._sessions.append(metrics)
+        return metrics
+
+
+class _MessageCollector(Collector):
+    """Exposes every session's per-MsgType message counts at scrape time."""
+
+    def __init__(self, sessions: list[SessionMetrics]) -> None:
+        self._sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "rlexec_fix_messages",
+            "FIX messages by session, direction and MsgType",
+            labels=["session", "direction", "msg_type"],
+        )
+        for session in self._sessions:
+            for direction, counts in (("in", session.messages_in), ("out", session.messages_out)):
+                merged: dict[str, int] = {}
+                for msg_type, count in list(counts.items()):
+                    label = _msg_type_label(msg_type)
+                    merged[label] = merged.get(label, 0) + count
+                for label, count in sorted(merged.items()):
+                    family.add_metric([session.session_id, direction, label], count)
+        yield family
+
+
+_MAX_TYPES = 64
+
+
+def _new_type(counts: dict[bytes, int], msg_type: bytes) -> tuple[bytes, int]:
+    """A counter slot for a MsgType not seen before; beyond a bound, all share one ("other")."""
+    if len(counts) >= _MAX_TYPES:
+        return b"?", counts.get(b"?", 0)
+    return msg_type, 0
+
+
+def _msg_type_label(msg_type: bytes) -> str:
+    # Only FIX-shaped MsgTypes get their own series, so garbage cannot explode cardinality.
+    if msg_type.isalnum() and msg_type.isascii() and len(msg_type) <= 2:
+        return msg_type.decode()
+    return "other"
 
 
 class SessionMetrics:
@@ -103,12 +150,8 @@ class SessionMetrics:
     def __init__(self, family: GatewayMetrics, session_id: str) -> None:
         self._family = family
         self.session_id = session_id
-        self.messages_in = {
-            t: family.messages.labels(session_id, "in", t.decode()) for t in _COMMON_TYPES
-        }
-        self.messages_out = {
-            t: family.messages.labels(session_id, "out", t.decode()) for t in _COMMON_TYPES
-        }
+        self.messages_in: dict[bytes, int] = dict.fromkeys(_COMMON_TYPES, 0)
+        self.messages_out: dict[bytes, int] = dict.fromkeys(_COMMON_TYPES, 0)
         self.resend_requests_out = family.resend_requests.labels(session_id, "out")
         self.resend_requests_in = family.resend_requests.labels(session_id, "in")
         self.gap_fills_out = family.gap_fills.labels(session_id, "out")
@@ -120,24 +163,18 @@ class SessionMetrics:
         self.logged_on = family.logged_on.labels(session_id)
 
     def count_in(self, msg_type: bytes) -> None:
-        child = self.messages_in.get(msg_type)
-        if child is None:
-            child = self._new_type(self.messages_in, "in", msg_type)
-        child.inc()
+        counts = self.messages_in
+        n = counts.get(msg_type)
+        if n is None:
+            msg_type, n = _new_type(counts, msg_type)
+        counts[msg_type] = n + 1
 
     def count_out(self, msg_type: bytes) -> None:
-        child = self.messages_out.get(msg_type)
-        if child is None:
-            child = self._new_type(self.messages_out, "out", msg_type)
-        child.inc()
-
-    def _new_type(self, table: dict[bytes, Counter], direction: str, msg_type: bytes) -> Counter:
-        # Only FIX-shaped MsgTypes get their own series, so garbage cannot explode cardinality.
-        label = msg_type.decode() if msg_type.isalnum() and len(msg_type) <= 2 else "other"
-        child: Counter = self._family.messages.labels(self.session_id, direction, label)
-        if label != "other":
-            table[msg_type] = child
-        return child
+        counts = self.messages_out
+        n = counts.get(msg_type)
+        if n is None:
+            msg_type, n = _new_type(counts, msg_type)
+        counts[msg_type] = n + 1
 
     def track_sequences(self, sender: Callable[[], float], target: Callable[[], float]) -> None:
         """Read the next sequence numbers at scrape time instead of setting them per message."""

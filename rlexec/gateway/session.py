@@ -3,10 +3,11 @@
 A session outlives its connections: it owns the sequence numbers (through the store), the
 state machine and the timers, and is attached to one `FixConnection` at a time.
 
-The send path has no await and no I/O of its own: `send()` encodes, records the message in
-the store's buffer and appends it to an outbound batch. The batch is written once per
-event-loop turn, after the store's buffer has been flushed, so a message is recorded before
-(never after) it reaches the wire, and a burst of messages costs one write syscall.
+The send path has no await: `send()` encodes, records the message in the store's buffer,
+flushes the store (one append write for the file store) and writes to the socket, all
+before it returns, so a message is recorded before (never after) it reaches the wire.
+Replies sent from inside an inbound callback, and anything sent inside `with
+session.corked():`, are batched instead: one store write and one socket write per batch.
 
 Inbound, every frame goes through: garbled check (ignored, no seq consumed) → header checks
 (BeginString, CompIDs, SendingTime) → sequence number (queue + ResendRequest when too high,
@@ -19,6 +20,8 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 from rlexec.gateway import tags as fix
@@ -41,6 +44,10 @@ TEST_REQUEST_FACTOR: Final = 1.2
 """Send a TestRequest after this many HeartBtInts of counterparty silence (as QuickFIX)."""
 TIMEOUT_FACTOR: Final = 2.4
 """Disconnect after this many HeartBtInts of counterparty silence (as QuickFIX)."""
+STORE_FLUSH_DELAY: Final = 0.001
+"""When a batch of inbound messages produced nothing to send, the new target sequence number
+is flushed to the store this much later, so that it usually shares the write of the next
+outbound message instead of costing a write of its own."""
 
 _HEADER_TAGS: Final = frozenset(
     {
@@ -93,8 +100,9 @@ class FixSession:
         self._conn: FixConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._out: list[bytes] = []
-        self._flush_scheduled = False
+        self._store_flush_scheduled = False
         self._dispatching = False
+        self._corked = 0
         self._heartbeat = float(config.heartbeat_interval)
         self._last_sent = 0.0
         self._last_received = 0.0
@@ -239,17 +247,25 @@ class FixSession:
         self.metrics.count_out(msg_type)
         return seq
 
+    @contextmanager
+    def corked(self) -> Iterator[None]:
+        """Batch everything sent inside the block into one store write and one socket write."""
+        self._corked += 1
+        try:
+            yield
+        finally:
+            self._corked -= 1
+            if not self._corked and not self._dispatching and self._out:
+                self._flush()
+
     def _write(self, raw: bytes) -> None:
         self._out.append(raw)
-        if not self._flush_scheduled and not self._dispatching:
-            self._flush_scheduled = True
-            loop = self._loop
-            assert loop is not None, "writing before the session was ever connected"
-            loop.call_soon(self._flush)
+        if not self._dispatching and not self._corked:
+            self._flush()
 
     def _flush(self) -> None:
         """Store first, then the socket: nothing reaches the wire that was not recorded."""
-        self._flush_scheduled = False
+        self._store_flush_scheduled = False
         try:
             self.store.flush()
         except (StoreError, OSError) as exc:
@@ -318,7 +334,6 @@ class FixSession:
         reason = self._disconnect_reason or "peer_closed"
         self._conn = None
         self._out.clear()
-        self._flush_scheduled = False
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -368,6 +383,14 @@ class FixSession:
                     self._garbled(item.reason, item.excerpt)
         finally:
             self._dispatching = False
+            if self._out:
+                self._flush()
+            elif not self._store_flush_scheduled and self._loop is not None:
+                self._store_flush_scheduled = True
+                self._loop.call_later(STORE_FLUSH_DELAY, self._flush_store)
+
+    def _flush_store(self) -> None:
+        if self._store_flush_scheduled:
             self._flush()
 
     def _garbled(self, reason: str, excerpt: bytes) -> None:

@@ -1,0 +1,276 @@
+"""FIX round trip: our initiator against an acceptor built from our session layer, over loopback.
+
+The acceptor runs in its own process (the machine has two cores: one per side) and answers
+every NewOrderSingle with an ExecutionReport New and an ExecutionReport Fill. Both sides
+persist sequence numbers and sent messages in the append-only file store (buffered appends,
+one write per event-loop turn, fsync in the background at most once a second), and run on
+uvloop when it is installed.
+
+`sequential`: send one order, wait for its fill, repeat. `pipelined`: keep 100 orders in
+flight. Prints one JSON object; `--repeat N` runs each mode N times and reports the median
+run (by orders/s) with every run's orders/s alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from rlexec.gateway.acceptor import FixAcceptor  # noqa: E402
+from rlexec.gateway.application import Application  # noqa: E402
+from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
+from rlexec.gateway.execution import ExecutionEvent  # noqa: E402
+from rlexec.gateway.initiator import FixInitiator  # noqa: E402
+from rlexec.gateway.message import FixMessage  # noqa: E402
+from rlexec.gateway.order_client import OrderClient, OrderEvents  # noqa: E402
+from rlexec.gateway.session import FixSession  # noqa: E402
+from rlexec.gateway.store_file import FileStore  # noqa: E402
+from rlexec.market.orders import OrderIntent, Side  # noqa: E402
+
+
+def install_uvloop() -> str:
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+# -- the acceptor process ------------------------------------------------------------------------
+
+
+class AckAndFill(Application):
+    """Acks and fully fills every NewOrderSingle at its limit price."""
+
+    def __init__(self) -> None:
+        self.order_ids = 0
+
+    def on_message(self, session: FixSession, message: FixMessage) -> None:
+        if message.msg_type != b"D":
+            return
+        f = message.fields
+        self.order_ids += 1
+        oid = b"%d" % self.order_ids
+        cl, sym, side, qty = f[11], f[55], f[54], f[38]
+        px = f.get(44, b"0") or b"0"
+        common = (
+            b"37=" + oid + b"\x0111=" + cl + b"\x0155=" + sym + b"\x0154=" + side + b"\x0138=" + qty
+        )
+        session.send(
+            b"8",
+            common
+            + b"\x0117=N"
+            + oid
+            + b"\x01150=0\x0139=0\x0114=0\x01151="
+            + qty
+            + b"\x016=0\x01",
+        )
+        session.send(
+            b"8",
+            common
+            + b"\x0117=F"
+            + oid
+            + b"\x01150=F\x0139=2\x0131="
+            + px
+            + b"\x0132="
+            + qty
+            + b"\x0114="
+            + qty
+            + b"\x01151=0\x016="
+            + px
+            + b"\x01",
+        )
+
+
+async def serve(store_dir: str) -> None:
+    config = SessionConfig(
+        "BENCHVENUE", "BENCHCLIENT", Role.ACCEPTOR, heartbeat_interval=30, max_latency=None
+    )
+    store = FileStore.for_session(store_dir, "FIX.4.4", "BENCHVENUE", "BENCHCLIENT")
+    session = FixSession(config, store, AckAndFill())
+    acceptor = FixAcceptor([session])
+    await acceptor.start()
+    print(acceptor.port, flush=True)
+    # Serve until the parent closes our stdin; answer "cpu" with our CPU seconds so far.
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        if line.strip() == "cpu":
+            print(time.process_time(), flush=True)
+    await acceptor.stop(grace=1.0)
+
+
+# -- the initiator side ----------------------------------------------------------------------------
+
+
+class Latencies(OrderEvents):
+    """Records order→ack and order→fill latencies as execution reports come back."""
+
+    def __init__(self) -> None:
+        self.sent_at: dict[str, int] = {}
+        self.ack_ns: list[int] = []
+        self.fill_ns: list[int] = []
+        self.filled = 0
+        self.in_flight = 0
+        self.waiter: asyncio.Future[None] | None = None
+
+    def on_execution(self, event: ExecutionEvent) -> None:
+        now = time.perf_counter_ns()
+        sent = self.sent_at.get(event.cl_ord_id)
+        if sent is None:
+            return
+        if event.exec_type == "0":
+            self.ack_ns.append(now - sent)
+        elif event.exec_type == "F" and event.leaves_qty == 0:
+            self.fill_ns.append(now - sent)
+            self.filled += 1
+            del self.sent_at[event.cl_ord_id]
+            self.in_flight -= 1
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
+
+
+def percentile(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+
+
+def venue_cpu(venue: subprocess.Popen[str]) -> float:
+    assert venue.stdin is not None and venue.stdout is not None
+    venue.stdin.write("cpu\n")
+    venue.stdin.flush()
+    return float(venue.stdout.readline())
+
+
+async def run_mode(
+    venue: subprocess.Popen[str],
+    port: int,
+    store_dir: str,
+    orders: int,
+    in_flight: int,
+    run_id: str,
+) -> dict[str, float]:
+    events = Latencies()
+    config = SessionConfig(
+        "BENCHCLIENT", "BENCHVENUE", heartbeat_interval=30, max_latency=None, reset_on_logon=True
+    )
+    store = FileStore.for_session(store_dir, "FIX.4.4", "BENCHCLIENT", "BENCHVENUE")
+    client = OrderClient(FixSession(config, store), events, clordid_prefix=run_id)
+    initiator = FixInitiator(client.session, "127.0.0.1", port)
+    await initiator.start()
+    async with asyncio.timeout(10):
+        await client.session.wait_logged_on()
+    intent = OrderIntent("AAPL", Side.BUY, 100, price=5_853_300)
+    loop = asyncio.get_running_loop()
+    perf = time.perf_counter_ns
+    cpu0, venue_cpu0 = time.process_time(), venue_cpu(venue)
+    t0 = time.perf_counter()
+    async with asyncio.timeout(300):
+        if in_flight <= 1:
+            for _ in range(orders):
+                events.waiter = loop.create_future()
+                cl = client.new_order(intent)
+                events.sent_at[cl] = perf()
+                await events.waiter
+        else:
+            sent = 0
+            while events.filled < orders:
+                burst = min(in_flight - events.in_flight, orders - sent)
+                if burst > 0:
+                    # Everything that fits in the window goes out in one write.
+                    with client.session.corked():
+                        for _ in range(burst):
+                            cl = client.new_order(intent)
+                            events.sent_at[cl] = perf()
+                    sent += burst
+                    events.in_flight += burst
+                events.waiter = loop.create_future()
+                await events.waiter
+    seconds = time.perf_counter() - t0
+    cpu, venue_cpu1 = time.process_time() - cpu0, venue_cpu(venue) - venue_cpu0
+    await initiator.stop(grace=2.0)
+    assert events.filled == orders, f"only {events.filled} of {orders} orders filled"
+    return {
+        "orders_per_s": round(orders / seconds, 1),
+        "ack_p50_us": round(percentile(events.ack_ns, 0.5), 1),
+        "fill_p50_us": round(percentile(events.fill_ns, 0.5), 1),
+        "fill_p99_us": round(percentile(events.fill_ns, 0.99), 1),
+        "client_cpu_us_per_order": round(cpu / orders * 1e6, 1),
+        "venue_cpu_us_per_order": round(venue_cpu1 / orders * 1e6, 1),
+    }
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, object]:
+    ranked = sorted(runs, key=lambda r: r["orders_per_s"])
+    result: dict[str, object] = dict(ranked[len(ranked) // 2])
+    result["runs_orders_per_s"] = [r["orders_per_s"] for r in runs]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--in-flight", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--serve", metavar="STORE_DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    loop_name = install_uvloop()
+    if args.serve:
+        asyncio.run(serve(args.serve))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="rlexec-fix-bench-") as tmp:
+        venue = subprocess.Popen(
+            [sys.executable, __file__, "--serve", os.path.join(tmp, "venue")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert venue.stdout is not None
+            port = int(venue.stdout.readline())
+            sequential: list[dict[str, float]] = []
+            pipelined: list[dict[str, float]] = []
+            for i in range(args.repeat):
+                client_dir = os.path.join(tmp, "client")
+                sequential.append(
+                    asyncio.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
+                )
+                pipelined.append(
+                    asyncio.run(
+                        run_mode(venue, port, client_dir, args.orders, args.in_flight, f"p{i}-")
+                    )
+                )
+        finally:
+            if venue.stdin is not None:
+                venue.stdin.close()
+            venue.wait(timeout=10)
+    print(
+        json.dumps(
+            {
+                "benchmark": "fix_roundtrip",
+                "orders": args.orders,
+                "in_flight": args.in_flight,
+                "repeats": args.repeat,
+                "loop": loop_name,
+                "persistence": "file store, buffered appends, fsync every 1 s off the hot path",
+                "sequential": median_run(sequential),
+                "pipelined": median_run(pipelined),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

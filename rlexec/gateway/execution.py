@@ -1,0 +1,260 @@
+"""Typed order-entry events parsed from ExecutionReport (8), OrderCancelReject (9) and
+OrderMassCancelReport (r), and the FIX enumerations they come from.
+
+NamedTuples because one is built per execution report on the hot path: immutable, typed, and
+cheaper to create than a dataclass. Prices are integers in 1e-4 units, as everywhere inside
+rlexec; quantities are integers.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Final, NamedTuple
+
+from rlexec.gateway import tags as fix
+from rlexec.gateway.errors import FieldError
+from rlexec.gateway.message import FixMessage
+from rlexec.market.instrument import PRICE_SCALE
+from rlexec.market.orders import OrderType, Side, TimeInForce
+
+
+class ExecKind(Enum):
+    """What an execution report says happened, from ExecType (150) and OrdStatus (39)."""
+
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIAL_FILL = "partial_fill"
+    FILL = "fill"
+    CANCELED = "canceled"
+    REPLACED = "replaced"
+    PENDING_CANCEL = "pending_cancel"
+    PENDING_REPLACE = "pending_replace"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DONE_FOR_DAY = "done_for_day"
+    ORDER_STATUS = "order_status"
+    RESTATED = "restated"
+    TRADE_CORRECT = "trade_correct"
+    TRADE_CANCEL = "trade_cancel"
+
+    @property
+    def is_terminal(self) -> bool:
+        """The order can trade no more after this report."""
+        return self in _TERMINAL
+
+
+_TERMINAL: Final = frozenset(
+    {ExecKind.FILL, ExecKind.CANCELED, ExecKind.REJECTED, ExecKind.EXPIRED, ExecKind.DONE_FOR_DAY}
+)
+_EXEC_TYPES: Final[dict[bytes, ExecKind]] = {
+    b"A": ExecKind.PENDING_NEW,
+    b"0": ExecKind.NEW,
+    b"4": ExecKind.CANCELED,
+    b"5": ExecKind.REPLACED,
+    b"6": ExecKind.PENDING_CANCEL,
+    b"E": ExecKind.PENDING_REPLACE,
+    b"8": ExecKind.REJECTED,
+    b"C": ExecKind.EXPIRED,
+    b"3": ExecKind.DONE_FOR_DAY,
+    b"I": ExecKind.ORDER_STATUS,
+    b"D": ExecKind.RESTATED,
+    b"G": ExecKind.TRADE_CORRECT,
+    b"H": ExecKind.TRADE_CANCEL,
+}
+SIDE_CODES: Final[dict[Side, bytes]] = {Side.BUY: b"1", Side.SELL: b"2"}
+SIDES: Final[dict[bytes, Side]] = {b"1": Side.BUY, b"2": Side.SELL, b"5": Side.SELL}
+"""Side (54); sell short (5) is a sell as far as position goes."""
+ORD_TYPE_CODES: Final[dict[OrderType, bytes]] = {OrderType.MARKET: b"1", OrderType.LIMIT: b"2"}
+TIF_CODES: Final[dict[TimeInForce, bytes]] = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
+
+
+def format_price(price: int) -> bytes:
+    """Integer price units as a FIX decimal price: 5853300 -> b"585.33"."""
+    whole, frac = divmod(abs(price), PRICE_SCALE)
+    text = b"%d" % whole if not frac else (b"%d.%04d" % (whole, frac)).rstrip(b"0")
+    return b"-" + text if price < 0 else text
+
+
+def parse_price(value: bytes, tag: int = fix.PRICE, msg_type: bytes = b"") -> int:
+    """A FIX decimal price as integer units; more than 4 decimals is rounded half-up."""
+    negative = value[:1] == b"-"
+    body = value[1:] if negative else value
+    whole, _, frac = body.partition(b".")
+    if not (whole.isdigit() or (not whole and frac)) or (frac and not frac.isdigit()):
+        raise FieldError(tag, f"not a price: {value[:32]!r}", msg_type)
+    units = int(whole or b"0") * PRICE_SCALE
+    if frac:
+        units += int(frac[:4].ljust(4, b"0"))
+        if len(frac) > 4 and frac[4:5] >= b"5":
+            units += 1
+    return -units if negative else units
+
+
+def parse_qty(value: bytes, tag: int, msg_type: bytes = b"8") -> int:
+    """Quantities are whole shares in rlexec; "100.0" is accepted, "100.5" is not."""
+    if value.isdigit():
+        return int(value)
+    whole, _, frac = value.partition(b".")
+    if whole.isdigit() and frac.strip(b"0") == b"" and frac.isdigit():
+        return int(whole)
+    raise FieldError(tag, f"not a whole quantity: {value[:32]!r}", msg_type)
+
+
+class ExecutionEvent(NamedTuple):
+    """One ExecutionReport, typed."""
+
+    kind: ExecKind
+    cl_ord_id: str
+    order_id: str
+    exec_id: str
+    exec_type: str
+    """ExecType (150) as sent, for anything `kind` does not capture."""
+    ord_status: str
+    symbol: str
+    side: Side
+    order_qty: int
+    last_qty: int
+    last_px: int | None
+    cum_qty: int
+    leaves_qty: int
+    avg_px: int | None
+    price: int | None
+    orig_cl_ord_id: str | None
+    text: str | None
+    reject_reason: int | None
+    poss_dup: bool
+    received_ns: int
+
+
+class CancelRejectEvent(NamedTuple):
+    """An OrderCancelReject (9): the cancel or replace of `orig_cl_ord_id` was refused."""
+
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    order_id: str
+    ord_status: str
+    response_to: str
+    """"1" a cancel request, "2" a cancel/replace request (CxlRejResponseTo, 434)."""
+    reason: int | None
+    text: str | None
+    received_ns: int
+
+
+class MassCancelReport(NamedTuple):
+    """An OrderMassCancelReport (r)."""
+
+    cl_ord_id: str
+    response: str
+    """MassCancelResponse (531): "0" rejected, else the scope that was cancelled."""
+    affected: int | None
+    reject_reason: int | None
+    text: str | None
+    received_ns: int
+
+
+def _opt(fields: dict[int, bytes], tag: int) -> str | None:
+    value = fields.get(tag)
+    return None if value is None else value.decode(errors="replace")
+
+
+def _int_or_none(fields: dict[int, bytes], tag: int, msg_type: bytes) -> int | None:
+    value = fields.get(tag)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise FieldError(tag, f"not an integer: {value[:32]!r}", msg_type)
+    return int(value)
+
+
+def parse_execution_report(msg: FixMessage, received_ns: int) -> ExecutionEvent:
+    """An ExecutionReport as an ExecutionEvent; FieldError names a missing or bad tag."""
+    f = msg.fields
+    mt = b"8"
+    try:
+        exec_type = f[fix.EXEC_TYPE]
+        cl_ord_id = f[fix.CL_ORD_ID]
+        order_id = f[fix.ORDER_ID]
+        exec_id = f[fix.EXEC_ID]
+        ord_status = f[fix.ORD_STATUS]
+        side_code = f[fix.SIDE]
+        cum = f[fix.CUM_QTY]
+        leaves = f[fix.LEAVES_QTY]
+    except KeyError as exc:
+        raise FieldError(exc.args[0], "required field is missing", mt) from None
+    if exec_type == b"F":
+        kind = ExecKind.FILL if ord_status == b"2" else ExecKind.PARTIAL_FILL
+    else:
+        found = _EXEC_TYPES.get(exec_type)
+        if found is None:
+            raise FieldError(fix.EXEC_TYPE, f"unknown ExecType {exec_type[:8]!r}", mt)
+        kind = found
+    side = SIDES.get(side_code)
+    if side is None:
+        raise FieldError(fix.SIDE, f"unsupported Side {side_code[:8]!r}", mt)
+    last_px = f.get(fix.LAST_PX)
+    avg_px = f.get(fix.AVG_PX)
+    price = f.get(fix.PRICE)
+    order_qty = f.get(fix.ORDER_QTY)
+    last_qty = f.get(fix.LAST_QTY)
+    return ExecutionEvent(
+        kind,
+        cl_ord_id.decode(errors="replace"),
+        order_id.decode(errors="replace"),
+        exec_id.decode(errors="replace"),
+        exec_type.decode(errors="replace"),
+        ord_status.decode(errors="replace"),
+        f.get(fix.SYMBOL, b"").decode(errors="replace"),
+        side,
+        parse_qty(order_qty, fix.ORDER_QTY) if order_qty is not None else 0,
+        parse_qty(last_qty, fix.LAST_QTY) if last_qty is not None else 0,
+        parse_price(last_px, fix.LAST_PX, mt) if last_px is not None else None,
+        parse_qty(cum, fix.CUM_QTY),
+        parse_qty(leaves, fix.LEAVES_QTY),
+        parse_price(avg_px, fix.AVG_PX, mt) if avg_px is not None else None,
+        parse_price(price, fix.PRICE, mt) if price is not None else None,
+        _opt(f, fix.ORIG_CL_ORD_ID),
+        _opt(f, fix.TEXT),
+        _int_or_none(f, fix.ORD_REJ_REASON, mt),
+        f.get(fix.POSS_DUP_FLAG) == b"Y" or f.get(fix.POSS_RESEND) == b"Y",
+        received_ns,
+    )
+
+
+def parse_cancel_reject(msg: FixMessage, received_ns: int) -> CancelRejectEvent:
+    f = msg.fields
+    mt = b"9"
+    for tag in (
+        fix.CL_ORD_ID,
+        fix.ORIG_CL_ORD_ID,
+        fix.ORDER_ID,
+        fix.ORD_STATUS,
+        fix.CXL_REJ_RESPONSE_TO,
+    ):
+        if tag not in f:
+            raise FieldError(tag, "required field is missing", mt)
+    return CancelRejectEvent(
+        msg.text(fix.CL_ORD_ID),
+        msg.text(fix.ORIG_CL_ORD_ID),
+        msg.text(fix.ORDER_ID),
+        msg.text(fix.ORD_STATUS),
+        msg.text(fix.CXL_REJ_RESPONSE_TO),
+        _int_or_none(f, fix.CXL_REJ_REASON, mt),
+        _opt(f, fix.TEXT),
+        received_ns,
+    )
+
+
+def parse_mass_cancel_report(msg: FixMessage, received_ns: int) -> MassCancelReport:
+    f = msg.fields
+    mt = b"r"
+    for tag in (fix.CL_ORD_ID, fix.MASS_CANCEL_RESPONSE):
+        if tag not in f:
+            raise FieldError(tag, "required field is missing", mt)
+    return MassCancelReport(
+        msg.text(fix.CL_ORD_ID),
+        msg.text(fix.MASS_CANCEL_RESPONSE),
+        _int_or_none(f, fix.TOTAL_AFFECTED_ORDERS, mt),
+        _int_or_none(f, fix.MASS_CANCEL_REJECT_REASON, mt),
+        _opt(f, fix.TEXT),
+        received_ns,
+    )

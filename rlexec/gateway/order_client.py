@@ -298,14 +298,19 @@ class OrderClient(Application):
                 if not kind.is_terminal and event.leaves_qty > 0:
                     self.working[event.cl_ord_id] = old
             return
-        order = self.working.get(event.cl_ord_id)
+        key = event.cl_ord_id
+        order = self.working.get(key)
         if order is None:
-            return
+            # A cancel's reports carry the cancel request's ClOrdID and the order's as Orig.
+            key = event.orig_cl_ord_id or ""
+            order = self.working.get(key)
+            if order is None:
+                return
         if order.order_id is None and event.order_id and event.order_id != "NONE":
             order.order_id = event.order_id
         order.cum_qty = event.cum_qty
         if kind.is_terminal or (kind is ExecKind.PARTIAL_FILL and event.leaves_qty == 0):
-            del self.working[event.cl_ord_id]
+            del self.working[key]
 
     def _business_reject(self, message: FixMessage, reason: int, text: str) -> None:
         """Answer an application message we cannot use with a BusinessMessageReject (j)."""

@@ -8,13 +8,26 @@ rlexec; quantities are integers.
 
 from __future__ import annotations
 
+__all__ = [
+    "CancelRejectEvent",
+    "ExecKind",
+    "ExecutionEvent",
+    "MassCancelReport",
+    "format_price",
+    "parse_cancel_reject",
+    "parse_execution_report",
+    "parse_mass_cancel_report",
+    "parse_price",
+    "parse_qty",
+]
+
 from enum import Enum
 from typing import Final, NamedTuple
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.message import FixMessage
-from rlexec.market.instrument import PRICE_SCALE
+from rlexec.gateway.values import format_price, parse_price, parse_qty
 from rlexec.market.orders import OrderType, Side, TimeInForce
 
 
@@ -66,38 +79,6 @@ SIDES: Final[dict[bytes, Side]] = {b"1": Side.BUY, b"2": Side.SELL, b"5": Side.S
 """Side (54); sell short (5) is a sell as far as position goes."""
 ORD_TYPE_CODES: Final[dict[OrderType, bytes]] = {OrderType.MARKET: b"1", OrderType.LIMIT: b"2"}
 TIF_CODES: Final[dict[TimeInForce, bytes]] = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
-
-
-def format_price(price: int) -> bytes:
-    """Integer price units as a FIX decimal price: 5853300 -> b"585.33"."""
-    whole, frac = divmod(abs(price), PRICE_SCALE)
-    text = b"%d" % whole if not frac else (b"%d.%04d" % (whole, frac)).rstrip(b"0")
-    return b"-" + text if price < 0 else text
-
-
-def parse_price(value: bytes, tag: int = fix.PRICE, msg_type: bytes = b"") -> int:
-    """A FIX decimal price as integer units; more than 4 decimals is rounded half-up."""
-    negative = value[:1] == b"-"
-    body = value[1:] if negative else value
-    whole, _, frac = body.partition(b".")
-    if not (whole.isdigit() or (not whole and frac)) or (frac and not frac.isdigit()):
-        raise FieldError(tag, f"not a price: {value[:32]!r}", msg_type)
-    units = int(whole or b"0") * PRICE_SCALE
-    if frac:
-        units += int(frac[:4].ljust(4, b"0"))
-        if len(frac) > 4 and frac[4:5] >= b"5":
-            units += 1
-    return -units if negative else units
-
-
-def parse_qty(value: bytes, tag: int, msg_type: bytes = b"8") -> int:
-    """Quantities are whole shares in rlexec; "100.0" is accepted, "100.5" is not."""
-    if value.isdigit():
-        return int(value)
-    whole, _, frac = value.partition(b".")
-    if whole.isdigit() and frac.strip(b"0") == b"" and frac.isdigit():
-        return int(whole)
-    raise FieldError(tag, f"not a whole quantity: {value[:32]!r}", msg_type)
 
 
 class ExecutionEvent(NamedTuple):

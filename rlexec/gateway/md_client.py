@@ -1,0 +1,336 @@
+"""The market-data client: subscribes with MarketDataRequest (V) and keeps one `L2Book` per
+symbol from snapshots (W) and incremental refreshes (X).
+
+Applying a refresh and telling the listener is one synchronous call chain inside the
+session's receive path: no await between the bytes arriving and the decision they trigger.
+
+Gaps: every incremental entry carries RptSeq (83), consecutive per symbol. When one is
+skipped the book is declared stale (the listener hears it), incrementals for it are dropped,
+and a fresh snapshot is requested; the snapshot may carry RptSeq (83) at the top level to
+say which incremental it includes, and incrementals up to that one are then ignored.
+Without it, updates resume from the next incremental: level updates set absolute sizes, so
+replaying one already in the snapshot is harmless. Session-level gaps are the session's job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+from rlexec.gateway import tags as fix
+from rlexec.gateway.application import Application
+from rlexec.gateway.errors import FieldError
+from rlexec.gateway.message import FixMessage
+from rlexec.gateway.session import FixSession
+from rlexec.gateway.tags import MsgType
+from rlexec.gateway.values import parse_price, parse_qty
+from rlexec.market.book import L2Book
+from rlexec.market.events import BookSnapshot, Trade
+from rlexec.market.orders import Side
+
+log = logging.getLogger("rlexec.gateway")
+
+_BID = b"0"
+_OFFER = b"1"
+_TRADE = b"2"
+_ACTION_NEW = b"0"
+_ACTION_CHANGE = b"1"
+_ACTION_DELETE = b"2"
+_ENTRY_TAGS = frozenset(
+    {
+        fix.MD_UPDATE_ACTION,
+        fix.MD_ENTRY_TYPE,
+        fix.MD_ENTRY_PX,
+        fix.MD_ENTRY_SIZE,
+        fix.MD_ENTRY_TIME,
+        fix.SYMBOL,
+        fix.RPT_SEQ,
+        fix.SIDE,
+        272,
+        275,
+        276,
+        277,
+        278,
+        280,
+        290,
+        346,
+    }
+)
+
+
+class MarketDataListener:
+    """Receives book changes and trades; override what you need. Calls are synchronous."""
+
+    def on_book(self, symbol: str, book: L2Book) -> None:
+        """The book of `symbol` changed (after a whole message is applied) and is not stale."""
+
+    def on_trade(self, symbol: str, trade: Trade) -> None:
+        """A trade print."""
+
+    def on_stale(self, symbol: str, reason: str) -> None:
+        """The book of `symbol` cannot be trusted until the next snapshot."""
+
+    def on_reject(self, md_req_id: str, reason: str | None, text: str | None) -> None:
+        """The venue refused a MarketDataRequest (Y)."""
+
+
+class MarketDataClient(Application):
+    """Market data over one FIX session (it installs itself as the session's application)."""
+
+    def __init__(
+        self, session: FixSession, listener: MarketDataListener | None = None, depth: int = 0
+    ) -> None:
+        if depth < 0:
+            raise ValueError(f"market depth must be >= 0 (0 = full book), got {depth}")
+        self.session = session
+        session.application = self
+        self.listener = listener if listener is not None else MarketDataListener()
+        self.depth = depth
+        self.books: dict[str, L2Book] = {}
+        self.stale: set[str] = set()
+        """Symbols whose book waits for a snapshot."""
+        self.gaps = 0
+        """RptSeq gaps detected so far."""
+        self._next_rpt: dict[str, int | None] = {}
+        self._snapshot_rpt: dict[str, int] = {}
+        self._subscriptions: dict[str, str] = {}
+        self._ids = itertools.count(1)
+        self._prefix = f"md{time.time_ns() // 1_000_000:x}-"
+
+    # -- requests --------------------------------------------------------------------------
+
+    def subscribe(self, symbol: str) -> str:
+        """Subscribe to book depth and trades for `symbol` (sent now if logged on, else at logon)."""
+        if not symbol or "\x01" in symbol or not symbol.isprintable():
+            raise ValueError(f"symbol is invalid: {symbol!r}")
+        self.books.setdefault(symbol, L2Book())
+        self.stale.add(symbol)
+        md_req_id = self._subscriptions.get(symbol) or f"{self._prefix}{next(self._ids)}"
+        self._subscriptions[symbol] = md_req_id
+        if self.session.is_logged_on:
+            self._send_request(symbol, md_req_id, b"1")
+        return md_req_id
+
+    def unsubscribe(self, symbol: str) -> None:
+        md_req_id = self._subscriptions.pop(symbol, None)
+        if md_req_id is not None and self.session.is_logged_on:
+            self._send_request(symbol, md_req_id, b"2")
+        self.stale.discard(symbol)
+
+    def request_snapshot(self, symbol: str) -> str:
+        """Ask for a one-off snapshot (263=0) of `symbol`; the answer is a W."""
+        md_req_id = f"{self._prefix}{next(self._ids)}"
+        self._send_request(symbol, md_req_id, b"0")
+        return md_req_id
+
+    def _send_request(self, symbol: str, md_req_id: str, request_type: bytes) -> None:
+        body = (
+            b"262="
+            + md_req_id.encode()
+            + b"\x01263="
+            + request_type
+            + b"\x01264=%d\x01" % self.depth
+        )
+        if request_type == b"1":
+            body += b"265=1\x01"
+        body += b"267=3\x01269=0\x01269=1\x01269=2\x01146=1\x0155=" + symbol.encode() + b"\x01"
+        self.session.send(MsgType.MARKET_DATA_REQUEST, body)
+
+    # -- Application -----------------------------------------------------------------------
+
+    def on_logon(self, session: FixSession) -> None:
+        for symbol, md_req_id in self._subscriptions.items():
+            self._mark_stale(symbol, "resubscribing after logon")
+            self._send_request(symbol, md_req_id, b"1")
+
+    def on_logout(self, session: FixSession, reason: str) -> None:
+        for symbol in self._subscriptions:
+            self._mark_stale(symbol, f"session down: {reason}")
+
+    def on_message(self, session: FixSession, message: FixMessage) -> None:
+        msg_type = message.fields.get(fix.MSG_TYPE)
+        try:
+            if msg_type == MsgType.MARKET_DATA_INCREMENTAL:
+                self._on_incremental(message)
+            elif msg_type == MsgType.MARKET_DATA_SNAPSHOT:
+                self._on_snapshot(message)
+            elif msg_type == MsgType.MARKET_DATA_REQUEST_REJECT:
+                md_req_id = message.get_str(fix.MD_REQ_ID, "") or ""
+                reason = message.get_str(fix.MD_REQ_REJ_REASON)
+                text = message.get_str(fix.TEXT)
+                log.error(
+                    "event=md_request_rejected session=%s md_req_id=%s reason=%s text=%r",
+                    session.name,
+                    md_req_id,
+                    reason,
+                    text,
+                )
+                self.listener.on_reject(md_req_id, reason, text)
+            else:
+                log.warning(
+                    "event=unexpected_message session=%s msg_type=%s",
+                    session.name,
+                    message.msg_type.decode(errors="replace"),
+                )
+        except FieldError as exc:
+            self._bad_message(message, exc)
+
+    # -- snapshots and incrementals ------------------------------------------------------
+
+    def _on_snapshot(self, msg: FixMessage) -> None:
+        symbol = msg.text(fix.SYMBOL)
+        if symbol not in self._subscriptions and symbol not in self.books:
+            return
+        now = time.time_ns()
+        bids: list[tuple[int, int]] = []
+        asks: list[tuple[int, int]] = []
+        mt = MsgType.MARKET_DATA_SNAPSHOT
+        for entry in msg.group(fix.NO_MD_ENTRIES, fix.MD_ENTRY_TYPE, _ENTRY_TAGS):
+            entry_type = entry[fix.MD_ENTRY_TYPE]
+            if entry_type not in (_BID, _OFFER):
+                continue
+            px, size = entry.get(fix.MD_ENTRY_PX), entry.get(fix.MD_ENTRY_SIZE)
+            if px is None or size is None:
+                missing = fix.MD_ENTRY_PX if px is None else fix.MD_ENTRY_SIZE
+                raise FieldError(missing, "required in every book entry", mt)
+            level = (parse_price(px, fix.MD_ENTRY_PX, mt), parse_qty(size, fix.MD_ENTRY_SIZE, mt))
+            (bids if entry_type == _BID else asks).append(level)
+        bids.sort(reverse=True)
+        asks.sort()
+        book = self.books.setdefault(symbol, L2Book())
+        book.apply_snapshot(BookSnapshot(now, tuple(bids), tuple(asks)))
+        rpt = msg.fields.get(fix.RPT_SEQ)
+        if rpt is not None and rpt.isdigit():
+            self._snapshot_rpt[symbol] = int(rpt)
+            self._next_rpt[symbol] = int(rpt) + 1
+        else:
+            self._snapshot_rpt.pop(symbol, None)
+            self._next_rpt[symbol] = None
+        self.stale.discard(symbol)
+        self.listener.on_book(symbol, book)
+
+    def _on_incremental(self, msg: FixMessage) -> None:
+        now = time.time_ns()
+        mt = MsgType.MARKET_DATA_INCREMENTAL
+        changed: dict[str, L2Book] = {}
+        symbol = msg.get_str(fix.SYMBOL)
+        for entry in msg.group(fix.NO_MD_ENTRIES, fix.MD_UPDATE_ACTION, _ENTRY_TAGS):
+            entry_symbol = entry.get(fix.SYMBOL)
+            if entry_symbol is not None:
+                symbol = entry_symbol.decode(errors="replace")
+            if symbol is None:
+                raise FieldError(fix.SYMBOL, "missing from an incremental entry", mt)
+            if symbol in self.stale or symbol not in self.books:
+                continue
+            if not self._in_sequence(symbol, entry.get(fix.RPT_SEQ)):
+                continue
+            entry_type = entry.get(fix.MD_ENTRY_TYPE)
+            px = entry.get(fix.MD_ENTRY_PX)
+            if entry_type is None or px is None:
+                raise FieldError(
+                    fix.MD_ENTRY_TYPE if entry_type is None else fix.MD_ENTRY_PX,
+                    "required in every incremental entry",
+                    mt,
+                )
+            price = parse_price(px, fix.MD_ENTRY_PX, mt)
+            size_text = entry.get(fix.MD_ENTRY_SIZE)
+            book = self.books[symbol]
+            if entry_type == _TRADE:
+                if size_text is None:
+                    raise FieldError(fix.MD_ENTRY_SIZE, "required in a trade entry", mt)
+                aggressor = entry.get(fix.SIDE)
+                if aggressor == b"1":
+                    side = Side.BUY
+                elif aggressor == b"2":
+                    side = Side.SELL
+                else:
+                    ask = book.best_ask
+                    side = Side.BUY if ask is not None and price >= ask else Side.SELL
+                self.listener.on_trade(
+                    symbol, Trade(now, price, parse_qty(size_text, fix.MD_ENTRY_SIZE, mt), side)
+                )
+                continue
+            if entry_type not in (_BID, _OFFER):
+                continue
+            side = Side.BUY if entry_type == _BID else Side.SELL
+            action = entry[fix.MD_UPDATE_ACTION]
+            if action == _ACTION_DELETE:
+                size = 0
+            elif action in (_ACTION_NEW, _ACTION_CHANGE):
+                if size_text is None:
+                    raise FieldError(fix.MD_ENTRY_SIZE, "required for a new or changed level", mt)
+                size = parse_qty(size_text, fix.MD_ENTRY_SIZE, mt)
+            else:
+                raise FieldError(fix.MD_UPDATE_ACTION, f"unsupported action {action[:4]!r}", mt)
+            book.set_level(side, price, size)
+            book.ts_ns = now
+            changed[symbol] = book
+        for changed_symbol, book in changed.items():
+            self.listener.on_book(changed_symbol, book)
+
+    def _in_sequence(self, symbol: str, rpt_text: bytes | None) -> bool:
+        """Whether to apply an entry; a skipped RptSeq makes the book stale and asks again."""
+        if rpt_text is None:
+            return True
+        if not rpt_text.isdigit():
+            raise FieldError(fix.RPT_SEQ, f"not a number: {rpt_text[:16]!r}", b"X")
+        rpt = int(rpt_text)
+        expected = self._next_rpt.get(symbol)
+        if expected is None:
+            baseline = self._snapshot_rpt.get(symbol)
+            if baseline is not None and rpt <= baseline:
+                return False
+            self._next_rpt[symbol] = rpt + 1
+            return True
+        if rpt == expected:
+            self._next_rpt[symbol] = rpt + 1
+            return True
+        if rpt < expected:
+            return False  # already in the snapshot (or a duplicate)
+        self.gaps += 1
+        log.warning(
+            "event=md_gap session=%s symbol=%s expected_rpt_seq=%d received_rpt_seq=%d "
+            "action=snapshot",
+            self.session.name,
+            symbol,
+            expected,
+            rpt,
+        )
+        self._mark_stale(symbol, f"RptSeq gap: expected {expected}, received {rpt}")
+        self.request_snapshot(symbol)
+        return False
+
+    def _mark_stale(self, symbol: str, reason: str) -> None:
+        self._next_rpt[symbol] = None
+        self._snapshot_rpt.pop(symbol, None)
+        if symbol not in self.stale:
+            self.stale.add(symbol)
+            self.listener.on_stale(symbol, reason)
+
+    def _bad_message(self, msg: FixMessage, exc: FieldError) -> None:
+        """A market-data message we cannot apply: reject it, distrust the book, start over."""
+        log.error(
+            "event=md_message_rejected session=%s seq=%s msg_type=%s error=%r",
+            self.session.name,
+            msg.get_str(fix.MSG_SEQ_NUM, "-"),
+            msg.msg_type.decode(errors="replace"),
+            str(exc),
+        )
+        if self.session.is_logged_on:
+            self.session.send(
+                MsgType.BUSINESS_MESSAGE_REJECT,
+                b"45="
+                + msg.fields.get(fix.MSG_SEQ_NUM, b"0")
+                + b"\x01372="
+                + msg.msg_type
+                + b"\x01380=%d\x0158="
+                % (5 if "missing" in exc.reason or "required" in exc.reason else 0)
+                + str(exc).encode(errors="replace")
+                + b"\x01",
+            )
+        symbols = {e.decode(errors="replace") for t, e in msg.pairs if t == fix.SYMBOL}
+        for symbol in symbols & set(self._subscriptions):
+            self._mark_stale(symbol, f"unreadable {msg.msg_type.decode(errors='replace')}: {exc}")
+            if self.session.is_logged_on:
+                self.request_snapshot(symbol)

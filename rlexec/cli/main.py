@@ -22,7 +22,11 @@ class Command(Protocol):
 
 # name → module in rlexec.cli; each module has HELP, add_arguments() and run().
 COMMANDS: dict[str, str] = {
+    "fix-probe": "fix_probe",
     "replay": "replay",
+    "train": "train",
+    "export": "export",
+    "backtest": "backtest",
 }
 
 

@@ -1,0 +1,158 @@
+"""The Gymnasium environment the policy is trained in: the venue's engine, in process.
+
+One episode is one parent order (see episodes.py). Each step is one decision: the action
+(`contract.ACTIONS`) sets how much to have working over the next interval and how, the
+replay then runs to the next decision, and the reward is minus the shortfall the step's
+fills added, in bps of the whole parent — so an episode's rewards sum to −IS. Whatever is
+left at the horizon is taken at market in the last step and charged there.
+
+The observation is the feature contract in its named order, normalised with the fixed
+mean and standard deviation the exported model will carry, clipped, NaN → 0 (the mean).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+
+from rlexec.models.algos import apply_action
+from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES
+from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
+from rlexec.models.execution import ParentExecution
+from rlexec.models.market_stats import MarketStats, Window
+from rlexec.models.runner import replay_config, start_execution
+from rlexec.simulator.data import ReplayData
+
+_NS = 1_000_000_000
+Obs = npt.NDArray[np.float32]
+
+
+class Normaliser:
+    """Fixed affine observation scaling, shared by training and the exported model."""
+
+    def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, clip: float = 10.0) -> None:
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        if self.mean.shape != (len(OBSERVATION_NAMES),) or self.std.shape != self.mean.shape:
+            raise ValueError(f"normaliser needs {len(OBSERVATION_NAMES)} means and stds")
+        if not (np.isfinite(self.std).all() and (self.std > 0).all()):
+            raise ValueError("normaliser stds must be finite and positive")
+        self.clip = clip
+
+    @classmethod
+    def identity(cls) -> Normaliser:
+        n = len(OBSERVATION_NAMES)
+        return cls(np.zeros(n), np.ones(n))
+
+    def __call__(self, raw: list[float]) -> Obs:
+        x = (np.asarray(raw, dtype=np.float32) - self.mean) / self.std
+        x = np.nan_to_num(x, nan=0.0, posinf=self.clip, neginf=-self.clip)
+        out: Obs = np.clip(x, -self.clip, self.clip).astype(np.float32)
+        return out
+
+
+class ExecutionEnv(gym.Env[Obs, np.int64]):
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium's documented class attribute
+
+    def __init__(
+        self,
+        data: ReplayData,
+        window: Window,
+        stats: MarketStats,
+        normaliser: Normaliser | None = None,
+        distribution: EpisodeDistribution | None = None,
+        episodes: list[EpisodeSpec] | None = None,
+    ) -> None:
+        self.data = data
+        self.window = window
+        self.stats = stats
+        self.normaliser = normaliser or Normaliser.identity()
+        self.distribution = distribution or EpisodeDistribution()
+        self.episodes = episodes
+        self._next_listed = 0
+        self.config = replay_config()
+        clip = self.normaliser.clip
+        n = len(OBSERVATION_NAMES)
+        self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(len(ACTIONS))
+        self.ex: ParentExecution | None = None
+        self.spec_: EpisodeSpec | None = None
+        self._step = 0
+        self._cost = 0.0
+        self._mark = 0.0
+        self._count = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        super().reset(seed=seed)
+        if options and "episode" in options:
+            spec = options["episode"]
+        elif self.episodes:
+            spec = self.episodes[self._next_listed % len(self.episodes)]
+            self._next_listed += 1
+        else:
+            spec = draw(self.np_random, self._count, self.window, self.stats, self.distribution)
+        self._count += 1
+        self.spec_ = spec
+        self.ex = start_execution(self.data, spec, self.config)
+        self._step = 0
+        self._mark = self.ex.state.arrival_mid
+        self._cost = 0.0
+        self.ex.mark_decision()
+        return self.normaliser(self.ex.observation()), {"episode": spec}
+
+    def step(self, action: np.int64 | int) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
+        ex, spec = self.ex, self.spec_
+        if ex is None or spec is None:
+            raise RuntimeError("call reset() before step()")
+        steps = spec.steps
+        apply_action(ex, ACTIONS[int(action)], self._step, steps, self.distribution.lot)
+        self._step += 1
+        ex.advance_to(ex.state.start_ns + round(self._step * spec.interval_s * _NS))
+        terminated = self._step >= steps
+        if terminated:
+            ex.complete()
+        cost = self._marked_cost(ex)
+        reward = -(cost - self._cost)
+        self._cost = cost
+        ex.mark_decision()
+        info: dict[str, Any] = {}
+        if terminated:
+            c = ex.costs()
+            info = {"is_bps": c.is_bps, "forced_qty": c.forced_qty, "impact_bps": c.impact_bps}
+        return self.normaliser(ex.observation()), float(reward), terminated, False, info
+
+    def _marked_cost(self, ex: ParentExecution) -> float:
+        """Shortfall of the fills so far plus the remainder marked to the mid, bps of the parent."""
+        s = ex.state
+        mid = ex.book.mid
+        if mid is not None:
+            self._mark = mid
+        filled = s.shortfall_bps() * s.filled / s.quantity
+        marked = int(s.side) * (self._mark - s.arrival_mid) / s.arrival_mid * 1e4
+        return filled + marked * ex.remaining / s.quantity
+
+
+def observation_stats(
+    env: ExecutionEnv, episodes: int, seed: int
+) -> tuple[list[float], list[float]]:
+    """Mean and std of raw observations under a random policy: the fixed normalisation."""
+    rng = np.random.default_rng(seed)
+    rows: list[list[float]] = []
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        assert env.ex is not None
+        done = False
+        while not done:
+            rows.append(env.ex.observation())
+            _, _, done, _, _ = env.step(int(rng.integers(len(ACTIONS))))
+    x = np.asarray(rows, dtype=np.float64)
+    mean = np.nanmean(x, axis=0)
+    std = np.nanstd(x, axis=0)
+    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    return mean.tolist(), std.tolist()

@@ -1,0 +1,226 @@
+"""Work one parent order inside an in-process venue replay: the agent's side of the simulator.
+
+The training environment, every backtest baseline and the RL policy trade through this one
+class, so they all meet the same queue model, the same fills and the same costs. It sees
+the market as the live service does — level updates and prints of the simulated displayed
+book, applied to a `market` L2 book and feature builder — never the replay's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlexec.market.book import L2Book
+from rlexec.market.events import Trade
+from rlexec.market.features import ExecutionState, FeatureBuilder, FeatureConfig
+from rlexec.market.orders import OrderType, Side, TimeInForce
+from rlexec.models.contract import Tactic
+from rlexec.simulator.orders import ExecReport, Report
+from rlexec.simulator.replay import MarketReplay
+
+AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionCosts:
+    filled: int
+    avg_price: float
+    is_bps: float
+    impact_bps: float
+    forced_qty: int
+
+
+class ParentExecution:
+    """A parent order being worked: place child orders, advance time, account for fills."""
+
+    def __init__(
+        self,
+        replay: MarketReplay,
+        side: Side,
+        quantity: int,
+        horizon_s: float,
+        features: FeatureConfig | None = None,
+        take_collar_ticks: int = 2,
+    ) -> None:
+        if not replay.config.market_data:
+            raise ValueError("the replay must collect market data (ReplayConfig.market_data=True)")
+        if quantity <= 0:
+            raise ValueError(f"quantity must be positive, got {quantity}")
+        self.replay = replay
+        self.side = side
+        self.tick = replay.config.tick_size
+        self.collar = take_collar_ticks * self.tick
+        self.book = L2Book()
+        self.market_volume = 0
+        """Shares printed since the start, ours included."""
+        self.features = FeatureBuilder(self.book, features or FeatureConfig(tick_size=self.tick))
+        # Like a market-data subscriber: a snapshot first, then the incremental updates.
+        snapshot = replay.snapshot()
+        replay.market_events()
+        self.book.apply_snapshot(snapshot)
+        self.features.on_event(snapshot)
+        arrival = self.book.mid if self.book.mid is not None else replay.reference_mid
+        if arrival is None:
+            raise ValueError("no two-sided market at the start of the episode")
+        now = replay.now_ns
+        self.state = ExecutionState(
+            side, quantity, now, now + round(horizon_s * 1e9), float(arrival)
+        )
+        self.decision_mid = float(arrival)
+        self._impact_num = 0.0
+        self.forced_qty = 0
+        self._working: set[int] = set()
+        self.rejects = 0
+
+    # -- views -----------------------------------------------------------------------------
+
+    @property
+    def now_ns(self) -> int:
+        return self.replay.now_ns
+
+    @property
+    def remaining(self) -> int:
+        return self.state.quantity - self.state.filled
+
+    @property
+    def done(self) -> bool:
+        return self.remaining <= 0
+
+    def observation(self) -> list[float]:
+        return self.features.vector(self.state, self.now_ns)
+
+    def costs(self) -> ExecutionCosts:
+        s = self.state
+        avg = s.avg_price or 0.0
+        return ExecutionCosts(
+            filled=s.filled,
+            avg_price=avg,
+            is_bps=s.shortfall_bps(),
+            impact_bps=self._impact_num / (s.filled * s.arrival_mid) * 1e4 if s.filled else 0.0,
+            forced_qty=self.forced_qty,
+        )
+
+    def signed_cost(self, price: int, qty: int) -> float:
+        """This fill's contribution to the parent's shortfall, bps of the whole parent."""
+        s = self.state
+        return int(self.side) * (price - s.arrival_mid) * qty / (s.quantity * s.arrival_mid) * 1e4
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def mark_decision(self) -> None:
+        """Remember the mid at which the coming child orders are decided (for impact cost)."""
+        mid = self.book.mid
+        if mid is not None:
+            self.decision_mid = mid
+
+    def price_for(self, tactic: Tactic) -> int | None:
+        """The limit price a tactic means in the current book, None if the book cannot say."""
+        bid, ask = self.book.best_bid, self.book.best_ask
+        buy = self.side is Side.BUY
+        near, far = (bid, ask) if buy else (ask, bid)
+        if tactic is Tactic.CROSS:
+            if far is None:
+                return None
+            return far + self.collar if buy else far - self.collar
+        if near is None:
+            if far is None:
+                return None
+            near = far - self.tick if buy else far + self.tick
+        if tactic is Tactic.INSIDE and far is not None and abs(far - near) > self.tick:
+            return near + self.tick if buy else near - self.tick
+        return near
+
+    def work(self, quantity: int, tactic: Tactic) -> None:
+        """Have `quantity` working now by `tactic`: rest it passively (keeping queue position
+        where the price is unchanged) or take it with an IOC limit through the far touch."""
+        quantity = max(0, min(quantity, self.remaining))
+        price = self.price_for(tactic)
+        if tactic is Tactic.CROSS:
+            self.cancel_all()
+            if quantity and price is not None:
+                self._absorb(self.replay.submit(AGENT, self.side, quantity, price,
+                                                time_in_force=TimeInForce.IOC))  # fmt: skip
+            return
+        self.rest(quantity, price)
+
+    def rest(self, quantity: int, price: int | None) -> None:
+        quantity = max(0, min(quantity, self.remaining))
+        keep: list[int] = []
+        for oid in sorted(self._working):
+            order = self.replay.order(oid)
+            if order is None or order.status.is_done:
+                self._working.discard(oid)
+            elif order.price != price or quantity == 0:
+                self._absorb(self.replay.cancel(AGENT, oid))
+            else:
+                keep.append(oid)
+        resting = 0
+        for oid in keep:  # oldest first: they hold the best queue positions
+            order = self.replay.order(oid)
+            assert order is not None
+            if resting + order.leaves <= quantity:
+                resting += order.leaves
+            elif resting < quantity:  # shrink in place: a size decrease keeps priority
+                new_total = order.cum_qty + (quantity - resting)
+                self._absorb(self.replay.replace(AGENT, oid, quantity=new_total))
+                resting = quantity
+            else:
+                self._absorb(self.replay.cancel(AGENT, oid))
+        if quantity > resting and price is not None:
+            self._absorb(self.replay.submit(AGENT, self.side, quantity - resting, price))
+
+    def cancel_all(self) -> None:
+        if self._working:
+            self._absorb(self.replay.cancel_all(AGENT))
+            self._working.clear()
+
+    def advance_to(self, ts_ns: int) -> None:
+        self._absorb(self.replay.advance_to(ts_ns))
+
+    def complete(self, patience_s: int = 300) -> None:
+        """At the horizon: cancel what rests and take the remainder at market (charged).
+
+        A sweep can exhaust the displayed and synthetic depth; the rest is then taken as the
+        market refills, one second at a time, for up to `patience_s` — all of it charged.
+        """
+        self.cancel_all()
+        self.mark_decision()
+        for _ in range(patience_s + 1):
+            before = self.remaining
+            if not before:
+                return
+            self._absorb(self.replay.submit(AGENT, self.side, before, None, OrderType.MARKET,
+                                            TimeInForce.IOC))  # fmt: skip
+            self.forced_qty += before - self.remaining
+            if self.remaining:
+                self.advance_to(self.now_ns + 1_000_000_000)
+        raise RuntimeError(
+            f"could not complete {self.remaining} shares within {patience_s} s of the horizon"
+        )
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _absorb(self, reports: list[Report]) -> None:
+        side = int(self.side)
+        for r in reports:
+            if type(r) is not ExecReport or r.client_id != AGENT:
+                continue
+            if r.is_fill:
+                self.state.record_fill(r.last_price, r.last_qty)
+                self._impact_num += side * (r.last_price - self.decision_mid) * r.last_qty
+            if r.status.is_done:
+                self._working.discard(r.order_id)
+                if r.reject_code is not None:
+                    self.rejects += 1
+            else:  # an IOC's NEW is followed in the same batch by its done report
+                self._working.add(r.order_id)
+        self._absorb_market()
+
+    def _absorb_market(self) -> None:
+        apply = self.book.apply
+        on_event = self.features.on_event
+        for event in self.replay.market_events():
+            apply(event)
+            on_event(event)
+            if type(event) is Trade:
+                self.market_volume += event.size

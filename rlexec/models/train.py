@@ -1,0 +1,163 @@
+"""Train the execution policy with stable-baselines3 on the in-process venue (CPU, seeded).
+
+Needs the `train` extra. Writes into the output folder: `model.zip` (the SB3 model),
+`training.json` (everything export needs: data, window, normalisation, seed, versions,
+curve) and `training_curve.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
+from rlexec.models.episodes import EpisodeDistribution
+from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.simulator.data import ReplayData
+
+ALGORITHMS = ("ppo", "dqn")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    data: str
+    window: str = "09:35-13:00"
+    timesteps: int = 200_000
+    seed: int = 7
+    algorithm: str = "ppo"
+    n_envs: int = 4
+    calibration_episodes: int = 40
+
+
+def build_env(
+    data: ReplayData, settings: TrainSettings
+) -> tuple[ExecutionEnv, MarketStats, Normaliser]:
+    window = Window.parse(settings.window)
+    stats = estimate(data, window, bucket_s=1800)
+    calibration = ExecutionEnv(data, window, stats)
+    mean, std = observation_stats(calibration, settings.calibration_episodes, settings.seed)
+    normaliser = Normaliser(mean, std)
+    return ExecutionEnv(data, window, stats, normaliser), stats, normaliser
+
+
+def train(
+    settings: TrainSettings,
+    out: Path,
+    progress: Callable[[int, int, float | None], None] | None = None,
+) -> dict[str, Any]:
+    import torch
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    if settings.algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {settings.algorithm!r}")
+    torch.set_num_threads(1)
+    torch.manual_seed(settings.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    data = ReplayData.load(settings.data)
+    _, stats, normaliser = build_env(data, settings)
+    window = Window.parse(settings.window)
+
+    def make(rank: int) -> Callable[[], ExecutionEnv]:
+        return lambda: ExecutionEnv(data, window, stats, normaliser)
+
+    vec = DummyVecEnv([make(i) for i in range(settings.n_envs)])
+    vec.seed(settings.seed)
+    curve: list[tuple[int, float]] = []
+
+    class Curve(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", []):
+                if "is_bps" in info:
+                    curve.append((self.num_timesteps, float(info["is_bps"])))
+            if progress is not None and self.num_timesteps % 512 < settings.n_envs:
+                recent = [c[1] for c in curve[-200:]]
+                progress(
+                    self.num_timesteps,
+                    settings.timesteps,
+                    float(np.mean(recent)) if recent else None,
+                )
+            return True
+
+    started = time.perf_counter()
+    model: Any
+    if settings.algorithm == "ppo":
+        model = PPO(
+            "MlpPolicy", vec, seed=settings.seed, device="cpu", n_steps=256, batch_size=256,
+            n_epochs=5, gamma=1.0, gae_lambda=0.95, ent_coef=0.01, learning_rate=3e-4,
+            policy_kwargs={"net_arch": [64, 64]}, verbose=0,
+        )  # fmt: skip
+    else:
+        model = DQN(
+            "MlpPolicy", vec, seed=settings.seed, device="cpu", learning_rate=5e-4,
+            buffer_size=100_000, learning_starts=5_000, batch_size=128, gamma=1.0,
+            train_freq=4, target_update_interval=2_000, exploration_fraction=0.3,
+            exploration_final_eps=0.02, policy_kwargs={"net_arch": [64, 64]}, verbose=0,
+        )  # fmt: skip
+    model.learn(total_timesteps=settings.timesteps, callback=Curve())
+    seconds = time.perf_counter() - started
+    model.save(out / "model.zip")
+    record = {
+        "settings": asdict(settings),
+        "symbol": data.symbol,
+        "normaliser": {
+            "mean": normaliser.mean.tolist(),
+            "std": normaliser.std.tolist(),
+            "clip": normaliser.clip,
+        },
+        "stats": asdict(stats),
+        "distribution": asdict(EpisodeDistribution()),
+        "train_seconds": round(seconds, 1),
+        "episodes": len(curve),
+        "versions": _versions(),
+        "curve": curve,
+    }
+    (out / "training.json").write_text(json.dumps(record))
+    _plot_curve(curve, out / "training_curve.png", settings)
+    return record
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    import rlexec
+
+    return {
+        "rlexec": rlexec.__version__, "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__, "gymnasium": gymnasium.__version__,
+        "numpy": np.__version__,
+    }  # fmt: skip
+
+
+def _plot_curve(curve: list[tuple[int, float]], path: Path, settings: TrainSettings) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if curve:
+        steps = np.array([c[0] for c in curve])
+        values = np.array([c[1] for c in curve])
+        k = max(1, len(values) // 50)
+        smooth = np.convolve(values, np.ones(k) / k, mode="valid")
+        ax.plot(steps, values, ".", alpha=0.15, ms=2, label="episode IS")
+        ax.plot(steps[k - 1 :], smooth, lw=2, label=f"moving mean ({k} episodes)")
+    ax.set_xlabel("timesteps")
+    ax.set_ylabel("implementation shortfall (bps, + = cost)")
+    ax.set_title(
+        f"Training ({settings.algorithm.upper()}, seed {settings.seed}, window {settings.window})"
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -735,7 +735,7 @@ async def test_initiator_logon_refused_by_logout() -> None:
         await venue.send("5", [(58, "not today")])
         await venue.expect_closed()
         assert not initiator.session.is_logged_on
-        assert initiator.session.metrics.disconnects["logon_refused"]._value.get() == 1
+        assert initiator.session.metrics.counts()["disconnects_logon_refused"] == 1
     finally:
         await initiator.stop(grace=0.2)
         await server.stop()
@@ -775,7 +775,7 @@ async def test_our_initiator_and_acceptor_recover_a_lost_message() -> None:
         assert (first.get_str(11), first.get(43)) == ("lost", b"Y")
         assert (second.get_str(11), second.get(43)) == ("next", None)
         assert proxy.dropped == 1
-        assert venue.session.metrics.resend_requests_out._value.get() == 1
+        assert venue.session.metrics.counts()["resend_requests_sent"] == 1
         assert venue.session.next_target_seq == initiator.session.next_sender_seq
     finally:
         await initiator.stop(grace=0.3)

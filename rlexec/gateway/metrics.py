@@ -176,7 +176,32 @@ class SessionMetrics:
             msg_type, n = _new_type(counts, msg_type)
         counts[msg_type] = n + 1
 
+    def counts(self) -> dict[str, int]:
+        """The session-level counters as plain numbers (for probes, logs and tests)."""
+        counters = {
+            "rejects_received": self.rejects_in,
+            "rejects_sent": self.rejects_out,
+            "garbled_received": self.garbled,
+            "resend_requests_sent": self.resend_requests_out,
+            "resend_requests_received": self.resend_requests_in,
+            "gap_fills_sent": self.gap_fills_out,
+            "gap_fills_received": self.gap_fills_in,
+        }
+        out = {name: int(counter_value(c)) for name, c in counters.items()}
+        for reason, child in self.disconnects.items():
+            out[f"disconnects_{reason}"] = int(counter_value(child))
+        return out
+
     def track_sequences(self, sender: Callable[[], float], target: Callable[[], float]) -> None:
         """Read the next sequence numbers at scrape time instead of setting them per message."""
         self._family.next_sender_seq.labels(self.session_id).set_function(sender)
         self._family.next_target_seq.labels(self.session_id).set_function(target)
+
+
+def counter_value(counter: Counter) -> float:
+    """The current value of a (labelled child) counter, through the public collect() API."""
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                return float(sample.value)
+    return 0.0

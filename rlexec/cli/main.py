@@ -24,6 +24,7 @@ class Command(Protocol):
 COMMANDS: dict[str, str] = {
     "fix-probe": "fix_probe",
     "replay": "replay",
+    "venue": "venue",
     "train": "train",
     "export": "export",
     "backtest": "backtest",

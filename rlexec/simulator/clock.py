@@ -42,6 +42,12 @@ class RealTimeClock:
         self._anchor_ns = ts_ns
         self._anchor_wall = self._monotonic()
 
+    def now_ns(self) -> int | None:
+        """Replay time due now (None before the clock is anchored)."""
+        if self._anchor_ns is None:
+            return None
+        return self._anchor_ns + round((self._monotonic() - self._anchor_wall) * self.speed * 1e9)
+
     def delay_s(self, ts_ns: int) -> float:
         if self._anchor_ns is None:
             self.start(ts_ns)

@@ -17,7 +17,7 @@ from rlexec.market.lobster import LobsterArrays, LobsterName, LobsterPair
 
 class ReplayData:
     __slots__ = (
-        "book", "direction", "end_ns", "event_type", "levels", "mean_ask_size",
+        "book", "date", "direction", "end_ns", "event_type", "levels", "mean_ask_size",
         "mean_bid_size", "order_id", "price", "size", "source", "start_ns", "symbol", "ts_ns",
         "width",
     )  # fmt: skip
@@ -29,8 +29,11 @@ class ReplayData:
         levels: int,
         source: str = "",
         session: tuple[int, int] | None = None,
+        date: str | None = None,
     ) -> None:
         self.symbol = symbol
+        self.date = date
+        """Trading day (YYYY-MM-DD) when the file name says; times are New York time after midnight."""
         self.levels = levels
         self.width = 4 * levels
         self.source = source
@@ -61,7 +64,8 @@ class ReplayData:
         if name is not None:
             last = int(arrays.ts_ns[-1]) if arrays.rows else 0
             session = (name.start_ms * 1_000_000, max(name.end_ms * 1_000_000, last))
-        return cls(arrays, pair.symbol, pair.levels, str(pair.message), session)
+        date = name.date if name is not None else None
+        return cls(arrays, pair.symbol, pair.levels, str(pair.message), session, date)
 
     @property
     def rows(self) -> int:

@@ -189,7 +189,8 @@ class ExecReport(NamedTuple):
     reject_code: RejectCode | None = None
     reason: str | None = None
     orig_client_order_id: str | None = None
-    """For a replace: the client order id the order had before."""
+    """For a replace or cancel: the client order id the order had before."""
+    time_in_force: TimeInForce = TimeInForce.DAY
 
     @property
     def is_fill(self) -> bool:
@@ -229,5 +230,5 @@ def report(
         ts_ns, order.client_id, order.order_id, order.client_order_id, exec_type, order.status,
         order.side, order.order_type, order.price, order.quantity, last_qty, last_price,
         order.cum_qty, order.leaves, order.avg_price, liquidity, reject_code, reason,
-        orig_client_order_id,
+        orig_client_order_id, order.time_in_force,
     )  # fmt: skip

@@ -1,0 +1,93 @@
+"""The training environment on the real AAPL day: Gymnasium's checker, determinism, rewards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from rlexec.market.orders import Side
+from rlexec.models.contract import ACTIONS, Tactic
+from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
+from rlexec.models.episodes import EpisodeSpec
+from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.simulator.data import ReplayData
+
+TRAIN = Window.parse("09:35-13:00")
+
+
+@pytest.fixture(scope="module")
+def aapl_data(aapl_message: Path) -> ReplayData:
+    return ReplayData.load(aapl_message)
+
+
+@pytest.fixture(scope="module")
+def stats(aapl_data: ReplayData) -> MarketStats:
+    return estimate(aapl_data, TRAIN, bucket_s=1800)
+
+
+def test_passes_the_gymnasium_checker(aapl_data: ReplayData, stats: MarketStats) -> None:
+    check_env(ExecutionEnv(aapl_data, TRAIN, stats), skip_render_check=True)
+
+
+def rollout(
+    env: ExecutionEnv, seed: int, actions: list[int]
+) -> tuple[list[np.ndarray], list[float], dict]:
+    obs, _ = env.reset(seed=seed)
+    observations, rewards, info, done, i = [obs], [], {}, False, 0
+    while not done:
+        obs, reward, done, _, info = env.step(actions[i % len(actions)])
+        observations.append(obs)
+        rewards.append(reward)
+        i += 1
+    return observations, rewards, info
+
+
+def test_deterministic_for_a_seed(aapl_data: ReplayData, stats: MarketStats) -> None:
+    env = ExecutionEnv(aapl_data, TRAIN, stats)
+    first = rollout(env, 123, [1, 4, 8, 13])
+    second = rollout(ExecutionEnv(aapl_data, TRAIN, stats), 123, [1, 4, 8, 13])
+    assert all(np.array_equal(a, b) for a, b in zip(first[0], second[0], strict=True))
+    assert first[1] == second[1] and first[2] == second[2]
+    other = rollout(env, 124, [1, 4, 8, 13])
+    assert other[1] != first[1]
+
+
+def test_rewards_sum_to_minus_the_shortfall(aapl_data: ReplayData, stats: MarketStats) -> None:
+    env = ExecutionEnv(aapl_data, TRAIN, stats)
+    for seed in range(4):
+        _, rewards, info = rollout(env, seed, [seed, 14 - seed])
+        assert sum(rewards) == pytest.approx(-info["is_bps"], abs=1e-9)
+        assert env.ex is not None and env.ex.done
+
+
+def test_an_episode_is_one_parent_order_completed_by_the_horizon(
+    aapl_data: ReplayData, stats: MarketStats
+) -> None:
+    spec = EpisodeSpec(0, TRAIN.start_ns + 3600 * 10**9, Side.SELL, 3000, 300.0, 15.0)
+    env = ExecutionEnv(aapl_data, TRAIN, stats)
+    env.reset(options={"episode": spec})
+    zero_rate = next(i for i, a in enumerate(ACTIONS) if a.rate == 0 and a.tactic is Tactic.PASSIVE)
+    steps = 0
+    done = False
+    info: dict = {}
+    while not done:
+        _, _, done, _, info = env.step(zero_rate)
+        steps += 1
+    assert steps == spec.steps == 20
+    assert info["forced_qty"] == 3000  # did nothing until the horizon: all of it forced
+    assert env.ex is not None and env.ex.state.filled == 3000
+    assert env.ex.now_ns >= spec.start_ns + 300 * 10**9
+
+
+def test_normalised_observations_stay_in_the_space(
+    aapl_data: ReplayData, stats: MarketStats
+) -> None:
+    mean, std = observation_stats(ExecutionEnv(aapl_data, TRAIN, stats), 3, seed=5)
+    env = ExecutionEnv(aapl_data, TRAIN, stats, Normaliser(mean, std))
+    observations, _, _ = rollout(env, 9, [2, 5, 11])
+    assert all(env.observation_space.contains(o) for o in observations)
+    with pytest.raises(ValueError, match="positive"):
+        Normaliser(mean, [0.0] * len(std))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,9 +35,10 @@ def test_passes_the_gymnasium_checker(aapl_data: ReplayData, stats: MarketStats)
 
 def rollout(
     env: ExecutionEnv, seed: int, actions: list[int]
-) -> tuple[list[np.ndarray], list[float], dict]:
+) -> tuple[list[np.ndarray], list[float], dict[str, Any]]:
     obs, _ = env.reset(seed=seed)
-    observations, rewards, info, done, i = [obs], [], {}, False, 0
+    observations, rewards, done, i = [obs], [], False, 0
+    info: dict[str, Any] = {}
     while not done:
         obs, reward, done, _, info = env.step(actions[i % len(actions)])
         observations.append(obs)
@@ -72,7 +74,7 @@ def test_an_episode_is_one_parent_order_completed_by_the_horizon(
     zero_rate = next(i for i, a in enumerate(ACTIONS) if a.rate == 0 and a.tactic is Tactic.PASSIVE)
     steps = 0
     done = False
-    info: dict = {}
+    info: dict[str, Any] = {}
     while not done:
         _, _, done, _, info = env.step(zero_rate)
         steps += 1

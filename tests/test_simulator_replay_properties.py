@@ -64,7 +64,9 @@ def _check_side(side: BookSide) -> None:
         assert 0 <= lvl.anon_sim <= lvl.anon_hist
         assert lvl.hist or lvl.own, "empty level left behind"
         own_total += own
+        assert (side.own_levels.get(lvl.price) is lvl) == bool(own)
     assert side.own_total == own_total
+    assert all(lvl.own and side.levels.get(p) is lvl for p, lvl in side.own_levels.items())
 
 
 def _check(replay: MarketReplay, reports: list[Report]) -> None:

@@ -78,7 +78,7 @@ class BookSide:
     displayed nor traded against; the depth model stands in for it.
     """
 
-    __slots__ = ("bound", "is_bid", "levels", "own_total", "prices")
+    __slots__ = ("bound", "is_bid", "levels", "own_levels", "own_total", "prices")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
@@ -88,6 +88,8 @@ class BookSide:
         self.bound = BID_ALL if is_bid else ASK_ALL
         self.own_total = 0
         """Participants' resting size on this side."""
+        self.own_levels: dict[int, Level] = {}
+        """The levels where participants rest (few), so nothing has to scan for them."""
 
     def level(self, price: int) -> Level:
         lvl = self.levels.get(price)
@@ -132,6 +134,17 @@ class BookSide:
         if not self.prices:
             return None
         return self.levels[self.prices[-1] if self.is_bid else self.prices[0]]
+
+    def own_beyond_bound(self) -> list[Level]:
+        """Levels beyond the stored depth where participants rest, best first."""
+        bound = self.bound
+        if self.is_bid:
+            found = [lvl for p, lvl in self.own_levels.items() if p < bound]
+            found.sort(key=lambda lvl: -lvl.price)
+        else:
+            found = [lvl for p, lvl in self.own_levels.items() if p > bound]
+            found.sort(key=lambda lvl: lvl.price)
+        return found
 
     def all_known(self) -> bool:
         return self.bound == (BID_ALL if self.is_bid else ASK_ALL)

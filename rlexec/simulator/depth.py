@@ -43,6 +43,20 @@ class SyntheticDepth:
         size = self.bid_size if is_bid else self.ask_size
         return max(0, size - self._taken.get((is_bid, price), 0))
 
+    def offers(self, is_bid: bool, bound: int, limit: int | None) -> list[tuple[int, int]]:
+        """(price, shares still there) of the synthetic levels an order limited at `limit`
+        (None: no limit) can reach beyond `bound`, best first."""
+        size = self.bid_size if is_bid else self.ask_size
+        taken = self._taken
+        out: list[tuple[int, int]] = []
+        for price in self.prices(is_bid, bound):
+            if limit is not None and (price < limit if is_bid else price > limit):
+                break
+            left = size - taken.get((is_bid, price), 0) if taken else size
+            if left > 0:
+                out.append((price, left))
+        return out
+
     def take(self, is_bid: bool, price: int, qty: int) -> None:
         key = (is_bid, price)
         self._taken[key] = self._taken.get(key, 0) + qty

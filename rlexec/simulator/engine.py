@@ -23,8 +23,6 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from rlexec.market.events import MarketEvent, Trade
 from rlexec.market.instrument import Instrument, price_to_float
 from rlexec.market.orders import OrderType, Side, TimeInForce
@@ -401,14 +399,11 @@ class MatchingEngine:
         buy = order.side is Side.BUY
         book = self.asks if buy else self.bids
         limit = None if order.price is None else order.price - self.offset
-        levels = book.iter_levels()
-        outside: Level | None = None
-        for lvl in levels:
+        for lvl in book.iter_levels():
             p = lvl.price
             if limit is not None and (p > limit if buy else p < limit):
                 return False
             if not book.within_bound(p):
-                outside = lvl
                 break
             if self._take_level(order, lvl, True, out):
                 return True
@@ -418,26 +413,28 @@ class MatchingEngine:
             return False
         # Beyond the stored depth: synthetic levels and participant orders, merged by price.
         depth = self.depth
-        synthetic = depth.prices(book.is_bid, book.bound) if depth is not None else iter(())
-        sp = next(synthetic, None)
-        lvl_next = outside if outside is not None and outside.own else _next_own(levels)
+        is_bid = book.is_bid
+        synthetic = iter(depth.offers(is_bid, book.bound, limit) if depth is not None else ())
+        offer = next(synthetic, None)
+        own_levels = iter(book.own_beyond_bound())
+        lvl_next = next(own_levels, None)
         while order.leaves:
-            if sp is not None and (lvl_next is None or not book.better(lvl_next.price, sp)):
-                if limit is not None and (sp > limit if buy else sp < limit):
-                    return False
+            if offer is not None and (
+                lvl_next is None or not book.better(lvl_next.price, offer[0])
+            ):
                 assert depth is not None
-                qty = min(order.leaves, depth.available(book.is_bid, sp))
-                if qty:
-                    depth.take(book.is_bid, sp, qty)
-                    self._fill_taker(order, qty, sp + self.offset, out)
-                sp = next(synthetic, None)
+                sp, available = offer
+                qty = min(order.leaves, available)
+                depth.take(is_bid, sp, qty)
+                self._fill_taker(order, qty, sp + self.offset, out)
+                offer = next(synthetic, None)
             elif lvl_next is not None:
                 p = lvl_next.price
                 if limit is not None and (p > limit if buy else p < limit):
                     return False
-                if self._take_level(order, lvl_next, False, out):
+                if lvl_next.own and self._take_level(order, lvl_next, False, out):
                     return True
-                lvl_next = _next_own(levels)
+                lvl_next = next(own_levels, None)
             else:
                 return False
         return False
@@ -511,6 +508,8 @@ class MatchingEngine:
         if not order.leaves:
             del lvl.orders[-order.order_id]
             order.level = None
+            if not lvl.own:
+                del side.own_levels[lvl.price]
             side.discard(lvl)
             order.transition(OrderStatus.FILLED)
         else:
@@ -535,6 +534,7 @@ class MatchingEngine:
         lvl.orders[-order.order_id] = order
         lvl.own += order.leaves
         side.own_total += order.leaves
+        side.own_levels[key] = lvl
         order.level = lvl
         order.key = key
 
@@ -546,6 +546,8 @@ class MatchingEngine:
         del lvl.orders[-order.order_id]
         lvl.own -= order.leaves
         side.own_total -= order.leaves
+        if not lvl.own:
+            del side.own_levels[lvl.price]
         order.level = None
         side.discard(lvl)
 
@@ -572,25 +574,32 @@ class MatchingEngine:
         """Displayed (price, size) best first: trusted historical volume plus participants'."""
         book = self.bids if side is Side.BUY else self.asks
         out: list[tuple[int, int]] = []
-        own_left = book.own_total
         offset = self.offset
-        for lvl in book.iter_levels():
-            if book.within_bound(lvl.price):
-                size = lvl.sim + lvl.own
-            else:
-                if not own_left:
+        levels = book.levels
+        bound = book.bound
+        if book.is_bid:
+            for p in reversed(book.prices):
+                if p < bound:
                     break
-                size = lvl.own
-            own_left -= lvl.own
-            if size:
-                out.append((lvl.price + offset, size))
-                if n is not None and len(out) >= n:
+                lvl = levels[p]
+                size = lvl.sim + lvl.own
+                if size:
+                    out.append((p + offset, size))
+                    if len(out) == n:
+                        return out
+        else:
+            for p in book.prices:
+                if p > bound:
+                    break
+                lvl = levels[p]
+                size = lvl.sim + lvl.own
+                if size:
+                    out.append((p + offset, size))
+                    if len(out) == n:
+                        return out
+        if book.own_levels:
+            for lvl in book.own_beyond_bound():
+                out.append((lvl.price + offset, lvl.own))
+                if len(out) == n:
                     break
         return out
-
-
-def _next_own(levels: Iterator[Level]) -> Level | None:
-    for lvl in levels:
-        if lvl.own:
-            return lvl
-    return None

@@ -52,7 +52,15 @@ from rlexec.simulator.fix_messages import (
 )
 from rlexec.simulator.market_data import MarketDataError, Subscription, incremental, parse_request
 from rlexec.simulator.market_data import reject as md_reject
-from rlexec.simulator.orders import CancelReject, ExecReport, ExecType, RejectCode, Report, report
+from rlexec.simulator.orders import (
+    CancelReject,
+    ExecReport,
+    ExecType,
+    Liquidity,
+    RejectCode,
+    Report,
+    report,
+)
 from rlexec.simulator.replay import MarketReplay
 from rlexec.simulator.throttle import Throttle, Verdict
 from rlexec.simulator.venue_config import ClientConfig, VenueConfig
@@ -281,6 +289,17 @@ class ClientHandler(Application):
         self._delayed: deque[tuple[bytes, bytes]] = deque()
         self._cancel_cause: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        m = venue.metrics
+        c = config.comp_id
+        self._fills = {
+            Liquidity.ADDED: m.fills.labels(c, "added"),
+            Liquidity.REMOVED: m.fills.labels(c, "removed"),
+        }
+        self._shares = {
+            Side.BUY: m.filled_shares.labels(c, "buy"),
+            Side.SELL: m.filled_shares.labels(c, "sell"),
+        }
+        self._accepted = m.orders.labels(c, "accepted")
         self._dispatch = {
             MsgType.NEW_ORDER_SINGLE: self._new_order,
             MsgType.ORDER_CANCEL_REQUEST: self._cancel,
@@ -422,14 +441,13 @@ class ClientHandler(Application):
             MsgType.EXECUTION_REPORT,
             execution_report(r, venue.next_exec_id(), venue.symbol, venue.transact_time(r.ts_ns)),
         )
-        m = venue.metrics
         et = r.exec_type
         if et is ExecType.TRADE:
-            liquidity = r.liquidity.value.lower() if r.liquidity is not None else "unknown"
-            m.fills.labels(self.comp_id, liquidity).inc()
-            m.filled_shares.labels(self.comp_id, r.side.name.lower()).inc(r.last_qty)
+            if r.liquidity is not None:
+                self._fills[r.liquidity].inc()
+            self._shares[r.side].inc(r.last_qty)
         elif et is ExecType.CANCELED or et is ExecType.EXPIRED:
-            m.cancels.labels(self.comp_id, self._cause(r)).inc()
+            venue.metrics.cancels.labels(self.comp_id, self._cause(r)).inc()
         log.debug(
             "event=execution client=%s cl_ord_id=%s order_id=%d exec_type=%s status=%s "
             "last_qty=%d last_px=%d cum_qty=%d leaves_qty=%d",
@@ -487,7 +505,7 @@ class ClientHandler(Application):
                 self.comp_id, req.cl_ord_id, first.reason,
             )  # fmt: skip
         else:
-            venue.metrics.orders.labels(self.comp_id, "accepted").inc()
+            self._accepted.inc()
         venue.dispatch(reports)
 
     def _order_rejected(self, code: RejectCode) -> None:

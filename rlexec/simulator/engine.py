@@ -366,7 +366,9 @@ class MatchingEngine:
             self.now_ns,
             client_id,
             order.order_id if order is not None else None,
-            new_client_order_id or client_order_id or "",
+            new_client_order_id
+            or client_order_id
+            or (order.client_order_id if order is not None else ""),
             order.client_order_id if order is not None else client_order_id,
             code,
             f"{code.value}: {text}",

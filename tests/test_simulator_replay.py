@@ -113,6 +113,20 @@ def test_replay_started_mid_day_from_the_orderbook_row(aapl: ReplayData) -> None
     assert replay.stats.unknown_events > 0  # orders submitted before the start
 
 
+def test_warmup_names_more_resting_orders_than_a_cold_start(aapl: ReplayData) -> None:
+    start = 45_000 * 10**9
+    cold = MarketReplay(aapl, start_ns=start)
+    warm = MarketReplay(aapl, ReplayConfig(warmup_s=300), start_ns=start)
+    assert warm.row == cold.row and warm.now_ns == cold.now_ns
+    for side in (BUY, SELL):
+        assert warm.levels(side) == cold.levels(side) == row_levels(aapl, cold.row - 1, side)
+    warm_before = warm.stats.unknown_events
+    cold.step(3_000)
+    warm.step(3_000)
+    assert warm.levels(BUY) == cold.levels(BUY) and warm.levels(SELL) == cold.levels(SELL)
+    assert warm.stats.unknown_events - warm_before < cold.stats.unknown_events
+
+
 def test_bad_configuration_names_the_field() -> None:
     with pytest.raises(ValidationError, match="tick_size"):
         ReplayConfig(tick_size=0)

@@ -238,26 +238,34 @@ class MarketReplay:
         return self._after(out)
 
     def buy(
-        self, client_id: str, quantity: int, price: int | None = None, **kw: object
+        self,
+        client_id: str,
+        quantity: int,
+        price: int | None = None,
+        *,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        client_order_id: str | None = None,
     ) -> list[Report]:
-        """Limit buy at `price`, or market buy when price is None."""
-        return self._simple(client_id, Side.BUY, quantity, price, kw)
+        """Limit buy at `price`, or a market buy when price is None."""
+        order_type = OrderType.MARKET if price is None else OrderType.LIMIT
+        return self.submit(
+            client_id, Side.BUY, quantity, price, order_type, time_in_force, client_order_id
+        )
 
     def sell(
-        self, client_id: str, quantity: int, price: int | None = None, **kw: object
+        self,
+        client_id: str,
+        quantity: int,
+        price: int | None = None,
+        *,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        client_order_id: str | None = None,
     ) -> list[Report]:
-        return self._simple(client_id, Side.SELL, quantity, price, kw)
-
-    def _simple(
-        self, client_id: str, side: Side, quantity: int, price: int | None, kw: dict[str, object]
-    ) -> list[Report]:
-        otype = OrderType.MARKET if price is None else OrderType.LIMIT
-        tif = kw.pop("time_in_force", TimeInForce.DAY)
-        clid = kw.pop("client_order_id", None)
-        if kw:
-            raise TypeError(f"unexpected arguments: {', '.join(kw)}")
-        assert isinstance(tif, TimeInForce) and (clid is None or isinstance(clid, str))
-        return self.submit(client_id, side, quantity, price, otype, tif, clid)
+        """Limit sell at `price`, or a market sell when price is None."""
+        order_type = OrderType.MARKET if price is None else OrderType.LIMIT
+        return self.submit(
+            client_id, Side.SELL, quantity, price, order_type, time_in_force, client_order_id
+        )
 
     def cancel(
         self,

@@ -93,7 +93,6 @@ class VenueConfig(BaseModel):
     """Drive the replay by the clock; False leaves it to the embedding code (tests)."""
     market_data_depth: int = Field(default=10, ge=1, le=100)
     """Most price levels per side a market-data subscription can get."""
-    heartbeat_s: float = Field(default=30.0, ge=0)
     store_dir: Path | None = None
     """Keep FIX sequence numbers and sent messages in files here; None = in memory."""
     replay: ReplayConfig = ReplayConfig()

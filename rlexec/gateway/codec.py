@@ -137,7 +137,7 @@ def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
         if eq < 0:
             raise GarbledError(f"field without '=' at byte {pos}")
         tag_text = message[pos:eq]
-        if not tag_text.isdigit() or not tag_text.isascii():
+        if not tag_text.isdigit():  # bytes.isdigit() is ASCII-only
             raise GarbledError(f"non-numeric tag {tag_text[:20]!r} at byte {pos}")
         tag = int(tag_text)
         if tag == 0:
@@ -155,7 +155,7 @@ def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
         pairs.append((tag, value))
         raw_length = None
         if tag in _RAW_LENGTH_TAGS:
-            if not value.isdigit() or not value.isascii():
+            if not value.isdigit():
                 raise GarbledError(f"data length field {tag} is not a number: {value[:20]!r}")
             raw_length = int(value)
             raw_tag = _RAW_DATA_TAG_FOR[tag]
@@ -253,7 +253,7 @@ class FixFramer:
                 return Garbled("BodyLength (9) is not a number", buf[start : start + 40])
             return None
         length_text = buf[len_start:len_end]
-        if not length_text.isdigit() or not length_text.isascii():
+        if not length_text.isdigit():
             return Garbled(f"BodyLength (9) is not a number: {length_text!r}", buf[start:len_end])
         body_length = int(length_text)
         if body_length > self.max_body_length:

@@ -100,7 +100,8 @@ class FixSession:
         self._conn: FixConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._out: list[bytes] = []
-        self._store_flush_scheduled = False
+        self._store_dirty = False
+        self._store_timer: asyncio.TimerHandle | None = None
         self._dispatching = False
         self._corked = 0
         self._heartbeat = float(config.heartbeat_interval)
@@ -265,7 +266,7 @@ class FixSession:
 
     def _flush(self) -> None:
         """Store first, then the socket: nothing reaches the wire that was not recorded."""
-        self._store_flush_scheduled = False
+        self._store_dirty = False
         try:
             self.store.flush()
         except (StoreError, OSError) as exc:
@@ -385,12 +386,14 @@ class FixSession:
             self._dispatching = False
             if self._out:
                 self._flush()
-            elif not self._store_flush_scheduled and self._loop is not None:
-                self._store_flush_scheduled = True
-                self._loop.call_later(STORE_FLUSH_DELAY, self._flush_store)
+            else:
+                self._store_dirty = True
+                if self._store_timer is None and self._loop is not None:
+                    self._store_timer = self._loop.call_later(STORE_FLUSH_DELAY, self._flush_store)
 
     def _flush_store(self) -> None:
-        if self._store_flush_scheduled:
+        self._store_timer = None
+        if self._store_dirty:
             self._flush()
 
     def _garbled(self, reason: str, excerpt: bytes) -> None:

@@ -65,6 +65,16 @@ def test_rewards_sum_to_minus_the_shortfall(aapl_data: ReplayData, stats: Market
         assert env.ex is not None and env.ex.done
 
 
+def test_benchmark_rewards_sum_to_the_shortfall_against_twap(
+    aapl_data: ReplayData, stats: MarketStats
+) -> None:
+    env = ExecutionEnv(aapl_data, TRAIN, stats, benchmark=True)
+    for seed in range(3):
+        _, rewards, info = rollout(env, seed, [7, 10, 4])
+        assert sum(rewards) == pytest.approx(info["benchmark_is_bps"] - info["is_bps"], abs=1e-9)
+        assert env.shadow is not None and env.shadow.done
+
+
 def test_an_episode_is_one_parent_order_completed_by_the_horizon(
     aapl_data: ReplayData, stats: MarketStats
 ) -> None:

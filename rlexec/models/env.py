@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from rlexec.models.algos import apply_action
+from rlexec.models.algos import ScheduleAlgo, apply_action
 from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES
 from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
 from rlexec.models.execution import ParentExecution
@@ -65,8 +65,10 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         normaliser: Normaliser | None = None,
         distribution: EpisodeDistribution | None = None,
         episodes: list[EpisodeSpec] | None = None,
+        benchmark: bool = False,
     ) -> None:
         self.data = data
+        self.benchmark = benchmark
         self.window = window
         self.stats = stats
         self.normaliser = normaliser or Normaliser.identity()
@@ -79,10 +81,12 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self.ex: ParentExecution | None = None
+        self.shadow: ParentExecution | None = None
+        self._twap = ScheduleAlgo("twap")
         self.spec_: EpisodeSpec | None = None
         self._step = 0
         self._cost = 0.0
-        self._mark = 0.0
+        self._shadow_cost = 0.0
         self._count = 0
 
     def reset(
@@ -99,9 +103,12 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self._count += 1
         self.spec_ = spec
         self.ex = start_execution(self.data, spec, self.config)
+        if self.benchmark:
+            self.shadow = start_execution(self.data, spec, self.config)
+            self._twap.start(self.shadow, spec.steps, spec.interval_s)
         self._step = 0
-        self._mark = self.ex.state.arrival_mid
         self._cost = 0.0
+        self._shadow_cost = 0.0
         self.ex.mark_decision()
         return self.normaliser(self.ex.observation()), {"episode": spec}
 
@@ -111,30 +118,35 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
             raise RuntimeError("call reset() before step()")
         steps = spec.steps
         apply_action(ex, ACTIONS[int(action)], self._step, steps, self.distribution.lot)
+        shadow = self.shadow if self.benchmark else None
+        if shadow is not None:
+            shadow.mark_decision()
+            self._twap.decide(shadow, self._step, steps)
         self._step += 1
-        ex.advance_to(ex.state.start_ns + round(self._step * spec.interval_s * _NS))
+        until = ex.state.start_ns + round(self._step * spec.interval_s * _NS)
         terminated = self._step >= steps
-        if terminated:
-            ex.complete()
-        cost = self._marked_cost(ex)
+        cost = self._advance(ex, until, terminated)
         reward = -(cost - self._cost)
         self._cost = cost
+        if shadow is not None:
+            shadow_cost = self._advance(shadow, until, terminated)
+            reward += shadow_cost - self._shadow_cost
+            self._shadow_cost = shadow_cost
         ex.mark_decision()
         info: dict[str, Any] = {}
         if terminated:
             c = ex.costs()
             info = {"is_bps": c.is_bps, "forced_qty": c.forced_qty, "impact_bps": c.impact_bps}
+            if shadow is not None:
+                info["benchmark_is_bps"] = shadow.costs().is_bps
         return self.normaliser(ex.observation()), float(reward), terminated, False, info
 
-    def _marked_cost(self, ex: ParentExecution) -> float:
-        """Shortfall of the fills so far plus the remainder marked to the mid, bps of the parent."""
-        s = ex.state
-        mid = ex.book.mid
-        if mid is not None:
-            self._mark = mid
-        filled = s.shortfall_bps() * s.filled / s.quantity
-        marked = int(s.side) * (self._mark - s.arrival_mid) / s.arrival_mid * 1e4
-        return filled + marked * ex.remaining / s.quantity
+    @staticmethod
+    def _advance(ex: ParentExecution, until: int, terminated: bool) -> float:
+        ex.advance_to(until)
+        if terminated:
+            ex.complete()
+        return ex.marked_cost_bps()
 
 
 def observation_stats(

@@ -67,6 +67,7 @@ class ParentExecution:
             side, quantity, now, now + round(horizon_s * 1e9), float(arrival)
         )
         self.decision_mid = float(arrival)
+        self._mark = float(arrival)
         self._impact_num = 0.0
         self.forced_qty = 0
         self._working: set[int] = set()
@@ -99,6 +100,17 @@ class ParentExecution:
             impact_bps=self._impact_num / (s.filled * s.arrival_mid) * 1e4 if s.filled else 0.0,
             forced_qty=self.forced_qty,
         )
+
+    def marked_cost_bps(self) -> float:
+        """Shortfall of the fills so far plus what remains marked to the mid, in bps of the
+        whole parent: it ends equal to the IS once everything is filled."""
+        s = self.state
+        mid = self.book.mid
+        if mid is not None:
+            self._mark = mid
+        filled = s.shortfall_bps() * s.filled / s.quantity
+        marked = int(self.side) * (self._mark - s.arrival_mid) / s.arrival_mid * 1e4
+        return filled + marked * self.remaining / s.quantity
 
     def signed_cost(self, price: int, qty: int) -> float:
         """This fill's contribution to the parent's shortfall, bps of the whole parent."""

@@ -66,7 +66,7 @@ def train(
     window = Window.parse(settings.window)
 
     def make(rank: int) -> Callable[[], ExecutionEnv]:
-        return lambda: ExecutionEnv(data, window, stats, normaliser)
+        return lambda: ExecutionEnv(data, window, stats, normaliser, benchmark=True)
 
     vec = DummyVecEnv([make(i) for i in range(settings.n_envs)])
     vec.seed(settings.seed)
@@ -90,8 +90,8 @@ def train(
     model: Any
     if settings.algorithm == "ppo":
         model = PPO(
-            "MlpPolicy", vec, seed=settings.seed, device="cpu", n_steps=256, batch_size=256,
-            n_epochs=5, gamma=1.0, gae_lambda=0.95, ent_coef=0.01, learning_rate=3e-4,
+            "MlpPolicy", vec, seed=settings.seed, device="cpu", n_steps=512, batch_size=512,
+            n_epochs=10, gamma=1.0, gae_lambda=0.95, ent_coef=0.005, learning_rate=3e-4,
             policy_kwargs={"net_arch": [64, 64]}, verbose=0,
         )  # fmt: skip
     else:

@@ -125,6 +125,24 @@ def parse_fields(message: bytes) -> list[tuple[int, bytes]]:
     return pairs
 
 
+def parse_field_map(message: bytes) -> tuple[dict[int, bytes], int]:
+    """Tag -> value of a complete message (the last value when a tag repeats) and the number of
+    fields. The hot path: no (tag, value) tuples are built; `parse_fields` gives the order."""
+    parts = message.split(SOH)
+    if parts.pop():
+        raise GarbledError("message does not end with SOH")
+    get = _TAG_INTS.get
+    fields: dict[int, bytes] = {}
+    for part in parts:
+        tag_text, sep, value = part.partition(b"=")
+        tag = get(tag_text)
+        if tag is None or not sep:
+            pairs = _parse_fields_slowly(message)
+            return dict(pairs), len(pairs)
+        fields[tag] = value
+    return fields, len(parts)
+
+
 def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
     """The careful path: tags outside the cache, and data fields whose value may hold SOH."""
     pairs: list[tuple[int, bytes]] = []

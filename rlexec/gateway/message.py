@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlexec.gateway.codec import parse_fields
+from rlexec.gateway.codec import parse_field_map, parse_fields
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.tags import MSG_SEQ_NUM, MSG_TYPE
 
@@ -11,20 +11,38 @@ class FixMessage:
     """One inbound message. Values stay bytes until asked for, because most are never read.
 
     `fields` maps a tag to its value (the last occurrence when a tag repeats inside a
-    repeating group: walk `pairs` for groups). `raw` is the exact wire message.
+    repeating group: walk `pairs` for groups). `raw` is the exact wire message. `pairs`, the
+    fields in wire order, is only built when something asks for it (groups, validation of
+    repeated tags), because the hot path never does.
     """
 
-    __slots__ = ("fields", "pairs", "raw")
+    __slots__ = ("_count", "_pairs", "fields", "raw")
 
     def __init__(self, pairs: list[tuple[int, bytes]], raw: bytes = b"") -> None:
-        self.pairs = pairs
+        self._pairs: list[tuple[int, bytes]] | None = pairs
         self.fields = dict(pairs)
+        self._count = len(pairs)
         self.raw = raw
 
     @classmethod
     def decode(cls, raw: bytes) -> FixMessage:
         """Parse a complete, framed message (raises GarbledError if a field cannot be read)."""
-        return cls(parse_fields(raw), raw)
+        msg = cls.__new__(cls)
+        msg.fields, msg._count = parse_field_map(raw)
+        msg._pairs = None
+        msg.raw = raw
+        return msg
+
+    @property
+    def pairs(self) -> list[tuple[int, bytes]]:
+        pairs = self._pairs
+        if pairs is None:
+            pairs = self._pairs = parse_fields(self.raw)
+        return pairs
+
+    @property
+    def has_repeated_tags(self) -> bool:
+        return len(self.fields) != self._count
 
     @property
     def msg_type(self) -> bytes:
@@ -72,7 +90,7 @@ class FixMessage:
 
     def repeated_tags(self) -> list[int]:
         """Tags that occur more than once, in order of their second occurrence."""
-        if len(self.fields) == len(self.pairs):
+        if len(self.fields) == self._count:
             return []
         seen: set[int] = set()
         repeated: list[int] = []

@@ -673,7 +673,7 @@ class FixSession:
             for tag, value in msg.pairs:
                 if not value:
                     return R.TAG_WITHOUT_VALUE, tag, "Tag specified without a value"
-        if len(fields) != len(msg.pairs):
+        if msg.has_repeated_tags:
             for tag in msg.repeated_tags():
                 if tag in _HEADER_TAGS or tag not in fix.GROUP_TAGS:
                     return R.TAG_APPEARS_MORE_THAN_ONCE, tag, "Tag appears more than once"

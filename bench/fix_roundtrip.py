@@ -7,8 +7,13 @@ one write per event-loop turn, fsync in the background at most once a second), a
 uvloop when it is installed.
 
 `sequential`: send one order, wait for its fill, repeat. `pipelined`: keep 100 orders in
-flight. Prints one JSON object; `--repeat N` runs each mode N times and reports the median
-run (by orders/s) with every run's orders/s alongside.
+flight (each burst that fits the window goes out corked, in one write). Prints one JSON
+object; `--repeat N` runs each mode N times and reports the median run (by orders/s) with
+every run's orders/s alongside, and the CPU each side spent per order (which, unlike
+orders/s, does not depend on what else the machine is running).
+
+`same_process` repeats both modes with the acceptor on the same event loop as the initiator
+(one core, no cross-process wake-ups), the other common way engines are benchmarked.
 """
 
 from __future__ import annotations
@@ -94,13 +99,14 @@ class AckAndFill(Application):
         )
 
 
-async def serve(store_dir: str) -> None:
-    config = SessionConfig(
-        "BENCHVENUE", "BENCHCLIENT", Role.ACCEPTOR, heartbeat_interval=30, max_latency=None
-    )
+def bench_acceptor(store_dir: str) -> FixAcceptor:
+    config = SessionConfig("BENCHVENUE", "BENCHCLIENT", Role.ACCEPTOR, heartbeat_interval=30)
     store = FileStore.for_session(store_dir, "FIX.4.4", "BENCHVENUE", "BENCHCLIENT")
-    session = FixSession(config, store, AckAndFill())
-    acceptor = FixAcceptor([session])
+    return FixAcceptor([FixSession(config, store, AckAndFill())])
+
+
+async def serve(store_dir: str) -> None:
+    acceptor = bench_acceptor(store_dir)
     await acceptor.start()
     print(acceptor.port, flush=True)
     # Serve until the parent closes our stdin; answer "cpu" with our CPU seconds so far.
@@ -146,7 +152,9 @@ def percentile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
 
 
-def venue_cpu(venue: subprocess.Popen[str]) -> float:
+def venue_cpu(venue: subprocess.Popen[str] | None) -> float:
+    if venue is None:  # same process: the client's CPU time already includes the venue's
+        return 0.0
     assert venue.stdin is not None and venue.stdout is not None
     venue.stdin.write("cpu\n")
     venue.stdin.flush()
@@ -154,7 +162,7 @@ def venue_cpu(venue: subprocess.Popen[str]) -> float:
 
 
 async def run_mode(
-    venue: subprocess.Popen[str],
+    venue: subprocess.Popen[str] | None,
     port: int,
     store_dir: str,
     orders: int,
@@ -162,9 +170,7 @@ async def run_mode(
     run_id: str,
 ) -> dict[str, float]:
     events = Latencies()
-    config = SessionConfig(
-        "BENCHCLIENT", "BENCHVENUE", heartbeat_interval=30, max_latency=None, reset_on_logon=True
-    )
+    config = SessionConfig("BENCHCLIENT", "BENCHVENUE", heartbeat_interval=30, reset_on_logon=True)
     store = FileStore.for_session(store_dir, "FIX.4.4", "BENCHCLIENT", "BENCHVENUE")
     client = OrderClient(FixSession(config, store), events, clordid_prefix=run_id)
     initiator = FixInitiator(client.session, "127.0.0.1", port)
@@ -201,7 +207,7 @@ async def run_mode(
     cpu, venue_cpu1 = time.process_time() - cpu0, venue_cpu(venue) - venue_cpu0
     await initiator.stop(grace=2.0)
     assert events.filled == orders, f"only {events.filled} of {orders} orders filled"
-    return {
+    result = {
         "orders_per_s": round(orders / seconds, 1),
         "ack_p50_us": round(percentile(events.ack_ns, 0.5), 1),
         "fill_p50_us": round(percentile(events.fill_ns, 0.5), 1),
@@ -209,6 +215,23 @@ async def run_mode(
         "client_cpu_us_per_order": round(cpu / orders * 1e6, 1),
         "venue_cpu_us_per_order": round(venue_cpu1 / orders * 1e6, 1),
     }
+    if venue is None:
+        result["cpu_us_per_order"] = result.pop("client_cpu_us_per_order")
+        del result["venue_cpu_us_per_order"]
+    return result
+
+
+async def run_same_process(
+    store_dir: str, orders: int, in_flight: int, run_id: str
+) -> dict[str, float]:
+    acceptor = bench_acceptor(os.path.join(store_dir, "venue"))
+    await acceptor.start()
+    try:
+        return await run_mode(
+            None, acceptor.port, os.path.join(store_dir, "client"), orders, in_flight, run_id
+        )
+    finally:
+        await acceptor.stop(grace=1.0)
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, object]:
@@ -229,6 +252,10 @@ def main() -> int:
     if args.serve:
         asyncio.run(serve(args.serve))
         return 0
+    sequential: list[dict[str, float]] = []
+    pipelined: list[dict[str, float]] = []
+    same_sequential: list[dict[str, float]] = []
+    same_pipelined: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="rlexec-fix-bench-") as tmp:
         venue = subprocess.Popen(
             [sys.executable, __file__, "--serve", os.path.join(tmp, "venue")],
@@ -239,10 +266,8 @@ def main() -> int:
         try:
             assert venue.stdout is not None
             port = int(venue.stdout.readline())
-            sequential: list[dict[str, float]] = []
-            pipelined: list[dict[str, float]] = []
+            client_dir = os.path.join(tmp, "client")
             for i in range(args.repeat):
-                client_dir = os.path.join(tmp, "client")
                 sequential.append(
                     asyncio.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
                 )
@@ -255,6 +280,14 @@ def main() -> int:
             if venue.stdin is not None:
                 venue.stdin.close()
             venue.wait(timeout=10)
+        for i in range(args.repeat):
+            same_dir = os.path.join(tmp, f"same{i}")
+            same_sequential.append(
+                asyncio.run(run_same_process(same_dir, args.orders, 1, f"S{i}-"))
+            )
+            same_pipelined.append(
+                asyncio.run(run_same_process(same_dir, args.orders, args.in_flight, f"P{i}-"))
+            )
     print(
         json.dumps(
             {
@@ -263,9 +296,15 @@ def main() -> int:
                 "in_flight": args.in_flight,
                 "repeats": args.repeat,
                 "loop": loop_name,
-                "persistence": "file store, buffered appends, fsync every 1 s off the hot path",
+                "persistence": "file store on both sides: one append write per batch before the "
+                "socket write, fsync at most every 1 s on a worker thread",
                 "sequential": median_run(sequential),
                 "pipelined": median_run(pipelined),
+                "same_process": {
+                    "sequential": median_run(same_sequential),
+                    "pipelined": median_run(same_pipelined),
+                },
+                "load_average_1m": round(os.getloadavg()[0], 2),
             }
         )
     )

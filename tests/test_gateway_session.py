@@ -135,6 +135,19 @@ async def test_logon_from_an_unknown_comp_id_is_disconnected_without_an_answer(
     await client.close()
 
 
+async def test_a_second_connection_for_a_logged_on_session_is_refused(
+    venue: Venue, peer: FixPeer
+) -> None:
+    await logged_on(venue, peer)
+    intruder = await venue.peer()
+    await intruder.send("A", [(98, 0), (108, 5)], seq=2)
+    assert await intruder.expect_closed() == []
+    await intruder.close()
+    assert venue.session.is_logged_on
+    await peer.send("D", ORDER)  # the first connection is untouched and keeps its numbers
+    assert (await venue.app.next()).get_int(34) == 2
+
+
 async def test_logon_with_a_bad_begin_string_is_logged_out(venue: Venue, peer: FixPeer) -> None:
     await peer.send("A", [(98, 0), (108, 5)], begin="FIX.4.2")
     got = await peer.expect_closed()

@@ -92,8 +92,8 @@ def test_parsing_yields_the_same_fields_as_simplefix(pairs: list[tuple[int, obje
     frames = FixFramer().feed(wire)
     assert frames == [wire]
     assert parse_fields(wire) == simplefix_parse(wire)
-    pairs = parse_fields(wire)
-    assert parse_field_map(wire) == (dict(pairs), len(pairs))
+    parsed = parse_fields(wire)
+    assert parse_field_map(wire) == (dict(parsed), len(parsed))
 
 
 @settings(max_examples=150, deadline=None)

@@ -26,6 +26,7 @@ from rlexec.gateway.session import FixSession
 from rlexec.gateway.session_state import SessionEvent, SessionState, SessionStateMachine
 from rlexec.gateway.store import MemoryStore, SessionStore
 from rlexec.gateway.store_file import FileStore
+from rlexec.gateway.store_redis import RedisStore
 from tests.gateway.peer import DroppingProxy, FixPeer, PeerServer, Recorder
 
 ORDER: list[tuple[int, FieldValue]] = [
@@ -664,6 +665,31 @@ async def test_a_restarted_session_continues_its_sequence_numbers(tmp_path: Path
         await peer.close()
     finally:
         await again.acceptor.stop(grace=0.5)
+
+
+@pytest.mark.redis
+async def test_a_session_on_redis_continues_and_resends_after_a_restart(redis_url: str) -> None:
+    venue = await start_venue(RedisStore.for_session(redis_url, "FIX.4.4", "VENUE", "CLIENT"))
+    peer = await venue.peer()
+    await logged_on(venue, peer)
+    venue.session.send(b"8", b"11=kept-in-redis\x01150=0\x01")
+    await peer.expect("8")
+    await venue.acceptor.stop(grace=0.3)
+    await peer.close()
+
+    again = await start_venue(RedisStore.for_session(redis_url, "FIX.4.4", "VENUE", "CLIENT"))
+    try:
+        assert (again.session.next_sender_seq, again.session.next_target_seq) == (4, 2)
+        peer = await again.peer()
+        peer.seq = 2
+        await peer.logon()
+        await peer.send("2", [(7, 1), (16, 0)])
+        got = [await peer.receive() for _ in range(3)]
+        assert [(m.msg_type, m.get_int(34)) for m in got] == [(b"4", 1), (b"8", 2), (b"4", 3)]
+        assert got[1].get(11) == b"kept-in-redis" and got[1].get(43) == b"Y"
+        await peer.close()
+    finally:
+        await again.acceptor.stop(grace=0.3)
 
 
 async def test_outbound_messages_are_in_the_store_when_they_reach_the_wire(tmp_path: Path) -> None:

@@ -33,10 +33,12 @@ from rlexec.gateway.connection import FixConnection
 from rlexec.gateway.errors import NotLoggedOnError, StoreError
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.metrics import GatewayMetrics, SessionMetrics
+from rlexec.gateway.resend import gap_fill, possdup_copy
 from rlexec.gateway.session_state import SessionEvent, SessionState, SessionStateMachine
 from rlexec.gateway.store import SessionStore
 from rlexec.gateway.tags import MsgType
 from rlexec.gateway.tags import SessionRejectReason as R
+from rlexec.gateway.validation import Problem, session_problem
 
 log = logging.getLogger("rlexec.gateway")
 
@@ -49,21 +51,6 @@ STORE_FLUSH_DELAY: Final = 0.001
 is flushed to the store this much later, so that it usually shares the write of the next
 outbound message instead of costing a write of its own."""
 
-_HEADER_TAGS: Final = frozenset(
-    {
-        fix.BEGIN_STRING,
-        fix.BODY_LENGTH,
-        fix.CHECKSUM,
-        fix.MSG_TYPE,
-        fix.SENDER_COMP_ID,
-        fix.TARGET_COMP_ID,
-        fix.MSG_SEQ_NUM,
-        fix.SENDING_TIME,
-        fix.POSS_DUP_FLAG,
-        fix.POSS_RESEND,
-        fix.ORIG_SENDING_TIME,
-    }
-)
 _ACTIVE = SessionState.ACTIVE
 _ADMIN = fix.ADMIN_MSG_TYPES
 
@@ -666,29 +653,8 @@ class FixSession:
             self._advance(seq)
             self._logout_and_disconnect("Logon received while already logged on", "protocol_error")
 
-    def _validate(self, msg: FixMessage, msg_type: bytes) -> tuple[int, int, str] | None:
-        """(SessionRejectReason, RefTagID, text) for a message FIX says to reject, else None."""
-        fields = msg.fields
-        if b"=\x01" in msg.raw:
-            for tag, value in msg.pairs:
-                if not value:
-                    return R.TAG_WITHOUT_VALUE, tag, "Tag specified without a value"
-        if msg.has_repeated_tags:
-            for tag in msg.repeated_tags():
-                if tag in _HEADER_TAGS or tag not in fix.GROUP_TAGS:
-                    return R.TAG_APPEARS_MORE_THAN_ONCE, tag, "Tag appears more than once"
-        if self.config.validate_msg_type and msg_type not in fix.FIX44_MSG_TYPES:
-            return R.INVALID_MSG_TYPE, fix.MSG_TYPE, "Invalid MsgType"
-        if fix.SENDING_TIME not in fields:
-            return R.REQUIRED_TAG_MISSING, fix.SENDING_TIME, "Required tag missing"
-        if msg_type in _ADMIN:
-            for tag in _REQUIRED_ADMIN_FIELDS.get(msg_type, ()):
-                required = fields.get(tag)
-                if required is None:
-                    return R.REQUIRED_TAG_MISSING, tag, "Required tag missing"
-                if tag in _INT_FIELDS and not required.isdigit():
-                    return R.INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value"
-        return None
+    def _validate(self, msg: FixMessage, msg_type: bytes) -> Problem | None:
+        return session_problem(msg, msg_type, self.config.validate_msg_type)
 
     def _reject(self, ref_seq: int, ref_type: bytes, reason: int, tag: int, text: str) -> None:
         body = b"45=%d\x01" % ref_seq
@@ -965,7 +931,7 @@ class FixSession:
             if stored_seq > seq:
                 self._send_gap_fill(seq, stored_seq, now)
                 gap_filled += 1
-            self._out.append(self._possdup_copy(original, stored_seq, now))
+            self._out.append(possdup_copy(self._begin, self._header_mid, original, stored_seq, now))
             self.metrics.count_out(original.msg_type)
             resent += 1
             seq = stored_seq + 1
@@ -983,27 +949,9 @@ class FixSession:
         self._flush()
 
     def _send_gap_fill(self, seq: int, new_seq: int, now: bytes) -> None:
-        raw = frame(
-            self._begin,
-            b"35=4"
-            + self._header_mid
-            + b"%d\x0143=Y\x0152=%s\x01122=%s\x01123=Y\x0136=%d\x01" % (seq, now, now, new_seq),
-        )
-        self._out.append(raw)
+        self._out.append(gap_fill(self._begin, self._header_mid, seq, new_seq, now))
         self.metrics.count_out(MsgType.SEQUENCE_RESET)
         self.metrics.gap_fills_out.inc()
-
-    def _possdup_copy(self, original: FixMessage, seq: int, now: bytes) -> bytes:
-        orig_time = original.fields.get(fix.SENDING_TIME) or now
-        rest = [(t, v) for t, v in original.pairs if t not in _HEADER_TAGS]
-        return frame(
-            self._begin,
-            b"35="
-            + original.msg_type
-            + self._header_mid
-            + b"%d\x0143=Y\x0152=%s\x01122=%s\x01" % (seq, now, orig_time)
-            + encode_fields(rest),
-        )
 
     # -- timers ----------------------------------------------------------------------------
 
@@ -1089,13 +1037,3 @@ class FixSession:
                 self.config.logout_timeout,
             )
             self._disconnect("logout", "")
-
-
-_REQUIRED_ADMIN_FIELDS: Final[dict[bytes, tuple[int, ...]]] = {
-    MsgType.LOGON: (fix.HEART_BT_INT,),
-    MsgType.TEST_REQUEST: (fix.TEST_REQ_ID,),
-    MsgType.RESEND_REQUEST: (fix.BEGIN_SEQ_NO, fix.END_SEQ_NO),
-    MsgType.SEQUENCE_RESET: (fix.NEW_SEQ_NO,),
-    MsgType.REJECT: (fix.REF_SEQ_NUM,),
-}
-_INT_FIELDS: Final = frozenset({fix.BEGIN_SEQ_NO, fix.END_SEQ_NO, fix.NEW_SEQ_NO, fix.REF_SEQ_NUM})

@@ -1,0 +1,76 @@
+"""Session-level validation: which inbound messages FIX says to answer with a Reject (35=3).
+
+Pure functions of the message, so the rules can be read (and tested) in one place; the
+session decides what to do with the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from rlexec.gateway import tags as fix
+from rlexec.gateway.message import FixMessage
+from rlexec.gateway.tags import MsgType
+from rlexec.gateway.tags import SessionRejectReason as R
+
+HEADER_TAGS: Final = frozenset(
+    {
+        fix.BEGIN_STRING,
+        fix.BODY_LENGTH,
+        fix.CHECKSUM,
+        fix.MSG_TYPE,
+        fix.SENDER_COMP_ID,
+        fix.TARGET_COMP_ID,
+        fix.MSG_SEQ_NUM,
+        fix.SENDING_TIME,
+        fix.POSS_DUP_FLAG,
+        fix.POSS_RESEND,
+        fix.ORIG_SENDING_TIME,
+    }
+)
+"""Standard-header (and trailer) tags the session writes itself and never lets repeat."""
+
+REQUIRED_ADMIN_FIELDS: Final[dict[bytes, tuple[int, ...]]] = {
+    MsgType.LOGON: (fix.HEART_BT_INT,),
+    MsgType.TEST_REQUEST: (fix.TEST_REQ_ID,),
+    MsgType.RESEND_REQUEST: (fix.BEGIN_SEQ_NO, fix.END_SEQ_NO),
+    MsgType.SEQUENCE_RESET: (fix.NEW_SEQ_NO,),
+    MsgType.REJECT: (fix.REF_SEQ_NUM,),
+}
+_INT_FIELDS: Final = frozenset({fix.BEGIN_SEQ_NO, fix.END_SEQ_NO, fix.NEW_SEQ_NO, fix.REF_SEQ_NUM})
+
+
+class Problem(NamedTuple):
+    """Why a message is rejected: SessionRejectReason (373), RefTagID (371) and text (58)."""
+
+    reason: int
+    tag: int
+    text: str
+
+
+def session_problem(msg: FixMessage, msg_type: bytes, check_msg_type: bool) -> Problem | None:
+    """The first session-level problem of a well-framed message, or None if it has none.
+
+    The two expensive checks (an empty value, a repeated tag) run only when a cheap test
+    says they can fail, so a normal message costs a substring search and a length compare.
+    """
+    fields = msg.fields
+    if b"=\x01" in msg.raw:
+        for tag, value in msg.pairs:
+            if not value:
+                return Problem(R.TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
+    if msg.has_repeated_tags:
+        for tag in msg.repeated_tags():
+            if tag in HEADER_TAGS or tag not in fix.GROUP_TAGS:
+                return Problem(R.TAG_APPEARS_MORE_THAN_ONCE, tag, "Tag appears more than once")
+    if check_msg_type and msg_type not in fix.FIX44_MSG_TYPES:
+        return Problem(R.INVALID_MSG_TYPE, fix.MSG_TYPE, "Invalid MsgType")
+    if fix.SENDING_TIME not in fields:
+        return Problem(R.REQUIRED_TAG_MISSING, fix.SENDING_TIME, "Required tag missing")
+    for tag in REQUIRED_ADMIN_FIELDS.get(msg_type, ()):
+        required = fields.get(tag)
+        if required is None:
+            return Problem(R.REQUIRED_TAG_MISSING, tag, "Required tag missing")
+        if tag in _INT_FIELDS and not required.isdigit():
+            return Problem(R.INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+    return None

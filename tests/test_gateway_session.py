@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -352,6 +353,40 @@ async def test_garbage_bytes_and_non_numeric_tags_never_cost_a_seq(
     assert (await venue.app.next()).get_str(11) == "after"
     assert venue.session.next_target_seq == 3
     assert venue.session.is_logged_on
+
+
+async def test_interleaved_junk_never_costs_a_message_or_a_seq(venue: Venue, peer: FixPeer) -> None:
+    """Random junk of every kind between 150 valid orders: all orders arrive, in order."""
+    await logged_on(venue, peer)
+    rng = random.Random(20240621)
+
+    def junk() -> bytes:
+        good = peer.build("D", ORDER, seq=rng.randint(1, 10**6))
+        kind = rng.randrange(6)
+        if kind == 0:
+            return bytes(rng.randrange(256) for _ in range(rng.randint(1, 80)))
+        if kind == 1:
+            return good[: rng.randint(1, len(good) - 1)]  # a truncated message
+        if kind == 2:
+            return _corrupt_checksum(good)
+        if kind == 3:
+            return _corrupt_body_length(good)
+        if kind == 4:
+            return b"8=FIX.4.4\x019=%d\x0135=D\x01" % rng.choice([-1, 999_999, 10**8])
+        flipped = bytearray(good)
+        flipped[rng.randrange(len(flipped))] ^= 0x20
+        return bytes(flipped)
+
+    stream = b""
+    for i in range(150):
+        stream += junk() + peer.build("D", [(11, f"c{i}"), *ORDER[1:]])
+    for start in range(0, len(stream), 997):  # arbitrary chunking
+        await peer.send_raw(stream[start : start + 997])
+    await peer.send("0")  # one last valid message flushes anything still waiting
+    ids = [(await venue.app.next()).get_str(11) for _ in range(150)]
+    assert ids == [f"c{i}" for i in range(150)]
+    assert venue.session.is_logged_on
+    assert venue.session.metrics.counts()["rejects_sent"] == 0
 
 
 async def test_half_a_message_then_disconnect_loses_nothing(venue: Venue) -> None:

@@ -253,7 +253,9 @@ class FixFramer:
         self._buffer = buf[pos:] if pos < size else b""
         return out
 
-    def _frame_at(self, buf: bytes, start: int, size: int) -> int | Garbled | None:
+    def _frame_at(
+        self, buf: bytes, start: int, size: int, look_ahead: bool = True
+    ) -> int | Garbled | None:
         """End offset of the valid message at `start`, a Garbled, or None to wait for bytes."""
         soh = buf.find(SOH, start + 2, start + 2 + MAX_BEGIN_STRING)
         if soh < 0:
@@ -285,7 +287,7 @@ class FixFramer:
         if end > size:
             if not buf.startswith(b"35="[: size - body_start], body_start):
                 return Garbled("MsgType (35) is not the third field", buf[start : start + 40])
-            if self._ends_early(buf, body_start):
+            if look_ahead and self._valid_message_inside(buf, start, size):
                 return Garbled(
                     f"BodyLength (9) {body_length} runs past the end of the message",
                     buf[start : start + 40],
@@ -311,17 +313,13 @@ class FixFramer:
             )
         return end
 
-    @staticmethod
-    def _ends_early(buf: bytes, body_start: int) -> bool:
-        """Whether a complete message visibly ends, and another begins, before the declared end.
-
-        Without this a too-large BodyLength would hold every later message hostage until
-        enough bytes arrived to prove it wrong.
-        """
-        trailer = buf.find(b"\x0110=", body_start)
-        while trailer >= 0:
-            nxt = trailer + 8
-            if buf[nxt - 1 : nxt] == SOH and buf.startswith(_BEGIN_MARK, nxt):
-                return buf[trailer + 4 : trailer + 7].isdigit()
-            trailer = buf.find(b"\x0110=", trailer + 1)
+    def _valid_message_inside(self, buf: bytes, start: int, size: int) -> bool:
+        """Whether a complete, valid message starts inside the one at `start` that still waits
+        for bytes. If so, that one's BodyLength is wrong: without this check a too-large
+        BodyLength would hold every later message hostage until enough bytes arrived."""
+        nxt = buf.find(_BEGIN_MARK, start + 1)
+        while nxt >= 0:
+            if type(self._frame_at(buf, nxt, size, look_ahead=False)) is int:
+                return True
+            nxt = buf.find(_BEGIN_MARK, nxt + 1)
         return False

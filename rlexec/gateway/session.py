@@ -194,7 +194,9 @@ class FixSession:
 
     def send(self, msg_type: bytes, body: bytes) -> int:
         """Send an application message; `body` is its encoded fields after the standard header
-        (`tag=value<SOH>...`). Returns its MsgSeqNum. No await, no I/O: see the module doc."""
+        (`tag=value<SOH>...`). Returns its MsgSeqNum. No await: the message is recorded in the
+        store and written to the socket before this returns, unless corked (see the module doc).
+        Raises NotLoggedOnError (and consumes no sequence number) when not logged on."""
         if self._sm.state is not _ACTIVE:
             raise NotLoggedOnError(
                 f"session {self.name}: cannot send MsgType {msg_type.decode(errors='replace')} "

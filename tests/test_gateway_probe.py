@@ -142,6 +142,8 @@ async def test_no_venue_is_a_failed_logon_not_a_traceback(unused_port: int) -> N
     assert result is not None
     assert result["logged_on"] is False
     assert "no logon within 1 s" in str(result["error"])
+    assert "last connect error" in str(result["error"])
+    assert err == "", "session log lines only with --verbose"
     assert "Traceback" not in err
 
 

@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    else:
+        # The JSON carries the outcome; session log lines only with --verbose.
+        logging.getLogger("rlexec.gateway").addHandler(logging.NullHandler())
     try:
         price = parse_price(str(args.price).encode())
     except RlexecError:

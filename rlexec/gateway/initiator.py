@@ -30,6 +30,8 @@ class FixInitiator:
         self.port = port
         self.connections = 0
         """Connections made so far (tests and probes read it)."""
+        self.last_connect_error: str | None = None
+        """Why the last connection attempt failed, if it did."""
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._conn: FixConnection | None = None
@@ -76,6 +78,7 @@ class FixInitiator:
                     self.port,
                 )
             except OSError as exc:
+                self.last_connect_error = exc.strerror or str(exc)
                 log.warning(
                     "event=connect_failed session=%s host=%s port=%d error=%r retry_in_s=%.2f",
                     self.session.name,

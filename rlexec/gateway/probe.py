@@ -150,10 +150,10 @@ async def run_probe(options: ProbeOptions) -> dict[str, object]:
             async with asyncio.timeout(options.logon_timeout):
                 await session.wait_logged_on()
         except TimeoutError:
-            result["error"] = (
-                f"no logon within {options.logon_timeout:g} s "
-                f"(connections made: {initiator.connections})"
-            )
+            why = f"connections made: {initiator.connections}"
+            if initiator.last_connect_error:
+                why += f", last connect error: {initiator.last_connect_error}"
+            result["error"] = f"no logon within {options.logon_timeout:g} s ({why})"
         else:
             result["logged_on"] = True
             result["logon_ms"] = round((time.perf_counter() - started) * 1000, 1)

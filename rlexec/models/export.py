@@ -9,6 +9,7 @@ torch 2.13 trips on SB3's distribution argument checks.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,9 @@ def export(run_dir: Path, out: Path, evaluation: dict[str, Any] | None = None) -
     module = scores_module(model)
     n = len(OBSERVATION_NAMES)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but is the one that handles SB3 (see above).
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module, (torch.zeros(1, n),), str(out), opset_version=OPSET, dynamo=False,
             input_names=["observation"], output_names=["action_scores"],

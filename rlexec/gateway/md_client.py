@@ -140,7 +140,10 @@ class MarketDataClient(Application):
     # -- Application -----------------------------------------------------------------------
 
     def on_logon(self, session: FixSession) -> None:
-        for symbol, md_req_id in self._subscriptions.items():
+        # A fresh MDReqID per connection: the venue may still remember the old subscription.
+        for symbol in self._subscriptions:
+            md_req_id = f"{self._prefix}{next(self._ids)}"
+            self._subscriptions[symbol] = md_req_id
             self._mark_stale(symbol, "resubscribing after logon")
             self._send_request(symbol, md_req_id, b"1")
 

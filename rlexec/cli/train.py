@@ -55,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
         raise RlexecError(str(exc)) from None
     bar.close()
     curve = record["curve"]
-    tail = [c[1] for c in curve[-500:]]
+    tail = curve[-500:]
     print(json.dumps({
         "out": args.out, "timesteps": settings.timesteps, "episodes": record["episodes"],
         "train_seconds": record["train_seconds"],
-        "last_500_mean_is_bps": round(sum(tail) / len(tail), 3) if tail else None,
+        "last_500_mean_is_bps": round(sum(c[1] for c in tail) / len(tail), 3) if tail else None,
+        "last_500_mean_is_minus_twap_bps": round(sum(c[2] for c in tail) / len(tail), 3) if tail else None,
     }))  # fmt: skip
     return 0

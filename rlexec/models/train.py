@@ -70,15 +70,17 @@ def train(
 
     vec = DummyVecEnv([make(i) for i in range(settings.n_envs)])
     vec.seed(settings.seed)
-    curve: list[tuple[int, float]] = []
+    curve: list[tuple[int, float, float]] = []
+    """(timestep, episode IS, IS − TWAP's IS on the same episode)"""
 
     class Curve(BaseCallback):
         def _on_step(self) -> bool:
             for info in self.locals.get("infos", []):
                 if "is_bps" in info:
-                    curve.append((self.num_timesteps, float(info["is_bps"])))
+                    vs_twap = float(info["is_bps"]) - float(info.get("benchmark_is_bps", 0.0))
+                    curve.append((self.num_timesteps, float(info["is_bps"]), vs_twap))
             if progress is not None and self.num_timesteps % 512 < settings.n_envs:
-                recent = [c[1] for c in curve[-200:]]
+                recent = [c[2] for c in curve[-400:]]
                 progress(
                     self.num_timesteps,
                     settings.timesteps,
@@ -138,7 +140,7 @@ def _versions() -> dict[str, str]:
     }  # fmt: skip
 
 
-def _plot_curve(curve: list[tuple[int, float]], path: Path, settings: TrainSettings) -> None:
+def _plot_curve(curve: list[tuple[int, float, float]], path: Path, settings: TrainSettings) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

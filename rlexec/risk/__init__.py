@@ -3,4 +3,68 @@
 It keeps its own position, P&L and rate state built from the fills it is fed and imports
 nothing of ours but `market`, so that no bug above it — in a strategy, a model or the
 gateway — can loosen a limit. A test enforces the import rule.
+
+    limits = load_limits("rlexec.toml")                 # RiskConfigError names a bad key
+    overlay = RiskOverlay(limits, store=store, registry=REGISTRY)
+    decision = overlay.check(intent, now_ns)            # Approval | Denial, nothing else
+    if decision.approved:
+        overlay.on_order_sent(decision, cl_ord_id)      # ApprovalError: do not send
 """
+
+from rlexec.risk.decision import Approval, Denial, Reason
+from rlexec.risk.errors import (
+    ApprovalError,
+    IllegalTransitionError,
+    LimitLooseningError,
+    RiskConfigError,
+    RiskError,
+)
+from rlexec.risk.killswitch import (
+    TRANSITIONS,
+    KillState,
+    KillSwitch,
+    KillSwitchSnapshot,
+    KillSwitchStore,
+    MemoryKillSwitchStore,
+    Transition,
+    snapshot_from_json,
+    snapshot_to_json,
+)
+from rlexec.risk.limits import (
+    RiskLimits,
+    SymbolLimits,
+    TradingWindow,
+    load_limits,
+    tightened,
+    validate_limits,
+)
+from rlexec.risk.overlay import AuditRecord, PositionView, RiskOverlay
+
+__all__ = [
+    "TRANSITIONS",
+    "Approval",
+    "ApprovalError",
+    "AuditRecord",
+    "Denial",
+    "IllegalTransitionError",
+    "KillState",
+    "KillSwitch",
+    "KillSwitchSnapshot",
+    "KillSwitchStore",
+    "LimitLooseningError",
+    "MemoryKillSwitchStore",
+    "PositionView",
+    "Reason",
+    "RiskConfigError",
+    "RiskError",
+    "RiskLimits",
+    "RiskOverlay",
+    "SymbolLimits",
+    "TradingWindow",
+    "Transition",
+    "load_limits",
+    "snapshot_from_json",
+    "snapshot_to_json",
+    "tightened",
+    "validate_limits",
+]

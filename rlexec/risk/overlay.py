@@ -1,0 +1,1029 @@
+"""The pre-trade risk overlay: one way through (`check`), its own state, the kill switch.
+
+`RiskOverlay.check(intent, now_ns)` returns an `Approval` or a `Denial`; there is no flag
+that skips it. An approval *reserves* what it approves (a working order of that size on
+that side, a message-rate token), so that two approvals in a row cannot jointly pass a
+limit neither passes alone. The order path then hands the approval back with
+`on_order_sent(approval, order_id)` just before the bytes go out (an approval not sent
+within `approval_ttl_ms`, or one issued before the kill switch or the limits were
+tightened, is void), or gives it up with `release(approval)`.
+
+The overlay's position, P&L, working orders and rates are built only from what it is fed:
+`on_order_sent`, `on_order_accepted`, `on_cancel_sent`, `on_cancelled`, `on_rejected`,
+`on_fill` and `on_market`, never from the strategy's view. Time is always passed in (or
+read from the injected clock by the event methods); checks never read the wall clock.
+
+Prices are integer units (`rlexec.market.instrument.PRICE_SCALE` per currency unit);
+money in messages and limits is currency. NaN, infinity, a non-integer where an integer
+belongs, or a price that is not positive fails closed: a denial that says which value.
+
+Semantics worth knowing:
+
+- Limits are inclusive: `qty == max_order_qty` passes, one more is denied; the duplicate
+  window and the trading-window end are exclusive.
+- Daily loss: the moment realised + unrealised (at the last good mid) crosses
+  `max_daily_loss`, the switch goes HALTED (who="risk"). If a person resumes while the
+  loss is still beyond the limit, only position-reducing orders pass (`DAILY_LOSS`), and
+  the next crossing halts again. `new_day` starts a new period.
+- A fill the overlay cannot understand (bad side, quantity or price) halts: its position
+  or P&L is no longer known; `reconcile_position` sets them from a source of truth.
+- More than `max_fills` fills within `fill_window_ms` moves ACTIVE to REDUCING.
+- The overlay is single-threaded by design (one asyncio loop); it does no I/O except the
+  kill-switch store's save on a transition.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from rlexec.market.instrument import PRICE_SCALE
+from rlexec.market.orders import OrderIntent, OrderType, Side
+from rlexec.risk.decision import _ISSUER, Approval, Denial, Reason
+from rlexec.risk.errors import ApprovalError, RiskError
+from rlexec.risk.killswitch import (
+    _RANK,
+    KillState,
+    KillSwitch,
+    KillSwitchStore,
+    Transition,
+)
+from rlexec.risk.limits import RiskLimits, tightened
+from rlexec.risk.window import DailyWindow
+
+_BIG = 1 << 62
+"""The self-match key of a market buy: above any real price. A market sell uses 0."""
+_NO_ASK = _BIG + 1
+_NO_BID = -1
+_ONE = 1_000_000_000
+"""One token in a bucket, in token-nanoseconds-per-second units: refill is elapsed_ns × rate."""
+_NS_PER_MS = 1_000_000
+_RISK = "risk"
+"""`who` of a transition the overlay takes by itself."""
+
+_REF_NONE = 0
+_REF_OK = 1
+_REF_NONFINITE = 2
+_REF_BAD = 3
+
+
+class _Sym:
+    """One symbol: its limits copied into plain attributes, and its own state."""
+
+    __slots__ = (
+        "allowed",
+        "avg",
+        "buy_prices",
+        "collar_bps",
+        "cost_unknown",
+        "max_long",
+        "max_notional",
+        "max_notional_units",
+        "max_qty",
+        "max_short",
+        "mid",
+        "mid_raw",
+        "mid_ts",
+        "min_qty",
+        "name",
+        "open_buy",
+        "open_sell",
+        "own_ask",
+        "own_bid",
+        "pos",
+        "realised",
+        "ref_state",
+        "sell_prices",
+        "unreal",
+        "worst",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.allowed = False
+        self.max_long = 0
+        self.max_short = 0
+        self.min_qty = 1
+        self.max_qty = 0
+        self.max_notional = 0.0
+        self.max_notional_units = 0.0
+        self.collar_bps = 0.0
+        self.ref_state = _REF_NONE
+        self.mid = 0.0
+        self.mid_raw: object = None
+        self.mid_ts = 0
+        self.pos = 0
+        self.avg = 0.0
+        self.realised = 0.0
+        self.unreal = 0.0
+        self.cost_unknown = False
+        self.open_buy = 0
+        self.open_sell = 0
+        self.worst = 0
+        self.buy_prices: dict[int, int] = {}
+        self.sell_prices: dict[int, int] = {}
+        self.own_bid = _NO_BID
+        self.own_ask = _NO_ASK
+
+
+class _Order:
+    """A working order: sent (or approved and not yet sent) and not yet done."""
+
+    __slots__ = ("buy", "leaves", "order_id", "pkey", "sym")
+
+    def __init__(self, sym: _Sym, buy: bool, leaves: int, pkey: int, order_id: str) -> None:
+        self.sym = sym
+        self.buy = buy
+        self.leaves = leaves
+        self.pkey = pkey
+        self.order_id = order_id
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """The overlay's own view of one symbol, in shares and currency."""
+
+    symbol: str
+    position: int
+    avg_price: float
+    realised_pnl: float
+    unrealised_pnl: float
+    working_buy_qty: int
+    working_sell_qty: int
+    mid: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A run-time change that is not a kill-switch transition: tighten, new day, reconcile."""
+
+    action: str
+    who: str
+    why: str
+    at_ns: int
+    detail: str
+
+
+class RiskOverlay:
+    """Every new order passes `check`; everything that happens is fed back through `on_*`."""
+
+    def __init__(
+        self,
+        limits: RiskLimits,
+        *,
+        store: KillSwitchStore | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._clock = clock
+        self._syms: dict[str, _Sym] = {}
+        self._working: dict[str, _Order] = {}
+        self._pending: dict[int, Approval] = {}
+        self._recent: dict[tuple[str, bool, int, int], int] = {}
+        self._fill_times: deque[int] = deque()
+        self._seq = 0
+        self._n_working = 0
+        self._gross = 0
+        self._realised_total = 0.0
+        self._unreal_total = 0.0
+        self._baseline = 0.0
+        self._pnl = 0.0
+        self._pnl_unknown = False
+        self._loss_breached = False
+        self._audit: list[AuditRecord] = []
+        # counters read by the metrics collector
+        self.n_checks = 0
+        self.n_approved = 0
+        self.n_cancels = 0
+        self.n_fills = 0
+        self.n_unknown_order_events = 0
+        self.n_store_errors = 0
+        self.last_store_error: str | None = None
+        self.denials: dict[Reason, int] = dict.fromkeys(Reason, 0)
+        # rate buckets: levels in token·1e9 units, full at start
+        self._ob_lvl = 0
+        self._ob_t = -(1 << 62)
+        self._mb_lvl = 0
+        self._mb_t = -(1 << 62)
+        self._install(limits)
+        self._ob_lvl = self._ob_cap
+        self._mb_lvl = self._mb_cap
+        self._killswitch = KillSwitch(store, clock=clock)
+        self._halted = False
+        self._reduce_only = False
+        self._set_state_flags(self._killswitch.state)
+        self._killswitch.add_listener(self._on_transition)
+        if registry is not None:
+            from rlexec.risk.metrics import RiskCollector
+
+            registry.register(RiskCollector(self))
+
+    # -- limits --------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
+
+    def _install(self, limits: RiskLimits) -> None:
+        """Copy the frozen model into plain attributes that the check reads."""
+        self._limits = limits
+        for sym in self._syms.values():
+            sym.allowed = False
+        for name, sl in limits.symbols.items():
+            sym = self._sym(name)
+            sym.allowed = True
+            sym.max_long = sl.max_long_position
+            sym.max_short = sl.max_short_position
+            sym.min_qty = sl.min_order_qty
+            sym.max_qty = sl.max_order_qty
+            sym.max_notional = sl.max_order_notional
+            sym.max_notional_units = sl.max_order_notional * PRICE_SCALE
+            sym.collar_bps = limits.collar_bps(name)
+        self._max_gross = limits.max_gross_position
+        self._max_loss = limits.max_daily_loss
+        self._loss_floor = -limits.max_daily_loss
+        self._max_working = limits.max_working_orders
+        self._ob_rate = limits.max_orders_per_s
+        self._ob_cap = (limits.order_burst or limits.max_orders_per_s) * _ONE
+        self._mb_rate = limits.max_messages_per_s
+        self._mb_cap = (limits.message_burst or limits.max_messages_per_s) * _ONE
+        self._ob_lvl = min(self._ob_lvl, self._ob_cap)
+        self._mb_lvl = min(self._mb_lvl, self._mb_cap)
+        self._max_age_ns = limits.max_reference_age_ms * _NS_PER_MS
+        self._dup_ns = limits.duplicate_window_ms * _NS_PER_MS
+        self._max_fills = limits.max_fills
+        self._fill_window_ns = limits.fill_window_ms * _NS_PER_MS
+        self._ttl_ns = limits.approval_ttl_ms * _NS_PER_MS
+        tw = limits.trading_window
+        self._window = DailyWindow(tw.start, tw.end, tw.tz)
+
+    def tighten(
+        self,
+        *,
+        who: str,
+        why: str,
+        symbols: Mapping[str, Mapping[str, Any] | None] | None = None,
+        now_ns: int | None = None,
+        **changes: Any,
+    ) -> RiskLimits:
+        """Install stricter limits (every change at least as strict) and return them.
+
+        Loosening raises `LimitLooseningError` naming the key; a bad value raises
+        `RiskConfigError`. Approvals issued under the old limits are void.
+        """
+        _require_attribution("tighten", who, why)
+        new = tightened(self._limits, changes, symbols)
+        self._void_pending()
+        self._install(new)
+        detail = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        if symbols:
+            detail = ", ".join(filter(None, [detail, f"symbols={dict(symbols)!r}"]))
+        self._audit.append(AuditRecord("tighten", who, why, self._now(now_ns), detail))
+        return new
+
+    # -- the kill switch -----------------------------------------------------------------
+
+    @property
+    def state(self) -> KillState:
+        return self._killswitch.state
+
+    @property
+    def history(self) -> tuple[Transition, ...]:
+        return self._killswitch.history
+
+    @property
+    def killswitch(self) -> KillSwitch:
+        return self._killswitch
+
+    def halt(self, who: str, why: str, now_ns: int | None = None) -> Transition | None:
+        return self._killswitch.halt(who, why, now_ns)
+
+    def reduce(self, who: str, why: str, now_ns: int | None = None) -> Transition | None:
+        return self._killswitch.reduce(who, why, now_ns)
+
+    def re_enable(self, who: str, why: str, now_ns: int | None = None) -> Transition:
+        return self._killswitch.re_enable(who, why, now_ns)
+
+    def resume(
+        self, who: str, why: str, now_ns: int | None = None, *, to: KillState = KillState.ACTIVE
+    ) -> Transition:
+        return self._killswitch.resume(who, why, now_ns, to=to)
+
+    def _set_state_flags(self, state: KillState) -> None:
+        self._halted = state is KillState.HALTED
+        self._reduce_only = state is KillState.REDUCING
+
+    def _on_transition(self, record: Transition) -> None:
+        self._set_state_flags(record.to_state)
+        if record.from_state is None or _RANK[record.to_state] > _RANK[record.from_state]:
+            self._void_pending()
+
+    # -- the one way through -------------------------------------------------------------
+
+    def check(self, intent: OrderIntent, now_ns: int) -> Approval | Denial:
+        """Approve or deny one new order. Never raises: an unexpected error is a denial."""
+        self.n_checks += 1
+        if self._halted:
+            return self._deny(Reason.HALTED, f"HALTED: {self._halt_reason()}")
+        try:
+            return self._check(intent, now_ns)
+        except Exception as exc:  # fail closed on anything unforeseen
+            return self._deny(
+                Reason.INVALID_ORDER,
+                f"INVALID_ORDER: check failed on {intent!r}: {type(exc).__name__}: {exc}",
+            )
+
+    def _check(self, intent: OrderIntent, now_ns: int) -> Approval | Denial:
+        if type(now_ns) is not int:
+            return self._bad_number("now_ns", now_ns)
+        if type(intent) is not OrderIntent:
+            return self._deny(
+                Reason.INVALID_ORDER, f"INVALID_ORDER: not an OrderIntent: {intent!r}"
+            )
+        name = intent.symbol
+        s = self._syms.get(name) if type(name) is str else None
+        if s is None or not s.allowed:
+            return self._deny(
+                Reason.SYMBOL_NOT_ALLOWED,
+                f"SYMBOL_NOT_ALLOWED: symbol={name!r} is not on the allow-list",
+            )
+        qty = intent.quantity
+        if type(qty) is not int:
+            return self._bad_number("qty", qty)
+        if qty <= 0:
+            return self._deny(Reason.INVALID_ORDER, f"INVALID_ORDER: qty={qty} is not positive")
+        side = intent.side
+        if side is Side.BUY:
+            buy = True
+        elif side is Side.SELL:
+            buy = False
+        else:
+            return self._deny(Reason.INVALID_ORDER, f"INVALID_ORDER: side={side!r} is not a Side")
+        price = intent.price
+        otype = intent.order_type
+        if otype is OrderType.LIMIT:
+            if type(price) is not int:
+                return self._bad_number("price", price)
+            if price <= 0:
+                return self._deny(
+                    Reason.INVALID_ORDER, f"INVALID_ORDER: price={price} is not positive"
+                )
+            pkey = price
+        elif otype is OrderType.MARKET and price is None:
+            pkey = _BIG if buy else 0
+        else:
+            return self._deny(
+                Reason.INVALID_ORDER, f"INVALID_ORDER: order_type={otype!r} with price={price!r}"
+            )
+
+        window = self._window
+        if not (window.lo <= now_ns < window.hi) and not window.contains(now_ns):
+            return self._deny(
+                Reason.OUTSIDE_TRADING_WINDOW,
+                f"OUTSIDE_TRADING_WINDOW: now_ns={now_ns} is outside {window.describe()}",
+            )
+        if qty < s.min_qty:
+            return self._deny(Reason.MIN_ORDER_QTY, f"MIN_ORDER_QTY: qty={qty} < min={s.min_qty}")
+        if qty > s.max_qty:
+            return self._deny(Reason.MAX_ORDER_QTY, f"MAX_ORDER_QTY: qty={qty} > max={s.max_qty}")
+
+        if s.ref_state != _REF_OK:
+            return self._bad_reference(s)
+        ref = s.mid
+        age = now_ns - s.mid_ts
+        if age > self._max_age_ns or age < -self._max_age_ns:
+            return self._stale(name, age)
+        if price is None:
+            notional = qty * ref
+        else:
+            notional = qty * price
+            if buy:
+                if (price - ref) * 10_000.0 > s.collar_bps * ref:
+                    return self._collar(name, buy, price, ref, s.collar_bps)
+            elif (ref - price) * 10_000.0 > s.collar_bps * ref:
+                return self._collar(name, buy, price, ref, s.collar_bps)
+        if notional > s.max_notional_units:
+            return self._deny(
+                Reason.MAX_ORDER_NOTIONAL,
+                f"MAX_ORDER_NOTIONAL: notional={notional / PRICE_SCALE:.2f} > max={s.max_notional:.2f}",
+            )
+
+        if self._pending:
+            self._expire_pending(now_ns)
+        pos = s.pos
+        if self._reduce_only or not (self._pnl >= self._loss_floor):
+            reduces = (
+                (pos < 0 and s.open_buy + qty <= -pos)
+                if buy
+                else (pos > 0 and s.open_sell + qty <= pos)
+            )
+            if not reduces:
+                return self._not_reducing(s, buy, qty)
+        if buy:
+            long_after = pos + s.open_buy + qty
+            if long_after > s.max_long:
+                return self._deny(
+                    Reason.MAX_LONG_POSITION,
+                    f"MAX_LONG_POSITION: {name} position={pos} + working buys={s.open_buy} "
+                    f"+ qty={qty} = {long_after} > max={s.max_long}",
+                )
+            short_now = s.open_sell - pos
+            new_worst = long_after if long_after > short_now else short_now
+        else:
+            short_after = s.open_sell + qty - pos
+            if short_after > s.max_short:
+                return self._deny(
+                    Reason.MAX_SHORT_POSITION,
+                    f"MAX_SHORT_POSITION: {name} -(position={pos} - working sells={s.open_sell} "
+                    f"- qty={qty}) = {short_after} > max={s.max_short}",
+                )
+            long_now = pos + s.open_buy
+            new_worst = long_now if long_now > short_after else short_after
+        grow = new_worst - s.worst
+        if grow > 0 and self._gross + grow > self._max_gross:
+            return self._deny(
+                Reason.MAX_GROSS_POSITION,
+                f"MAX_GROSS_POSITION: gross={self._gross} + {grow} = {self._gross + grow} "
+                f"> max={self._max_gross}",
+            )
+        if self._n_working >= self._max_working:
+            return self._deny(
+                Reason.MAX_WORKING_ORDERS,
+                f"MAX_WORKING_ORDERS: working={self._n_working} + 1 > max={self._max_working}",
+            )
+        if buy:
+            if pkey >= s.own_ask:
+                return self._self_match(name, buy, price, s.own_ask)
+        elif pkey <= s.own_bid:
+            return self._self_match(name, buy, price, s.own_bid)
+        key = (name, buy, qty, pkey)
+        last = self._recent.get(key)
+        if last is not None and now_ns - last < self._dup_ns:
+            return self._deny(
+                Reason.DUPLICATE_ORDER,
+                f"DUPLICATE_ORDER: same {name} {'BUY' if buy else 'SELL'} qty={qty} "
+                f"price={price} {(now_ns - last) / _NS_PER_MS:g} ms ago < {self._dup_ns // _NS_PER_MS} ms",
+            )
+
+        elapsed = now_ns - self._ob_t
+        if elapsed > 0:
+            level = self._ob_lvl + elapsed * self._ob_rate
+            self._ob_lvl = level if level < self._ob_cap else self._ob_cap
+            self._ob_t = now_ns
+        if self._ob_lvl < _ONE:
+            return self._deny(
+                Reason.ORDER_RATE,
+                f"ORDER_RATE: bucket={self._ob_lvl / _ONE:.3f} < 1 order "
+                f"(max={self._ob_rate}/s, burst={self._ob_cap // _ONE})",
+            )
+        elapsed = now_ns - self._mb_t
+        if elapsed > 0:
+            level = self._mb_lvl + elapsed * self._mb_rate
+            self._mb_lvl = level if level < self._mb_cap else self._mb_cap
+            self._mb_t = now_ns
+        if self._mb_lvl < _ONE:
+            return self._deny(
+                Reason.MESSAGE_RATE,
+                f"MESSAGE_RATE: bucket={self._mb_lvl / _ONE:.3f} < 1 message "
+                f"(max={self._mb_rate}/s, burst={self._mb_cap // _ONE})",
+            )
+
+        # Approved: take the tokens and reserve the order.
+        self._ob_lvl -= _ONE
+        self._mb_lvl -= _ONE
+        recent = self._recent
+        recent[key] = now_ns
+        if len(recent) > 4096:
+            self._prune_recent(now_ns)
+        if buy:
+            s.open_buy += qty
+            prices = s.buy_prices
+            prices[pkey] = prices.get(pkey, 0) + 1
+            if pkey > s.own_bid:
+                s.own_bid = pkey
+        else:
+            s.open_sell += qty
+            prices = s.sell_prices
+            prices[pkey] = prices.get(pkey, 0) + 1
+            if pkey < s.own_ask:
+                s.own_ask = pkey
+        s.worst = new_worst
+        self._gross += grow
+        self._n_working += 1
+        self._seq = seq = self._seq + 1
+        approval = Approval(_ISSUER, intent, seq, now_ns)
+        self._pending[seq] = approval
+        self.n_approved += 1
+        return approval
+
+    # -- denial helpers (only on the denial path) ----------------------------------------
+
+    def _deny(self, reason: Reason, message: str) -> Denial:
+        self.denials[reason] += 1
+        return Denial(reason, message)
+
+    def _bad_number(self, key: str, value: object) -> Denial:
+        if isinstance(value, float) and not math.isfinite(value):
+            return self._deny(Reason.NON_FINITE, f"NON_FINITE: {key}={value!r}")
+        return self._deny(
+            Reason.INVALID_ORDER,
+            f"INVALID_ORDER: {key}={value!r} is not an integer ({type(value).__name__})",
+        )
+
+    def _bad_reference(self, s: _Sym) -> Denial:
+        if s.ref_state == _REF_NONE:
+            return self._deny(Reason.NO_REFERENCE, f"NO_REFERENCE: no mid yet for {s.name}")
+        if s.ref_state == _REF_NONFINITE:
+            return self._deny(
+                Reason.NON_FINITE, f"NON_FINITE: reference mid={s.mid_raw!r} for {s.name}"
+            )
+        return self._deny(
+            Reason.BAD_REFERENCE,
+            f"BAD_REFERENCE: mid={s.mid_raw!r} for {s.name} is not a positive price",
+        )
+
+    def _collar(self, name: str, buy: bool, price: int, ref: float, bps: float) -> Denial:
+        through = (price - ref) if buy else (ref - price)
+        return self._deny(
+            Reason.PRICE_COLLAR,
+            f"PRICE_COLLAR: {name} {'BUY' if buy else 'SELL'} price={price} is "
+            f"{through * 10_000.0 / ref:.2f} bps through mid={ref:g} > max={bps:g} bps",
+        )
+
+    def _self_match(self, name: str, buy: bool, price: int | None, own: int) -> Denial:
+        what = "market" if price is None else f"price={price}"
+        other = "SELL" if buy else "BUY"
+        shown = "market" if own in (0, _BIG) else str(own)
+        return self._deny(
+            Reason.SELF_MATCH,
+            f"SELF_MATCH: {name} {'BUY' if buy else 'SELL'} {what} would cross our working "
+            f"{other} at {shown}",
+        )
+
+    def _not_reducing(self, s: _Sym, buy: bool, qty: int) -> Denial:
+        working = s.open_buy if buy else s.open_sell
+        detail = (
+            f"{s.name} {'BUY' if buy else 'SELL'} qty={qty} + working={working} "
+            f"does not reduce position={s.pos}"
+        )
+        if self._reduce_only:
+            return self._deny(Reason.REDUCE_ONLY, f"REDUCE_ONLY: {detail}")
+        if not math.isfinite(self._pnl):
+            return self._deny(Reason.NON_FINITE, f"NON_FINITE: daily P&L is unknown; {detail}")
+        return self._deny(
+            Reason.DAILY_LOSS,
+            f"DAILY_LOSS: loss={-self._pnl:.2f} > max={self._max_loss:.2f}; {detail}",
+        )
+
+    def _stale(self, name: str, age: int) -> Denial:
+        limit = self._max_age_ns // _NS_PER_MS
+        if age < 0:
+            return self._deny(
+                Reason.STALE_REFERENCE,
+                f"STALE_REFERENCE: {name} mid is {-age / _NS_PER_MS:g} ms in the future "
+                f"> max={limit} ms (clock or feed is wrong)",
+            )
+        return self._deny(
+            Reason.STALE_REFERENCE,
+            f"STALE_REFERENCE: {name} mid age={age / _NS_PER_MS:g} ms > max={limit} ms",
+        )
+
+    def _halt_reason(self) -> str:
+        last = self._killswitch.last
+        if last is None:
+            return "no new orders"
+        return f"no new orders (by {last.who}: {last.why})"
+
+    # -- approvals -----------------------------------------------------------------------
+
+    def on_order_sent(self, approval: Approval, order_id: str, now_ns: int | None = None) -> None:
+        """Turn an approval into a working order, just before its bytes go out.
+
+        Raises `ApprovalError` for an approval this overlay did not issue, or that was already
+        sent, released, expired, or voided by a kill-switch or limit change; the order must
+        then not be sent.
+        """
+        now = self._now(now_ns)
+        seq = getattr(approval, "_seq", None)
+        found = self._pending.get(seq) if isinstance(seq, int) else None
+        if found is None or found is not approval or not isinstance(seq, int):
+            raise ApprovalError(
+                f"approval {seq!r} was not issued by this overlay, or was already sent, "
+                "released, expired or voided"
+            )
+        del self._pending[seq]
+        if now - approval.issued_ns > self._ttl_ns:
+            self._unreserve(approval)
+            raise ApprovalError(
+                f"approval {seq} expired: {(now - approval.issued_ns) / _NS_PER_MS:g} ms "
+                f"> ttl={self._ttl_ns // _NS_PER_MS} ms"
+            )
+        if type(order_id) is not str or not order_id or order_id in self._working:
+            self._unreserve(approval)
+            raise ApprovalError(f"order id {order_id!r} is empty or already working")
+        intent = approval.intent
+        s = self._syms[intent.symbol]
+        buy = intent.side is Side.BUY
+        pkey = intent.price if intent.price is not None else (_BIG if buy else 0)
+        self._working[order_id] = _Order(s, buy, intent.quantity, pkey, order_id)
+
+    def release(self, approval: Approval) -> bool:
+        """Give up an approval that will not be sent; True if it was still outstanding."""
+        seq = getattr(approval, "_seq", None)
+        found = self._pending.get(seq) if isinstance(seq, int) else None
+        if found is None or found is not approval or not isinstance(seq, int):
+            return False
+        del self._pending[seq]
+        self._unreserve(approval)
+        return True
+
+    def _expire_pending(self, now_ns: int) -> None:
+        pending = self._pending
+        limit = now_ns - self._ttl_ns
+        while pending:
+            seq, approval = next(iter(pending.items()))
+            if approval.issued_ns >= limit:
+                break
+            del pending[seq]
+            self._unreserve(approval)
+
+    def _void_pending(self) -> None:
+        pending = list(self._pending.values())
+        self._pending.clear()
+        for approval in pending:
+            self._unreserve(approval)
+
+    def _unreserve(self, approval: Approval) -> None:
+        intent = approval.intent
+        buy = intent.side is Side.BUY
+        pkey = intent.price if intent.price is not None else (_BIG if buy else 0)
+        self._release_working(self._syms[intent.symbol], buy, intent.quantity, pkey)
+
+    def _release_working(self, s: _Sym, buy: bool, leaves: int, pkey: int) -> None:
+        """Take a working order (or what is left of it) off the books."""
+        if buy:
+            s.open_buy -= leaves
+            prices = s.buy_prices
+        else:
+            s.open_sell -= leaves
+            prices = s.sell_prices
+        count = prices.get(pkey, 0) - 1
+        if count > 0:
+            prices[pkey] = count
+        else:
+            prices.pop(pkey, None)
+            if buy:
+                s.own_bid = max(prices) if prices else _NO_BID
+            else:
+                s.own_ask = min(prices) if prices else _NO_ASK
+        self._n_working -= 1
+        self._refresh_worst(s)
+
+    def _refresh_worst(self, s: _Sym) -> None:
+        long_w = s.pos + s.open_buy
+        short_w = s.open_sell - s.pos
+        worst = long_w if long_w > short_w else short_w
+        self._gross += worst - s.worst
+        s.worst = worst
+
+    def _prune_recent(self, now_ns: int) -> None:
+        cutoff = now_ns - self._dup_ns
+        self._recent = {k: t for k, t in self._recent.items() if t > cutoff}
+
+    # -- order events --------------------------------------------------------------------
+
+    def on_order_accepted(self, order_id: str, now_ns: int | None = None) -> None:
+        """The venue acknowledged the order; it stays working. Unknown ids are counted."""
+        if order_id not in self._working:
+            self.n_unknown_order_events += 1
+
+    def on_cancel_sent(self, order_id: str, now_ns: int | None = None) -> None:
+        """A cancel went out: it takes a message token (down to one burst of debt), never blocked."""
+        now = self._now(now_ns)
+        self.n_cancels += 1
+        elapsed = now - self._mb_t
+        if elapsed > 0:
+            level = self._mb_lvl + elapsed * self._mb_rate
+            self._mb_lvl = level if level < self._mb_cap else self._mb_cap
+            self._mb_t = now
+        self._mb_lvl = max(self._mb_lvl - _ONE, -self._mb_cap)
+
+    def on_cancelled(self, order_id: str, now_ns: int | None = None) -> None:
+        """The order is done (cancelled or expired at the venue): release what is left of it."""
+        self._done(order_id)
+
+    def on_rejected(self, order_id: str, now_ns: int | None = None) -> None:
+        """The venue refused the order: release it."""
+        self._done(order_id)
+
+    def _done(self, order_id: str) -> None:
+        order = self._working.pop(order_id, None)
+        if order is None:
+            self.n_unknown_order_events += 1
+            return
+        self._release_working(order.sym, order.buy, order.leaves, order.pkey)
+
+    def on_fill(
+        self,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int | float,
+        *,
+        order_id: str | None = None,
+        now_ns: int | None = None,
+    ) -> None:
+        """A fill (ours, from the venue): position, average price, realised P&L, throttle, loss.
+
+        A fill that cannot be understood (bad side or quantity, non-finite or non-positive
+        price) halts: the overlay no longer knows its position or P&L. With a good side and
+        quantity the position is still updated, and the P&L stays unknown (every new order
+        is denied NON_FINITE) until `reconcile_position`.
+        """
+        now = self._now(now_ns)
+        self.n_fills += 1
+        if type(symbol) is not str or not symbol:
+            self._halt_self(f"NON_FINITE: fill with symbol={symbol!r}", now)
+            return
+        s = self._sym(symbol)
+        if side is not Side.BUY and side is not Side.SELL:
+            self._halt_self(f"INVALID_ORDER: fill {symbol} with side={side!r}", now)
+            return
+        if type(qty) is not int or qty <= 0:
+            self._halt_self(f"INVALID_ORDER: fill {symbol} with qty={qty!r}", now)
+            return
+        buy = side is Side.BUY
+        # the order's working quantity
+        if order_id is not None:
+            order = self._working.get(order_id)
+            if order is None or order.sym is not s or order.buy is not buy:
+                self.n_unknown_order_events += 1
+            else:
+                filled = qty if qty < order.leaves else order.leaves
+                order.leaves -= filled
+                if buy:
+                    s.open_buy -= filled
+                else:
+                    s.open_sell -= filled
+                if order.leaves == 0:
+                    del self._working[order_id]
+                    order.leaves = 0
+                    self._release_working(s, buy, 0, order.pkey)
+        # position and P&L (average cost, in price units)
+        good_price = isinstance(price, int | float) and not isinstance(price, bool)
+        good_price = good_price and math.isfinite(price) and price > 0
+        signed = qty if buy else -qty
+        pos = s.pos
+        if not good_price:
+            s.cost_unknown = True
+        elif pos == 0 or (pos > 0) == buy:
+            s.avg = (s.avg * abs(pos) + float(price) * qty) / (abs(pos) + qty)
+        else:
+            closed = qty if qty < abs(pos) else abs(pos)
+            gain = (float(price) - s.avg) * closed * (1 if pos > 0 else -1)
+            s.realised += gain
+            self._realised_total += gain
+            if qty > abs(pos):
+                s.avg = float(price)
+        s.pos = pos + signed
+        if s.pos == 0:
+            s.avg = 0.0
+        self._refresh_worst(s)
+        self._mark(s)
+        self._recompute_pnl()
+        if not good_price:
+            self._halt_self(f"NON_FINITE: fill {symbol} qty={qty} price={price!r}", now)
+        # repeated-execution throttle
+        times = self._fill_times
+        times.append(now)
+        cutoff = now - self._fill_window_ns
+        while times and times[0] <= cutoff:
+            times.popleft()
+        if len(times) > self._max_fills and self._killswitch.state is KillState.ACTIVE:
+            self._trip(
+                self._killswitch.reduce,
+                f"FILL_THROTTLE: fills={len(times)} in {self._fill_window_ns // _NS_PER_MS} ms "
+                f"> max={self._max_fills}",
+                now,
+            )
+        self._check_loss(now)
+
+    def on_market(self, symbol: str, mid: float, ts_ns: int) -> None:
+        """The reference price: the last mid. A bad one is kept as bad (orders are denied) until
+        a good one arrives; it never moves the mark used for P&L."""
+        s = self._syms.get(symbol)
+        if s is None:
+            return
+        if type(ts_ns) is not int:
+            s.ref_state = _REF_NONFINITE
+            s.mid_raw = f"{mid!r} at ts_ns={ts_ns!r}"
+            return
+        if type(mid) is not float and type(mid) is not int:
+            s.ref_state = _REF_BAD
+            s.mid_raw = mid
+            return
+        if not math.isfinite(mid):
+            s.ref_state = _REF_NONFINITE
+            s.mid_raw = mid
+            return
+        if mid <= 0:
+            s.ref_state = _REF_BAD
+            s.mid_raw = mid
+            return
+        s.mid = float(mid)
+        s.mid_ts = ts_ns
+        s.ref_state = _REF_OK
+        if s.pos:
+            old = s.unreal
+            self._mark(s)
+            self._unreal_total += s.unreal - old
+            if not self._pnl_unknown:
+                total = self._realised_total + self._unreal_total
+                self._pnl = total / PRICE_SCALE - self._baseline
+            self._check_loss(ts_ns)
+
+    def _mark(self, s: _Sym) -> None:
+        if s.pos == 0:
+            s.unreal = 0.0
+        elif s.mid > 0:
+            s.unreal = s.pos * (s.mid - s.avg)
+        else:
+            s.unreal = 0.0  # never marked yet: carried at cost
+
+    def _recompute_pnl(self) -> None:
+        realised = 0.0
+        unreal = 0.0
+        unknown = False
+        for s in self._syms.values():
+            realised += s.realised
+            unreal += s.unreal
+            unknown = unknown or s.cost_unknown
+        self._realised_total = realised
+        self._unreal_total = unreal
+        pnl = (realised + unreal) / PRICE_SCALE - self._baseline
+        self._pnl_unknown = unknown
+        self._pnl = math.nan if unknown else pnl
+
+    def _check_loss(self, now_ns: int) -> None:
+        breached = not (self._pnl >= self._loss_floor)
+        if breached and not self._loss_breached:
+            self._loss_breached = True
+            if math.isfinite(self._pnl):
+                why = f"DAILY_LOSS: loss={-self._pnl:.2f} > max={self._max_loss:.2f}"
+            else:
+                why = "NON_FINITE: daily P&L is unknown"
+            self._halt_self(why, now_ns)
+        elif not breached:
+            self._loss_breached = False
+
+    def _halt_self(self, why: str, now_ns: int) -> None:
+        if self._killswitch.state is not KillState.HALTED:
+            self._trip(self._killswitch.halt, why, now_ns)
+
+    def _trip(self, action: Callable[[str, str, int], object], why: str, now_ns: int) -> None:
+        """Tighten the switch by itself. The state changes even if the store fails; the
+        failure is counted (and shown in metrics), not raised into the feed that caused it."""
+        try:
+            action(_RISK, why, now_ns)
+        except Exception as exc:
+            self.n_store_errors += 1
+            self.last_store_error = f"{type(exc).__name__}: {exc}"
+
+    # -- day and reconciliation ----------------------------------------------------------
+
+    def new_day(self, who: str, why: str, now_ns: int | None = None) -> None:
+        """Start a new daily-loss period: today's P&L counts from the current marks.
+
+        It does not lift HALTED or REDUCING; that takes `resume` / `re_enable`.
+        """
+        _require_attribution("new_day", who, why)
+        self._recompute_pnl()
+        self._baseline += self._pnl if math.isfinite(self._pnl) else 0.0
+        self._recompute_pnl()
+        self._loss_breached = False
+        self._audit.append(
+            AuditRecord("new_day", who, why, self._now(now_ns), f"baseline={self._baseline:.2f}")
+        )
+
+    def reconcile_position(
+        self,
+        symbol: str,
+        position: int,
+        avg_price: float,
+        *,
+        who: str,
+        why: str,
+        now_ns: int | None = None,
+    ) -> None:
+        """Set a symbol's position and average price (integer price units) from an outside
+        source of truth (the store after a restart, the venue's position report)."""
+        _require_attribution("reconcile_position", who, why)
+        if type(position) is not int:
+            raise RiskError(f"reconcile_position: position={position!r} is not an integer")
+        if not isinstance(avg_price, int | float) or not math.isfinite(avg_price) or avg_price < 0:
+            raise RiskError(f"reconcile_position: avg_price={avg_price!r} is not a finite price")
+        if position != 0 and avg_price <= 0:
+            raise RiskError("reconcile_position: a non-zero position needs a positive avg_price")
+        s = self._sym(symbol)
+        s.pos = position
+        s.avg = float(avg_price) if position else 0.0
+        s.cost_unknown = False
+        self._refresh_worst(s)
+        self._mark(s)
+        self._recompute_pnl()
+        now = self._now(now_ns)
+        self._audit.append(
+            AuditRecord("reconcile", who, why, now, f"{symbol} position={position} avg={avg_price}")
+        )
+        self._check_loss(now)
+
+    # -- views ---------------------------------------------------------------------------
+
+    @property
+    def daily_pnl(self) -> float:
+        """Realised + unrealised (at mid) since the start of the day, in currency; NaN if unknown."""
+        return self._pnl
+
+    @property
+    def gross_position(self) -> int:
+        return self._gross
+
+    @property
+    def working_orders(self) -> int:
+        """Working orders, approved-and-not-yet-sent ones included."""
+        return self._n_working
+
+    @property
+    def audit(self) -> tuple[AuditRecord, ...]:
+        return tuple(self._audit)
+
+    def working_order_ids(self) -> list[str]:
+        """What the service cancels on HALTED."""
+        return list(self._working)
+
+    def position(self, symbol: str) -> PositionView:
+        s = self._syms.get(symbol) or _Sym(symbol)
+        return PositionView(
+            symbol=symbol,
+            position=s.pos,
+            avg_price=s.avg / PRICE_SCALE,
+            realised_pnl=s.realised / PRICE_SCALE,
+            unrealised_pnl=s.unreal / PRICE_SCALE,
+            working_buy_qty=s.open_buy,
+            working_sell_qty=s.open_sell,
+            mid=s.mid / PRICE_SCALE if s.ref_state == _REF_OK else None,
+        )
+
+    def symbols(self) -> list[str]:
+        return list(self._syms)
+
+    def utilisation(self, now_ns: int | None = None) -> Iterator[tuple[str, str, float]]:
+        """(limit, symbol or "", used / limit) for each limit; computed when asked (metrics)."""
+        now = self._now(now_ns)
+        for s in self._syms.values():
+            if not s.allowed:
+                continue
+            yield "long_position", s.name, _ratio(s.pos + s.open_buy, s.max_long)
+            yield "short_position", s.name, _ratio(s.open_sell - s.pos, s.max_short)
+        yield "gross_position", "", _ratio(self._gross, self._max_gross)
+        loss = -self._pnl if math.isfinite(self._pnl) else math.inf
+        yield "daily_loss", "", _ratio(loss, self._max_loss)
+        yield "working_orders", "", _ratio(self._n_working, self._max_working)
+        ob = min(self._ob_cap, self._ob_lvl + max(0, now - self._ob_t) * self._ob_rate)
+        mb = min(self._mb_cap, self._mb_lvl + max(0, now - self._mb_t) * self._mb_rate)
+        yield "order_rate", "", (self._ob_cap - ob) / self._ob_cap
+        yield "message_rate", "", (self._mb_cap - mb) / self._mb_cap
+        cutoff = now - self._fill_window_ns
+        recent_fills = sum(1 for t in self._fill_times if t > cutoff)
+        yield "fills", "", _ratio(recent_fills, self._max_fills)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _sym(self, name: str) -> _Sym:
+        s = self._syms.get(name)
+        if s is None:
+            s = self._syms[name] = _Sym(name)
+        return s
+
+    def _now(self, now_ns: int | None) -> int:
+        """An event's time: as given, or the clock's when not given (or not an integer: an
+        event that happened is still recorded; only checks refuse a bad time)."""
+        return now_ns if type(now_ns) is int else self._clock()
+
+
+def _ratio(used: float, limit: float) -> float:
+    used = max(used, 0)
+    if limit <= 0:
+        return 0.0 if used == 0 else math.inf
+    return used / limit
+
+
+def _require_attribution(action: str, who: str, why: str) -> None:
+    if not isinstance(who, str) or not who.strip() or not isinstance(why, str) or not why.strip():
+        raise RiskError(f"{action} needs who and why (non-empty)")

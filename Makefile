@@ -17,9 +17,10 @@ $(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
-# Tests need the train extra too (torch is pinned to the CPU build cached on this machine).
+# Tests need the train extra (torch is pinned to the CPU build cached on this machine) and
+# QuickFIX for the interoperability tests (built from source once, then from pip's cache).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,train]'
+	$(BIN)/pip install --quiet -e '.[dev,train,interop]'
 	@touch $@ $(VENV)/.installed-runtime
 
 demo: $(VENV)/.installed-runtime

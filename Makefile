@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(abspath ../shared/data/lobster)
 export RLEXEC_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test lint typecheck pytest bench redis clean
+.PHONY: demo test bench model redis clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(VENV)/.installed-dev redis
 
 bench: $(VENV)/.installed-dev
 	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done
+
+# Train, export and evaluate the shipped policy end to end (about 30 minutes on 2 cores).
+model: $(VENV)/.installed-dev
+	$(BIN)/python -m rlexec.models.ship
 
 # Tests of the Redis store talk to a real server: start one if none answers.
 redis:

@@ -75,3 +75,46 @@ def test_short_backtest_writes_a_complete_report(
         by_algo.setdefault(e["algo"], []).append((e["episode"], e["start_ns"], e["quantity"]))
     assert len({tuple(v) for v in by_algo.values()}) == 1
     assert all(e["filled"] == e["quantity"] for e in episodes)
+
+
+def test_a_short_training_run_beats_a_random_policy(aapl_message: Path) -> None:
+    """Large orders over five minutes, where waiting is expensive: a few thousand PPO steps
+    must learn to do better than acting at random (averaged over random seeds)."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rlexec.models.algos import PolicyAlgo, random_policy
+    from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
+    from rlexec.models.episodes import EpisodeDistribution, draw_many
+    from rlexec.models.market_stats import Window, estimate
+    from rlexec.models.runner import run_episode
+    from rlexec.simulator.data import ReplayData
+
+    torch.set_num_threads(1)
+    data = ReplayData.load(aapl_message)
+    window = Window.parse("09:35-13:00")
+    stats = estimate(data, window, bucket_s=1800)
+    dist = EpisodeDistribution(horizons_s=(300.0,), participation=(0.4, 0.5))
+    episodes = draw_many(8, 5, window, stats, dist)
+    mean, std = observation_stats(ExecutionEnv(data, window, stats, episodes=episodes), 8, 0)
+    norm = Normaliser(mean, std)
+    vec = DummyVecEnv(
+        [lambda: ExecutionEnv(data, window, stats, norm, episodes=episodes, benchmark=True)] * 2
+    )
+    model = PPO("MlpPolicy", vec, seed=1, n_steps=128, batch_size=128, n_epochs=10, gamma=1.0,
+                learning_rate=1e-3, ent_coef=0.0, device="cpu")  # fmt: skip
+    model.learn(4_000)
+
+    def choose(obs: object) -> int:
+        action, _ = model.predict(norm(list(obs)), deterministic=True)  # type: ignore[call-overload]
+        return int(action)
+
+    trained = np.mean([run_episode(data, e, PolicyAlgo("rl", choose)).is_bps for e in episodes])
+    random_means = [
+        np.mean(
+            [run_episode(data, e, PolicyAlgo("random", random_policy(k))).is_bps for e in episodes]
+        )
+        for k in range(5)
+    ]
+    assert trained < np.mean(random_means), (trained, random_means)

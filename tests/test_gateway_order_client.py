@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +17,6 @@ from rlexec.gateway.errors import FieldError, NotLoggedOnError
 from rlexec.gateway.execution import (
     CancelRejectEvent,
     ExecKind,
-    ExecutionEvent,
     MassCancelReport,
     format_price,
     parse_price,
@@ -28,51 +27,19 @@ from rlexec.gateway.message import FixMessage
 from rlexec.gateway.order_client import (
     OrderClient,
     OrderEntryError,
-    OrderEvents,
     default_clordid_prefix,
 )
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
+from tests.gateway.order_events import QueuedEvents
 from tests.gateway.venue import ScriptedVenue
-
-Event = ExecutionEvent | CancelRejectEvent | MassCancelReport
-
-
-@dataclass
-class Collected(OrderEvents):
-    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
-    sessions: list[tuple[bool, str]] = field(default_factory=list)
-
-    def on_execution(self, event: ExecutionEvent) -> None:
-        self.events.put_nowait(event)
-
-    def on_cancel_reject(self, event: CancelRejectEvent) -> None:
-        self.events.put_nowait(event)
-
-    def on_mass_cancel_report(self, report: MassCancelReport) -> None:
-        self.events.put_nowait(report)
-
-    def on_session(self, logged_on: bool, reason: str) -> None:
-        self.sessions.append((logged_on, reason))
-
-    async def next(self) -> Event:
-        async with asyncio.timeout(3):
-            return await self.events.get()
-
-    async def executions(self, n: int) -> list[ExecutionEvent]:
-        out = []
-        for _ in range(n):
-            event = await self.next()
-            assert isinstance(event, ExecutionEvent), event
-            out.append(event)
-        return out
 
 
 @dataclass
 class Setup:
     client: OrderClient
-    events: Collected
+    events: QueuedEvents
     venue: ScriptedVenue
     venue_session: FixSession
 
@@ -85,7 +52,7 @@ async def setup() -> AsyncIterator[Setup]:
     )
     acceptor = FixAcceptor([venue_session])
     await acceptor.start()
-    events = Collected()
+    events = QueuedEvents()
     session = FixSession(SessionConfig("CLIENT", "VENUE", heartbeat_interval=5), MemoryStore())
     client = OrderClient(session, events, clordid_prefix="T-")
     initiator = FixInitiator(session, "127.0.0.1", acceptor.port)
@@ -245,7 +212,7 @@ async def test_a_malformed_execution_report_gets_a_business_reject(setup: Setup)
             rejects = [m for m in setup.venue.received if m.msg_type == b"j"]
     assert rejects[0].get(380) == b"5" and b"tag 150" in (rejects[0].get(58) or b"")
     assert rejects[1].get(380) == b"0" and b"tag 14" in (rejects[1].get(58) or b"")
-    assert setup.events.events.empty()
+    assert setup.events.queue.empty()
     assert setup.client.session.is_logged_on
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from rlexec.gateway.config import SessionConfig
-from rlexec.gateway.execution import CancelRejectEvent, ExecKind, ExecutionEvent, MassCancelReport
+from rlexec.gateway.execution import ExecKind, ExecutionEvent, MassCancelReport
 from rlexec.gateway.initiator import FixInitiator
 from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
-from rlexec.gateway.order_client import OrderClient, OrderEvents
+from rlexec.gateway.order_client import OrderClient
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore
 from rlexec.market.book import L2Book
@@ -24,9 +24,9 @@ from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.simulator.data import ReplayData
 from rlexec.simulator.venue import Venue
 from rlexec.simulator.venue_config import VenueConfig
+from tests.gateway.order_events import QueuedEvents
 from tests.gateway.peer import FixPeer, PeerClosedError
 
-Event = ExecutionEvent | CancelRejectEvent | MassCancelReport
 DEEP_QUEUE_START = "15:19:48.54"
 """AAPL: the $580.00 bid holds 22,244 shares; the volume ahead of a new order there is
 executed and cancelled away by 15:19:49.121."""
@@ -40,43 +40,9 @@ def aapl(aapl_message: Path) -> ReplayData:
 
 
 @dataclass
-class Events(OrderEvents):
-    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
-    sessions: list[tuple[bool, str]] = field(default_factory=list)
-
-    def on_execution(self, event: ExecutionEvent) -> None:
-        self.queue.put_nowait(event)
-
-    def on_cancel_reject(self, event: CancelRejectEvent) -> None:
-        self.queue.put_nowait(event)
-
-    def on_mass_cancel_report(self, report: MassCancelReport) -> None:
-        self.queue.put_nowait(report)
-
-    def on_session(self, logged_on: bool, reason: str) -> None:
-        self.sessions.append((logged_on, reason))
-
-    async def next(self, within: float = 3.0) -> Event:
-        async with asyncio.timeout(within):
-            return await self.queue.get()
-
-    async def executions(self, n: int) -> list[ExecutionEvent]:
-        out = []
-        for _ in range(n):
-            event = await self.next()
-            assert isinstance(event, ExecutionEvent), event
-            out.append(event)
-        return out
-
-    async def silence(self, seconds: float = 0.2) -> None:
-        await asyncio.sleep(seconds)
-        assert self.queue.empty(), self.queue.get_nowait()
-
-
-@dataclass
 class Client:
     orders: OrderClient
-    events: Events
+    events: QueuedEvents
     initiator: FixInitiator
 
     @property
@@ -86,7 +52,7 @@ class Client:
 
 async def connect(venue: Venue, comp_id: str = "CLIENT", **session: Any) -> Client:
     config = SessionConfig(comp_id, "VENUE", heartbeat_interval=5, reconnect_min=0.05, **session)
-    events = Events()
+    events = QueuedEvents()
     orders = OrderClient(FixSession(config, MemoryStore()), events, clordid_prefix=f"{comp_id}-")
     initiator = FixInitiator(orders.session, "127.0.0.1", venue.port)
     await initiator.start()

@@ -1,1 +1,1 @@
-"""Helpers for the gateway tests: a scripted FIX counterparty and a recording application."""
+"""Helpers for the gateway tests: a scripted FIX counterparty, a rule-based venue and a queue of order-entry events."""

@@ -9,6 +9,7 @@ reading old messages back (for a ResendRequest) or waiting for durability is asy
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,14 @@ def checked_seq(name: str, seq: int) -> int:
     if type(seq) is not int or seq < 1:
         raise StoreError(f"{name} must be a positive integer, got {seq!r}")
     return seq
+
+
+def seqs_in_range(stored: Collection[int], begin: int, end: int) -> list[int]:
+    """The stored sequence numbers with begin <= seq <= end, ascending: a scan of what is
+    stored when that is smaller than the range, a walk of the range otherwise."""
+    if end - begin > len(stored):
+        return sorted(s for s in stored if begin <= s <= end)
+    return [s for s in range(begin, end + 1) if s in stored]
 
 
 class SessionStore(Protocol):
@@ -113,9 +122,7 @@ class MemoryStore:
 
     async def messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         found = self._messages
-        if end - begin > len(found):
-            return sorted((s, m) for s, m in found.items() if begin <= s <= end)
-        return [(s, found[s]) for s in range(begin, end + 1) if s in found]
+        return [(s, found[s]) for s in seqs_in_range(found.keys(), begin, end)]
 
     async def sync(self) -> None:
         return None

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from rlexec.gateway.errors import StoreError
-from rlexec.gateway.store import StoredState, checked_seq
+from rlexec.gateway.store import StoredState, checked_seq, seqs_in_range
 
 log = logging.getLogger("rlexec.gateway")
 
@@ -263,12 +263,8 @@ class FileStore:
     async def messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         self.flush()
         index = self._index
-        if end - begin > len(index):
-            seqs = sorted(s for s in index if begin <= s <= end)
-        else:
-            seqs = [s for s in range(begin, end + 1) if s in index]
         out: list[tuple[int, bytes]] = []
-        for seq in seqs:
+        for seq in seqs_in_range(index.keys(), begin, end):
             offset, length = index[seq]
             out.append((seq, os.pread(self._fd, length, offset)))
         return out

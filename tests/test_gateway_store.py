@@ -239,3 +239,55 @@ async def test_redis_store_keeps_its_buffer_while_the_server_is_away(
     failures = [r for r in caplog.records if "store_write_failed" in r.getMessage()]
     assert len(failures) == 1, "one log line per outage, not one per retry"
     await broken.close()
+
+
+class _GatedPipeline:
+    """A Redis pipeline stand-in: records what it is asked to write; `execute` waits for the
+    gate and fails while `client.failing` is set."""
+
+    def __init__(self, client: _GatedRedis) -> None:
+        self._client = client
+        self._ops: list[tuple[str, object]] = []
+
+    def delete(self, key: str) -> None:
+        self._ops.append(("delete", key))
+
+    def hset(self, key: str, mapping: dict[object, object]) -> None:
+        self._ops.append((key, dict(mapping)))
+
+    async def execute(self) -> None:
+        await self._client.gate.wait()
+        if self._client.failing:
+            self._client.failing = False
+            raise redis.exceptions.ConnectionError("connection lost")
+        self._client.executed.extend(self._ops)
+        self._client.written.set()
+
+
+class _GatedRedis:
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.failing = True
+        self.executed: list[tuple[str, object]] = []
+        self.written = asyncio.Event()
+
+    def pipeline(self, transaction: bool = True) -> _GatedPipeline:
+        return _GatedPipeline(self)
+
+
+async def test_redis_store_failed_batch_does_not_outlive_a_reset_made_meanwhile() -> None:
+    client = _GatedRedis()
+    s = RedisStore(client, "rlexec:fix:race", retry_max_delay=0.01)  # type: ignore[arg-type]
+    s.save_message(1, b"old epoch 1")
+    s.save_message(2, b"old epoch 2")
+    s.flush()  # the writer takes the batch and waits on the (failing) round trip
+    await asyncio.sleep(0)
+    s.reset()
+    s.save_message(1, b"new epoch")
+    client.gate.set()
+    async with asyncio.timeout(3):
+        await client.written.wait()
+    assert ("delete", "rlexec:fix:race:msgs") in client.executed
+    written = [m for key, m in client.executed if key == "rlexec:fix:race:msgs"]
+    assert written == [{1: b"new epoch"}], "old-epoch message 2 must not be resent after a reset"
+    await s.close()

@@ -161,10 +161,12 @@ class RedisStore:
         try:
             await pipe.execute()
         except BaseException:
-            # Put the batch back in front of anything buffered since, so nothing is lost.
-            msgs.update(self._pending_msgs)
-            self._pending_msgs = msgs
-            self._pending_reset = self._pending_reset or reset
+            # Put the batch back in front of anything buffered since, so nothing is lost;
+            # unless a reset came meanwhile: its epoch must not inherit the old messages.
+            if not self._pending_reset:
+                msgs.update(self._pending_msgs)
+                self._pending_msgs = msgs
+                self._pending_reset = reset
             self._state_dirty = True
             raise
 

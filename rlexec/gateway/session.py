@@ -203,14 +203,7 @@ class FixSession:
                 f"while {self._sm.state.value}"
             )
         seq = self._next_sender
-        raw = frame(
-            self._begin,
-            b"35="
-            + msg_type
-            + self._header_mid
-            + b"%d\x0152=%s\x01" % (seq, utc_timestamp())
-            + body,
-        )
+        raw = self._frame(msg_type, seq, body)
         self._next_sender = seq + 1
         self.store.save_message(seq, raw)
         self._write(raw)
@@ -223,7 +216,16 @@ class FixSession:
 
     def _send_admin(self, msg_type: bytes, body: bytes = b"") -> int:
         seq = self._next_sender
-        raw = frame(
+        raw = self._frame(msg_type, seq, body)
+        self._next_sender = seq + 1
+        self.store.set_next_sender_seq(seq + 1)
+        self._write(raw)
+        self.metrics.count_out(msg_type)
+        return seq
+
+    def _frame(self, msg_type: bytes, seq: int, body: bytes) -> bytes:
+        """The whole message sent as `seq`: standard header stamped now, body, trailer."""
+        return frame(
             self._begin,
             b"35="
             + msg_type
@@ -231,11 +233,6 @@ class FixSession:
             + b"%d\x0152=%s\x01" % (seq, utc_timestamp())
             + body,
         )
-        self._next_sender = seq + 1
-        self.store.set_next_sender_seq(seq + 1)
-        self._write(raw)
-        self.metrics.count_out(msg_type)
-        return seq
 
     @contextmanager
     def corked(self) -> Iterator[None]:

@@ -255,7 +255,7 @@ class Venue:
             entries = pending[id(sub)]
             if entries:
                 handler.send(MsgType.MARKET_DATA_INCREMENTAL, incremental(sub.md_req_id, entries))
-                self.metrics.market_data_messages.labels(handler.comp_id, "incremental").inc()
+                handler.md_incremental.inc()
 
     # -- helpers for handlers --------------------------------------------------------------
 
@@ -300,6 +300,7 @@ class ClientHandler(Application):
             Side.SELL: m.filled_shares.labels(c, "sell"),
         }
         self._accepted = m.orders.labels(c, "accepted")
+        self.md_incremental = m.market_data_messages.labels(c, "incremental")
         self._dispatch = {
             MsgType.NEW_ORDER_SINGLE: self._new_order,
             MsgType.ORDER_CANCEL_REQUEST: self._cancel,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.errors import FieldError
-from rlexec.market.instrument import PRICE_SCALE
+from rlexec.market.instrument import PRICE_SCALE, price_from_text
 
 
 def format_price(price: int) -> bytes:
@@ -16,17 +16,10 @@ def format_price(price: int) -> bytes:
 
 def parse_price(value: bytes, tag: int = fix.PRICE, msg_type: bytes = b"") -> int:
     """A FIX decimal price as integer units; more than 4 decimals is rounded half-up."""
-    negative = value[:1] == b"-"
-    body = value[1:] if negative else value
-    whole, _, frac = body.partition(b".")
-    if not (whole.isdigit() or (not whole and frac)) or (frac and not frac.isdigit()):
-        raise FieldError(tag, f"not a price: {value[:32]!r}", msg_type)
-    units = int(whole or b"0") * PRICE_SCALE
-    if frac:
-        units += int(frac[:4].ljust(4, b"0"))
-        if len(frac) > 4 and frac[4:5] >= b"5":
-            units += 1
-    return -units if negative else units
+    try:
+        return price_from_text(value)
+    except ValueError:
+        raise FieldError(tag, f"not a price: {value[:32]!r}", msg_type) from None
 
 
 def parse_qty(value: bytes, tag: int, msg_type: bytes = b"8") -> int:

@@ -21,10 +21,32 @@ def price_from_float(value: float) -> int:
     """Convert a decimal price to integer units, refusing NaN, infinities and sub-unit precision."""
     if not math.isfinite(value):
         raise ValueError(f"price is not finite: {value!r}")
-    scaled = round(value * PRICE_SCALE)
-    if abs(scaled - value * PRICE_SCALE) > 1e-6 * max(1.0, abs(value * PRICE_SCALE)):
+    exact = value * PRICE_SCALE
+    scaled = round(exact)
+    if not math.isclose(scaled, exact, rel_tol=1e-12, abs_tol=1e-6):  # float noise only
         raise ValueError(f"price {value!r} has more precision than 1/{PRICE_SCALE}")
     return scaled
+
+
+def price_from_text(value: bytes, *, exact: bool = False) -> int:
+    """Decimal text as it comes on the wire (b"585.33", b"-0.5") → integer units, without floats.
+
+    More than four decimals is rounded half-up, or refused with `exact=True` (a venue must
+    not silently change a client's price). Raises ValueError saying what is wrong.
+    """
+    negative = value[:1] == b"-"
+    body = value[1:] if negative else value
+    whole, _, frac = body.partition(b".")
+    if not (whole.isdigit() or (not whole and frac)) or (frac and not frac.isdigit()):
+        raise ValueError("not a number")
+    if exact and len(frac.rstrip(b"0")) > 4:
+        raise ValueError("has more than 4 decimals")
+    units = int(whole or b"0") * PRICE_SCALE
+    if frac:
+        units += int(frac[:4].ljust(4, b"0"))
+        if len(frac) > 4 and frac[4:5] >= b"5":
+            units += 1
+    return -units if negative else units
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from rlexec.gateway import tags as fix
 from rlexec.gateway.clock import utc_timestamp
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.values import format_price
-from rlexec.market.instrument import PRICE_SCALE
+from rlexec.market.instrument import PRICE_SCALE, price_from_text
 from rlexec.market.orders import OrderType, Side, TimeInForce
 from rlexec.simulator.orders import (
     CancelReject,
@@ -145,17 +145,11 @@ def parse_price(value: bytes | None, tag: int = fix.PRICE) -> int:
     if not value:
         raise RequestError(RejectCode.BAD_PRICE, f"Price ({tag}) is missing for a limit order", tag)
     shown = value[:24].decode(errors="replace")
-    negative = value[:1] == b"-"
-    body = value[1:] if negative else value
-    whole, _, frac = body.partition(b".")
-    if not (whole.isdigit() or (not whole and frac)) or (frac and not frac.isdigit()):
-        raise RequestError(RejectCode.BAD_PRICE, f"Price ({tag})={shown!r} is not a number", tag)
-    if len(frac.rstrip(b"0")) > 4:
-        raise RequestError(
-            RejectCode.BAD_PRICE, f"Price ({tag})={shown} has more than 4 decimals", tag
-        )
-    units = int(whole or b"0") * PRICE_SCALE + (int(frac[:4].ljust(4, b"0")) if frac else 0)
-    return -units if negative else units
+    try:
+        return price_from_text(value, exact=True)
+    except ValueError as exc:
+        text = f"{shown!r} is not a number" if str(exc) == "not a number" else f"{shown} {exc}"
+        raise RequestError(RejectCode.BAD_PRICE, f"Price ({tag})={text}", tag) from None
 
 
 def parse_new_order(msg: FixMessage) -> OrderRequest:

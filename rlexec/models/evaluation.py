@@ -8,7 +8,6 @@ signed-rank test. Needs scipy and matplotlib (the `train` extra).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,8 +64,12 @@ def summarise(results: Sequence[EpisodeResult]) -> AlgoSummary:
 
 def paired(
     candidate: Sequence[EpisodeResult], baseline: Sequence[EpisodeResult]
-) -> dict[str, float]:
-    """Candidate vs baseline on the same episodes: negative mean_diff = candidate cheaper."""
+) -> dict[str, float | None]:
+    """Candidate vs baseline on the same episodes: negative mean_diff = candidate cheaper.
+
+    `wilcoxon_p` is None with fewer than 10 non-zero differences, and the improvement as a
+    fraction of the baseline's cost is None when the baseline has no cost (mean IS ≤ 0).
+    """
     from scipy.stats import wilcoxon
 
     a = {r.episode: r.is_bps for r in candidate}
@@ -76,18 +79,25 @@ def paired(
     if not len(diff):
         raise ValueError("no common episodes to compare")
     nonzero = diff[diff != 0]
-    p = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 10 else math.nan
+    p = float(f"{wilcoxon(nonzero).pvalue:.3g}") if len(nonzero) >= 10 else None
     base_mean = float(np.mean([b[e] for e in common]))
+    frac = _r(-diff.mean() / base_mean) if base_mean > 0 else None
     return {
         "n": len(common),
         "mean_diff_bps": _r(diff.mean()),
         "median_diff_bps": _r(np.median(diff)),
         "win_rate": _r(float((diff < 0).mean())),
-        "wilcoxon_p": p if math.isnan(p) else float(f"{p:.3g}"),
-        "improvement_frac_of_baseline_cost": _r(-diff.mean() / base_mean)
-        if base_mean > 0
-        else math.nan,
+        "wilcoxon_p": p,
+        "improvement_frac_of_baseline_cost": frac,
     }
+
+
+def fmt_p(p: float | None) -> str:
+    return "n/a (< 10 non-zero differences)" if p is None else f"{p:.3g}"
+
+
+def fmt_frac(frac: float | None) -> str:
+    return "n/a (baseline mean IS ≤ 0)" if frac is None else f"{frac:+.1%}"
 
 
 def _r(x: float | np.floating) -> float:
@@ -120,7 +130,7 @@ def write_outputs(
     """results.json, episodes.json, report.md and the three PNG plots."""
     out.mkdir(parents=True, exist_ok=True)
     doc = results_document(by_algo, meta, candidate)
-    (out / "results.json").write_text(json.dumps(doc, indent=2, allow_nan=True))
+    (out / "results.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
     episodes = [asdict(r) for results in by_algo.values() for r in results]
     (out / "episodes.json").write_text(json.dumps(episodes))
     plots = _plots(out, by_algo)
@@ -216,8 +226,8 @@ def _report(
         ]
         for other, c in cand["vs"].items():
             lines.append(
-                f"| {other} | {c['mean_diff_bps']:+.2f} | {c['win_rate']:.1%} | {c['wilcoxon_p']} | "
-                f"{c['improvement_frac_of_baseline_cost']:+.1%} |"
+                f"| {other} | {c['mean_diff_bps']:+.2f} | {c['win_rate']:.1%} | "
+                f"{fmt_p(c['wilcoxon_p'])} | {fmt_frac(c['improvement_frac_of_baseline_cost'])} |"
             )
     lines += ["", "## Child-order tactics", ""]
     lines += [f"- **{k}**: {v}" for k, v in tactics.items()]

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlexec.cli.data_paths import data_dir
 from rlexec.models.backtest import ALGOS, backtest
+from rlexec.models.evaluation import fmt_frac, fmt_p
 from rlexec.models.export import export
 from rlexec.models.train import TrainSettings, train
 
@@ -116,8 +117,8 @@ def card(record: dict[str, Any], splits: dict[str, dict[str, Any]]) -> str:
             lines += ["", "| RL vs | mean diff (bps) | win rate | Wilcoxon p | improvement (of baseline cost) |",
                       "|---|---:|---:|---:|---:|"]  # fmt: skip
             for base, c in vs.items():
-                lines.append(f"| {base} | {c['mean_diff_bps']:+.2f} | {c['win_rate']:.0%} | {c['wilcoxon_p']} | "
-                             f"{c['improvement_frac_of_baseline_cost']:+.0%} |")  # fmt: skip
+                lines.append(f"| {base} | {c['mean_diff_bps']:+.2f} | {c['win_rate']:.0%} | "
+                             f"{fmt_p(c['wilcoxon_p'])} | {fmt_frac(c['improvement_frac_of_baseline_cost'])} |")  # fmt: skip
     lines += [
         "",
         "## Limits",

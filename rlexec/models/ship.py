@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     record = json.loads((run / "training.json").read_text())
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(model, ARTIFACTS / f"{NAME}.onnx")
-    (ARTIFACTS / f"{NAME}.md").write_text(card(record, splits))
+    usage = action_usage(model, data / TRAIN_DATA)
+    (ARTIFACTS / f"{NAME}.md").write_text(card(record, splits, usage))
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -73,7 +74,44 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def card(record: dict[str, Any], splits: dict[str, dict[str, Any]]) -> str:
+def action_usage(model: Path, data: Path, episodes: int = 60) -> str:
+    """How often the policy picks each tactic, and its average rate early and late in the horizon."""
+    from collections import Counter
+
+    from rlexec.models.algos import PolicyAlgo
+    from rlexec.models.contract import ACTIONS
+    from rlexec.models.episodes import draw_many
+    from rlexec.models.market_stats import Window, estimate
+    from rlexec.models.policy import OnnxPolicy
+    from rlexec.models.runner import run_episode
+    from rlexec.simulator.data import ReplayData
+
+    replay_data = ReplayData.load(data)
+    stats = estimate(replay_data, Window.parse(TRAIN_WINDOW), bucket_s=1800)
+    policy = OnnxPolicy(model)
+    tactics: Counter[str] = Counter()
+    rates: dict[bool, list[float]] = {True: [], False: []}
+
+    def choose(obs: Any) -> int | None:
+        decision = policy.decide(obs)
+        if decision is not None:
+            tactics[decision.action.tactic.value] += 1
+            rates[obs[8] < 0.5].append(decision.action.rate)
+        return None if decision is None else decision.index
+
+    for spec in draw_many(episodes, 303, Window.parse(TIME_SPLIT), stats):
+        run_episode(replay_data, spec, PolicyAlgo("rl", choose))
+    total = sum(tactics.values()) or 1
+    shares = ", ".join(
+        f"{t} {tactics[t] / total:.0%}" for t in (a.tactic.value for a in ACTIONS[:3])
+    )
+    early = sum(rates[True]) / max(1, len(rates[True]))
+    late = sum(rates[False]) / max(1, len(rates[False]))
+    return (f"{episodes} time-split episodes, {total} decisions: tactics {shares}; mean rate "
+            f"{early:.2f}× the even rate in the first half of the horizon, {late:.2f}× in the second")  # fmt: skip
+
+
+def card(record: dict[str, Any], splits: dict[str, dict[str, Any]], usage: str = "") -> str:
     s = record["settings"]
     v = record["versions"]
     lines = [
@@ -119,7 +157,26 @@ def card(record: dict[str, Any], splits: dict[str, dict[str, Any]]) -> str:
             for base, c in vs.items():
                 lines.append(f"| {base} | {c['mean_diff_bps']:+.2f} | {c['win_rate']:.0%} | "
                              f"{fmt_p(c['wilcoxon_p'])} | {fmt_frac(c['improvement_frac_of_baseline_cost'])} |")  # fmt: skip
+    lines += ["", "## Reading the numbers", ""]
+    for name, doc in splits.items():
+        algos = doc["algos"]
+        rl, twap = algos.get("rl"), algos.get("twap")
+        if rl and twap:
+            lines.append(
+                f"- {name.replace('_', ' ')}: RL's mean IS is {rl['mean_is_bps']:.2f} bps against TWAP's "
+                f"{twap['mean_is_bps']:.2f}; its timing risk (std) is {rl['std_is_bps']:.2f} against "
+                f"{twap['std_is_bps']:.2f}, and it leaves {rl['mean_forced_frac']:.0%} of the parent to the "
+                f"horizon against TWAP's {twap['mean_forced_frac']:.0%}. The policy gave no valid answer "
+                f"(a non-finite feature, e.g. a one-sided book) at {doc['meta']['policy_fallbacks'].get('rl', 0)} "
+                "decisions, which fell back to the TWAP rule."
+            )
     lines += [
+        "- The gains are a fraction of a basis point to about half a basis point against the "
+        "schedules: real and significant on both splits, far from the 'TWAP 15.2 → RL 8.1 bps' "
+        "illustration. In this simulator small orders (2–15 % participation) cost TWAP under 1 bps, "
+        "so there is little cost to remove.",
+        f"- What the policy chooses ({usage}): TWAP instead rests its slice at the touch and crosses "
+        "whatever each slice left.",
         "",
         "## Limits",
         "",

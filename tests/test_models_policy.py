@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from rlexec.market.features import FEATURE_NAMES
+from rlexec.market.orders import Side
 from rlexec.models.contract import (
     ACTIONS,
     META_ACTIONS,
@@ -127,3 +128,27 @@ def test_refuses_a_different_action_table(tmp_path: Path) -> None:
                         **{META_ACTIONS: actions_json(ACTIONS[:2])})  # fmt: skip
     with pytest.raises(PolicyError, match="action table differs"):
         OnnxPolicy(path)
+
+
+def test_the_shipped_model_is_the_default_and_fits_the_live_contract(aapl_message: Path) -> None:
+    """The artifact the service runs by default loads against today's feature builder and
+    decides on real observations from the venue replay."""
+    from rlexec.models.execution import ParentExecution
+    from rlexec.models.runner import replay_config
+    from rlexec.simulator.replay import MarketReplay
+
+    policy = OnnxPolicy()
+    assert policy.feature_names == FEATURE_NAMES
+    replay = MarketReplay(aapl_message, replay_config(), start_ns=40_000 * 10**9)
+    ex = ParentExecution(replay, Side.BUY, 2_000, 300.0)
+    decisions = []
+    for step in range(10):
+        ex.advance_to(ex.state.start_ns + (step + 1) * 15 * 10**9)
+        decision = policy.decide(ex.observation())
+        assert decision is not None
+        decisions.append(decision.action)
+    assert all(a in ACTIONS for a in decisions)
+    training = json.loads(policy.metadata["rlexec.training"])
+    assert training["settings"]["window"] == "09:35-13:00" and training["symbol"] == "AAPL"
+    evaluation = json.loads(policy.metadata["rlexec.evaluation"])
+    assert set(evaluation) == {"time_split", "ticker_split"}

@@ -28,17 +28,28 @@ def test_paired_comparison_of_a_uniformly_cheaper_algo() -> None:
     assert c["mean_diff_bps"] == pytest.approx(
         sum(-2.0 - (e % 3) * 0.1 for e in range(40)) / 40, abs=1e-4
     )
-    assert c["wilcoxon_p"] < 1e-6
-    assert c["improvement_frac_of_baseline_cost"] == pytest.approx(
-        -c["mean_diff_bps"] / 12.0, abs=1e-3
-    )
+    p, frac, diff = c["wilcoxon_p"], c["improvement_frac_of_baseline_cost"], c["mean_diff_bps"]
+    assert p is not None and p < 1e-6
+    assert frac is not None and diff is not None
+    assert frac == pytest.approx(-diff / 12.0, abs=1e-3)
 
 
 def test_no_difference_is_not_significant() -> None:
     base = [result("twap", e, float(e % 7)) for e in range(30)]
     same = [result("rl", e, float(e % 7) + (0.5 if e % 2 else -0.5)) for e in range(30)]
     c = paired(same, base)
-    assert c["win_rate"] == 0.5 and c["wilcoxon_p"] > 0.5
+    p = c["wilcoxon_p"]
+    assert c["win_rate"] == 0.5 and p is not None and p > 0.5
+
+
+def test_undefined_statistics_are_none_not_nan() -> None:
+    """A costless baseline has no 'fraction of its cost'; nine episodes make no Wilcoxon test."""
+    base = [result("twap", e, -1.0 - e) for e in range(9)]
+    rl = [result("rl", e, -2.0 - e) for e in range(9)]
+    c = paired(rl, base)
+    assert c["improvement_frac_of_baseline_cost"] is None
+    assert c["wilcoxon_p"] is None
+    assert c["win_rate"] == 1.0
 
 
 def test_summary_and_outputs(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rlexec.cli.data_paths import default_data
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.errors import RlexecError
+from rlexec.market.sample_data import default_data
 
 HELP = "train the RL execution policy with stable-baselines3 (CPU, seeded)"
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlexec.cli.data_paths import data_dir
+from rlexec.market.sample_data import data_dir
 from rlexec.models.backtest import ALGOS, backtest
 from rlexec.models.evaluation import fmt_frac, fmt_p
 from rlexec.models.export import export

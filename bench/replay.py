@@ -14,10 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
+from rlexec.market.book_replay import BookReplay
 from rlexec.market.features import ExecutionState, FeatureBuilder
 from rlexec.market.lobster import LobsterPair
 from rlexec.market.orders import Side
-from rlexec.market.replay import MarketReplay
 
 DATA = Path(
     os.environ.get("RLEXEC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared/data/lobster")
@@ -26,8 +26,8 @@ AAPL = DATA / "AAPL_2012-06-21_34200000_57600000_message_1.csv.gz"
 AMZN5 = DATA / "AMZN_2012-06-21_34200000_57600000_message_5.csv.gz"
 
 
-def _replay(pair: LobsterPair) -> tuple[float, MarketReplay]:
-    replay = MarketReplay(pair)
+def _replay(pair: LobsterPair) -> tuple[float, BookReplay]:
+    replay = BookReplay(pair)
     t0 = time.perf_counter()
     replay.run()
     return time.perf_counter() - t0, replay

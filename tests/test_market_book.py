@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlexec.market.book import L2Book
+from rlexec.market.book_replay import BookReplay
 from rlexec.market.events import BookLevelUpdate, BookSnapshot, Trade
 from rlexec.market.lobster import EXECUTE, LobsterPair
 from rlexec.market.lobster_feed import LobsterFeed, replay_events
 from rlexec.market.orders import Side
-from rlexec.market.replay import MarketReplay
 from tests.lobster_files import write_pair
 
 
@@ -27,7 +27,7 @@ from tests.lobster_files import write_pair
 )
 def test_replay_reproduces_every_orderbook_row(data_dir: Path, name: str) -> None:
     pair = LobsterPair.from_message(data_dir / name)
-    replay = MarketReplay(pair)
+    replay = BookReplay(pair)
     book = replay.book
     bad = [i for i, row in enumerate(replay) if book.lobster_row(pair.levels) != row[6]]
     assert replay.rows > 100_000
@@ -74,7 +74,7 @@ def test_dummy_empty_levels_are_no_levels(tmp_path: Path) -> None:
         "5010000,5,-9999999999,0,9999999999,0,-9999999999,0",
     ]
     pair = LobsterPair.from_message(write_pair(tmp_path, messages, books, levels=2))
-    replay = MarketReplay(pair)
+    replay = BookReplay(pair)
     states = []
     for _row in replay:
         states.append((replay.book.best_bid, replay.book.best_ask, replay.book.mid))

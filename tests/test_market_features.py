@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlexec.market.book import L2Book
+from rlexec.market.book_replay import BookReplay
 from rlexec.market.features import (
     FEATURE_NAMES,
     ExecutionState,
@@ -17,13 +18,12 @@ from rlexec.market.features import (
 )
 from rlexec.market.lobster import LobsterPair
 from rlexec.market.orders import Side
-from rlexec.market.replay import MarketReplay
 
 T0 = 34_200_004_241_176  # first AAPL event
 
 
-def _after(aapl: Path, rows: int, config: FeatureConfig | None = None) -> MarketReplay:
-    replay = MarketReplay(LobsterPair.from_message(aapl), config)
+def _after(aapl: Path, rows: int, config: FeatureConfig | None = None) -> BookReplay:
+    replay = BookReplay(LobsterPair.from_message(aapl), config)
     for _ in islice(replay, rows):
         pass
     return replay
@@ -94,7 +94,7 @@ def test_execution_state_features(side: Side, sign: float) -> None:
 
 def test_vector_follows_the_contract_and_is_deterministic(aapl_message: Path) -> None:
     def run() -> list[list[float]]:
-        replay = MarketReplay(LobsterPair.from_message(aapl_message))
+        replay = BookReplay(LobsterPair.from_message(aapl_message))
         state = ExecutionState(Side.SELL, 5000, T0, T0 + 600 * 10**9, 5856350.0)
         out = []
         for i, _ in enumerate(islice(replay, 3000)):

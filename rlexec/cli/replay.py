@@ -11,10 +11,10 @@ import numpy as np
 
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.book import L2Book
+from rlexec.market.book_replay import BookReplay
 from rlexec.market.features import FeatureConfig
 from rlexec.market.instrument import PRICE_SCALE
 from rlexec.market.lobster import LobsterName, LobsterPair, RawRow
-from rlexec.market.replay import MarketReplay
 
 HELP = "replay a LOBSTER message/orderbook pair through the L2 book and feature builder"
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     pair = LobsterPair.from_message(args.data, args.orderbook, args.levels)
-    replay = MarketReplay(pair, FeatureConfig(tick_size=args.tick_size))
+    replay = BookReplay(pair, FeatureConfig(tick_size=args.tick_size))
     name = LobsterName.parse(pair.message)
     start_ns = (name.start_ms if name else 34_200_000) * 1_000_000
     end_ns = (name.end_ms if name else 57_600_000) * 1_000_000
@@ -78,7 +78,7 @@ def _stats(values: np.ndarray, scale: float = 1.0) -> dict[str, float]:
 
 def _summary(
     pair: LobsterPair,
-    replay: MarketReplay,
+    replay: BookReplay,
     seconds: float,
     spreads: array[int],
     imbalances: array[float],

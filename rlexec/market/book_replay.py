@@ -10,7 +10,7 @@ from rlexec.market.lobster import EXECUTE_HIDDEN, LobsterPair, RawRow
 from rlexec.market.lobster_feed import TRADE_TYPES, LobsterFeed
 
 
-class MarketReplay:
+class BookReplay:
     """One pass over a pair, keeping the book and features current after every row.
 
     The loop calls the book and feature builder directly instead of allocating an event per

@@ -72,3 +72,28 @@ def test_summary_and_outputs(tmp_path: Path) -> None:
     ):
         assert (tmp_path / name).stat().st_size > 0
     assert "| rl | 12 |" in (tmp_path / "report.md").read_text()
+
+
+def test_model_card_renders_both_splits_from_results(tmp_path: Path) -> None:
+    from rlexec.models.ship import card
+
+    by_algo = {
+        "twap": [result("twap", e, -1.0 + e % 3) for e in range(12)],
+        "rl": [result("rl", e, -2.0 + e % 3) for e in range(12)],
+    }
+    splits = {}
+    for name in ("time_split", "ticker_split"):
+        doc = write_outputs(tmp_path / name, by_algo, {"symbol": "AAPL", "test_window": "13:00-15:55",
+                                                       "episodes": 12, "seed": 1,
+                                                       "policy_fallbacks": {"rl": 3}}, {"twap": "t", "rl": "r"})  # fmt: skip
+        splits[name] = json.loads(json.dumps(doc))
+    record = {
+        "settings": {"data": "/x/AAPL_day.csv.gz", "window": "09:35-13:00", "algorithm": "ppo",
+                     "seed": 7, "timesteps": 1000},
+        "versions": {"stable_baselines3": "2", "torch": "2.13.0"},
+        "symbol": "AAPL", "episodes": 10, "train_seconds": 60.0,
+    }  # fmt: skip
+    text = card(record, splits, "usage line")
+    assert text.count("| rl | -1.00 |") == 2  # mean IS of rl, once per split
+    assert "n/a (baseline mean IS ≤ 0)" in text  # TWAP's mean IS is negative here
+    assert "usage line" in text and "at 3 decisions" in text

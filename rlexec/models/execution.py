@@ -62,16 +62,27 @@ class ParentExecution:
         arrival = self.book.mid if self.book.mid is not None else replay.reference_mid
         if arrival is None:
             raise ValueError("no two-sided market at the start of the episode")
-        now = replay.now_ns
-        self.state = ExecutionState(
-            side, quantity, now, now + round(horizon_s * 1e9), float(arrival)
-        )
-        self.decision_mid = float(arrival)
-        self._mark = float(arrival)
-        self._impact_num = 0.0
-        self.forced_qty = 0
         self._working: set[int] = set()
         self.rejects = 0
+        self.state = self._begin(quantity, horizon_s, float(arrival))
+
+    def _begin(self, quantity: int, horizon_s: float, arrival: float) -> ExecutionState:
+        now = self.replay.now_ns
+        self.decision_mid = arrival
+        self._mark = arrival
+        self._impact_num = 0.0
+        self.forced_qty = 0
+        return ExecutionState(self.side, quantity, now, now + round(horizon_s * 1e9), arrival)
+
+    def start_now(self, horizon_s: float) -> None:
+        """Start the parent order's clock here, after the features have watched the market
+        for a while: arrival mid, horizon and costs all count from now."""
+        if self.state.filled or self._working:
+            raise RuntimeError("the parent order has already traded; it cannot restart")
+        arrival = self.book.mid if self.book.mid is not None else self.replay.reference_mid
+        if arrival is None:
+            raise ValueError("no two-sided market at the start of the episode")
+        self.state = self._begin(self.state.quantity, horizon_s, float(arrival))
 
     # -- views -----------------------------------------------------------------------------
 

@@ -18,9 +18,22 @@ def replay_config(tick_size: int = 100) -> ReplayConfig:
     return ReplayConfig(tick_size=tick_size, market_data=True, warmup_s=30.0)
 
 
-def start_execution(data: ReplayData, spec: EpisodeSpec, config: ReplayConfig) -> ParentExecution:
-    replay = MarketReplay(data, config, start_ns=spec.start_ns)
-    return ParentExecution(replay, spec.side, spec.quantity, spec.horizon_s)
+FEATURE_WARMUP_S = 180.0
+"""Market the features watch before an episode starts, as a live service has watched it: the
+volatility EWMA and the trade window are then in their steady state at the first decision,
+not ramping up from zero (which would make training and backtests see features live never does)."""
+
+
+def start_execution(
+    data: ReplayData, spec: EpisodeSpec, config: ReplayConfig, warmup_s: float = FEATURE_WARMUP_S
+) -> ParentExecution:
+    begin = max(data.start_ns, spec.start_ns - round(warmup_s * _NS))
+    replay = MarketReplay(data, config, start_ns=begin)
+    ex = ParentExecution(replay, spec.side, spec.quantity, spec.horizon_s)
+    if begin < spec.start_ns:
+        ex.advance_to(spec.start_ns)
+        ex.start_now(spec.horizon_s)
+    return ex
 
 
 def run_episode(

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from rlexec.market.orders import Side
-from rlexec.models.contract import ACTIONS, Tactic
+from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES, Tactic
 from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
 from rlexec.models.episodes import EpisodeSpec
 from rlexec.models.market_stats import MarketStats, Window, estimate
@@ -103,3 +103,24 @@ def test_normalised_observations_stay_in_the_space(
     assert all(env.observation_space.contains(o) for o in observations)
     with pytest.raises(ValueError, match="positive"):
         Normaliser(mean, [0.0] * len(std))
+
+
+def test_features_have_watched_the_market_before_the_first_decision(
+    aapl_data: ReplayData, stats: MarketStats
+) -> None:
+    """No train/live skew at the start: the trade window and the volatility EWMA are already
+    in their steady state, and the parent's clock and arrival mid start at the episode start."""
+    from rlexec.models.runner import replay_config, start_execution
+
+    spec = EpisodeSpec(0, TRAIN.start_ns + 3600 * 10**9, Side.BUY, 2000, 300.0, 15.0)
+    ex = start_execution(aapl_data, spec, replay_config())
+    features = dict(zip(OBSERVATION_NAMES, ex.observation(), strict=True))
+    assert features["trade_count"] > 0 and features["volatility_bps"] > 0
+    assert features["elapsed_frac"] == 0.0 and features["remaining_frac"] == 1.0
+    assert ex.state.start_ns == spec.start_ns and ex.now_ns == spec.start_ns
+    assert ex.state.arrival_mid == ex.book.mid
+    cold = start_execution(aapl_data, spec, replay_config(), warmup_s=0.0)
+    assert dict(zip(OBSERVATION_NAMES, cold.observation(), strict=True))["trade_count"] == 0
+    ex.work(500, Tactic.CROSS)
+    with pytest.raises(RuntimeError, match="already traded"):
+        ex.start_now(300.0)

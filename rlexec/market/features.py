@@ -31,7 +31,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "remaining_frac",  # fraction of the parent quantity still to do, in [0, 1]
     "shortfall_bps",  # cost so far of what is filled vs the arrival mid, bps, + = cost
 )
-MARKET_FEATURES = FEATURE_NAMES[:8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +190,3 @@ class FeatureBuilder:
             min(1.0, max(0.0, remaining)),
             execution.shortfall_bps(),
         ]
-
-    def as_dict(self, execution: ExecutionState, now_ns: int | None = None) -> dict[str, float]:
-        return dict(zip(FEATURE_NAMES, self.vector(execution, now_ns), strict=True))

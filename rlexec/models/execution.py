@@ -123,11 +123,6 @@ class ParentExecution:
         marked = int(self.side) * (self._mark - s.arrival_mid) / s.arrival_mid * 1e4
         return filled + marked * self.remaining / s.quantity
 
-    def signed_cost(self, price: int, qty: int) -> float:
-        """This fill's contribution to the parent's shortfall, bps of the whole parent."""
-        s = self.state
-        return int(self.side) * (price - s.arrival_mid) * qty / (s.quantity * s.arrival_mid) * 1e4
-
     # -- actions ---------------------------------------------------------------------------
 
     def mark_decision(self) -> None:

@@ -55,7 +55,7 @@ of ticks; participants' resting orders then map to new levels and rejoin at the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from rlexec.market.events import BookLevelUpdate, BookSnapshot, MarketEvent, Trade
@@ -96,9 +96,6 @@ class ReplayStats:
     """Participant fills by recorded or revealed liquidity crossing their resting order."""
     passive_fills: int = 0
     """Participant fills by recorded executions (visible or hidden) reaching their order."""
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class MarketReplay:

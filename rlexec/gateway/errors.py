@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlexec.market.errors import RlexecError
+from rlexec.market.errors import IllegalTransitionError, RlexecError
 
 
 class GatewayError(RlexecError):
@@ -29,7 +29,7 @@ class FieldError(GatewayError):
         super().__init__(f"tag {tag}{where}: {reason}")
 
 
-class SessionStateError(GatewayError):
+class SessionStateError(GatewayError, IllegalTransitionError):
     """An event arrived that the session state machine does not allow in its current state."""
 
 

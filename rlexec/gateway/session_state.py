@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Final
 
 from rlexec.gateway.errors import SessionStateError
+from rlexec.market.fsm import TransitionTable
 
 
 class SessionState(Enum):
@@ -35,7 +36,9 @@ class SessionEvent(Enum):
 _S = SessionState
 _E = SessionEvent
 
-TRANSITIONS: Final[dict[tuple[SessionState, SessionEvent], SessionState]] = {
+TRANSITIONS: Final = TransitionTable[SessionState, SessionEvent](
+    "session",
+    {
     (_S.DISCONNECTED, _E.CONNECTED_AS_INITIATOR): _S.LOGON_SENT,
     (_S.DISCONNECTED, _E.CONNECTED_AS_ACCEPTOR): _S.AWAITING_LOGON,
     (_S.LOGON_SENT, _E.LOGON_COMPLETED): _S.ACTIVE,
@@ -56,7 +59,8 @@ TRANSITIONS: Final[dict[tuple[SessionState, SessionEvent], SessionState]] = {
     (_S.ACTIVE, _E.CONNECTION_LOST): _S.DISCONNECTED,
     (_S.LOGOUT_SENT, _E.CONNECTION_LOST): _S.DISCONNECTED,
     (_S.DISCONNECTING, _E.CONNECTION_LOST): _S.DISCONNECTED,
-}
+    },
+)
 """(state, event) -> next state. A pair that is not here is a bug, and raises."""
 
 
@@ -70,14 +74,13 @@ class SessionStateMachine:
         self.state = SessionState.DISCONNECTED
 
     def fire(self, event: SessionEvent) -> SessionState:
-        nxt = TRANSITIONS.get((self.state, event))
-        if nxt is None:
+        if not TRANSITIONS.allows(self.state, event):
             raise SessionStateError(
                 f"session {self.name}: event {event.value} is not allowed in state "
                 f"{self.state.value}"
             )
-        self.state = nxt
-        return nxt
+        self.state = TRANSITIONS.next(self.state, event)
+        return self.state
 
     def can(self, event: SessionEvent) -> bool:
-        return (self.state, event) in TRANSITIONS
+        return TRANSITIONS.allows(self.state, event)

@@ -16,3 +16,7 @@ class DataError(RlexecError):
         self.reason = reason
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {reason}")
+
+
+class IllegalTransitionError(RlexecError):
+    """A state machine was asked to take a transition its table does not have (see `market.fsm`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rlexec.market.errors import IllegalTransitionError as IllegalTransitionError
 from rlexec.market.errors import RlexecError
 
 
@@ -28,10 +29,6 @@ class LimitLooseningError(RiskError):
             f"risk limits: {key}: {reason}; limits can only be tightened while running "
             "(loosen them in the config and restart)"
         )
-
-
-class IllegalTransitionError(RiskError):
-    """A kill-switch transition that is not in the table, or not attributed to a person."""
 
 
 class ApprovalError(RiskError):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
+from rlexec.market.errors import IllegalTransitionError
+from rlexec.market.fsm import TransitionTable
 from rlexec.market.orders import OrderType, Side, TimeInForce
 
 
@@ -31,35 +33,20 @@ _DONE = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
 )
 
-TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    # NEW → NEW is a replace that changed nothing that fills (FIX keeps OrdStatus=New).
-    OrderStatus.NEW: frozenset(
-        {
-            OrderStatus.NEW,
-            OrderStatus.PARTIALLY_FILLED,
-            OrderStatus.FILLED,
-            OrderStatus.CANCELED,
-            OrderStatus.EXPIRED,
-        }
-    ),
-    OrderStatus.PARTIALLY_FILLED: frozenset(
-        {
-            OrderStatus.PARTIALLY_FILLED,
-            OrderStatus.FILLED,
-            OrderStatus.CANCELED,
-            OrderStatus.EXPIRED,
-        }
-    ),
-    OrderStatus.FILLED: frozenset(),
-    OrderStatus.CANCELED: frozenset(),
-    OrderStatus.EXPIRED: frozenset(),
-    OrderStatus.REJECTED: frozenset(),
-}
-"""Allowed status changes; done states have none."""
-
-
-class IllegalTransitionError(RuntimeError):
-    """An engine bug: an order was asked to move to a status its current one cannot reach."""
+_O = OrderStatus
+TRANSITIONS: TransitionTable[OrderStatus, OrderStatus] = TransitionTable(
+    "order",
+    {
+        (frm, to): to
+        for frm, targets in (
+            # NEW → NEW is a replace that changed nothing that fills (FIX keeps OrdStatus=New).
+            (_O.NEW, (_O.NEW, _O.PARTIALLY_FILLED, _O.FILLED, _O.CANCELED, _O.EXPIRED)),
+            (_O.PARTIALLY_FILLED, (_O.PARTIALLY_FILLED, _O.FILLED, _O.CANCELED, _O.EXPIRED)),
+        )
+        for to in targets
+    },
+)
+"""(status, new status) → new status: the event is the status asked for; done states have none."""
 
 
 class ExecType(Enum):
@@ -142,7 +129,7 @@ class Order:
         """The book level it rests in, None when not resting."""
 
     def transition(self, new: OrderStatus) -> None:
-        if new not in TRANSITIONS[self.status]:
+        if not TRANSITIONS.allows(self.status, new):
             raise IllegalTransitionError(
                 f"order {self.order_id} ({self.client_id}/{self.client_order_id}): "
                 f"{self.status.value} → {new.value} is not allowed"

@@ -20,6 +20,7 @@ from rlexec.models.contract import (
     META_OBS_MEAN,
     META_OBS_STD,
     META_OUTPUT,
+    Normaliser,
     actions_json,
 )
 from rlexec.models.policy import OnnxPolicy, PolicyError
@@ -72,13 +73,33 @@ def test_decides_by_argmax_after_normalising(tmp_path: Path) -> None:
     assert decision is not None and decision.index == 3
 
 
-def test_non_finite_input_or_output_gives_no_decision(tmp_path: Path) -> None:
+def test_non_finite_features_are_imputed_as_in_training(tmp_path: Path) -> None:
+    """One NaN rule for training and live: a missing feature is its training mean (0 after
+    normalising), ±inf is ±clip — exactly what `ExecutionEnv` fed the policy in training."""
+    weights = np.zeros((N, A), dtype=np.float32)
+    weights[4, 5] = 1.0  # feature 4 votes for action 5 ...
+    bias = np.zeros(A, np.float32)
+    bias[9] = 0.5  # ... against a constant 0.5 for action 9
+    mean = [0.0] * N
+    mean[4] = 3.0
+    path = linear_model(tmp_path / "m.onnx", weights, bias, **{META_OBS_MEAN: json.dumps(mean)})
+    policy = OnnxPolicy(path)
+    env_rule = Normaliser(mean, [1.0] * N)
+    obs = [0.0] * N
+    obs[4] = math.nan  # imputed at its mean: normalised 0 < 0.5
+    decision = policy.decide(obs)
+    assert decision is not None and decision.index == 9 and policy.last_imputed == 1
+    assert np.array_equal(policy.normalise(obs), env_rule(obs))
+    obs[4] = math.inf  # clipped at +10 > 0.5
+    decision = policy.decide(obs)
+    assert decision is not None and decision.index == 5
+    assert np.array_equal(policy.normalise(obs), env_rule(obs))
+
+
+def test_non_finite_output_or_wrong_length_gives_no_decision(tmp_path: Path) -> None:
     bias = np.zeros(A, np.float32)
     policy = OnnxPolicy(linear_model(tmp_path / "m.onnx", np.ones((N, A), np.float32), bias))
-    obs = [0.0] * N
-    assert policy.decide(obs) is not None
-    obs[4] = math.nan
-    assert policy.decide(obs) is None
+    assert policy.decide([0.0] * N) is not None
     assert policy.decide([0.0] * (N - 1)) is None
     bias[2] = np.inf
     broken = OnnxPolicy(linear_model(tmp_path / "inf.onnx", np.ones((N, A), np.float32), bias))

@@ -1,7 +1,9 @@
-"""Execution algorithms as decision rules over a `ParentExecution`: the baselines and RL.
+"""Execution algorithms as decision rules over the execution port: the baselines and RL.
 
-Each `decide` call is one decision point: it may cross, rest or cancel child orders, and
-the runner then lets the market run until the next one. The tactics are stated here and
+Written once against `port.ExecutionPort`, they run unchanged in the replay (training,
+backtests) and in the live service. Each `decide` call is one decision point: it may
+cross, rest or cancel child orders, and the runner then lets the market run until the
+next one. The tactics are stated here and
 copied into every backtest report:
 
 - schedule algos (TWAP, VWAP, Almgren–Chriss, POV): at each decision, first take (IOC
@@ -23,8 +25,8 @@ from typing import Protocol
 import numpy as np
 
 from rlexec.models.contract import ACTIONS, Action, Tactic
-from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats
+from rlexec.models.port import ExecutionPort
 from rlexec.models.schedules import almgren_chriss, pov_quantity, twap, vwap
 
 SCHEDULE_TACTIC = "rest the slice at our touch; take earlier slices' unfilled shares (IOC, 2 ticks through the far touch) at the next decision; market order for the rest at the horizon"
@@ -49,16 +51,21 @@ PolicyFn = Callable[[Sequence[float]], int | None]
 class Algo(Protocol):
     name: str
 
-    def start(self, ex: ParentExecution, steps: int, interval_s: float) -> None: ...
-    def decide(self, ex: ParentExecution, step: int, steps: int) -> None: ...
+    def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None: ...
+    def decide(self, ex: ExecutionPort, step: int, steps: int) -> None: ...
 
 
-def apply_action(ex: ParentExecution, action: Action, step: int, steps: int, lot: int) -> None:
-    """What one RL action means: `rate` × the even rate, worked by `tactic`."""
+def action_quantity(action: Action, remaining: int, step: int, steps: int, lot: int) -> int:
+    """What one RL action's `rate` means in shares: `rate` × the even rate, in whole lots."""
     left = max(1, steps - step)
-    want = action.rate * ex.remaining / left
-    qty = round(want / lot) * lot if ex.remaining >= lot else ex.remaining
-    ex.work(min(qty, ex.remaining), action.tactic)
+    want = action.rate * remaining / left
+    qty = round(want / lot) * lot if remaining >= lot else remaining
+    return min(qty, remaining)
+
+
+def apply_action(ex: ExecutionPort, action: Action, step: int, steps: int, lot: int) -> None:
+    """What one RL action means: `rate` × the even rate, worked by `tactic`."""
+    ex.work(action_quantity(action, ex.remaining, step, steps, lot), action.tactic)
 
 
 class ScheduleAlgo:
@@ -69,17 +76,17 @@ class ScheduleAlgo:
         self.slices: list[int] = []
         self._targets: list[int] = []
 
-    def schedule(self, ex: ParentExecution, steps: int, interval_s: float) -> list[int]:
+    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
         return twap(ex.state.quantity, steps)
 
-    def start(self, ex: ParentExecution, steps: int, interval_s: float) -> None:
+    def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         self.slices = self.schedule(ex, steps, interval_s)
         self._targets = [0, *accumulate(self.slices)]
 
-    def slice_for(self, ex: ParentExecution, step: int) -> int:
+    def slice_for(self, ex: ExecutionPort, step: int) -> int:
         return self.slices[step]
 
-    def decide(self, ex: ParentExecution, step: int, steps: int) -> None:
+    def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         behind = self._targets[step] - ex.state.filled
         if behind > 0:
             ex.work(behind, Tactic.CROSS)
@@ -93,7 +100,7 @@ class VwapAlgo(ScheduleAlgo):
         self.stats = stats
         self.window_start_ns = window_start_ns
 
-    def schedule(self, ex: ParentExecution, steps: int, interval_s: float) -> list[int]:
+    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
         weights = self.stats.profile_weights(
             ex.state.start_ns, steps, interval_s, self.window_start_ns
         )
@@ -106,7 +113,7 @@ class AlmgrenChrissAlgo(ScheduleAlgo):
         self.stats = stats
         self.risk_aversion = risk_aversion
 
-    def schedule(self, ex: ParentExecution, steps: int, interval_s: float) -> list[int]:
+    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
         s = self.stats
         return almgren_chriss(ex.state.quantity, steps, interval_s, s.sigma_per_sqrt_s, s.eta,
                               self.risk_aversion)  # fmt: skip
@@ -123,7 +130,7 @@ class PovAlgo(ScheduleAlgo):
         self._last_volume = 0
         self._last_filled = 0
 
-    def start(self, ex: ParentExecution, steps: int, interval_s: float) -> None:
+    def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         expected = self.stats.volume_per_s * steps * interval_s
         self.rate = min(0.3, max(0.005, ex.state.quantity / expected)) if expected else 0.1
         self._interval_s = interval_s
@@ -132,7 +139,7 @@ class PovAlgo(ScheduleAlgo):
         self.slices = []
         self._targets = [0]
 
-    def decide(self, ex: ParentExecution, step: int, steps: int) -> None:
+    def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         if step == 0:
             traded = round(self.stats.volume_per_s * self._interval_s)
         else:
@@ -150,10 +157,10 @@ class PovAlgo(ScheduleAlgo):
 class SubmitAndLeave:
     name = "sal"
 
-    def start(self, ex: ParentExecution, steps: int, interval_s: float) -> None:
+    def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         self._price: int | None = None
 
-    def decide(self, ex: ParentExecution, step: int, steps: int) -> None:
+    def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         if step == 0:
             self._price = ex.price_for(Tactic.PASSIVE)
             ex.rest(ex.remaining, self._price)
@@ -167,17 +174,23 @@ class PolicyAlgo:
         self.choose = choose
         self.lot = lot
         self.fallbacks = 0
+        self.last_observation: list[float] = []
+        self.last_action: int | None = None
+        """The action index of the last decision; None when it fell back to the schedule."""
         self._twap = ScheduleAlgo("twap")
 
-    def start(self, ex: ParentExecution, steps: int, interval_s: float) -> None:
+    def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         self._twap.start(ex, steps, interval_s)
 
-    def decide(self, ex: ParentExecution, step: int, steps: int) -> None:
-        index = self.choose(ex.observation())
+    def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
+        self.last_observation = observation = ex.observation()
+        index = self.choose(observation)
         if index is None or not 0 <= index < len(ACTIONS):
             self.fallbacks += 1
+            self.last_action = None
             self._twap.decide(ex, step, steps)
             return
+        self.last_action = index
         apply_action(ex, ACTIONS[index], step, steps, self.lot)
 
 

@@ -8,8 +8,13 @@ model can never be fed features in an order it was not trained on.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
 
 from rlexec.market.features import FEATURE_NAMES
 
@@ -57,3 +62,47 @@ META_OUTPUT = "rlexec.output"  # "action_scores": argmax over the last axis pick
 META_TRAINING = "rlexec.training"  # data, window, seed, timesteps, algorithm, library versions
 META_EVALUATION = "rlexec.evaluation"  # out-of-sample summary
 REQUIRED_META = (META_FEATURES, META_ACTIONS, META_OBS_MEAN, META_OBS_STD, META_OUTPUT)
+
+
+Obs = npt.NDArray[np.float32]
+
+
+class Normaliser:
+    """The one observation rule for training, backtests and the live runtime.
+
+    Affine scaling with the fixed mean and std the exported model carries, then clipping.
+    A feature that cannot be computed (NaN: a one-sided book, no trade yet) becomes 0 —
+    its training mean — and ±inf becomes ±clip: the policy was trained on exactly this, so
+    the live service feeds it the same instead of refusing what training accepted.
+    """
+
+    __slots__ = ("_inv_std", "clip", "mean", "std")
+
+    def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, clip: float = 10.0) -> None:
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        if self.mean.ndim != 1 or self.std.shape != self.mean.shape:
+            raise ValueError("normaliser needs one mean and one std per feature")
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.std).all()):
+            raise ValueError("normaliser means and stds must be finite")
+        if not (self.std > 0).all():
+            raise ValueError("normaliser stds must be positive")
+        if not (math.isfinite(clip) and clip > 0):
+            raise ValueError(f"normaliser clip must be finite and positive, got {clip}")
+        self.clip = float(clip)
+        self._inv_std = (1.0 / self.std).astype(np.float32)
+
+    @classmethod
+    def identity(cls, n: int = len(OBSERVATION_NAMES)) -> Normaliser:
+        return cls(np.zeros(n), np.ones(n))
+
+    def __call__(self, raw: Sequence[float]) -> Obs:
+        x = (np.asarray(raw, dtype=np.float32) - self.mean) * self._inv_std
+        x = np.nan_to_num(x, nan=0.0, posinf=self.clip, neginf=-self.clip)
+        out: Obs = np.clip(x, -self.clip, self.clip).astype(np.float32)
+        return out
+
+
+def imputed(raw: Sequence[float]) -> int:
+    """How many features of an observation are not finite (the normaliser imputes them)."""
+    return sum(1 for v in raw if not math.isfinite(v))

@@ -7,7 +7,8 @@ fills added, in bps of the whole parent — so an episode's rewards sum to −IS
 left at the horizon is taken at market in the last step and charged there.
 
 The observation is the feature contract in its named order, normalised with the fixed
-mean and standard deviation the exported model will carry, clipped, NaN → 0 (the mean).
+mean and standard deviation the exported model will carry, clipped, NaN → 0 (the mean):
+`contract.Normaliser`, the very rule the live runtime applies.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import numpy.typing as npt
 
 from rlexec.models.algos import ScheduleAlgo, apply_action
-from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES
+from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES, Normaliser, Obs
 from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
 from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats, Window
@@ -27,31 +27,7 @@ from rlexec.models.runner import replay_config, start_execution
 from rlexec.simulator.data import ReplayData
 
 _NS = 1_000_000_000
-Obs = npt.NDArray[np.float32]
-
-
-class Normaliser:
-    """Fixed affine observation scaling, shared by training and the exported model."""
-
-    def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, clip: float = 10.0) -> None:
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.asarray(std, dtype=np.float32)
-        if self.mean.shape != (len(OBSERVATION_NAMES),) or self.std.shape != self.mean.shape:
-            raise ValueError(f"normaliser needs {len(OBSERVATION_NAMES)} means and stds")
-        if not (np.isfinite(self.std).all() and (self.std > 0).all()):
-            raise ValueError("normaliser stds must be finite and positive")
-        self.clip = clip
-
-    @classmethod
-    def identity(cls) -> Normaliser:
-        n = len(OBSERVATION_NAMES)
-        return cls(np.zeros(n), np.ones(n))
-
-    def __call__(self, raw: list[float]) -> Obs:
-        x = (np.asarray(raw, dtype=np.float32) - self.mean) / self.std
-        x = np.nan_to_num(x, nan=0.0, posinf=self.clip, neginf=-self.clip)
-        out: Obs = np.clip(x, -self.clip, self.clip).astype(np.float32)
-        return out
+__all__ = ["ExecutionEnv", "Normaliser", "Obs", "observation_stats"]
 
 
 class ExecutionEnv(gym.Env[Obs, np.int64]):

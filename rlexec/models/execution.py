@@ -1,9 +1,11 @@
-"""Work one parent order inside an in-process venue replay: the agent's side of the simulator.
+"""Work one parent order inside an in-process venue replay: the replay adapter of the
+execution port (`models.port`).
 
 The training environment, every backtest baseline and the RL policy trade through this one
-class, so they all meet the same queue model, the same fills and the same costs. It sees
-the market as the live service does — level updates and prints of the simulated displayed
-book, applied to a `market` L2 book and feature builder — never the replay's internals.
+class, so they all meet the same queue model, the same fills and the same costs; the live
+service's adapter shares its planning code (`PlannedExecution`). It sees the market as the
+live service does — level updates and prints of the simulated displayed book, applied to a
+`market` L2 book and feature builder — never the replay's internals.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rlexec.market.book import L2Book
 from rlexec.market.events import Trade
 from rlexec.market.features import ExecutionState, FeatureBuilder, FeatureConfig
 from rlexec.market.orders import OrderType, Side, TimeInForce
-from rlexec.models.contract import Tactic
+from rlexec.models.port import Cancel, ChildView, New, PlannedExecution, PlanStep, Replace
 from rlexec.simulator.orders import ExecReport, Report
 from rlexec.simulator.replay import MarketReplay
 
@@ -30,8 +32,9 @@ class ExecutionCosts:
     forced_qty: int
 
 
-class ParentExecution:
-    """A parent order being worked: place child orders, advance time, account for fills."""
+class ParentExecution(PlannedExecution):
+    """A parent order being worked in the replay: place child orders, advance time, account
+    for fills."""
 
     def __init__(
         self,
@@ -91,10 +94,6 @@ class ParentExecution:
         return self.replay.now_ns
 
     @property
-    def remaining(self) -> int:
-        return self.state.quantity - self.state.filled
-
-    @property
     def done(self) -> bool:
         return self.remaining <= 0
 
@@ -131,61 +130,32 @@ class ParentExecution:
         if mid is not None:
             self.decision_mid = mid
 
-    def price_for(self, tactic: Tactic) -> int | None:
-        """The limit price a tactic means in the current book, None if the book cannot say."""
-        bid, ask = self.book.best_bid, self.book.best_ask
-        buy = self.side is Side.BUY
-        near, far = (bid, ask) if buy else (ask, bid)
-        if tactic is Tactic.CROSS:
-            if far is None:
-                return None
-            return far + self.collar if buy else far - self.collar
-        if near is None:
-            if far is None:
-                return None
-            near = far - self.tick if buy else far + self.tick
-        if tactic is Tactic.INSIDE and far is not None and abs(far - near) > self.tick:
-            return near + self.tick if buy else near - self.tick
-        return near
-
-    def work(self, quantity: int, tactic: Tactic) -> None:
-        """Have `quantity` working now by `tactic`: rest it passively (keeping queue position
-        where the price is unchanged) or take it with an IOC limit through the far touch."""
-        quantity = max(0, min(quantity, self.remaining))
-        price = self.price_for(tactic)
-        if tactic is Tactic.CROSS:
-            self.cancel_all()
-            if quantity and price is not None:
-                self._absorb(self.replay.submit(AGENT, self.side, quantity, price,
-                                                time_in_force=TimeInForce.IOC))  # fmt: skip
-            return
-        self.rest(quantity, price)
-
-    def rest(self, quantity: int, price: int | None) -> None:
-        quantity = max(0, min(quantity, self.remaining))
-        keep: list[int] = []
-        for oid in sorted(self._working):
+    def working(self) -> list[ChildView]:
+        views: list[ChildView] = []
+        for oid in sorted(self._working):  # oldest first: they hold the best queue positions
             order = self.replay.order(oid)
             if order is None or order.status.is_done:
                 self._working.discard(oid)
-            elif order.price != price or quantity == 0:
-                self._absorb(self.replay.cancel(AGENT, oid))
-            else:
-                keep.append(oid)
-        resting = 0
-        for oid in keep:  # oldest first: they hold the best queue positions
-            order = self.replay.order(oid)
-            assert order is not None
-            if resting + order.leaves <= quantity:
-                resting += order.leaves
-            elif resting < quantity:  # shrink in place: a size decrease keeps priority
-                new_total = order.cum_qty + (quantity - resting)
-                self._absorb(self.replay.replace(AGENT, oid, quantity=new_total))
-                resting = quantity
-            else:
-                self._absorb(self.replay.cancel(AGENT, oid))
-        if quantity > resting and price is not None:
-            self._absorb(self.replay.submit(AGENT, self.side, quantity - resting, price))
+                continue
+            views.append(ChildView(str(oid), order.price, order.leaves, order.cum_qty))
+        return views
+
+    def execute(self, steps: list[PlanStep]) -> None:
+        replay = self.replay
+        cancels = [s.id for s in steps if type(s) is Cancel]
+        last = steps[-1] if steps else None
+        take = type(last) is New and last.time_in_force is TimeInForce.IOC
+        if take and cancels and len(cancels) == len(self._working):
+            self.cancel_all()  # a take clears the side in one mass cancel
+            steps = [s for s in steps if type(s) is not Cancel]
+        for step in steps:
+            if type(step) is Cancel:
+                self._absorb(replay.cancel(AGENT, int(step.id)))
+            elif type(step) is Replace:
+                self._absorb(replay.replace(AGENT, int(step.id), quantity=step.quantity))
+            elif type(step) is New:
+                self._absorb(replay.submit(AGENT, self.side, step.quantity, step.price,
+                                           step.order_type, step.time_in_force))  # fmt: skip
 
     def cancel_all(self) -> None:
         if self._working:

@@ -1,15 +1,16 @@
 """Run an exported execution policy: onnxruntime and numpy only, one intra-op thread.
 
 Loading checks the model's contract against the live feature builder and refuses a model
-whose features or actions differ, saying exactly which. At run time a non-finite input or
-output, or an action index outside the table, yields None: the algo then falls back to
-its schedule (and counts it), and nothing odd reaches the venue.
+whose features or actions differ, saying exactly which. At run time the observation goes
+through `contract.Normaliser`, the rule the model was trained with (a feature that cannot
+be computed is imputed at its training mean); a non-finite output, or an observation of
+the wrong length, yields None: the algo then falls back to its schedule (and counts it),
+and nothing odd reaches the venue.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,9 @@ from rlexec.models.contract import (
     OBSERVATION_NAMES,
     REQUIRED_META,
     Action,
+    Normaliser,
     actions_from_json,
+    imputed,
 )
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "artifacts" / "rlexec-ppo-aapl.onnx"
@@ -108,32 +111,34 @@ class OnnxPolicy:
         if meta[META_OUTPUT] != "action_scores":
             problems.append(f"unknown output kind {meta[META_OUTPUT]!r}")
         n = len(model_features)
-        if (
-            mean.shape != (n,)
-            or std.shape != (n,)
-            or not (np.isfinite(std).all() and (std > 0).all())
-        ):
+        normaliser: Normaliser | None = None
+        if mean.shape != (n,) or std.shape != (n,):
             problems.append(f"normalisation must be {n} finite means and positive stds")
-        if problems:
+        else:
+            try:
+                normaliser = Normaliser(mean, std, clip)
+            except ValueError as exc:
+                problems.append(f"normalisation: {exc}")
+        if problems or normaliser is None:
             raise PolicyError(f"{self.path}: refused — " + "; ".join(problems))
         self.feature_names: tuple[str, ...] = tuple(model_features)
         self.actions = model_actions
-        self._mean = mean
-        self._inv_std = (1.0 / std).astype(np.float32)
-        self._clip = clip
+        self.normaliser = normaliser
+        self.last_imputed = 0
+        """Features of the last observation that were not finite (imputed at their mean)."""
         self._input = self._session.get_inputs()[0].name
         self._buffer = np.zeros((1, n), dtype=np.float32)
 
     def normalise(self, observation: Sequence[float]) -> npt.NDArray[np.float32]:
-        x = (np.asarray(observation, dtype=np.float32) - self._mean) * self._inv_std
-        clipped: npt.NDArray[np.float32] = np.clip(x, -self._clip, self._clip)
-        return clipped
+        return self.normaliser(observation)
 
     def scores(self, observation: Sequence[float]) -> npt.NDArray[np.float32] | None:
-        """Raw action scores, or None when the input or the output is not finite."""
-        if not all(map(math.isfinite, observation)) or len(observation) != self._buffer.shape[1]:
+        """Raw action scores, or None when the observation has the wrong length or the
+        output is not finite."""
+        if len(observation) != self._buffer.shape[1]:
             return None
-        self._buffer[0] = self.normalise(observation)
+        self.last_imputed = imputed(observation)
+        self._buffer[0] = self.normaliser(observation)
         out = self._session.run(None, {self._input: self._buffer})[0]
         scores = np.asarray(out, dtype=np.float32).reshape(-1)
         if scores.shape[0] != len(self.actions) or not np.isfinite(scores).all():

@@ -1,0 +1,184 @@
+"""The execution port: what an algo sees and the one place that turns its intent into orders.
+
+An algo (TWAP, VWAP, POV, Almgren–Chriss, submit-and-leave, RL) is written once against
+`ExecutionPort`. Two adapters implement it: the in-process replay (`models.execution`,
+used by the training environment and the backtests) and the live service's adapter
+(OMS + OrderGate over FIX). Both inherit `PlannedExecution`, so the tactic pricing and the
+cancel / replace / new logic below are literally the same code in training and live:
+what is trained is what is run.
+
+`plan()` is a pure function of the working child orders and the target. Its contract:
+
+- `rest(q, price)`: have `q` shares resting at `price`. Orders at another price are
+  cancelled; orders at the price are kept oldest first (they hold the best queue
+  positions), the one that straddles `q` is shrunk in place by a replace (a size decrease
+  keeps priority), later ones cancelled; the shortfall is a new order at `price`.
+- `take(q, price)`: cancel everything, then one IOC limit for `q` at `price`.
+- A child with a cancel or replace already in flight (`pending`) is left alone, and its
+  open quantity counts against what may be added: the parent can never be over-committed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rlexec.market.book import L2Book
+from rlexec.market.features import ExecutionState
+from rlexec.market.orders import OrderType, Side, TimeInForce
+from rlexec.models.contract import Tactic
+
+
+@dataclass(frozen=True, slots=True)
+class ChildView:
+    """A working child order as an algo sees it."""
+
+    id: str
+    price: int | None
+    leaves: int
+    cum_qty: int
+    pending: bool = False
+    """A cancel or replace for it is in flight (live only): it cannot be changed now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    id: str
+    quantity: int
+    """The new total order quantity (FIX OrderQty: filled shares included)."""
+    price: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class New:
+    quantity: int
+    price: int | None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    order_type: OrderType = OrderType.LIMIT
+
+
+PlanStep = Cancel | Replace | New
+
+
+def plan_rest(working: Sequence[ChildView], quantity: int, price: int | None) -> list[PlanStep]:
+    steps: list[PlanStep] = []
+    keep: list[ChildView] = []
+    in_flight = 0
+    for child in working:
+        if child.pending:
+            in_flight += child.leaves
+        elif child.price != price or quantity <= 0:
+            steps.append(Cancel(child.id))
+        else:
+            keep.append(child)
+    resting = 0
+    for child in keep:
+        if resting + child.leaves <= quantity:
+            resting += child.leaves
+        elif resting < quantity:
+            steps.append(Replace(child.id, child.cum_qty + (quantity - resting), price))
+            resting = quantity
+        else:
+            steps.append(Cancel(child.id))
+    add = quantity - resting - in_flight
+    if add > 0 and price is not None:
+        steps.append(New(add, price))
+    return steps
+
+
+def plan_take(working: Sequence[ChildView], quantity: int, price: int | None) -> list[PlanStep]:
+    steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
+    add = quantity - sum(c.leaves for c in working if c.pending)
+    if add > 0 and price is not None:
+        steps.append(New(add, price, TimeInForce.IOC))
+    return steps
+
+
+def plan(
+    working: Sequence[ChildView], quantity: int, tactic: Tactic, price: int | None
+) -> list[PlanStep]:
+    """The orders that make `quantity` work by `tactic` at `price`, given what is working."""
+    if tactic is Tactic.CROSS:
+        return plan_take(working, quantity, price)
+    return plan_rest(working, quantity, price)
+
+
+def tactic_price(book: L2Book, side: Side, tactic: Tactic, tick: int, collar: int) -> int | None:
+    """The limit price a tactic means in the current book, None if the book cannot say."""
+    bid, ask = book.best_bid, book.best_ask
+    buy = side is Side.BUY
+    near, far = (bid, ask) if buy else (ask, bid)
+    if tactic is Tactic.CROSS:
+        if far is None:
+            return None
+        return far + collar if buy else far - collar
+    if near is None:
+        if far is None:
+            return None
+        near = far - tick if buy else far + tick
+    if tactic is Tactic.INSIDE and far is not None and abs(far - near) > tick:
+        return near + tick if buy else near - tick
+    return near
+
+
+class ExecutionPort(Protocol):
+    """Everything an algo may read or do; one decision = reads, then `work` / `rest` calls."""
+
+    side: Side
+    book: L2Book
+    market_volume: int
+    """Shares printed since the parent started watching the market, ours included."""
+
+    @property
+    def state(self) -> ExecutionState: ...
+    @property
+    def now_ns(self) -> int: ...
+    @property
+    def remaining(self) -> int: ...
+    def observation(self) -> list[float]: ...
+    def price_for(self, tactic: Tactic) -> int | None: ...
+    def working(self) -> list[ChildView]: ...
+    def work(self, quantity: int, tactic: Tactic) -> None: ...
+    def rest(self, quantity: int, price: int | None) -> None: ...
+
+
+class PlannedExecution(ABC):
+    """The shared half of both adapters: pricing and planning here, `execute` in the adapter."""
+
+    side: Side
+    book: L2Book
+    tick: int
+    collar: int
+    state: ExecutionState
+
+    @property
+    def remaining(self) -> int:
+        return self.state.quantity - self.state.filled
+
+    @abstractmethod
+    def working(self) -> list[ChildView]:
+        """Working child orders, oldest first."""
+
+    @abstractmethod
+    def execute(self, steps: list[PlanStep]) -> None:
+        """Carry the plan out, in order."""
+
+    def price_for(self, tactic: Tactic) -> int | None:
+        return tactic_price(self.book, self.side, tactic, self.tick, self.collar)
+
+    def work(self, quantity: int, tactic: Tactic) -> None:
+        """Have `quantity` working now by `tactic`: rest it passively (keeping queue position
+        where the price is unchanged) or take it with an IOC limit through the far touch."""
+        quantity = max(0, min(quantity, self.remaining))
+        self.execute(plan(self.working(), quantity, tactic, self.price_for(tactic)))
+
+    def rest(self, quantity: int, price: int | None) -> None:
+        quantity = max(0, min(quantity, self.remaining))
+        self.execute(plan_rest(self.working(), quantity, price))

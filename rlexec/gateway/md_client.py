@@ -20,6 +20,7 @@ import time
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
+from rlexec.gateway.clock import parse_utc_timestamp
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.session import FixSession
@@ -37,6 +38,7 @@ _TRADE = b"2"
 _ACTION_NEW = b"0"
 _ACTION_CHANGE = b"1"
 _ACTION_DELETE = b"2"
+_MD_ENTRY_DATE = 272
 _ENTRY_TAGS = frozenset(
     {
         fix.MD_UPDATE_ACTION,
@@ -92,6 +94,9 @@ class MarketDataClient(Application):
         """Symbols whose book waits for a snapshot."""
         self.gaps = 0
         """RptSeq gaps detected so far."""
+        self.venue_time_ns: int | None = None
+        """The latest MDEntryDate (272) + MDEntryTime (273) the venue stamped on an
+        incremental: the market's own clock (a simulator may run faster than real time)."""
         self._next_rpt: dict[str, int | None] = {}
         self._snapshot_rpt: dict[str, int] = {}
         self._subscriptions: dict[str, str] = {}
@@ -218,7 +223,11 @@ class MarketDataClient(Application):
         mt = MsgType.MARKET_DATA_INCREMENTAL
         changed: dict[str, L2Book] = {}
         symbol = msg.get_str(fix.SYMBOL)
+        stamped = False
         for entry in msg.group(fix.NO_MD_ENTRIES, fix.MD_UPDATE_ACTION, _ENTRY_TAGS):
+            if not stamped:
+                stamped = True
+                self._venue_time(entry)
             entry_symbol = entry.get(fix.SYMBOL)
             if entry_symbol is not None:
                 symbol = entry_symbol.decode(errors="replace")
@@ -271,6 +280,17 @@ class MarketDataClient(Application):
             changed[symbol] = book
         for changed_symbol, book in changed.items():
             self.listener.on_book(changed_symbol, book)
+
+    def _venue_time(self, entry: dict[int, bytes]) -> None:
+        day, at = entry.get(_MD_ENTRY_DATE), entry.get(fix.MD_ENTRY_TIME)
+        if day is None or at is None:
+            return
+        try:
+            ns = round(parse_utc_timestamp(day + b"-" + at) * 1e9)
+        except ValueError as exc:
+            raise FieldError(fix.MD_ENTRY_TIME, str(exc), MsgType.MARKET_DATA_INCREMENTAL) from None
+        if self.venue_time_ns is None or ns > self.venue_time_ns:
+            self.venue_time_ns = ns
 
     def _in_sequence(self, symbol: str, rpt_text: bytes | None) -> bool:
         """Whether to apply an entry; a skipped RptSeq makes the book stale and asks again."""

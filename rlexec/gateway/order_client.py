@@ -159,18 +159,26 @@ class OrderClient(Application):
         )
         return cl
 
-    def cancel(self, cl_ord_id: str) -> str:
-        """Send an OrderCancelRequest for a working order; returns the request's ClOrdID."""
+    def cancel(self, cl_ord_id: str, request_id: str | None = None) -> str:
+        """Send an OrderCancelRequest for a working order; returns the request's ClOrdID
+        (`request_id` when the caller recorded one before sending)."""
         order = self._working(cl_ord_id)
-        cl = self.next_cl_ord_id()
+        cl = request_id if request_id is not None else self.next_cl_ord_id()
         self.session.send(
             MsgType.ORDER_CANCEL_REQUEST,
             self._order_ref(order, cl) + b"38=%d\x01" % order.quantity,
         )
         return cl
 
-    def replace(self, cl_ord_id: str, quantity: int | None = None, price: int | None = None) -> str:
-        """Send an OrderCancelReplaceRequest changing quantity and/or limit price."""
+    def replace(
+        self,
+        cl_ord_id: str,
+        quantity: int | None = None,
+        price: int | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        """Send an OrderCancelReplaceRequest changing quantity and/or limit price; returns the
+        request's ClOrdID (`request_id` when the caller recorded one before sending)."""
         order = self._working(cl_ord_id)
         new_qty = order.quantity if quantity is None else quantity
         new_price = order.price if price is None else price
@@ -180,7 +188,7 @@ class OrderClient(Application):
             )
         if order.order_type is OrderType.LIMIT and new_price is None:
             raise OrderEntryError(f"{cl_ord_id}: a limit order needs a price")
-        cl = self.next_cl_ord_id()
+        cl = request_id if request_id is not None else self.next_cl_ord_id()
         body = (
             self._order_ref(order, cl)
             + b"38=%d\x0140=" % new_qty

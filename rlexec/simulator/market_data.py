@@ -116,9 +116,15 @@ class Subscription:
         ]  # fmt: skip
 
 
-def incremental(md_req_id: bytes, entries: list[bytes]) -> bytes:
-    """MarketDataIncrementalRefresh (X) body."""
-    return b"262=" + md_req_id + b"\x01268=%d\x01" % len(entries) + b"".join(entries)
+def incremental(md_req_id: bytes, entries: list[bytes], stamp: bytes | None = None) -> bytes:
+    """MarketDataIncrementalRefresh (X) body. `stamp` (a UTCTimestamp of the replay's time) goes
+    on the first entry as MDEntryDate (272) + MDEntryTime (273): the market's clock, which a
+    client running faster than real time keeps its own time by."""
+    body = b"262=" + md_req_id + b"\x01268=%d\x01" % len(entries) + b"".join(entries)
+    if stamp is None or not entries:
+        return body
+    first = len(body) - sum(len(e) for e in entries[1:])
+    return body[:first] + b"272=" + stamp[:8] + b"\x01273=" + stamp[9:] + b"\x01" + body[first:]
 
 
 def reject(md_req_id: bytes, error: MarketDataError) -> bytes:

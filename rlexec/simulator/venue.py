@@ -251,10 +251,12 @@ class Venue:
             elif type(event) is Trade:
                 for _, sub in subs:
                     pending[id(sub)] += sub.trade_entry(event, symbol)
+        stamp = self.transact_time()
         for handler, sub in subs:
             entries = pending[id(sub)]
             if entries:
-                handler.send(MsgType.MARKET_DATA_INCREMENTAL, incremental(sub.md_req_id, entries))
+                body = incremental(sub.md_req_id, entries, stamp)
+                handler.send(MsgType.MARKET_DATA_INCREMENTAL, body)
                 handler.md_incremental.inc()
 
     # -- helpers for handlers --------------------------------------------------------------

@@ -1,0 +1,220 @@
+"""The live adapter of the execution port: an algo's plan becomes risk-checked FIX orders.
+
+The planning (tactic prices, cancel / replace / new) is `models.port.PlannedExecution`, the
+very code the replay adapter runs in training and backtests. Only `execute` differs: each
+new order or replace goes through `RiskOverlay.check` / `check_replace` and, if approved,
+through `OrderGate`; a cancel goes straight to the gate. Everything here is synchronous —
+it runs inside the market-data message that triggered the decision.
+
+Live-only guards, none of which can make an order bigger than the plan:
+- a new order never takes the parent past its quantity counting every child still open
+  (cancels in flight included), so a late fill cannot overfill the parent;
+- the parent's limit price caps (buy) or floors (sell) every price;
+- `max_participation` caps what the parent may have filled plus working at that fraction
+  of the market volume since it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rlexec.market.features import ExecutionState
+from rlexec.market.orders import OrderIntent, OrderType, Side
+from rlexec.models.contract import Tactic
+from rlexec.models.port import (
+    Cancel,
+    ChildView,
+    New,
+    PlannedExecution,
+    PlanStep,
+    Replace,
+    plan_take,
+)
+from rlexec.risk import Approval, RiskOverlay
+from rlexec.service.gate import OrderGate, SendError
+from rlexec.service.market import SymbolMarket
+from rlexec.service.metrics import ServiceMetrics
+from rlexec.service.oms import ChildOrder, ChildState, Oms
+
+_PENDING = frozenset({ChildState.PENDING_NEW, ChildState.PENDING_CANCEL, ChildState.PENDING_REPLACE})
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What became of one plan step: for the decision audit."""
+
+    step: str
+    result: str
+    """"sent", "denied", "capped", "skipped" or "failed"."""
+    detail: str = ""
+    cl_ord_id: str | None = None
+
+
+@dataclass(slots=True)
+class DecisionLog:
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    plans: list[list[PlanStep]] = field(default_factory=list)
+    working: list[list[ChildView]] = field(default_factory=list)
+
+
+class LiveExecution(PlannedExecution):
+    def __init__(
+        self,
+        parent_id: str,
+        market: SymbolMarket,
+        state: ExecutionState,
+        oms: Oms,
+        gate: OrderGate,
+        overlay: RiskOverlay,
+        clock: Callable[[], int],
+        metrics: ServiceMetrics,
+        tick: int,
+        take_collar_ticks: int = 2,
+        limit_price: int | None = None,
+        max_participation: float | None = None,
+    ) -> None:
+        self.parent_id = parent_id
+        self.symbol = market.symbol
+        self.market = market
+        self.book = market.book
+        self.side = state.side
+        self.state = state
+        self.oms = oms
+        self.gate = gate
+        self.overlay = overlay
+        self.clock = clock
+        self.metrics = metrics
+        self.tick = tick
+        self.collar = take_collar_ticks * tick
+        self.limit_price = limit_price
+        self.max_participation = max_participation
+        self.start_volume = market.volume
+        self.log = DecisionLog()
+
+    # -- the port's reads ----------------------------------------------------------------
+
+    @property
+    def now_ns(self) -> int:
+        return self.clock()
+
+    @property
+    def market_volume(self) -> int:
+        return self.market.volume - self.start_volume
+
+    def observation(self) -> list[float]:
+        return self.market.features.vector(self.state, self.clock())
+
+    def price_for(self, tactic: Tactic) -> int | None:
+        price = super().price_for(tactic)
+        return self._within_limit(price)
+
+    def _within_limit(self, price: int | None) -> int | None:
+        limit = self.limit_price
+        if price is None or limit is None:
+            return price
+        return min(price, limit) if self.side is Side.BUY else max(price, limit)
+
+    def children(self) -> list[ChildOrder]:
+        return self.oms.working(self.parent_id)
+
+    def working(self) -> list[ChildView]:
+        views = [
+            ChildView(c.cl_ord_id, c.price, c.leaves, c.cum_qty, c.state in _PENDING)
+            for c in self.children()
+        ]
+        self.log.working.append(views)
+        return views
+
+    def open_quantity(self) -> int:
+        return sum(c.leaves for c in self.children())
+
+    # -- the port's one write ------------------------------------------------------------
+
+    def execute(self, steps: list[PlanStep]) -> None:
+        self.log.plans.append(list(steps))
+        for step in steps:
+            if type(step) is Cancel:
+                self._cancel(step)
+            elif type(step) is Replace:
+                self._replace(step)
+            elif type(step) is New:
+                self._new(step)
+
+    def cancel_all(self) -> int:
+        sent = 0
+        for child in self.children():
+            if self.gate.cancel(child) is not None:
+                sent += 1
+        return sent
+
+    def _cancel(self, step: Cancel) -> None:
+        child = self.oms.get(step.id)
+        request = self.gate.cancel(child) if child is not None else None
+        result = "sent" if request is not None else "skipped"
+        self.log.outcomes.append(StepOutcome(repr(step), result, cl_ord_id=request))
+
+    def _replace(self, step: Replace) -> None:
+        child = self.oms.get(step.id)
+        if child is None or child.state.is_terminal:
+            self.log.outcomes.append(StepOutcome(repr(step), "skipped", "child is done"))
+            return
+        leaves = step.quantity - child.cum_qty
+        decision = self.overlay.check_replace(
+            child.current_cl_ord_id, leaves, self._within_limit(step.price), self.clock()
+        )
+        if not decision.approved:
+            self.metrics.risk_denied.labels(reason=decision.reason.value).inc()
+            self.log.outcomes.append(StepOutcome(repr(step), "denied", decision.message))
+            return
+        self._send_replace(decision, child, step)
+
+    def _send_replace(self, approval: Approval, child: ChildOrder, step: Replace) -> None:
+        try:
+            cl = self.gate.replace(approval, child)
+        except SendError as exc:
+            self.log.outcomes.append(StepOutcome(repr(step), "failed", str(exc)))
+            return
+        self.log.outcomes.append(StepOutcome(repr(step), "sent", cl_ord_id=cl))
+
+    def _new(self, step: New) -> None:
+        quantity = step.quantity
+        room = self.remaining - self.open_quantity()
+        if self.max_participation is not None:
+            p = self.max_participation
+            allowed = int(p / (1 - p) * self.market_volume) if p < 1 else self.remaining
+            room = min(room, allowed - self.state.filled - self.open_quantity())
+        if room < quantity:
+            quantity = max(0, room)
+            self.log.outcomes.append(
+                StepOutcome(repr(step), "capped", f"quantity {step.quantity} → {quantity}")
+            )
+        if quantity <= 0:
+            return
+        intent = OrderIntent(
+            self.symbol, self.side, quantity, step.order_type,
+            self._within_limit(step.price) if step.order_type is OrderType.LIMIT else None,
+            step.time_in_force, self.parent_id,
+        )  # fmt: skip
+        decision = self.overlay.check(intent, self.clock())
+        if not decision.approved:
+            self.metrics.risk_denied.labels(reason=decision.reason.value).inc()
+            self.log.outcomes.append(StepOutcome(repr(step), "denied", decision.message))
+            return
+        try:
+            child = self.gate.send(decision, self.parent_id)
+        except SendError as exc:
+            self.log.outcomes.append(StepOutcome(repr(step), "failed", str(exc)))
+            return
+        self.log.outcomes.append(StepOutcome(repr(step), "sent", cl_ord_id=child.cl_ord_id))
+
+    def take_rest(self) -> None:
+        """At the horizon: cancel what rests and take what is left (IOC through the far touch)."""
+        self.execute(self._horizon_plan())
+
+    def _horizon_plan(self) -> list[PlanStep]:
+        return plan_take(self.working(), self.remaining, self.price_for(Tactic.CROSS))
+
+    def reset_log(self) -> DecisionLog:
+        log, self.log = self.log, DecisionLog()
+        return log

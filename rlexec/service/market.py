@@ -1,0 +1,41 @@
+"""One symbol's market as the service sees it: the book, its features, its volume, freshness.
+
+The book is the market-data client's `L2Book` (updated in place from FIX); the feature
+builder is the same `market.FeatureBuilder` the training environment uses, fed the same
+book and trade events, stamped with the service's clock.
+"""
+
+from __future__ import annotations
+
+from rlexec.market.book import L2Book
+from rlexec.market.features import FeatureBuilder, FeatureConfig
+
+
+class SymbolMarket:
+    __slots__ = ("book", "features", "last_update_ns", "stale_reason", "symbol", "volume")
+
+    def __init__(self, symbol: str, book: L2Book, tick_size: int) -> None:
+        self.symbol = symbol
+        self.book = book
+        self.features = FeatureBuilder(book, FeatureConfig(tick_size=tick_size))
+        self.volume = 0
+        """Shares printed since the service subscribed, ours included."""
+        self.last_update_ns = 0
+        self.stale_reason: str | None = "no snapshot yet"
+        """Why new child orders are paused for this symbol; None when the book is trusted."""
+
+    def on_book(self, now_ns: int) -> None:
+        self.features.on_book(now_ns)
+        self.last_update_ns = now_ns
+
+    def on_trade(self, now_ns: int, size: int, aggressor: int) -> None:
+        self.features.on_trade(now_ns, size, aggressor)
+        self.volume += size
+        self.last_update_ns = now_ns
+
+    def fresh(self, now_ns: int, stale_after_ns: int) -> bool:
+        return (
+            self.stale_reason is None
+            and self.book.is_two_sided
+            and now_ns - self.last_update_ns <= stale_after_ns
+        )

@@ -1,0 +1,420 @@
+"""Parent orders: their state machine, their decision timers, and the manager that runs them.
+
+A parent is one instruction from a trader (symbol, side, quantity, horizon, algo, optional
+limit price and max participation). Its algo — the same object the backtester runs —
+decides every `decision_interval_s` on the service's clock, inside the market-data message
+that makes the decision due (no await between the tick and the order). At the horizon it
+cancels what rests and takes the rest through the far touch, once a second, until done or
+until `completion_patience_s` has passed (then it fails, and says how much is left).
+
+Several parents may work at once, on different symbols or the same one; the risk overlay's
+self-match check keeps opposite parents on one symbol from trading with each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from rlexec.market.features import ExecutionState
+from rlexec.market.fsm import StateMachine, TransitionTable
+from rlexec.market.orders import Side
+from rlexec.market.shortfall import shortfall_bps
+from rlexec.models.algos import Algo, PolicyAlgo
+from rlexec.models.contract import ACTIONS
+from rlexec.models.port import Cancel, PlanStep, Replace
+from rlexec.risk import RiskOverlay
+from rlexec.service.audit import AuditLog
+from rlexec.service.config import ParentSpec
+from rlexec.service.gate import OrderGate
+from rlexec.service.live_execution import LiveExecution
+from rlexec.service.market import SymbolMarket
+from rlexec.service.metrics import ServiceMetrics
+from rlexec.service.oms import ChildOrder, Oms
+
+log = logging.getLogger("rlexec.service")
+_NS = 1_000_000_000
+
+
+class ParentState(Enum):
+    PENDING = "pending"
+    WORKING = "working"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (ParentState.COMPLETED, ParentState.CANCELLED, ParentState.FAILED)
+
+
+class ParentEvent(Enum):
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    FAIL = "fail"
+
+
+_P, _E = ParentState, ParentEvent
+PARENT_TRANSITIONS: TransitionTable[ParentState, ParentEvent] = TransitionTable(
+    "parent",
+    {
+        (_P.PENDING, _E.START): _P.WORKING,
+        (_P.PENDING, _E.CANCEL): _P.CANCELLED,
+        (_P.PENDING, _E.FAIL): _P.FAILED,
+        (_P.WORKING, _E.PAUSE): _P.PAUSED,
+        (_P.WORKING, _E.COMPLETE): _P.COMPLETED,
+        (_P.WORKING, _E.CANCEL): _P.CANCELLED,
+        (_P.WORKING, _E.FAIL): _P.FAILED,
+        (_P.PAUSED, _E.RESUME): _P.WORKING,
+        (_P.PAUSED, _E.COMPLETE): _P.COMPLETED,  # late fills finished it
+        (_P.PAUSED, _E.CANCEL): _P.CANCELLED,
+        (_P.PAUSED, _E.FAIL): _P.FAILED,
+    },
+)
+
+
+@dataclass(slots=True)
+class Parent:
+    id: str
+    spec: ParentSpec
+    algo: Algo
+    fsm: StateMachine[ParentState, ParentEvent]
+    steps: int
+    interval_ns: int
+    created_ns: int
+    ex: LiveExecution | None = None
+    next_step: int = 0
+    skipped_steps: int = 0
+    decisions: int = 0
+    children: int = 0
+    fills: int = 0
+    denials: int = 0
+    horizon_phase: bool = False
+    last_take_ns: int = 0
+    finished_ns: int | None = None
+    reason: str = ""
+    latencies_ns: list[int] = field(default_factory=list)
+
+    @property
+    def state(self) -> ParentState:
+        return self.fsm.state
+
+    @property
+    def side(self) -> Side:
+        return Side.BUY if self.spec.side == "buy" else Side.SELL
+
+    @property
+    def filled(self) -> int:
+        return self.ex.state.filled if self.ex is not None else 0
+
+    @property
+    def avg_price(self) -> float | None:
+        """In currency (floats only at the edges)."""
+        if self.ex is None or self.ex.state.avg_price is None:
+            return None
+        return self.ex.state.avg_price / 10_000
+
+    @property
+    def is_bps(self) -> float | None:
+        if self.ex is None or not self.ex.state.filled:
+            return None
+        s = self.ex.state
+        return shortfall_bps(s.side, s.notional / s.filled, s.arrival_mid)
+
+    def schedule_filled(self, now_ns: int) -> int:
+        """What an even (TWAP) schedule would have filled by now: progress vs schedule."""
+        if self.ex is None:
+            return 0
+        s = self.ex.state
+        frac = (now_ns - s.start_ns) / max(1, s.end_ns - s.start_ns)
+        return round(self.spec.quantity * min(1.0, max(0.0, frac)))
+
+    def summary(self, now_ns: int) -> dict[str, Any]:
+        return {
+            "id": self.id, "state": self.state.value, "symbol": self.spec.symbol,
+            "side": self.spec.side, "quantity": self.spec.quantity, "filled": self.filled,
+            "avg_price": self.avg_price, "is_bps": self.is_bps, "algo": self.spec.algo,
+            "children": self.children, "fills": self.fills, "denials": self.denials,
+            "decisions": self.decisions, "schedule_filled": self.schedule_filled(now_ns),
+            "arrival_mid": self.ex.state.arrival_mid / 10_000 if self.ex else None,
+            "reason": self.reason,
+        }  # fmt: skip
+
+
+AlgoFactory = Callable[[ParentSpec], Algo]
+
+
+class ParentManager:
+    def __init__(
+        self,
+        markets: dict[str, SymbolMarket],
+        oms: Oms,
+        gate: OrderGate,
+        overlay: RiskOverlay,
+        clock: Callable[[], int],
+        metrics: ServiceMetrics,
+        audit: AuditLog,
+        make_algo: AlgoFactory,
+        *,
+        decision_interval_s: float = 15.0,
+        stale_after_s: float = 5.0,
+        tick: int = 100,
+        lot: int = 100,
+        completion_patience_s: float = 300.0,
+    ) -> None:
+        self.markets = markets
+        self.oms = oms
+        self.gate = gate
+        self.overlay = overlay
+        self.clock = clock
+        self.metrics = metrics
+        self.audit = audit
+        self.make_algo = make_algo
+        self.interval_ns = round(decision_interval_s * _NS)
+        self.stale_after_ns = round(stale_after_s * _NS)
+        self.tick = tick
+        self.lot = lot
+        self.patience_ns = round(completion_patience_s * _NS)
+        self.parents: dict[str, Parent] = {}
+        self._ids = itertools.count(1)
+        self._prefix = f"P{time.time_ns() // 1_000_000:x}-"
+        self._by_client_id: dict[str, str] = {}
+        self.paused_for_stale: set[str] = set()
+
+    # -- commands ------------------------------------------------------------------------
+
+    def submit(self, spec: ParentSpec) -> Parent:
+        """A new parent, PENDING until its symbol's book is fresh; idempotent by client id."""
+        if spec.client_id is not None and spec.client_id in self._by_client_id:
+            return self.parents[self._by_client_id[spec.client_id]]
+        if spec.symbol not in self.markets:
+            raise ValueError(f"symbol {spec.symbol!r} is not subscribed (--symbols)")
+        algo = self.make_algo(spec)
+        pid = f"{self._prefix}{next(self._ids)}"
+        steps = max(1, round(spec.horizon_s * _NS / self.interval_ns))
+        fsm = StateMachine(PARENT_TRANSITIONS, ParentState.PENDING, pid)
+        parent = Parent(pid, spec, algo, fsm, steps, self.interval_ns, self.clock())
+        self.parents[pid] = parent
+        if spec.client_id is not None:
+            self._by_client_id[spec.client_id] = pid
+        log.info("event=parent_submitted parent=%s symbol=%s side=%s quantity=%d horizon_s=%g "
+                 "algo=%s steps=%d", pid, spec.symbol, spec.side, spec.quantity, spec.horizon_s,
+                 spec.algo, steps)  # fmt: skip
+        self._gauge()
+        self.on_market(spec.symbol, self.clock())
+        return parent
+
+    def pause(self, pid: str, why: str = "requested") -> Parent:
+        parent = self.parents[pid]
+        parent.fsm.fire(ParentEvent.PAUSE)
+        if parent.ex is not None:
+            parent.ex.cancel_all()
+        log.info("event=parent_paused parent=%s why=%r", pid, why)
+        self._gauge()
+        return parent
+
+    def resume(self, pid: str) -> Parent:
+        parent = self.parents[pid]
+        parent.fsm.fire(ParentEvent.RESUME)
+        log.info("event=parent_resumed parent=%s", pid)
+        self._gauge()
+        self.on_market(parent.spec.symbol, self.clock())
+        return parent
+
+    def cancel(self, pid: str, why: str = "requested") -> Parent:
+        parent = self.parents[pid]
+        if not parent.state.is_terminal:
+            self._finish(parent, ParentEvent.CANCEL, why)
+        return parent
+
+    def cancel_all(self, why: str) -> int:
+        n = 0
+        for parent in list(self.parents.values()):
+            if not parent.state.is_terminal:
+                self._finish(parent, ParentEvent.CANCEL, why)
+                n += 1
+        return n
+
+    def pause_all(self, why: str) -> None:
+        for parent in self.parents.values():
+            if parent.state is ParentState.WORKING:
+                self.pause(parent.id, why)
+
+    def active(self) -> list[Parent]:
+        return [p for p in self.parents.values() if not p.state.is_terminal]
+
+    # -- events --------------------------------------------------------------------------
+
+    def on_market(self, symbol: str, now_ns: int) -> None:
+        """Run every decision of `symbol` that is due. Synchronous: the hot path."""
+        market = self.markets.get(symbol)
+        if market is None:
+            return
+        for parent in self.parents.values():
+            if parent.spec.symbol != symbol:
+                continue
+            state = parent.state
+            if state is ParentState.PENDING:
+                if market.fresh(now_ns, self.stale_after_ns):
+                    self._start(parent, market, now_ns)
+            elif state is ParentState.WORKING:
+                self._step(parent, market, now_ns)
+
+    def on_fill(self, child: ChildOrder, qty: int, price: int) -> None:
+        parent = self.parents.get(child.parent_id or "")
+        if parent is None or parent.ex is None:
+            return
+        parent.ex.state.record_fill(price, qty)
+        parent.fills += 1
+        if parent.ex.state.filled >= parent.spec.quantity and not parent.state.is_terminal:
+            if parent.ex.state.filled > parent.spec.quantity:
+                log.error("event=parent_overfilled parent=%s filled=%d quantity=%d", parent.id,
+                          parent.ex.state.filled, parent.spec.quantity)  # fmt: skip
+            self._finish(parent, ParentEvent.COMPLETE, "filled")
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _start(self, parent: Parent, market: SymbolMarket, now_ns: int) -> None:
+        mid = market.book.mid
+        if mid is None:
+            return
+        spec = parent.spec
+        state = ExecutionState(parent.side, spec.quantity, now_ns,
+                               now_ns + round(spec.horizon_s * _NS), float(mid))  # fmt: skip
+        limit = round(spec.limit_price * 10_000) if spec.limit_price is not None else None
+        parent.ex = LiveExecution(
+            parent.id, market, state, self.oms, self.gate, self.overlay, self.clock,
+            self.metrics, self.tick, limit_price=limit, max_participation=spec.max_participation,
+        )  # fmt: skip
+        parent.fsm.fire(ParentEvent.START)
+        parent.algo.start(parent.ex, parent.steps, parent.interval_ns / _NS)
+        log.info("event=parent_started parent=%s arrival_mid=%.4f", parent.id, mid / 10_000)
+        self._gauge()
+        self._step(parent, market, now_ns)
+
+    def _step(self, parent: Parent, market: SymbolMarket, now_ns: int) -> None:
+        ex = parent.ex
+        assert ex is not None
+        if ex.remaining <= 0:
+            return
+        due = (now_ns - ex.state.start_ns) // parent.interval_ns
+        if due < parent.next_step and not parent.horizon_phase:
+            return
+        if not market.fresh(now_ns, self.stale_after_ns):
+            if parent.id not in self.paused_for_stale:
+                self.paused_for_stale.add(parent.id)
+                log.warning("event=decision_paused parent=%s reason=%r", parent.id,
+                            market.stale_reason or "market data silent")  # fmt: skip
+            return
+        if parent.id in self.paused_for_stale:
+            self.paused_for_stale.discard(parent.id)
+            log.info("event=decision_resumed parent=%s", parent.id)
+        started = time.perf_counter_ns()
+        if due >= parent.steps:
+            self._horizon(parent, ex, now_ns)
+        else:
+            if due > parent.next_step:
+                parent.skipped_steps += due - parent.next_step
+            self._decide(parent, ex, int(due), now_ns)
+            parent.next_step = int(due) + 1
+        parent.latencies_ns.append(time.perf_counter_ns() - started)
+
+    def _decide(self, parent: Parent, ex: LiveExecution, step: int, now_ns: int) -> None:
+        touch = (ex.book.best_bid, ex.book.best_ask)
+        remaining = ex.remaining
+        algo = parent.algo
+        algo.decide(ex, step, parent.steps)
+        parent.decisions += 1
+        record = self._record(parent, ex, step, now_ns, remaining, touch)
+        if isinstance(algo, PolicyAlgo):
+            record["observation"] = algo.last_observation
+            record["action"] = algo.last_action
+            if algo.last_action is None:
+                self.metrics.fallback_invalid.inc()
+            else:
+                self.metrics.action_children[algo.last_action].inc()
+                self.metrics.decisions_by_tactic[ACTIONS[algo.last_action].tactic].inc()
+        else:
+            counter = self.metrics.decision_schedule.get(parent.spec.algo)
+            if counter is not None:
+                counter.inc()
+        self.audit.append(record)
+
+    def _horizon(self, parent: Parent, ex: LiveExecution, now_ns: int) -> None:
+        if now_ns > ex.state.end_ns + self.patience_ns:
+            self._finish(parent, ParentEvent.FAIL,
+                         f"horizon passed with {ex.remaining} of {parent.spec.quantity} left")  # fmt: skip
+            return
+        first = not parent.horizon_phase
+        if not first and now_ns - parent.last_take_ns < _NS:
+            return
+        parent.horizon_phase = True
+        parent.last_take_ns = now_ns
+        touch = (ex.book.best_bid, ex.book.best_ask)
+        remaining = ex.remaining
+        ex.take_rest()
+        record = self._record(parent, ex, parent.steps, now_ns, remaining, touch)
+        record["horizon"] = True
+        self.audit.append(record)
+
+    def _record(
+        self, parent: Parent, ex: LiveExecution, step: int, now_ns: int, remaining: int,
+        touch: tuple[int | None, int | None],
+    ) -> dict[str, Any]:  # fmt: skip
+        log_ = ex.reset_log()
+        outcomes = log_.outcomes
+        sent = sum(1 for o in outcomes if o.result == "sent" and not o.step.startswith("Cancel"))
+        denied = sum(1 for o in outcomes if o.result == "denied")
+        parent.children += sent
+        parent.denials += denied
+        return {
+            "ts_ns": now_ns, "parent": parent.id, "symbol": parent.spec.symbol,
+            "side": parent.spec.side, "algo": parent.spec.algo, "step": step,
+            "steps": parent.steps, "remaining": remaining, "lot": self.lot,
+            "bid": touch[0], "ask": touch[1], "tick": ex.tick, "collar": ex.collar,
+            "limit_price": ex.limit_price,
+            "working": [[c.id, c.price, c.leaves, c.cum_qty, c.pending] for c in log_.working[0]]
+            if log_.working else [],
+            "plan": [plan_json(p) for p in log_.plans],
+            "outcomes": [[o.step, o.result, o.detail, o.cl_ord_id] for o in outcomes],
+        }  # fmt: skip
+
+    def _finish(self, parent: Parent, event: ParentEvent, why: str) -> None:
+        parent.fsm.fire(event)
+        parent.reason = why
+        parent.finished_ns = self.clock()
+        if parent.ex is not None:
+            parent.ex.cancel_all()
+        log.info("event=parent_%s parent=%s filled=%d quantity=%d is_bps=%s why=%r",
+                 parent.state.value, parent.id, parent.filled, parent.spec.quantity,
+                 None if parent.is_bps is None else round(parent.is_bps, 3), why)  # fmt: skip
+        self._gauge()
+
+    def _gauge(self) -> None:
+        counts = dict.fromkeys(ParentState, 0)
+        for p in self.parents.values():
+            counts[p.state] += 1
+        for state, n in counts.items():
+            self.metrics.parents.labels(state=state.value).set(n)
+
+
+def plan_json(steps: list[PlanStep]) -> list[list[Any]]:
+    """A plan as JSON rows: ["Cancel", id], ["Replace", id, qty, price], ["New", qty, price, tif]."""
+    out: list[list[Any]] = []
+    for s in steps:
+        if isinstance(s, Cancel):
+            out.append(["Cancel", s.id])
+        elif isinstance(s, Replace):
+            out.append(["Replace", s.id, s.quantity, s.price])
+        else:
+            out.append(["New", s.quantity, s.price, s.time_in_force.value])
+    return out

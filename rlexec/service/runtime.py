@@ -1,0 +1,391 @@
+"""The live service: the composition root that wires market data, features, algos, the risk
+overlay, the OMS and FIX order entry into one asyncio process.
+
+Synchronous inside, async at the edges: a market-data message runs book → features →
+due decisions → risk → OrderGate → NewOrderSingle bytes in one call chain inside the FIX
+session's receive path; execution reports run gateway → OMS → risk overlay → parent
+progress the same way. Only the FIX sessions, the HTTP endpoint, the audit writer and a
+100 ms housekeeping timer are coroutines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from rlexec.gateway.config import SessionConfig
+from rlexec.gateway.execution import CancelRejectEvent, ExecutionEvent
+from rlexec.gateway.initiator import FixInitiator
+from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
+from rlexec.gateway.metrics import GatewayMetrics
+from rlexec.gateway.order_client import OrderClient, OrderEvents
+from rlexec.gateway.session import FixSession
+from rlexec.gateway.store import MemoryStore, SessionStore
+from rlexec.gateway.store_file import FileStore
+from rlexec.gateway.store_redis import RedisStore
+from rlexec.market.book import L2Book
+from rlexec.market.errors import RlexecError
+from rlexec.market.events import Trade
+from rlexec.models.algos import (
+    AlmgrenChrissAlgo,
+    Algo,
+    PolicyAlgo,
+    PovAlgo,
+    ScheduleAlgo,
+    SubmitAndLeave,
+    VwapAlgo,
+)
+from rlexec.models.backtest import AC_RISK_AVERSION
+from rlexec.models.market_stats import MarketStats
+from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
+from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_limits
+from rlexec.service.audit import AuditLog
+from rlexec.service.clock import make_clock
+from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
+from rlexec.service.gate import OrderGate
+from rlexec.service.market import SymbolMarket
+from rlexec.service.metrics import ServiceMetrics
+from rlexec.service.oms import ChildOrder, ChildState, Oms
+from rlexec.service.parents import ParentManager
+
+log = logging.getLogger("rlexec.service")
+
+HALT_ALERTS = frozenset({"OVERFILL", "FILL_ON_TERMINAL", "MISSED_FILL"})
+"""OMS alerts after which the service no longer trusts its position: the kill switch halts."""
+
+
+class ServiceError(RlexecError):
+    """The service cannot start or run: says which part and why."""
+
+
+class Service(MarketDataListener, OrderEvents):
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        limits: RiskLimits | None = None,
+        stats: MarketStats | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        symbols = list(settings.symbols)
+        if limits is None:
+            limits = load_limits(settings.risk_config) if settings.risk_config else None
+        if limits is None:
+            if not symbols:
+                raise ServiceError("no symbols to trade: give --symbols or a risk config")
+            limits = default_limits(symbols)
+        if not symbols:
+            symbols = sorted(limits.symbols)
+        unknown = [s for s in symbols if s not in limits.symbols]
+        if unknown:
+            raise ServiceError(f"risk limits have no table for {', '.join(unknown)}")
+        self.symbols = symbols
+        self.stats = stats
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = ServiceMetrics(self.registry)
+        self.gateway_metrics = GatewayMetrics(self.registry)
+        self.clock = make_clock(settings.clock)
+        now = self.clock.now_ns
+        self.overlay = RiskOverlay(limits, clock=now, registry=self.registry)
+        self.overlay.killswitch.add_listener(self._on_kill_transition)
+        model = settings.model or DEFAULT_MODEL
+        self.policy = OnnxPolicy(model)  # refuses a model whose features differ, naming them
+        self.audit = AuditLog(settings.audit_log)
+        self.order_session = FixSession(
+            self._session_config(settings.sender), self._store(settings.sender),
+            metrics=self.gateway_metrics,
+        )  # fmt: skip
+        self.md_session = FixSession(
+            self._session_config(settings.md_sender), self._store(settings.md_sender),
+            metrics=self.gateway_metrics,
+        )  # fmt: skip
+        self.client = OrderClient(self.order_session, self)
+        self.md = MarketDataClient(self.md_session, self)
+        self.markets: dict[str, SymbolMarket] = {}
+        for symbol in symbols:
+            self.md.subscribe(symbol)
+            self.markets[symbol] = SymbolMarket(symbol, self.md.books[symbol], settings.tick_size)
+        self.oms = Oms(self, now)
+        self.gate = OrderGate(self.client, self.oms, self.overlay, now, self.metrics)
+        self.parents = ParentManager(
+            self.markets, self.oms, self.gate, self.overlay, now, self.metrics, self.audit,
+            self.make_algo, decision_interval_s=settings.decision_interval_s,
+            stale_after_s=settings.stale_after_s, tick=settings.tick_size, lot=settings.lot_size,
+        )  # fmt: skip
+        self._replaces: dict[str, str] = {}
+        self._initiators: list[FixInitiator] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self.api_port: int | None = None
+        self.stopped = asyncio.Event()
+
+    # -- construction helpers -------------------------------------------------------------
+
+    def _session_config(self, sender: str) -> SessionConfig:
+        s = self.settings
+        persistent = s.fix_store is not None or s.state != "memory"
+        return SessionConfig(
+            sender, s.target, heartbeat_interval=float(s.heartbeat_s),
+            reset_on_logon=not persistent,
+            password=s.password.get_secret_value() if s.password is not None else None,
+            reconnect_min=0.5, reconnect_max=5.0,
+        )  # fmt: skip
+
+    def _store(self, sender: str) -> SessionStore:
+        s = self.settings
+        if s.fix_store is not None:
+            return FileStore.for_session(s.fix_store, "FIX.4.4", sender, s.target)
+        if s.state != "memory":
+            return RedisStore.for_session(s.state, "FIX.4.4", sender, s.target)
+        return MemoryStore()
+
+    def make_algo(self, spec: ParentSpec) -> Algo:
+        name = spec.algo
+        lot = self.settings.lot_size
+        if name == "rl":
+            policy = self.policy
+            inference = self.metrics.inference
+            imputed = self.metrics.imputed
+
+            def choose(obs: list[float] | Any) -> int | None:
+                started = time.perf_counter()
+                decision = policy.decide(obs)
+                inference.observe(time.perf_counter() - started)
+                if policy.last_imputed:
+                    imputed.inc(policy.last_imputed)
+                return None if decision is None else decision.index
+
+            return PolicyAlgo("rl", choose, lot)
+        if name == "twap":
+            return ScheduleAlgo("twap")
+        if name == "sal":
+            return SubmitAndLeave()
+        stats = self.stats
+        if stats is None:
+            raise ServiceError(
+                f"algo {name!r} needs market statistics (volume profile, σ, η); this service "
+                "was started without them — use rl, twap or sal"
+            )
+        if name == "vwap":
+            return VwapAlgo(stats, 0)
+        if name == "pov":
+            return PovAlgo(stats)
+        if name == "ac":
+            return AlmgrenChrissAlgo(stats, AC_RISK_AVERSION)
+        raise ServiceError(f"unknown algo {name!r}")
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, logon_timeout: float = 15.0) -> None:
+        s = self.settings
+        for session in (self.order_session, self.md_session):
+            initiator = FixInitiator(session, s.venue_host, s.venue_port)
+            await initiator.start()
+            self._initiators.append(initiator)
+        try:
+            async with asyncio.timeout(logon_timeout):
+                await self.order_session.wait_logged_on()
+                await self.md_session.wait_logged_on()
+        except TimeoutError:
+            await self.stop()
+            raise ServiceError(
+                f"no FIX logon with {s.venue} within {logon_timeout:g} s "
+                f"(sender {s.sender}/{s.md_sender}, target {s.target})"
+            ) from None
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+        await self._start_api()
+        log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s",
+                 s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
+                 f"{s.api_host}:{self.api_port}")  # fmt: skip
+
+    async def stop(self, grace_s: float | None = None) -> dict[str, int]:
+        """Graceful: no new orders, cancel every working child, wait for the venue to confirm,
+        log out. Returns what was left working (0 when the venue confirmed everything)."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self.parents.pause_all("shutdown")
+        cancels = 0
+        for child in self.oms.working():
+            if self.gate.cancel(child) is not None:
+                cancels += 1
+        deadline = time.monotonic() + grace
+        while self.oms.working() and time.monotonic() < deadline:
+            if not self.order_session.is_logged_on:
+                break
+            await asyncio.sleep(0.02)
+        left = len(self.oms.working())
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for initiator in self._initiators:
+            await initiator.stop(grace=2.0)
+        self._initiators.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.audit.flush()
+        log.info("event=service_stopped cancels_sent=%d left_working=%d", cancels, left)
+        self.stopped.set()
+        return {"cancels_sent": cancels, "left_working": left}
+
+    async def _housekeeping(self) -> None:
+        """Every 100 ms: time-driven decisions (the wall clock moves without market data),
+        market-data freshness, and the audit writer."""
+        stale_ns = round(self.settings.stale_after_s * 1e9)
+        while True:
+            await asyncio.sleep(0.1)
+            now = self.clock.now_ns()
+            for symbol, market in self.markets.items():
+                age = (now - market.last_update_ns) / 1e9 if market.last_update_ns else 0.0
+                self.metrics.md_age.labels(symbol=symbol).set(max(0.0, age))
+                fresh = market.fresh(now, stale_ns)
+                self.metrics.md_stale.labels(symbol=symbol).set(0 if fresh else 1)
+                self.parents.on_market(symbol, now)
+            self.audit.flush()
+
+    async def _start_api(self) -> None:
+        app = web.Application(client_max_size=64 * 1024)
+        app.router.add_get("/metrics", self._metrics_handler)
+        app.router.add_get("/healthz", self._healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.api_host, self.settings.api_port)
+        await site.start()
+        self._runner = runner
+        addresses = runner.addresses
+        self.api_port = addresses[0][1] if addresses else self.settings.api_port
+
+    async def _metrics_handler(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})  # fmt: skip
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    # -- the kill switch --------------------------------------------------------------------
+
+    def _on_kill_transition(self, record: Transition) -> None:
+        log.warning("event=kill_switch from=%s to=%s who=%s why=%r",
+                    record.from_state, record.to_state, record.who, record.why)  # fmt: skip
+        if record.to_state is KillState.HALTED:
+            self.parents.pause_all(f"HALTED by {record.who}: {record.why}")
+            for child in self.oms.working():
+                self.gate.cancel(child)
+
+    def halt(self, who: str, why: str) -> None:
+        self.overlay.halt(who, why)
+
+    # -- market data (MarketDataListener): the hot path starts here ------------------------
+
+    def on_book(self, symbol: str, book: L2Book) -> None:
+        started = time.perf_counter()
+        venue_ns = self.md.venue_time_ns
+        if venue_ns is not None:
+            self.clock.observe(venue_ns)
+        now = self.clock.now_ns()
+        market = self.markets.get(symbol)
+        if market is None:
+            return
+        if market.stale_reason is not None and symbol not in self.md.stale:
+            log.info("event=market_data_fresh symbol=%s", symbol)
+            market.stale_reason = None
+        market.on_book(now)
+        self.metrics.md_messages.labels(symbol=symbol).inc()
+        mid = book.mid
+        if mid is not None:
+            self.overlay.on_market(symbol, float(mid), now)
+        before = self.gate.sent
+        self.parents.on_market(symbol, now)
+        if self.gate.sent != before:
+            self.metrics.tick_to_order.observe(time.perf_counter() - started)
+
+    def on_trade(self, symbol: str, trade: Trade) -> None:
+        market = self.markets.get(symbol)
+        if market is not None:
+            market.on_trade(self.clock.now_ns(), trade.size, int(trade.aggressor))
+
+    def on_stale(self, symbol: str, reason: str) -> None:
+        market = self.markets.get(symbol)
+        if market is not None:
+            market.stale_reason = reason
+        log.warning("event=market_data_stale symbol=%s reason=%r action=pause_new_orders",
+                    symbol, reason)  # fmt: skip
+
+    # -- order entry (OrderEvents) -----------------------------------------------------------
+
+    def on_execution(self, event: ExecutionEvent) -> None:
+        self.oms.on_execution(event)
+
+    def on_cancel_reject(self, event: CancelRejectEvent) -> None:
+        self.oms.on_cancel_reject(event)
+
+    def on_session(self, logged_on: bool, reason: str) -> None:
+        log.info("event=order_session logged_on=%s reason=%r", logged_on, reason)
+
+    # -- the OMS's listener ------------------------------------------------------------------
+
+    def on_accepted(self, child: ChildOrder) -> None:
+        self.overlay.on_order_accepted(child.current_cl_ord_id, self.clock.now_ns())
+
+    def on_fill(self, child: ChildOrder, qty: int, price: int, exec_id: str, ts_ns: int) -> None:
+        now = self.clock.now_ns()
+        self.overlay.on_fill(child.symbol, child.side, qty, price,
+                             order_id=child.current_cl_ord_id, now_ns=now)  # fmt: skip
+        self.metrics.fills.inc()
+        parent = self.parents.parents.get(child.parent_id or "")
+        algo = parent.spec.algo if parent is not None else "none"
+        self.metrics.filled_shares.labels(symbol=child.symbol, algo=algo).inc(qty)
+        self.parents.on_fill(child, qty, price)
+        if parent is not None and parent.is_bps is not None:
+            self.metrics.is_bps.labels(symbol=child.symbol, algo=algo).set(parent.is_bps)
+
+    def on_replaced(self, child: ChildOrder) -> None:
+        self.gate.pending_replaces.pop(child.cl_ord_id, None)
+        self.overlay.on_replaced(child.current_cl_ord_id, self.clock.now_ns())
+
+    def on_replace_rejected(self, child: ChildOrder, reason: str) -> None:
+        request = self.gate.pending_replaces.pop(child.cl_ord_id, None)
+        if request is not None:
+            self.overlay.on_replace_rejected(request, self.clock.now_ns())
+
+    def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
+        log.info("event=cancel_rejected cl_ord_id=%s reason=%r", child.cl_ord_id, reason)
+
+    def on_done(self, child: ChildOrder) -> None:
+        self.gate.pending_replaces.pop(child.cl_ord_id, None)
+        now = self.clock.now_ns()
+        if child.state is ChildState.REJECTED:
+            self.metrics.rejects.inc()
+            self.overlay.on_rejected(child.current_cl_ord_id, now)
+        elif child.state in (ChildState.CANCELED, ChildState.EXPIRED):
+            self.overlay.on_cancelled(child.current_cl_ord_id, now)
+
+    def on_alert(self, child: ChildOrder | None, code: str, detail: str) -> None:
+        self.metrics.alerts.labels(code=code).inc()
+        log.error("event=oms_alert code=%s cl_ord_id=%s detail=%r", code,
+                  child.cl_ord_id if child is not None else "-", detail)  # fmt: skip
+        if code in HALT_ALERTS:
+            self.overlay.halt("oms", f"{code}: {detail}")
+
+
+def load_stats(data: Path, window: str = "09:35-13:00") -> MarketStats:
+    """Market statistics for VWAP / POV / Almgren–Chriss from a LOBSTER day (training window)."""
+    from rlexec.models.market_stats import Window, estimate
+    from rlexec.simulator.data import ReplayData
+
+    return estimate(ReplayData.load(data), Window.parse(window), bucket_s=1800)
+
+
+Factory = Callable[[ServiceSettings], Service]

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "export": "export",
     "backtest": "backtest",
+    "serve": "serve",
+    "demo": "demo",
 }
 
 

@@ -44,6 +44,8 @@ class OrderGate:
         """New orders sent so far (the tick-to-order metric compares it around a decision)."""
         self.pending_replaces: dict[str, str] = {}
         """Child (original ClOrdID) → the ClOrdID of its replace request in flight."""
+        self.risk_ids: dict[str, str] = {}
+        """Child (original ClOrdID) → the id the risk overlay knows it by (changes on replace)."""
 
     def send(self, approval: Approval, parent_id: str | None = None) -> ChildOrder:
         """Send an approved new order; raises SendError (and keeps nothing) if it cannot go."""
@@ -69,6 +71,7 @@ class OrderGate:
             raise SendError(f"{cl}: not sent: {exc}") from None
         self.metrics.sent_new.inc()
         self.sent += 1
+        self.risk_ids[cl] = cl
         return child
 
     def replace(self, approval: Approval, child: ChildOrder) -> str:
@@ -78,11 +81,12 @@ class OrderGate:
         intent = approval.intent
         now = self.clock()
         current = child.current_cl_ord_id
+        risk_id = self.risk_ids.get(child.cl_ord_id, child.cl_ord_id)
         new_cl = self.client.next_cl_ord_id()
         quantity = child.cum_qty + intent.quantity
         self.oms.record_replace(child.cl_ord_id, new_cl, quantity, intent.price, now)
         try:
-            self.overlay.on_replace_sent(approval, current, new_cl, now)
+            self.overlay.on_replace_sent(approval, risk_id, new_cl, now)
         except ApprovalError as exc:
             self.oms.forget_request(new_cl)
             raise SendError(f"{new_cl}: {exc}") from None
@@ -111,6 +115,22 @@ class OrderGate:
             self.oms.forget_request(request)
             log.warning("event=cancel_not_sent cl_ord_id=%s error=%r", child.cl_ord_id, str(exc))
             return None
-        self.overlay.on_cancel_sent(child.current_cl_ord_id, now)
+        self.overlay.on_cancel_sent(self.risk_id(child), now)
         self.metrics.sent_cancel.inc()
         return request
+
+    def risk_id(self, child: ChildOrder) -> str:
+        """The id the risk overlay knows `child` by."""
+        return self.risk_ids.get(child.cl_ord_id, child.cl_ord_id)
+
+    def replaced(self, child: ChildOrder) -> str | None:
+        """The venue confirmed `child`'s replace: the overlay now knows it by the new id."""
+        request = self.pending_replaces.pop(child.cl_ord_id, None)
+        if request is not None:
+            self.risk_ids[child.cl_ord_id] = request
+        return request
+
+    def done(self, child: ChildOrder) -> str:
+        """`child` is finished: forget its bookkeeping; returns its risk id."""
+        self.pending_replaces.pop(child.cl_ord_id, None)
+        return self.risk_ids.pop(child.cl_ord_id, child.cl_ord_id)

@@ -337,12 +337,12 @@ class Service(MarketDataListener, OrderEvents):
     # -- the OMS's listener ------------------------------------------------------------------
 
     def on_accepted(self, child: ChildOrder) -> None:
-        self.overlay.on_order_accepted(child.current_cl_ord_id, self.clock.now_ns())
+        self.overlay.on_order_accepted(self.gate.risk_id(child), self.clock.now_ns())
 
     def on_fill(self, child: ChildOrder, qty: int, price: int, exec_id: str, ts_ns: int) -> None:
         now = self.clock.now_ns()
         self.overlay.on_fill(child.symbol, child.side, qty, price,
-                             order_id=child.current_cl_ord_id, now_ns=now)  # fmt: skip
+                             order_id=self.gate.risk_id(child), now_ns=now)  # fmt: skip
         self.metrics.fills.inc()
         parent = self.parents.parents.get(child.parent_id or "")
         algo = parent.spec.algo if parent is not None else "none"
@@ -352,8 +352,9 @@ class Service(MarketDataListener, OrderEvents):
             self.metrics.is_bps.labels(symbol=child.symbol, algo=algo).set(parent.is_bps)
 
     def on_replaced(self, child: ChildOrder) -> None:
-        self.gate.pending_replaces.pop(child.cl_ord_id, None)
-        self.overlay.on_replaced(child.current_cl_ord_id, self.clock.now_ns())
+        request = self.gate.replaced(child)
+        if request is not None:
+            self.overlay.on_replaced(request, self.clock.now_ns())
 
     def on_replace_rejected(self, child: ChildOrder, reason: str) -> None:
         request = self.gate.pending_replaces.pop(child.cl_ord_id, None)
@@ -364,13 +365,13 @@ class Service(MarketDataListener, OrderEvents):
         log.info("event=cancel_rejected cl_ord_id=%s reason=%r", child.cl_ord_id, reason)
 
     def on_done(self, child: ChildOrder) -> None:
-        self.gate.pending_replaces.pop(child.cl_ord_id, None)
+        risk_id = self.gate.done(child)
         now = self.clock.now_ns()
         if child.state is ChildState.REJECTED:
             self.metrics.rejects.inc()
-            self.overlay.on_rejected(child.current_cl_ord_id, now)
+            self.overlay.on_rejected(risk_id, now)
         elif child.state in (ChildState.CANCELED, ChildState.EXPIRED):
-            self.overlay.on_cancelled(child.current_cl_ord_id, now)
+            self.overlay.on_cancelled(risk_id, now)
 
     def on_alert(self, child: ChildOrder | None, code: str, detail: str) -> None:
         self.metrics.alerts.labels(code=code).inc()

@@ -1,0 +1,81 @@
+"""`rlexec serve`: the live service — FIX to the venue, parents worked by their algos, risk-checked."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+HELP = "run the live execution service against a FIX venue"
+
+log = logging.getLogger("rlexec.service")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rlexec.cli.serve_args import add_serve_arguments
+
+    add_serve_arguments(parser)
+    parser.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="stop (gracefully) once every parent given with --parent has finished",
+    )
+    parser.add_argument(
+        "--stats-data",
+        help="LOBSTER message file to estimate VWAP/POV/AC statistics from (training window)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlexec.cli.serve_args import settings_from_args
+    from rlexec.service.logs import configure_logging
+
+    settings = settings_from_args(args)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_serve(settings, args.exit_when_done, args.stats_data))
+
+
+async def _serve(settings: object, exit_when_done: bool, stats_data: str | None) -> int:
+    from pathlib import Path
+
+    from rlexec.service.config import ServiceSettings
+    from rlexec.service.runtime import Service, load_stats
+
+    assert isinstance(settings, ServiceSettings)
+    stats = load_stats(Path(stats_data)) if stats_data else None
+    service = Service(settings, stats=stats)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def kill() -> None:
+        log.warning("event=kill_signal signal=SIGUSR1 action=halt")
+        service.halt("operator", "SIGUSR1")
+
+    loop.add_signal_handler(signal.SIGUSR1, kill)
+    await service.start()
+    print(f"rlexec serve: trading {', '.join(service.symbols)} on {settings.venue}; "
+          f"metrics on http://{settings.api_host}:{service.api_port}/metrics",
+          file=sys.stderr, flush=True)  # fmt: skip
+    for spec in settings.parents:
+        service.parents.submit(spec)
+    while not stop.is_set():
+        if exit_when_done and settings.parents and not service.parents.active():
+            break
+        try:
+            await asyncio.wait_for(stop.wait(), 0.2)
+        except TimeoutError:
+            pass
+    result = await service.stop()
+    for parent in service.parents.parents.values():
+        print(parent.summary(service.clock.now_ns()), file=sys.stderr)
+    return 0 if result["left_working"] == 0 else 1

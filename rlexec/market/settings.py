@@ -369,7 +369,8 @@ def _from_validation_error(
             reason = "unknown key"
         else:
             reason = err["msg"].removeprefix("Value error, ")
-            reason += f" (got {_shown(key, err['input'])})"
+            if not isinstance(err["input"], Mapping | list | tuple):  # a table: the key says it
+                reason += f" (got {_shown(key, err['input'])})"
         problems.append((key, reason, _source_of(loc, sources)))
     key, reason, source = problems[0]
     return error(key, reason, source, also=tuple(problems[1:]))

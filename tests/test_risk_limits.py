@@ -137,7 +137,12 @@ def config_error(tmp_path: Path, text: str = GOOD_TOML, **env: str) -> RiskConfi
 def test_a_missing_required_limit_names_the_key(tmp_path: Path, remove: str, key: str) -> None:
     err = config_error(tmp_path, GOOD_TOML.replace(remove, ""))
     assert err.key == key
-    assert str(err).startswith(f"risk config: {key}: missing (required, no default)")
+    assert err.reason == "missing (required, no default)"
+    # a missing symbol limit is blamed on the file that has the symbol's table
+    source = str(tmp_path / "rlexec.toml") if key.startswith("symbols.") else None
+    assert err.source == source
+    where = f" (from {source})" if source else ""
+    assert str(err).startswith(f"risk config: {key}{where}: missing (required, no default)")
 
 
 def test_no_symbols_at_all(tmp_path: Path) -> None:
@@ -177,8 +182,8 @@ def test_no_symbols_at_all(tmp_path: Path) -> None:
         ),
         ({"RLEXEC_RISK_TRADING_WINDOW__END": "09:00"}, "trading_window.end", "not after start"),
         ({"RLEXEC_RISK_TRADING_WINDOW__END": "25:00"}, "trading_window.end", "time"),
-        ({"RLEXEC_RISK_SYMBOLS": "{bad json"}, "RLEXEC_RISK_SYMBOLS", "not valid JSON"),
-        ({"RLEXEC_RISK_SYMBOLS__": "1"}, "RLEXEC_RISK_SYMBOLS__", "malformed variable name"),
+        ({"RLEXEC_RISK_SYMBOLS": "{bad json"}, "symbols", "not valid JSON"),
+        ({"RLEXEC_RISK_SYMBOLS__": "1"}, "symbols", "malformed variable name"),
         ({"RLEXEC_RISK_SYMBOLS": '{"BAD SYM": {}}'}, "symbols", "not a valid symbol"),
     ],
 )
@@ -188,17 +193,30 @@ def test_a_bad_value_names_the_key_and_the_reason(
     err = config_error(tmp_path, **env)
     assert err.key == key, str(err)
     assert reason in str(err)
+    (variable,) = env
+    if key == "symbols.AAPL.max_order_qty":  # the file's max is what the variable's min breaks
+        assert err.source == str(tmp_path / "rlexec.toml")
+    else:
+        assert err.source == f"env {variable}"
+        assert f"(from env {variable})" in str(err)
 
 
 def test_the_error_says_where_the_value_came_from(tmp_path: Path) -> None:
     err = config_error(tmp_path, RLEXEC_RISK_MAX_FILLS="0")
     assert str(err) == (
-        "risk config: max_fills: Input should be greater than 0 (got '0') "
-        "[from RLEXEC_RISK_MAX_FILLS]"
+        "risk config: max_fills (from env RLEXEC_RISK_MAX_FILLS): "
+        "Input should be greater than 0 (got '0')"
     )
+    assert (err.key, err.source) == ("max_fills", "env RLEXEC_RISK_MAX_FILLS")
     err = config_error(tmp_path, GOOD_TOML.replace("max_order_qty = 100\n", "max_order_qty = 0\n"))
     assert err.key == "symbols.MSFT.max_order_qty"
-    assert f"[from {tmp_path / 'rlexec.toml'}]" in str(err)
+    assert err.source == str(tmp_path / "rlexec.toml")
+    assert f"(from {tmp_path / 'rlexec.toml'})" in str(err)
+    # the variable wins over the file, and takes the blame
+    err = config_error(tmp_path, RLEXEC_RISK_SYMBOLS__MSFT__MAX_ORDER_QTY="0")
+    assert err.source == "env RLEXEC_RISK_SYMBOLS__MSFT__MAX_ORDER_QTY"
+    err = config_error(tmp_path, GOOD_TOML + "\nmax_ordr = 1\n")
+    assert (err.key, err.reason) == ("trading_window.max_ordr", "unknown key")
 
 
 def test_booleans_are_not_numbers(tmp_path: Path) -> None:

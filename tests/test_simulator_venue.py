@@ -620,9 +620,12 @@ async def test_rlexec_venue_serves_and_logs_everyone_out_on_sigterm(aapl_message
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--port", "70000"], "port: Input should be less than or equal to 65535"),
-        (["--start", "9:61"], "start must be a time of day"),
-        (["--speed", "-1"], "speed: Input should be greater than or equal to 0"),
+        (["--port", "70000"], "port (from --port): Input should be less than or equal to 65535"),
+        (
+            ["--start", "9:61"],
+            "start (from --start): must be a time of day HH:MM[:SS] (got '9:61')",
+        ),
+        (["--speed", "-1"], "speed (from --speed): Input should be greater than or equal to 0"),
     ],
 )
 async def test_rlexec_venue_bad_settings_get_one_clear_line(

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from rlexec.market.errors import IllegalTransitionError as IllegalTransitionError
 from rlexec.market.errors import RlexecError
+from rlexec.market.settings import SettingsError
 
 
 class RiskError(RlexecError):
     """Base of every error the risk overlay raises."""
 
 
-class RiskConfigError(RiskError):
-    """A missing, malformed or out-of-range limit: start-up stops, naming the key and the reason."""
+class RiskConfigError(RiskError, SettingsError):
+    """A missing, malformed or out-of-range limit: start-up stops, naming the key, the source
+    of its value (file or variable) and the reason."""
 
-    def __init__(self, key: str, reason: str) -> None:
-        self.key = key
-        self.reason = reason
-        super().__init__(f"risk config: {key}: {reason}")
+    what = "risk"
 
 
 class LimitLooseningError(RiskError):

@@ -1,8 +1,9 @@
 """Risk limits: frozen, validated once at start from a TOML file and `RLEXEC_RISK_*` variables.
 
 Every limit is either required or has the safe default stated next to it. A missing or bad
-value raises `RiskConfigError` naming the key (`symbols.AAPL.max_order_qty`) and the reason,
-so start-up stops with a line a person can act on. While running, limits can only be
+value raises `RiskConfigError` naming the key (`symbols.AAPL.max_order_qty`), where the value
+came from and the reason, so start-up stops with a line a person can act on (the loader is
+`rlexec.market.settings`, shared with the venue and the service). While running, limits can only be
 *tightened* (`tightened`): a change that loosens any limit is refused with the key.
 
 Units: quantities in shares, money in the quote currency (dollars), prices in the integer
@@ -22,15 +23,14 @@ File layout (the `[risk]` table of a larger file, or the whole file)::
 Environment variables override the file: `RLEXEC_RISK_MAX_DAILY_LOSS=10000`,
 `RLEXEC_RISK_TRADING_WINDOW__END=15:45`, `RLEXEC_RISK_SYMBOLS__AAPL__MAX_ORDER_QTY=1000`
 (`__` separates levels; the symbol is kept as written, field names are case-insensitive),
-or a whole table as JSON: `RLEXEC_RISK_SYMBOLS='{"AAPL": {"max_position": 100, ...}}'`.
+or a whole table as JSON: `RLEXEC_RISK_SYMBOLS='{"AAPL": {"max_position": 100, ...}}'`
+(merged key by key into the file's table). An empty variable counts as unset.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,10 +47,10 @@ from pydantic import (
     model_validator,
 )
 
+from rlexec.market.settings import load_settings, validation_error
 from rlexec.risk.errors import LimitLooseningError, RiskConfigError
 
 ENV_PREFIX = "RLEXEC_RISK_"
-ENV_NESTED = "__"
 
 
 def _no_bool(value: Any) -> Any:
@@ -212,118 +212,27 @@ def load_limits(
 ) -> RiskLimits:
     """Read the TOML file (its `[section]` table if it has one), apply `RLEXEC_RISK_*`, validate.
 
-    Raises `RiskConfigError` naming the key (and where its value came from) on any problem.
+    Raises `RiskConfigError` naming the key, where its value came from (the file or the
+    variable) and the reason. `RLEXEC_RISK_CONFIG` is the service's name for the file, not a
+    limit, so it is not read here.
     """
-    data: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    if path is not None:
-        file = Path(path)
-        try:
-            with file.open("rb") as fh:
-                doc = tomllib.load(fh)
-        except FileNotFoundError:
-            raise RiskConfigError(str(file), "config file not found") from None
-        except OSError as exc:
-            raise RiskConfigError(str(file), f"cannot read: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise RiskConfigError(str(file), f"not valid TOML: {exc}") from None
-        table = doc.get(section, doc) if section else doc
-        if not isinstance(table, dict):
-            raise RiskConfigError(f"{file}: {section}", "expected a table")
-        data = table
-        for key in _leaf_keys(data):
-            sources[key] = str(file)
-    environ = os.environ if env is None else env
-    for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        keys = _env_keys(name)
-        if not keys or not all(keys):
-            raise RiskConfigError(name, "malformed variable name")
-        value: Any = environ[name]
-        stripped = value.strip()
-        if stripped.startswith(("{", "[")):
-            try:
-                value = json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise RiskConfigError(name, f"not valid JSON: {exc}") from None
-        _set_path(data, keys, value, name)
-        dotted = ".".join(keys)
-        for key in [k for k in sources if k == dotted or k.startswith(dotted + ".")]:
-            del sources[key]
-        sources[dotted] = name
-    return validate_limits(data, sources)
+    return load_settings(
+        RiskLimits,
+        path=None if path is None else Path(path),
+        section=section or None,
+        env_prefix=ENV_PREFIX,
+        environ=env,
+        error=RiskConfigError,
+        env_ignore=(ENV_PREFIX + "CONFIG",),
+    )
 
 
-def validate_limits(
-    data: Mapping[str, Any], sources: Mapping[str, str] | None = None
-) -> RiskLimits:
+def validate_limits(data: Mapping[str, Any]) -> RiskLimits:
     """Validate a plain mapping into `RiskLimits`, turning pydantic's errors into `RiskConfigError`."""
     try:
         return RiskLimits.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, sources or {}) from None
-
-
-def _env_keys(name: str) -> list[str]:
-    parts = name[len(ENV_PREFIX) :].split(ENV_NESTED)
-    keys = [p.lower() for p in parts]
-    # A symbol is kept as written: it is the key right under `symbols`.
-    for i in range(1, len(keys)):
-        if keys[i - 1] == "symbols":
-            keys[i] = parts[i]
-    return keys
-
-
-def _set_path(data: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
-    node = data
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        elif not isinstance(child, dict):
-            raise RiskConfigError(origin, f"{key} is not a table")
-        node = child
-    node[keys[-1]] = value
-
-
-def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from _leaf_keys(value, dotted + ".")
-        else:
-            yield dotted
-
-
-def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> RiskConfigError:
-    parts: list[tuple[str, str]] = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        kind = err["type"]
-        if kind == "missing":
-            reason = "missing (required, no default)"
-        elif kind == "extra_forbidden":
-            reason = "unknown key"
-        else:
-            reason = f"{err['msg']} (got {err['input']!r})"
-        origin = _source_of(key, sources)
-        if origin:
-            reason += f" [from {origin}]"
-        parts.append((key, reason))
-    key, reason = parts[0]
-    if len(parts) > 1:
-        reason += "; also " + "; ".join(f"{k}: {r}" for k, r in parts[1:])
-    return RiskConfigError(key, reason)
-
-
-def _source_of(key: str, sources: Mapping[str, str]) -> str | None:
-    probe = key
-    while probe:
-        if probe in sources:
-            return sources[probe]
-        probe = probe.rpartition(".")[0]
-    return None
+        raise validation_error(exc, RiskConfigError) from None
 
 
 # -- run-time tightening -----------------------------------------------------------------

@@ -1,19 +1,25 @@
 """FIX venue settings: validated once at start (a bad value names its key), frozen afterwards.
 
 Read from a TOML or JSON file (`rlexec venue --config FILE`), with command-line options
-laid over it.
+laid over it, through the shared loader (`rlexec.market.settings`).
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from rlexec.market.errors import RlexecError
+from rlexec.market.settings import SettingsError, load_settings
 from rlexec.simulator.config import ReplayConfig
 
 
@@ -77,7 +83,7 @@ class ClientConfig(BaseModel):
 
 
 class VenueConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     data: Path
     """LOBSTER message file (its orderbook file is found beside it)."""
@@ -106,17 +112,20 @@ class VenueConfig(BaseModel):
             parse_time_of_day(value)
         return value
 
-    @model_validator(mode="after")
-    def _unique_clients(self) -> VenueConfig:
-        ids = [c.comp_id for c in self.clients]
+    @field_validator("clients")
+    @classmethod
+    def _unique_clients(
+        cls, clients: tuple[ClientConfig, ...], info: ValidationInfo
+    ) -> tuple[ClientConfig, ...]:
+        ids = [c.comp_id for c in clients]
         if not ids:
-            raise ValueError("clients: at least one client comp id is needed")
+            raise ValueError("at least one client comp id is needed")
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"clients: comp id {dupes[0]!r} is listed twice")
-        if self.comp_id in ids:
-            raise ValueError(f"clients: {self.comp_id!r} is the venue's own comp id")
-        return self
+            raise ValueError(f"comp id {dupes[0]!r} is listed twice")
+        if info.data.get("comp_id") in ids:
+            raise ValueError(f"{info.data['comp_id']!r} is the venue's own comp id")
+        return clients
 
     @property
     def start_ns(self) -> int | None:
@@ -134,40 +143,26 @@ def parse_time_of_day(text: str) -> int:
         if not (0 <= hours < 24 and 0 <= minutes < 60 and 0 <= seconds < 60):
             raise ValueError
     except ValueError:
-        raise ValueError(f"start must be a time of day HH:MM[:SS], got {text!r}") from None
+        raise ValueError("must be a time of day HH:MM[:SS]") from None
     return (hours * 3600 + minutes * 60) * 1_000_000_000 + round(seconds * 1e9)
 
 
-def load_venue_config(path: Path | None, overrides: dict[str, Any]) -> VenueConfig:
-    """The file's settings (TOML or JSON) with `overrides` on top; one clear error if bad."""
-    settings: dict[str, Any] = {}
-    if path is not None:
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise RlexecError(f"config {path}: {exc.strerror or exc}") from None
-        try:
-            loaded = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise RlexecError(
-                f"config {path}: not valid {path.suffix[1:] or 'TOML'}: {exc}"
-            ) from None
-        if not isinstance(loaded, dict):
-            raise RlexecError(f"config {path}: the top level must be a table of settings")
-        settings.update(loaded)
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return VenueConfig.model_validate(settings)
-    except ValidationError as exc:
-        where = f"config {path}" if path is not None else "venue settings"
-        raise RlexecError(f"{where}: {describe_validation_error(exc)}") from None
+class VenueConfigError(SettingsError):
+    """A bad venue setting: names the key, the file or flag it came from, and the reason."""
+
+    what = "venue"
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """'key.path: reason' for each problem, on one line."""
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{key}: {msg}")
-    return "; ".join(parts)
+def load_venue_config(path: Path | None, overrides: Mapping[str, Any]) -> VenueConfig:
+    """The file's settings (TOML or JSON) with command-line `overrides` on top (None = not given).
+
+    An error names the key and its source: the file, or the flag (`--port` for `port`).
+    """
+    return load_settings(
+        VenueConfig,
+        path=path,
+        section=None,
+        env_prefix=None,
+        overrides=overrides,
+        error=VenueConfigError,
+    )

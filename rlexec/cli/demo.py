@@ -120,8 +120,13 @@ async def _demo(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         algos = [a.strip() for a in args.algos.split(",") if a.strip()]
         parents = [
             service.parents.submit(
-                ParentSpec(symbol=symbol, side=args.side, quantity=args.quantity,
-                           horizon_s=args.horizon, algo=a)  # fmt: skip
+                ParentSpec(
+                    symbol=symbol,
+                    side=args.side,
+                    quantity=args.quantity,
+                    horizon_s=args.horizon,
+                    algo=a,
+                )
             )
             for a in algos
         ]

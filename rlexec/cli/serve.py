@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -71,10 +72,8 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
     while not stop.is_set():
         if exit_when_done and settings.parents and not service.parents.active():
             break
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.2)
-        except TimeoutError:
-            pass
     result = await service.stop()
     for parent in service.parents.parents.values():
         print(parent.summary(service.clock.now_ns()), file=sys.stderr)

@@ -133,8 +133,10 @@ class ExecutionPort(Protocol):
 
     side: Side
     book: L2Book
-    market_volume: int
-    """Shares printed since the parent started watching the market, ours included."""
+
+    @property
+    def market_volume(self) -> int:
+        """Shares printed since the parent started watching the market, ours included."""
 
     @property
     def state(self) -> ExecutionState: ...

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rlexec.market.features import ExecutionState
-from rlexec.market.orders import OrderIntent, OrderType, Side
+from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.models.contract import Tactic
 from rlexec.models.port import (
     Cancel,
@@ -29,7 +29,6 @@ from rlexec.models.port import (
     PlannedExecution,
     PlanStep,
     Replace,
-    plan_take,
 )
 from rlexec.risk import Approval, RiskOverlay
 from rlexec.service.gate import OrderGate, SendError
@@ -37,7 +36,9 @@ from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
 from rlexec.service.oms import ChildOrder, ChildState, Oms
 
-_PENDING = frozenset({ChildState.PENDING_NEW, ChildState.PENDING_CANCEL, ChildState.PENDING_REPLACE})
+_PENDING = frozenset(
+    {ChildState.PENDING_NEW, ChildState.PENDING_CANCEL, ChildState.PENDING_REPLACE}
+)
 
 
 @dataclass(slots=True)
@@ -189,8 +190,17 @@ class LiveExecution(PlannedExecution):
             self.log.outcomes.append(
                 StepOutcome(repr(step), "capped", f"quantity {step.quantity} → {quantity}")
             )
-        if quantity <= 0:
-            return
+        limits = self.overlay.limits.symbols.get(self.symbol)
+        if limits is not None and quantity > limits.max_order_qty:
+            # One order per step, at most the largest the overlay allows: the rest waits
+            # for the next decision (or the next horizon take), never a burst of clones.
+            self.log.outcomes.append(StepOutcome(
+                repr(step), "capped", f"quantity {quantity} → max_order_qty {limits.max_order_qty}"
+            ))  # fmt: skip
+            quantity = limits.max_order_qty
+        self._send_new(step, quantity)
+
+    def _send_new(self, step: New, quantity: int) -> bool:
         intent = OrderIntent(
             self.symbol, self.side, quantity, step.order_type,
             self._within_limit(step.price) if step.order_type is OrderType.LIMIT else None,
@@ -200,20 +210,22 @@ class LiveExecution(PlannedExecution):
         if not decision.approved:
             self.metrics.risk_denied.labels(reason=decision.reason.value).inc()
             self.log.outcomes.append(StepOutcome(repr(step), "denied", decision.message))
-            return
+            return False
         try:
             child = self.gate.send(decision, self.parent_id)
         except SendError as exc:
             self.log.outcomes.append(StepOutcome(repr(step), "failed", str(exc)))
-            return
+            return False
         self.log.outcomes.append(StepOutcome(repr(step), "sent", cl_ord_id=child.cl_ord_id))
+        return True
 
     def take_rest(self) -> None:
-        """At the horizon: cancel what rests and take what is left (IOC through the far touch)."""
-        self.execute(self._horizon_plan())
-
-    def _horizon_plan(self) -> list[PlanStep]:
-        return plan_take(self.working(), self.remaining, self.price_for(Tactic.CROSS))
+        """At the horizon: cancel what rests and take what is left at market (IOC), as the
+        replay's `ParentExecution.complete` does — charged to the parent in both."""
+        working = self.working()
+        steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
+        steps.append(New(self.remaining, None, TimeInForce.IOC, OrderType.MARKET))
+        self.execute(steps)
 
     def reset_log(self) -> DecisionLog:
         log, self.log = self.log, DecisionLog()

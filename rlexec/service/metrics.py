@@ -35,9 +35,7 @@ class ServiceMetrics:
             ["algo", "tactic"], registry=registry,
         )  # fmt: skip
         self.decisions = decisions
-        self.decisions_by_tactic = {
-            t: decisions.labels(algo="rl", tactic=t.value) for t in Tactic
-        }
+        self.decisions_by_tactic = {t: decisions.labels(algo="rl", tactic=t.value) for t in Tactic}
         self.decision_schedule = {
             a: decisions.labels(algo=a, tactic="schedule")
             for a in ("twap", "vwap", "pov", "ac", "sal")

@@ -4,7 +4,7 @@ A parent is one instruction from a trader (symbol, side, quantity, horizon, algo
 limit price and max participation). Its algo — the same object the backtester runs —
 decides every `decision_interval_s` on the service's clock, inside the market-data message
 that makes the decision due (no await between the tick and the order). At the horizon it
-cancels what rests and takes the rest through the far touch, once a second, until done or
+cancels what rests and takes the rest through the far touch, every 2 s, until done or
 until `completion_patience_s` has passed (then it fails, and says how much is left).
 
 Several parents may work at once, on different symbols or the same one; the risk overlay's
@@ -39,6 +39,8 @@ from rlexec.service.oms import ChildOrder, Oms
 
 log = logging.getLogger("rlexec.service")
 _NS = 1_000_000_000
+HORIZON_TAKE_EVERY_NS = 2 * _NS
+"""After the horizon, what is left is taken this often (outside the overlay's duplicate window)."""
 
 
 class ParentState(Enum):
@@ -355,7 +357,7 @@ class ParentManager:
                          f"horizon passed with {ex.remaining} of {parent.spec.quantity} left")  # fmt: skip
             return
         first = not parent.horizon_phase
-        if not first and now_ns - parent.last_take_ns < _NS:
+        if not first and now_ns - parent.last_take_ns < HORIZON_TAKE_EVERY_NS:
             return
         parent.horizon_phase = True
         parent.last_take_ns = now_ns

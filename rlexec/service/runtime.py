@@ -36,8 +36,8 @@ from rlexec.market.book import L2Book
 from rlexec.market.errors import RlexecError
 from rlexec.market.events import Trade
 from rlexec.models.algos import (
-    AlmgrenChrissAlgo,
     Algo,
+    AlmgrenChrissAlgo,
     PolicyAlgo,
     PovAlgo,
     ScheduleAlgo,

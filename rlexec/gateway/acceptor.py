@@ -1,15 +1,23 @@
-"""The acceptor: a TCP server that routes each connection to its session by CompID."""
+"""The acceptor: a TCP server that routes each connection to its session by CompID.
+
+Everything before a successful Logon is bounded here: connections open at once, bytes a
+connection may buffer, the time it may take to send a Logon, and failed logons per CompID
+and per peer address (then a lockout, refused without an answer).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
-from rlexec.gateway.config import Role
+from rlexec.gateway.config import AcceptorConfig, Role
 from rlexec.gateway.connection import FixConnection
 from rlexec.gateway.errors import ConfigError
+from rlexec.gateway.logon_guard import LogonGuard
 from rlexec.gateway.message import FixMessage
+from rlexec.gateway.metrics import GatewayMetrics
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.tags import SENDER_COMP_ID, TARGET_COMP_ID
 
@@ -28,8 +36,15 @@ class FixAcceptor:
         sessions: Iterable[FixSession],
         host: str = "127.0.0.1",
         port: int = 0,
-        unbound_timeout: float = 10.0,
+        unbound_timeout: float | None = None,
+        limits: AcceptorConfig | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
+        if limits is None:
+            limits = AcceptorConfig()
+        if unbound_timeout is not None:
+            limits = replace(limits, unbound_timeout=unbound_timeout)
+        self.limits = limits
         self._sessions: dict[tuple[bytes, bytes], FixSession] = {}
         for session in sessions:
             cfg = session.config
@@ -39,12 +54,19 @@ class FixAcceptor:
             if key in self._sessions:
                 raise ConfigError("sender_comp_id", f"session {session.name} is configured twice")
             self._sessions[key] = session
+            session.logon_observer = self._logon_checked
         if not self._sessions:
             raise ConfigError("sessions", "an acceptor needs at least one session")
+        self.metrics = (
+            metrics if metrics is not None else next(iter(self._sessions.values())).metrics.family
+        )
         self.host = host
         self._port = port
-        self._unbound_timeout = unbound_timeout
         self._server: asyncio.Server | None = None
+        self._open: set[FixConnection] = set()
+        self._guard = LogonGuard(
+            limits.max_failed_logons, limits.lockout_s, limits.max_tracked_peers
+        )
         self._max_body = max(s.config.max_body_length for s in self._sessions.values())
 
     @property
@@ -66,7 +88,11 @@ class FixAcceptor:
             lambda: FixConnection(
                 router=self._route,
                 max_body_length=self._max_body,
-                unbound_timeout=self._unbound_timeout,
+                unbound_timeout=self.limits.unbound_timeout,
+                max_unauthenticated_bytes=self.limits.max_unauthenticated_bytes,
+                gate=self._admit,
+                refused=self._refused,
+                on_close=self._open.discard,
             ),
             self.host,
             self._port,
@@ -105,17 +131,49 @@ class FixAcceptor:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return len(self._open)
+
+    def _admit(self, conn: FixConnection) -> bool:
+        if len(self._open) >= self.limits.max_connections:
+            return False
+        self._open.add(conn)
+        return True
+
+    def _refused(self, conn: FixConnection, reason: str) -> None:
+        self.metrics.connections_refused.labels(reason).inc()
+
     def _route(self, conn: FixConnection, first: FixMessage) -> FixSession | None:
         sender = first.get(SENDER_COMP_ID, b"") or b""
         target = first.get(TARGET_COMP_ID, b"") or b""
+        now = asyncio.get_running_loop().time()
+        host = _host(conn.peer)
+        comp = sender.decode(errors="replace")
+        locked = max(
+            self._guard.locked_for("peer:" + host, now), self._guard.locked_for("comp:" + comp, now)
+        )
+        if locked > 0:
+            log.warning(
+                "event=connection_refused peer=%s sender_comp_id=%r reason=locked_out "
+                "locked_for_s=%.1f",
+                conn.peer,
+                comp,
+                locked,
+            )
+            self._refused(conn, "locked_out")
+            return None
         session = self._sessions.get((sender, target))
         if session is None:
             log.warning(
                 "event=unknown_comp_id peer=%s sender_comp_id=%r target_comp_id=%r action=disconnect",
                 conn.peer,
-                sender.decode(errors="replace"),
+                comp,
                 target.decode(errors="replace"),
             )
+            self._refused(conn, "unknown_comp_id")
+            self._failed("peer:" + host, now)
             return None
         if session.connection is not None:
             log.warning(
@@ -123,5 +181,30 @@ class FixAcceptor:
                 session.name,
                 conn.peer,
             )
+            self._refused(conn, "already_connected")
             return None
         return session
+
+    def _logon_checked(self, conn: FixConnection, passed: bool) -> None:
+        """A session's verdict on a Logon's credentials: count failures, forgive success."""
+        session = conn.session
+        keys = ["peer:" + _host(conn.peer)]
+        if session is not None:
+            keys.append("comp:" + session.config.target_comp_id)
+        if passed:
+            for key in keys:
+                self._guard.succeeded(key)
+            return
+        now = asyncio.get_running_loop().time()
+        for key in keys:
+            self._failed(key, now)
+
+    def _failed(self, key: str, now: float) -> None:
+        lockout = self._guard.failed(key, now)
+        if lockout:
+            log.warning("event=logon_locked_out key=%s lockout_s=%.1f", key, lockout)
+
+
+def _host(peer: str) -> str:
+    """The address part of "host:port" (the port changes with every connection)."""
+    return peer.rpartition(":")[0] or peer

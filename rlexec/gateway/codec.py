@@ -12,6 +12,7 @@ so one bad frame costs one log line, not the connection.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final, NamedTuple
@@ -32,6 +33,9 @@ _BEGIN_MARK: Final = b"8=FIX"
 MAX_BEGIN_STRING: Final = 16
 """Longest BeginString we look for the end of before calling the header garbled."""
 DEFAULT_MAX_BODY_LENGTH: Final = 1 << 20
+MAX_INT_DIGITS: Final = 18
+"""Longest integer field read (below 2**63). int() refuses more than 4,300 digits with a
+ValueError, and long ones cost time: every integer read from the wire is capped first."""
 
 
 # -- encoding --------------------------------------------------------------------------------
@@ -100,6 +104,13 @@ def encode_pairs(pairs: Iterable[tuple[int, FieldValue]]) -> bytes:
 # -- parsing ---------------------------------------------------------------------------------
 
 
+def parse_uint(value: bytes | bytearray | None) -> int | None:
+    """A non-negative FIX integer of at most MAX_INT_DIGITS digits, else None."""
+    if value is None or len(value) > MAX_INT_DIGITS or not value.isdigit():
+        return None
+    return int(value)
+
+
 class GarbledError(ValueError):
     """A frame whose fields cannot be read; the session ignores it without consuming a seq no."""
 
@@ -157,6 +168,8 @@ def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
         tag_text = message[pos:eq]
         if not tag_text.isdigit():  # bytes.isdigit() is ASCII-only
             raise GarbledError(f"non-numeric tag {tag_text[:20]!r} at byte {pos}")
+        if len(tag_text) > 9:
+            raise GarbledError(f"tag number of {len(tag_text)} digits at byte {pos}")
         tag = int(tag_text)
         if tag == 0:
             raise GarbledError(f"tag 0 at byte {pos}")
@@ -173,9 +186,10 @@ def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
         pairs.append((tag, value))
         raw_length = None
         if tag in _RAW_LENGTH_TAGS:
-            if not value.isdigit():
+            length = parse_uint(value)
+            if length is None:
                 raise GarbledError(f"data length field {tag} is not a number: {value[:20]!r}")
-            raw_length = int(value)
+            raw_length = length
             raw_tag = _RAW_DATA_TAG_FOR[tag]
         pos = stop + 1
     return pairs
@@ -193,14 +207,37 @@ class FixFramer:
 
     `feed()` returns, in order, each complete message (bytes, checksum verified) and a
     `Garbled` for each stretch it had to throw away. It never raises: bad bytes are data.
+
+    Linear in the bytes received, however they are split: a partial message is held in a
+    bytearray that grows by appending, the message at its head is re-examined only once
+    enough bytes for it have arrived, and the look-ahead for a valid message inside a
+    partial one (a too-large BodyLength) resumes where it stopped. `work` counts the bytes
+    scanned, summed and copied, so tests can check this without timing anything.
     """
 
-    __slots__ = ("_buffer", "_discarding", "max_body_length")
+    __slots__ = (
+        "_buffer",
+        "_candidates",
+        "_discarding",
+        "_head_need",
+        "_look_start",
+        "_scanned",
+        "max_body_length",
+        "work",
+    )
 
     def __init__(self, max_body_length: int = DEFAULT_MAX_BODY_LENGTH) -> None:
         self.max_body_length = max_body_length
-        self._buffer = b""
+        self._buffer = bytearray()
         self._discarding = False
+        # The partial message at the head, offsets relative to its start: where its state
+        # was built (-1: none), the bytes it needs, how far the look-ahead has searched,
+        # and a heap of (bytes needed, offset) of inner messages still waiting for bytes.
+        self._look_start = -1
+        self._head_need = 0
+        self._scanned = 1
+        self._candidates: list[tuple[int, int]] = []
+        self.work = 0
 
     @property
     def pending(self) -> int:
@@ -209,13 +246,36 @@ class FixFramer:
 
     def clear(self) -> bytes:
         """Drop and return whatever partial message is held (the connection went away)."""
-        held, self._buffer = self._buffer, b""
+        held = bytes(self._buffer)
+        self._buffer = bytearray()
         self._discarding = False
+        self._look_start = -1
         return held
 
     def feed(self, data: bytes) -> list[bytes | Garbled]:
-        buf = self._buffer + data if self._buffer else data
+        held = self._buffer
+        buf: bytes | bytearray
+        if held:
+            held += data
+            self.work += len(data)
+            buf = held
+        else:
+            buf = data
         out: list[bytes | Garbled] = []
+        pos = self._cut(buf, out)
+        if buf is held:
+            if pos:
+                del held[:pos]
+                self.work += len(held)
+        elif pos < len(buf):
+            self._buffer = bytearray(buf[pos:])
+            self.work += len(self._buffer)
+        # Look-ahead state survives only for the message now at the head of what is held.
+        self._look_start = 0 if self._look_start == pos and self._buffer else -1
+        return out
+
+    def _cut(self, buf: bytes | bytearray, out: list[bytes | Garbled]) -> int:
+        """Append what `buf` holds to `out`; the offset of the first byte still needed."""
         pos = 0
         size = len(buf)
         while pos < size:
@@ -224,22 +284,28 @@ class FixFramer:
             else:
                 nxt = buf.find(_BEGIN_MARK, pos)
                 if nxt < 0:
+                    self.work += size - pos
                     # Keep a tail that may be the start of "8=FIX" split across reads.
                     keep = max(pos, size - len(_BEGIN_MARK) + 1)
                     if not self._discarding and buf[pos:keep].strip(b"\r\n\x01 "):
-                        out.append(Garbled("bytes outside any message", buf[pos : pos + 40]))
+                        out.append(Garbled("bytes outside any message", bytes(buf[pos : pos + 40])))
                         self._discarding = True
                     pos = keep
                     break
+                self.work += nxt - pos
                 if not self._discarding and buf[pos:nxt].strip(b"\r\n\x01 "):
-                    out.append(Garbled("bytes before BeginString", buf[pos : min(nxt, pos + 40)]))
+                    out.append(
+                        Garbled("bytes before BeginString", bytes(buf[pos : min(nxt, pos + 40)]))
+                    )
                 self._discarding = False
                 pos = nxt
             result = self._frame_at(buf, pos, size)
             if result is None:
                 break
             if type(result) is int:
-                out.append(buf[pos:result])
+                piece = buf[pos:result]
+                out.append(piece if type(piece) is bytes else bytes(piece))
+                self.work += result - pos
                 pos = result
             else:
                 assert isinstance(result, Garbled)
@@ -248,78 +314,115 @@ class FixFramer:
                 if nxt < 0:
                     self._discarding = True
                     pos = max(pos + 1, size - len(_BEGIN_MARK) + 1)
+                    self.work += size - pos
                     break
+                self.work += nxt - pos
                 pos = nxt
-        self._buffer = buf[pos:] if pos < size else b""
-        return out
+        return pos
 
-    def _frame_at(
-        self, buf: bytes, start: int, size: int, look_ahead: bool = True
-    ) -> int | Garbled | None:
+    def _frame_at(self, buf: bytes | bytearray, start: int, size: int) -> int | Garbled | None:
         """End offset of the valid message at `start`, a Garbled, or None to wait for bytes."""
+        if self._look_start != start:
+            self._look_start = start
+            self._head_need = 0
+            self._scanned = 1
+            self._candidates = []
+        if not self._head_need or size - start >= self._head_need:
+            result = self._parse_at(buf, start, size)
+            if result is None or type(result) is not int or result <= size:
+                return result
+            self._head_need = result - start
+        return self._look_ahead(buf, start, size)
+
+    def _look_ahead(self, buf: bytes | bytearray, start: int, size: int) -> Garbled | None:
+        """A Garbled for the message at `start` (still waiting for bytes) if a complete, valid
+        message starts inside it; otherwise None.
+
+        Without this a too-large BodyLength would hold every later message hostage until
+        enough bytes arrived. Each byte is searched once; an inner message that is itself
+        incomplete is looked at again only once enough bytes for it have arrived."""
+        heap = self._candidates
+        scan = start + self._scanned
+        while True:
+            nxt = buf.find(_BEGIN_MARK, scan)
+            if nxt < 0:
+                break
+            self.work += nxt + 1 - scan
+            heapq.heappush(heap, (0, nxt - start))
+            scan = nxt + 1
+        self.work += max(0, size - scan)
+        self._scanned = max(scan, size - len(_BEGIN_MARK) + 1) - start
+        have = size - start
+        while heap and heap[0][0] <= have:
+            _, offset = heapq.heappop(heap)
+            result = self._parse_at(buf, start + offset, size)
+            if result is None:  # its header is still incomplete: only a few bytes from the end
+                heapq.heappush(heap, (have + 1, offset))
+            elif type(result) is int:
+                if result <= size:
+                    return Garbled(
+                        "BodyLength (9) runs past the end of the message",
+                        bytes(buf[start : start + 40]),
+                    )
+                heapq.heappush(heap, (result - start, offset))
+        return None
+
+    def _parse_at(self, buf: bytes | bytearray, start: int, size: int) -> int | Garbled | None:
+        """End offset of the message at `start` (possibly beyond `size`: wait for it), a
+        Garbled, or None when the header itself is still incomplete."""
         soh = buf.find(SOH, start + 2, start + 2 + MAX_BEGIN_STRING)
         if soh < 0:
             if size - start > 2 + MAX_BEGIN_STRING:
-                return Garbled("BeginString not terminated", buf[start : start + 40])
+                return Garbled("BeginString not terminated", bytes(buf[start : start + 40]))
             return None
         if not buf.startswith(b"9=", soh + 1):
             if size - soh < 3:
                 return None
-            return Garbled("BodyLength (9) is not the second field", buf[start : start + 40])
+            return Garbled("BodyLength (9) is not the second field", bytes(buf[start : start + 40]))
         len_start = soh + 3
         len_end = buf.find(SOH, len_start, len_start + 10)
         if len_end < 0:
             if size - len_start > 10:
-                return Garbled("BodyLength (9) is not a number", buf[start : start + 40])
+                return Garbled("BodyLength (9) is not a number", bytes(buf[start : start + 40]))
             return None
         length_text = buf[len_start:len_end]
         if not length_text.isdigit():
-            return Garbled(f"BodyLength (9) is not a number: {length_text!r}", buf[start:len_end])
+            return Garbled(
+                f"BodyLength (9) is not a number: {bytes(length_text)!r}", bytes(buf[start:len_end])
+            )
         body_length = int(length_text)
         if body_length > self.max_body_length:
             return Garbled(
                 f"BodyLength (9) {body_length} exceeds the limit {self.max_body_length}",
-                buf[start:len_end],
+                bytes(buf[start:len_end]),
             )
         body_start = len_end + 1
         body_end = body_start + body_length
         end = body_end + 7
         if end > size:
             if not buf.startswith(b"35="[: size - body_start], body_start):
-                return Garbled("MsgType (35) is not the third field", buf[start : start + 40])
-            if look_ahead and self._valid_message_inside(buf, start, size):
                 return Garbled(
-                    f"BodyLength (9) {body_length} runs past the end of the message",
-                    buf[start : start + 40],
+                    "MsgType (35) is not the third field", bytes(buf[start : start + 40])
                 )
-            return None
+            return end
         if not buf.startswith(b"35=", body_start):
-            return Garbled("MsgType (35) is not the third field", buf[start : start + 40])
+            return Garbled("MsgType (35) is not the third field", bytes(buf[start : start + 40]))
         if buf[body_end - 1] != 1 or not buf.startswith(b"10=", body_end) or buf[end - 1] != 1:
             return Garbled(
                 f"BodyLength (9) {body_length} does not end at the CheckSum (10) field",
-                buf[start : start + 40],
+                bytes(buf[start : start + 40]),
             )
         checksum_text = buf[body_end + 3 : end - 1]
         if not checksum_text.isdigit():
             return Garbled(
-                f"CheckSum (10) is not a number: {checksum_text!r}", buf[start:end][-12:]
+                f"CheckSum (10) is not a number: {bytes(checksum_text)!r}",
+                bytes(buf[start:end][-12:]),
             )
+        self.work += body_end - start
         actual = sum(buf[start:body_end]) & 255
         if int(checksum_text) != actual:
             return Garbled(
                 f"CheckSum (10) {checksum_text.decode()} does not match the computed {actual:03d}",
-                buf[start : start + 40],
+                bytes(buf[start : start + 40]),
             )
         return end
-
-    def _valid_message_inside(self, buf: bytes, start: int, size: int) -> bool:
-        """Whether a complete, valid message starts inside the one at `start` that still waits
-        for bytes. If so, that one's BodyLength is wrong: without this check a too-large
-        BodyLength would hold every later message hostage until enough bytes arrived."""
-        nxt = buf.find(_BEGIN_MARK, start + 1)
-        while nxt >= 0:
-            if type(self._frame_at(buf, nxt, size, look_ahead=False)) is int:
-                return True
-            nxt = buf.find(_BEGIN_MARK, nxt + 1)
-        return False

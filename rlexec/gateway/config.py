@@ -29,7 +29,8 @@ class SessionConfig:
     role: Role = Role.INITIATOR
     begin_string: str = "FIX.4.4"
     heartbeat_interval: float = 30.0
-    """HeartBtInt the initiator proposes; an acceptor adopts whatever the initiator sends."""
+    """HeartBtInt the initiator proposes; an acceptor adopts whatever the initiator sends.
+    Must be positive: with no heartbeat a silent peer would hold the session forever."""
     reset_on_logon: bool = False
     """Initiator: send ResetSeqNumFlag=Y on every Logon (start each connection at 1)."""
     accept_reset: bool = True
@@ -52,6 +53,13 @@ class SessionConfig:
     """Reject (reason 11) MsgTypes FIX 4.4 does not define."""
     max_queued: int = 100_000
     """Out-of-order messages held while a gap is being filled before the session gives up."""
+    max_queued_bytes: int = 16 << 20
+    """...and their total size in bytes (a count alone lets 1 MiB messages pile up)."""
+    max_resend_requests: int = 20
+    """ResendRequests answered per `resend_window`; one more logs the counterparty out."""
+    resend_window: float = 10.0
+    max_write_buffer: int = 16 << 20
+    """Bytes the socket may hold unsent before the counterparty is dropped as a slow consumer."""
 
     def __post_init__(self) -> None:
         for key in ("sender_comp_id", "target_comp_id", "begin_string"):
@@ -62,9 +70,13 @@ class SessionConfig:
             raise ConfigError("target_comp_id", "must differ from sender_comp_id")
         if not isinstance(self.role, Role):
             raise ConfigError("role", f"must be a Role, got {self.role!r}")
-        for key in ("heartbeat_interval",):
-            _check_time(key, getattr(self, key), allow_zero=True)
-        for key in ("logon_timeout", "logout_timeout", "reconnect_min", "reconnect_max"):
+        for key in (
+            "heartbeat_interval",
+            "logon_timeout",
+            "logout_timeout",
+            "reconnect_min",
+            "reconnect_max",
+        ):
             _check_time(key, getattr(self, key), allow_zero=False)
         if self.reconnect_max < self.reconnect_min:
             raise ConfigError("reconnect_max", "must be at least reconnect_min")
@@ -78,8 +90,10 @@ class SessionConfig:
             raise ConfigError(
                 "max_body_length", f"must be at least 256, got {self.max_body_length}"
             )
-        if self.max_queued < 1:
-            raise ConfigError("max_queued", f"must be positive, got {self.max_queued}")
+        for key in ("max_queued", "max_queued_bytes", "max_resend_requests"):
+            _check_count(key, getattr(self, key), 1)
+        _check_time("resend_window", self.resend_window, allow_zero=False)
+        _check_count("max_write_buffer", self.max_write_buffer, 64 << 10)
 
     @property
     def session_id(self) -> str:
@@ -95,6 +109,37 @@ class SessionConfig:
             target_comp_id=self.sender_comp_id,
             role=role,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptorConfig:
+    """Bounds an acceptor keeps before and around logon, whoever connects."""
+
+    unbound_timeout: float = 10.0
+    """A connection that has not sent a routable Logon by then is closed."""
+    max_connections: int = 256
+    """Open connections at once; one more is closed as soon as it is accepted."""
+    max_unauthenticated_bytes: int = 64 << 10
+    """Bytes a connection may hold in a partial frame before it is logged on."""
+    max_failed_logons: int = 5
+    """Failed logons in a row, per CompID and per peer address, before a lockout."""
+    lockout_s: float = 60.0
+    """First lockout; it doubles with each further failure, up to 64 times this."""
+    max_tracked_peers: int = 10_000
+    """Peer addresses and CompIDs whose failures are remembered (the oldest are forgotten)."""
+
+    def __post_init__(self) -> None:
+        _check_time("unbound_timeout", self.unbound_timeout, allow_zero=False)
+        _check_count("max_connections", self.max_connections, 1)
+        _check_count("max_unauthenticated_bytes", self.max_unauthenticated_bytes, 1024)
+        _check_count("max_failed_logons", self.max_failed_logons, 1)
+        _check_time("lockout_s", self.lockout_s, allow_zero=True)
+        _check_count("max_tracked_peers", self.max_tracked_peers, 1)
+
+
+def _check_count(key: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(key, f"must be an integer of at least {minimum}, got {value!r}")
 
 
 def _is_fix_text(value: str) -> bool:

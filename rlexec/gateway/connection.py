@@ -21,6 +21,10 @@ log = logging.getLogger("rlexec.gateway")
 
 Router = Callable[["FixConnection", FixMessage], "FixSession | None"]
 """Acceptor side: picks the session for a connection from its first message, or None."""
+Gate = Callable[["FixConnection"], bool]
+"""Acceptor side: whether a new connection may stay open (the connection cap)."""
+Refused = Callable[["FixConnection", str], None]
+"""Acceptor side: told when a connection is dropped before logon, with the reason."""
 
 
 class FixConnection(asyncio.Protocol):
@@ -32,6 +36,10 @@ class FixConnection(asyncio.Protocol):
         router: Router | None = None,
         max_body_length: int = 1 << 20,
         unbound_timeout: float = 10.0,
+        max_unauthenticated_bytes: int | None = None,
+        gate: Gate | None = None,
+        refused: Refused | None = None,
+        on_close: Callable[[FixConnection], None] | None = None,
     ) -> None:
         if (session is None) == (router is None):
             raise ValueError("a FixConnection needs exactly one of session or router")
@@ -43,6 +51,12 @@ class FixConnection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._unbound_timeout = unbound_timeout
         self._unbound_timer: asyncio.TimerHandle | None = None
+        self._max_unauthenticated = max_unauthenticated_bytes
+        self._gate = gate
+        self._refused = refused
+        self._on_close = on_close
+        self._writable: asyncio.Event | None = None
+        """Set while the transport accepts more (None: never paused so far)."""
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -52,6 +66,9 @@ class FixConnection(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         if peer:
             self.peer = f"{peer[0]}:{peer[1]}"
+        if self._gate is not None and not self._gate(self):
+            self._refuse("too_many_connections")
+            return
         if self.session is not None:
             self.session.connection_made(self)
         else:
@@ -60,6 +77,14 @@ class FixConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         items = self.framer.feed(data)
+        limit = self._max_unauthenticated
+        if (
+            limit is not None
+            and self.framer.pending > limit
+            and (self.session is None or not self.session.is_logged_on)
+        ):
+            self._refuse("unauthenticated_bytes")
+            return
         if not items:
             return
         session = self.session
@@ -68,6 +93,27 @@ class FixConnection(asyncio.Protocol):
             if session is None:
                 return
         session.data_received(items)
+
+    def pause_writing(self) -> None:
+        """The socket is backed up: stop reading too, so a peer that does not read cannot
+        make us produce more (resends, replies) than it takes."""
+        if self._writable is None:
+            self._writable = asyncio.Event()
+        self._writable.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.set()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    async def drained(self) -> None:
+        """Until the transport takes writes again (at once if it is not paused)."""
+        writable = self._writable
+        if writable is not None and not writable.is_set():
+            await writable.wait()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._unbound_timer is not None:
@@ -79,8 +125,12 @@ class FixConnection(asyncio.Protocol):
                 self.peer,
                 len(held),
             )
+        if self._writable is not None:
+            self._writable.set()
         if self.session is not None:
             self.session.connection_lost(self, exc)
+        if self._on_close is not None:
+            self._on_close(self)
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -91,10 +141,35 @@ class FixConnection(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.write(data)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        transport = self.transport
+        return 0 if transport is None else transport.get_write_buffer_size()
+
     def close(self) -> None:
         """Close after the bytes already written have gone out."""
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping anything unsent (a peer that does not read)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _refuse(self, reason: str) -> None:
+        """Drop a connection that has not logged on, without an answer."""
+        log.warning(
+            "event=connection_refused peer=%s session=%s reason=%s buffered_bytes=%d",
+            self.peer,
+            self.session.name if self.session is not None else "unbound",
+            reason,
+            self.framer.pending,
+        )
+        if self._refused is not None:
+            self._refused(self, reason)
+        self.framer.clear()
+        self.abort()
 
     # -- acceptor routing ----------------------------------------------------------------
 
@@ -139,4 +214,6 @@ class FixConnection(asyncio.Protocol):
                 self.peer,
                 self._unbound_timeout,
             )
+            if self._refused is not None:
+                self._refused(self, "logon_timeout")
             self.close()

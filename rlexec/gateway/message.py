@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlexec.gateway.codec import parse_field_map, parse_fields
+from rlexec.gateway.codec import MAX_INT_DIGITS, parse_field_map, parse_fields
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.tags import MSG_SEQ_NUM, MSG_TYPE
 
@@ -75,6 +75,8 @@ class FixMessage:
 
     def get_int(self, tag: int) -> int:
         value = self[tag]
+        if len(value) > MAX_INT_DIGITS + 1:
+            raise FieldError(tag, f"more than {MAX_INT_DIGITS} digits", self.msg_type)
         if not value.isdigit():
             if value[:1] == b"-" and value[1:].isdigit():
                 return int(value)

@@ -28,7 +28,17 @@ DISCONNECT_REASONS = (
     "protocol_error",
     "seq_too_low",
     "local_stop",
+    "slow_consumer",
 )
+CONNECTION_REFUSALS = (
+    "too_many_connections",
+    "unauthenticated_bytes",
+    "logon_timeout",
+    "locked_out",
+    "unknown_comp_id",
+    "already_connected",
+)
+"""Why an acceptor dropped a connection before it was logged on (label values)."""
 _COMMON_TYPES = (
     *sorted(ADMIN_MSG_TYPES),
     MsgType.NEW_ORDER_SINGLE,
@@ -79,6 +89,20 @@ class GatewayMetrics:
             ["session", "reason"],
             registry=r,
         )
+        self.resend_requests_refused = Counter(
+            "rlexec_fix_resend_requests_refused_total",
+            "ResendRequests over the per-session rate limit (the counterparty is logged out)",
+            ["session"],
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "rlexec_fix_connections_refused_total",
+            "Connections an acceptor dropped before logon, by reason",
+            ["reason"],
+            registry=r,
+        )
+        for reason in CONNECTION_REFUSALS:
+            self.connections_refused.labels(reason)
         self.logged_on = Gauge(
             "rlexec_fix_logged_on", "1 while the session is logged on", ["session"], registry=r
         )
@@ -159,8 +183,14 @@ class SessionMetrics:
         self.rejects_out = family.rejects.labels(session_id, "out")
         self.rejects_in = family.rejects.labels(session_id, "in")
         self.garbled = family.garbled.labels(session_id)
+        self.resend_requests_refused = family.resend_requests_refused.labels(session_id)
         self.disconnects = {r: family.disconnects.labels(session_id, r) for r in DISCONNECT_REASONS}
         self.logged_on = family.logged_on.labels(session_id)
+
+    @property
+    def family(self) -> GatewayMetrics:
+        """The metric families this session's children belong to."""
+        return self._family
 
     def count_in(self, msg_type: bytes) -> None:
         counts = self.messages_in

@@ -20,14 +20,23 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
 from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp
-from rlexec.gateway.codec import FieldValue, Garbled, GarbledError, encode_fields, frame
+from rlexec.gateway.codec import (
+    MAX_INT_DIGITS,
+    FieldValue,
+    Garbled,
+    GarbledError,
+    encode_fields,
+    frame,
+    parse_uint,
+)
 from rlexec.gateway.config import Role, SessionConfig, format_heartbeat
 from rlexec.gateway.connection import FixConnection
 from rlexec.gateway.errors import NotLoggedOnError, StoreError
@@ -38,7 +47,12 @@ from rlexec.gateway.session_state import SessionEvent, SessionState, SessionStat
 from rlexec.gateway.store import SessionStore
 from rlexec.gateway.tags import MsgType
 from rlexec.gateway.tags import SessionRejectReason as R
-from rlexec.gateway.validation import Problem, session_problem
+from rlexec.gateway.validation import (
+    Problem,
+    first_value,
+    repeated_header_tag,
+    session_problem,
+)
 
 log = logging.getLogger("rlexec.gateway")
 
@@ -46,11 +60,14 @@ TEST_REQUEST_FACTOR: Final = 1.2
 """Send a TestRequest after this many HeartBtInts of counterparty silence (as QuickFIX)."""
 TIMEOUT_FACTOR: Final = 2.4
 """Disconnect after this many HeartBtInts of counterparty silence (as QuickFIX)."""
+RESEND_CHUNK: Final = 1_000
+"""Messages resent per socket write; the next chunk waits until the socket has drained."""
 STORE_FLUSH_DELAY: Final = 0.001
 """When a batch of inbound messages produced nothing to send, the new target sequence number
 is flushed to the store this much later, so that it usually shares the write of the next
 outbound message instead of costing a write of its own."""
 
+_BAD_SEQ_TEXT: Final = f"MsgSeqNum (34) missing, not a number or over {MAX_INT_DIGITS} digits"
 _ACTIVE = SessionState.ACTIVE
 _ADMIN = fix.ADMIN_MSG_TYPES
 
@@ -98,6 +115,10 @@ class FixSession:
         self._test_request_id: bytes | None = None
         self._test_request_ids = itertools.count(1)
         self._queue: dict[int, FixMessage] = {}
+        self._queued_bytes = 0
+        self._resend_times: deque[float] = deque()
+        self.logon_observer: Callable[[FixConnection, bool], None] | None = None
+        """Told of each credential check (connection, passed): the acceptor's lockout."""
         self._handled_early: set[int] = set()
         self._resend_until: int | None = None
         self._reset_sent = False
@@ -271,6 +292,25 @@ class FixSession:
         conn.write(out[0] if len(out) == 1 else b"".join(out))
         if self._loop is not None:
             self._last_sent = self._loop.time()
+        if conn.buffered > self.config.max_write_buffer:
+            self._slow_consumer(conn)
+
+    def _slow_consumer(self, conn: FixConnection) -> None:
+        log.error(
+            "event=slow_consumer session=%s peer=%s buffered_bytes=%d limit=%d action=disconnect",
+            self.name,
+            conn.peer,
+            conn.buffered,
+            self.config.max_write_buffer,
+        )
+        if not self._disconnect_reason:
+            self._disconnect_reason = "slow_consumer"
+        if self._sm.can(SessionEvent.DISCONNECT):
+            self._sm.fire(SessionEvent.DISCONNECT)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        conn.abort()
 
     # -- connection events -----------------------------------------------------------------
 
@@ -325,6 +365,8 @@ class FixSession:
             timer.cancel()
         self._timers.clear()
         self._queue.clear()
+        self._queued_bytes = 0
+        self._resend_times.clear()
         self._handled_early.clear()
         self._resend_until = None
         self._test_request_id = None
@@ -364,7 +406,19 @@ class FixSession:
                     except GarbledError as exc:
                         self._garbled(str(exc), item[:40])
                         continue
-                    self._on_message(msg)
+                    try:
+                        self._on_message(msg)
+                    except (ValueError, LookupError) as exc:
+                        # A last line of defence: one bad message must not take the
+                        # transport down with a traceback ("Fatal error on transport").
+                        log.error(
+                            "event=receive_error session=%s error=%r action=disconnect",
+                            self.name,
+                            exc,
+                        )
+                        self._logout_and_disconnect(
+                            "Message could not be processed", "protocol_error"
+                        )
                 else:
                     assert isinstance(item, Garbled)
                     self._garbled(item.reason, item.excerpt)
@@ -440,11 +494,27 @@ class FixSession:
                 "protocol_error",
             )
             return None
-        seq_text = fields.get(fix.MSG_SEQ_NUM)
-        if not seq_text or not seq_text.isdigit():
-            self._logout_and_disconnect("MsgSeqNum (34) missing or not a number", "protocol_error")
+        seq = parse_uint(fields.get(fix.MSG_SEQ_NUM))
+        if seq is None:
+            self._logout_and_disconnect(_BAD_SEQ_TEXT, "protocol_error")
             return None
-        seq = int(seq_text)
+        repeated = repeated_header_tag(msg)
+        if repeated is not None:
+            # Sequenced by neither value: reject it under the first one, as it stands.
+            first = parse_uint(first_value(msg, fix.MSG_SEQ_NUM))
+            if first is None:
+                self._logout_and_disconnect(_BAD_SEQ_TEXT, "protocol_error")
+                return None
+            self._reject(
+                first,
+                msg_type,
+                R.TAG_APPEARS_MORE_THAN_ONCE,
+                repeated,
+                "Tag appears more than once",
+            )
+            if first == self._next_target:
+                self._advance(first)
+            return None
         if (
             fields.get(fix.SENDER_COMP_ID) != self._target
             or fields.get(fix.TARGET_COMP_ID) != self._sender
@@ -495,11 +565,20 @@ class FixSession:
             if self._validate(msg, msg_type) is None:
                 self._on_resend_request(msg)
             self._handled_early.add(seq)
-        if len(self._queue) >= self.config.max_queued:
+        cfg = self.config
+        if len(self._queue) >= cfg.max_queued:
             self._logout_and_disconnect(
-                f"more than {self.config.max_queued} messages queued behind a gap", "protocol_error"
+                f"more than {cfg.max_queued} messages queued behind a gap", "protocol_error"
             )
             return
+        size = len(msg.raw)
+        if self._queued_bytes + size > cfg.max_queued_bytes:
+            self._logout_and_disconnect(
+                f"more than {cfg.max_queued_bytes} bytes queued behind a gap", "protocol_error"
+            )
+            return
+        old = self._queue.get(seq)
+        self._queued_bytes += size - (len(old.raw) if old is not None else 0)
         self._queue[seq] = msg
         self._request_resend(self._next_target, seq)
 
@@ -573,6 +652,7 @@ class FixSession:
             msg = queue.pop(seq, None)
             if msg is None:
                 break
+            self._queued_bytes -= len(msg.raw)
             if seq in self._handled_early:
                 self._handled_early.discard(seq)
                 self._advance(seq)
@@ -580,8 +660,10 @@ class FixSession:
             self._process(msg, msg.fields.get(fix.MSG_TYPE, b""), seq)
         if queue:
             for stale in [s for s in queue if s < self._next_target]:
-                del queue[stale]
+                self._queued_bytes -= len(queue.pop(stale).raw)
                 self._handled_early.discard(stale)
+        else:
+            self._queued_bytes = 0
 
     def _request_resend(self, begin: int, seen: int) -> None:
         """Ask for everything from `begin` on, unless a request covering it is still open."""
@@ -752,17 +834,23 @@ class FixSession:
         ):
             self._logout_and_disconnect("CompID problem", "logon_refused")
             return
-        seq_text = fields.get(fix.MSG_SEQ_NUM)
-        if not seq_text or not seq_text.isdigit():
-            self._logout_and_disconnect("MsgSeqNum (34) missing or not a number", "logon_refused")
+        seq = parse_uint(fields.get(fix.MSG_SEQ_NUM))
+        if seq is None:
+            self._logout_and_disconnect(_BAD_SEQ_TEXT, "logon_refused")
             return
-        seq = int(seq_text)
-        try:
-            heartbeat = float(fields[fix.HEART_BT_INT])
-            if not 0 <= heartbeat < 86_400:
-                raise ValueError
-        except (KeyError, ValueError):
-            self._logout_and_disconnect("HeartBtInt (108) missing or invalid", "logon_refused")
+        repeated = repeated_header_tag(msg)
+        if repeated is not None:
+            self._logout_and_disconnect(
+                f"Tag appears more than once: {repeated} in the Logon", "logon_refused"
+            )
+            return
+        heartbeat = _heartbeat(fields.get(fix.HEART_BT_INT))
+        if heartbeat is None:
+            self._logout_and_disconnect(
+                "HeartBtInt (108) missing or invalid: must be a positive number of seconds "
+                "below 86400",
+                "logon_refused",
+            )
             return
         if cfg.role is Role.ACCEPTOR and (cfg.username is not None or cfg.password is not None):
             user = fields.get(fix.USERNAME, b"").decode(errors="replace")
@@ -771,12 +859,15 @@ class FixSession:
                 and fields.get(fix.PASSWORD, b"").decode(errors="replace") != cfg.password
             ):
                 log.warning(
-                    "event=logon_refused session=%s username=%r reason=bad_credentials",
+                    "event=logon_refused session=%s peer=%s username=%r reason=bad_credentials",
                     self.name,
+                    self._conn.peer if self._conn is not None else "?",
                     user,
                 )
+                self._observe_logon(passed=False)
                 self._logout_and_disconnect("Invalid username or password", "logon_refused")
                 return
+            self._observe_logon(passed=True)
         reset = fields.get(fix.RESET_SEQ_NUM_FLAG) == b"Y"
         if reset and not self._reset_sent:
             if not cfg.accept_reset:
@@ -805,6 +896,7 @@ class FixSession:
         else:
             self._handled_early.add(seq)
             self._queue[seq] = msg
+            self._queued_bytes += len(msg.raw)
             self._request_resend(expected, seq)
         if reset and not cfg.reset_logon_consumes_seq:
             self._next_sender = self._next_target = 1
@@ -826,6 +918,11 @@ class FixSession:
             self.application.on_logon(self)
         except Exception:
             log.exception("event=application_error session=%s callback=on_logon", self.name)
+
+    def _observe_logon(self, passed: bool) -> None:
+        observer = self.logon_observer
+        if observer is not None and self._conn is not None:
+            observer(self._conn, passed)
 
     def _send_logon_reply(self, reset: bool) -> None:
         body = b"98=0\x01108=" + format_heartbeat(self._heartbeat) + b"\x01"
@@ -893,6 +990,8 @@ class FixSession:
         begin = int(msg.fields[fix.BEGIN_SEQ_NO])
         end = int(msg.fields[fix.END_SEQ_NO])
         self.metrics.resend_requests_in.inc()
+        if not self._resend_allowed():
+            return
         last = self._next_sender - 1
         if end == 0 or end > last:
             end = last
@@ -903,6 +1002,24 @@ class FixSession:
         task = asyncio.get_running_loop().create_task(self._resend(begin, end, conn))
         self._resend_tasks.add(task)
         task.add_done_callback(self._resend_tasks.discard)
+
+    def _resend_allowed(self) -> bool:
+        """At most `max_resend_requests` answered per `resend_window`: one small request can
+        ask for the whole history, so a flood of them is refused with a Logout."""
+        cfg = self.config
+        now = asyncio.get_running_loop().time()
+        times = self._resend_times
+        while times and now - times[0] > cfg.resend_window:
+            times.popleft()
+        if len(times) >= cfg.max_resend_requests:
+            self.metrics.resend_requests_refused.inc()
+            self._logout_and_disconnect(
+                f"more than {cfg.max_resend_requests} ResendRequests in {cfg.resend_window} s",
+                "protocol_error",
+            )
+            return False
+        times.append(now)
+        return True
 
     async def _resend(self, begin: int, end: int, conn: FixConnection | None) -> None:
         try:
@@ -934,6 +1051,12 @@ class FixSession:
             self.metrics.count_out(original.msg_type)
             resent += 1
             seq = stored_seq + 1
+            if len(self._out) >= RESEND_CHUNK:
+                # Bounded memory however long the history: write a chunk, wait for the socket.
+                self._flush()
+                await conn.drained()
+                if self._conn is not conn:
+                    return
         if seq <= end:
             self._send_gap_fill(seq, end + 1, now)
             gap_filled += 1
@@ -1036,3 +1159,15 @@ class FixSession:
                 self.config.logout_timeout,
             )
             self._disconnect("logout", "")
+
+
+def _heartbeat(value: bytes | None) -> float | None:
+    """HeartBtInt (108) as seconds: positive and below a day, or None. A decimal is accepted
+    (rlexec's own fractional heartbeats); zero is not, or a silent peer could hold the CompID."""
+    if value is None or len(value) > MAX_INT_DIGITS:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < 86_400 else None

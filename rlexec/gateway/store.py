@@ -81,10 +81,20 @@ class SessionStore(Protocol):
     async def close(self) -> None: ...
 
 
-class MemoryStore:
-    """The embedded default and the test double: everything in dicts, lost with the process."""
+DEFAULT_MAX_MESSAGES = 100_000
 
-    def __init__(self) -> None:
+
+class MemoryStore:
+    """The embedded default and the test double: everything in dicts, lost with the process.
+
+    Keeps only the newest `max_messages` sent messages, so a long-lived session does not
+    grow without bound; a ResendRequest for older ones is answered with a GapFill (as the
+    session does for any message it no longer has)."""
+
+    def __init__(self, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+            raise ValueError(f"max_messages must be a positive integer, got {max_messages!r}")
+        self.max_messages = max_messages
         self._sender = 1
         self._target = 1
         self._messages: dict[int, bytes] = {}
@@ -102,8 +112,12 @@ class MemoryStore:
         return StoredState(self._sender, self._target, self._creation_time)
 
     def save_message(self, seq: int, raw: bytes) -> None:
-        self._messages[checked_seq("MsgSeqNum", seq)] = raw
+        messages = self._messages
+        messages[checked_seq("MsgSeqNum", seq)] = raw
         self._sender = seq + 1
+        if len(messages) > self.max_messages:
+            # Sequence numbers only grow within an epoch: the first key is the oldest.
+            del messages[next(iter(messages))]
 
     def set_next_sender_seq(self, seq: int) -> None:
         self._sender = checked_seq("next sender seq", seq)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from rlexec.gateway import tags as fix
+from rlexec.gateway.codec import parse_uint
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.tags import MsgType
 from rlexec.gateway.tags import SessionRejectReason as R
@@ -71,6 +72,24 @@ def session_problem(msg: FixMessage, msg_type: bytes, check_msg_type: bool) -> P
         required = fields.get(tag)
         if required is None:
             return Problem(R.REQUIRED_TAG_MISSING, tag, "Required tag missing")
-        if tag in _INT_FIELDS and not required.isdigit():
+        if tag in _INT_FIELDS and parse_uint(required) is None:
             return Problem(R.INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+    return None
+
+
+def repeated_header_tag(msg: FixMessage) -> int | None:
+    """A standard-header tag that occurs more than once (FIX: Reject 373=13), or None."""
+    if not msg.has_repeated_tags:
+        return None
+    for tag in msg.repeated_tags():
+        if tag in HEADER_TAGS:
+            return tag
+    return None
+
+
+def first_value(msg: FixMessage, tag: int) -> bytes | None:
+    """The first occurrence of `tag` (`fields` holds the last one)."""
+    for t, value in msg.pairs:
+        if t == tag:
+            return value
     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from rlexec.gateway import tags as fix
+from rlexec.gateway.codec import MAX_INT_DIGITS, parse_uint
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.values import format_price
 from rlexec.market.events import Trade
@@ -27,6 +28,7 @@ _ENTRY_TYPES: Final = frozenset({BID, OFFER, TRADE})
 # MDReqRejReason (281)
 UNKNOWN_SYMBOL: Final = 0
 DUPLICATE_MD_REQ_ID: Final = 1
+INSUFFICIENT_BANDWIDTH: Final = 2
 UNSUPPORTED_SUBSCRIPTION_TYPE: Final = 4
 UNSUPPORTED_MARKET_DEPTH: Final = 5
 UNSUPPORTED_UPDATE_TYPE: Final = 6
@@ -151,11 +153,14 @@ def parse_request(
     if kind == 2:
         return md_req_id, kind, None
     depth_text = f.get(fix.MARKET_DEPTH, b"0")
-    if not depth_text.isdigit():
+    depth = parse_uint(depth_text)
+    if depth is None:
         raise MarketDataError(
-            UNSUPPORTED_MARKET_DEPTH, f"MarketDepth (264)={depth_text.decode(errors='replace')!r}"
+            UNSUPPORTED_MARKET_DEPTH,
+            f"MarketDepth (264)={depth_text[:24].decode(errors='replace')!r}: "
+            f"a whole number of at most {MAX_INT_DIGITS} digits",
         )
-    depth = int(depth_text) or max_depth
+    depth = depth or max_depth
     update = f.get(fix.MD_UPDATE_TYPE)
     if kind == 1 and update not in (None, b"1"):
         raise MarketDataError(

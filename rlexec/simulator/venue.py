@@ -27,13 +27,15 @@ from prometheus_client import CollectorRegistry
 from rlexec.gateway import tags as fix
 from rlexec.gateway.acceptor import FixAcceptor
 from rlexec.gateway.application import Application
-from rlexec.gateway.config import Role, SessionConfig
+from rlexec.gateway.codec import parse_uint
+from rlexec.gateway.config import AcceptorConfig, Role, SessionConfig
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.metrics import GatewayMetrics
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore, SessionStore
 from rlexec.gateway.store_file import FileStore
 from rlexec.gateway.tags import MsgType
+from rlexec.gateway.values import format_price
 from rlexec.market.book import L2Book
 from rlexec.market.events import BookLevelUpdate, Trade
 from rlexec.market.orders import Side
@@ -50,7 +52,13 @@ from rlexec.simulator.fix_messages import (
     parse_new_order,
     rejected_order_report,
 )
-from rlexec.simulator.market_data import MarketDataError, Subscription, incremental, parse_request
+from rlexec.simulator.market_data import (
+    INSUFFICIENT_BANDWIDTH,
+    MarketDataError,
+    Subscription,
+    incremental,
+    parse_request,
+)
 from rlexec.simulator.market_data import reject as md_reject
 from rlexec.simulator.orders import (
     CancelReject,
@@ -75,6 +83,10 @@ _QUEUED_WHILE_AWAY: Final = frozenset(
 )
 """Order-entry answers are kept for a client that is not logged on and sent at its next
 logon; market data for it is dropped."""
+_INT_TAGS: Final = ((fix.ORDER_QTY, "OrderQty"), (fix.PRICE, "Price"), (fix.ORDER_ID, "OrderID"))
+_MAX_NUMBER_TEXT: Final = 32
+"""Longest quantity, price or order id text read; the range checks and the price band judge
+the value, this only keeps int() away from thousands of digits."""
 
 
 class Venue:
@@ -123,7 +135,17 @@ class Venue:
             handler.session = session
             self.handlers[client.comp_id] = handler
             sessions.append(session)
-        self.acceptor = FixAcceptor(sessions, config.host, config.port)
+        self.acceptor = FixAcceptor(
+            sessions,
+            config.host,
+            config.port,
+            limits=AcceptorConfig(
+                max_connections=config.max_connections,
+                max_failed_logons=config.max_failed_logons,
+                lockout_s=config.logon_lockout_s,
+            ),
+            metrics=gateway_metrics,
+        )
 
     def _store(self, client: str) -> SessionStore:
         if self.config.store_dir is None:
@@ -269,6 +291,25 @@ class Venue:
 
     def transact_time(self, ts_ns: int | None = None) -> bytes:
         return self._transact.stamp(self.replay.now_ns if ts_ns is None else ts_ns)
+
+    def price_band_problem(self, price: int) -> str | None:
+        """Why a limit price is outside the band around the reference, or None."""
+        band = self.config.price_band_pct
+        if band is None or price <= 0:  # a non-positive price is the engine's to refuse
+            return None
+        replay = self.replay
+        reference = replay.reference_mid or replay.mid
+        if reference is None:
+            trade = replay.last_trade
+            if trade is None:
+                return None
+            reference = float(trade.price)
+        if abs(price - reference) <= reference * band / 100:
+            return None
+        return (
+            f"PRICE_BAND: Price (44)={format_price(price).decode()} is more than {band:g}% "
+            f"from the reference {format_price(round(reference)).decode()}"
+        )
 
     def update_subscription_gauge(self) -> None:
         self.metrics.subscriptions.set(sum(len(h.subscriptions) for h in self.handlers.values()))
@@ -476,7 +517,10 @@ class ClientHandler(Application):
             self._business_reject(msg, 5, "ClOrdID (11) is missing")
             return
         try:
+            self._check_numbers(msg)
             req = parse_new_order(msg)
+            if req.price is not None:
+                self._check_band(req.price)
         except RequestError as err:
             self._order_rejected(err.code)
             log.info(
@@ -511,6 +555,29 @@ class ClientHandler(Application):
             self._accepted.inc()
         venue.dispatch(reports)
 
+    def _check_numbers(self, msg: FixMessage) -> None:
+        """Refuse an over-long number before anything converts it (int() of 4,301 digits
+        raises, and long ones are slow)."""
+        fields = msg.fields
+        for tag, name in _INT_TAGS:
+            value = fields.get(tag)
+            if value is not None and len(value) > _MAX_NUMBER_TEXT:
+                self.venue.metrics.refused_requests.labels(self.comp_id, "integer_field").inc()
+                code = RejectCode.BAD_PRICE if tag == fix.PRICE else RejectCode.BAD_QUANTITY
+                if tag == fix.ORDER_ID:
+                    code = RejectCode.UNKNOWN_ORDER
+                raise RequestError(
+                    code,
+                    f"{name} ({tag}) has {len(value)} characters, limit={_MAX_NUMBER_TEXT}",
+                    tag,
+                )
+
+    def _check_band(self, price: int) -> None:
+        problem = self.venue.price_band_problem(price)
+        if problem is not None:
+            self.venue.metrics.refused_requests.labels(self.comp_id, "price_band").inc()
+            raise RequestError(RejectCode.BAD_PRICE, problem, fix.PRICE)
+
     def _order_rejected(self, code: RejectCode) -> None:
         m = self.venue.metrics
         m.orders.labels(self.comp_id, "rejected").inc()
@@ -533,7 +600,10 @@ class ClientHandler(Application):
         cl_text = cl.decode(errors="replace")
         orig_text = msg.get_str(fix.ORIG_CL_ORD_ID, "") or ""
         try:
+            self._check_numbers(msg)
             req = parse_amend(msg, replace)
+            if req.price is not None:
+                self._check_band(req.price)
         except RequestError as err:
             order = engine.order_for(self.comp_id, client_order_id=orig_text) if orig_text else None
             venue.metrics.rejects.labels(self.comp_id, kind, err.code.value).inc()
@@ -582,9 +652,9 @@ class ClientHandler(Application):
         cl_text = cl.decode(errors="replace")
         engine = venue.replay.engine
         order = engine.order_for(self.comp_id, client_order_id=cl_text)
-        order_id = msg.fields.get(fix.ORDER_ID)
-        if order is None and order_id and order_id.isdigit():
-            order = engine.order_for(self.comp_id, order_id=int(order_id))
+        order_id = parse_uint(msg.fields.get(fix.ORDER_ID))
+        if order is None and order_id is not None:
+            order = engine.order_for(self.comp_id, order_id=order_id)
         if order is None:
             side = msg.fields.get(fix.SIDE) or b"1"
             err = RequestError(RejectCode.UNKNOWN_ORDER, f"no order {cl_text!r} for {self.comp_id}")
@@ -662,6 +732,21 @@ class ClientHandler(Application):
                 1, f"MDReqID (262)={md_req_id.decode(errors='replace')!r} is already subscribed"
             )
             self.send(MsgType.MARKET_DATA_REQUEST_REJECT, md_reject(md_req_id, dupe))
+            return
+        cap = venue.config.max_subscriptions_per_client
+        if kind == 1 and len(self.subscriptions) >= cap:
+            venue.metrics.refused_requests.labels(self.comp_id, "subscriptions").inc()
+            venue.metrics.market_data_messages.labels(self.comp_id, "reject").inc()
+            log.warning(
+                "event=market_data_rejected client=%s reason=%d subscriptions=%d limit=%d",
+                self.comp_id, INSUFFICIENT_BANDWIDTH, len(self.subscriptions), cap,
+            )  # fmt: skip
+            over = MarketDataError(
+                INSUFFICIENT_BANDWIDTH,
+                f"TOO_MANY_SUBSCRIPTIONS: {len(self.subscriptions)} held, "
+                f"max_subscriptions_per_client={cap}",
+            )
+            self.send(MsgType.MARKET_DATA_REQUEST_REJECT, md_reject(md_req_id, over))
             return
         venue.sync_time()
         venue.dispatch([])  # the published book is current

@@ -99,6 +99,17 @@ class VenueConfig(BaseModel):
     """Drive the replay by the clock; False leaves it to the embedding code (tests)."""
     market_data_depth: int = Field(default=10, ge=1, le=100)
     """Most price levels per side a market-data subscription can get."""
+    max_subscriptions_per_client: int = Field(default=16, ge=1, le=10_000)
+    """Market-data subscriptions one client may hold; one more is refused (MDReqRejReason 2)."""
+    price_band_pct: float | None = Field(default=25.0, gt=0, le=1_000)
+    """Limit orders priced further than this from the reference (the recorded market's mid,
+    else the book's mid, else the last trade) are rejected; None disables the band."""
+    max_connections: int = Field(default=64, ge=1, le=100_000)
+    """Open FIX connections at once (logged on or not)."""
+    max_failed_logons: int = Field(default=5, ge=1)
+    """Failed logons in a row per CompID and per peer address before a lockout."""
+    logon_lockout_s: float = Field(default=60.0, ge=0)
+    """First lockout after `max_failed_logons`; doubles with each further failure."""
     store_dir: Path | None = None
     """Keep FIX sequence numbers and sent messages in files here; None = in memory."""
     replay: ReplayConfig = ReplayConfig()

@@ -61,6 +61,13 @@ class VenueMetrics:
             ["client", "kind"],
             registry=r,
         )
+        self.refused_requests = Counter(
+            "rlexec_venue_refused_requests_total",
+            "Requests refused by a venue bound, by client and bound "
+            "(price_band, subscriptions, integer_field)",
+            ["client", "bound"],
+            registry=r,
+        )
         self.replay_events = Counter(
             "rlexec_venue_replay_events_total", "LOBSTER messages replayed", registry=r
         )

@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry
 
 from rlexec.market.instrument import PRICE_SCALE
 from rlexec.market.orders import OrderIntent, OrderType, Side
+from rlexec.risk.bucket import ONE, TokenBucket
 from rlexec.risk.decision import _ISSUER, Approval, Denial, Reason
 from rlexec.risk.errors import ApprovalError, RiskError
 from rlexec.risk.killswitch import (
@@ -61,8 +62,6 @@ _BIG = 1 << 62
 """The self-match key of a market buy: above any real price. A market sell uses 0."""
 _NO_ASK = _BIG + 1
 _NO_BID = -1
-_ONE = 1_000_000_000
-"""One token in a bucket, in token-nanoseconds-per-second units: refill is elapsed_ns × rate."""
 _NS_PER_MS = 1_000_000
 _RISK = "risk"
 """`who` of a transition the overlay takes by itself."""
@@ -206,14 +205,13 @@ class RiskOverlay:
         self.n_store_errors = 0
         self.last_store_error: str | None = None
         self.denials: dict[Reason, int] = dict.fromkeys(Reason, 0)
-        # rate buckets: levels in token·1e9 units, full at start
-        self._ob_lvl = 0
-        self._ob_t = -(1 << 62)
-        self._mb_lvl = 0
-        self._mb_t = -(1 << 62)
+        self._ob = TokenBucket(
+            limits.max_orders_per_s, limits.order_burst or limits.max_orders_per_s
+        )
+        self._mb = TokenBucket(
+            limits.max_messages_per_s, limits.message_burst or limits.max_messages_per_s
+        )
         self._install(limits)
-        self._ob_lvl = self._ob_cap
-        self._mb_lvl = self._mb_cap
         self._killswitch = KillSwitch(store, clock=clock)
         self._halted = False
         self._reduce_only = False
@@ -249,12 +247,10 @@ class RiskOverlay:
         self._max_loss = limits.max_daily_loss
         self._loss_floor = -limits.max_daily_loss
         self._max_working = limits.max_working_orders
-        self._ob_rate = limits.max_orders_per_s
-        self._ob_cap = (limits.order_burst or limits.max_orders_per_s) * _ONE
-        self._mb_rate = limits.max_messages_per_s
-        self._mb_cap = (limits.message_burst or limits.max_messages_per_s) * _ONE
-        self._ob_lvl = min(self._ob_lvl, self._ob_cap)
-        self._mb_lvl = min(self._mb_lvl, self._mb_cap)
+        self._ob.configure(limits.max_orders_per_s, limits.order_burst or limits.max_orders_per_s)
+        self._mb.configure(
+            limits.max_messages_per_s, limits.message_burst or limits.max_messages_per_s
+        )
         self._max_age_ns = limits.max_reference_age_ms * _NS_PER_MS
         self._dup_ns = limits.duplicate_window_ms * _NS_PER_MS
         self._max_fills = limits.max_fills
@@ -471,32 +467,16 @@ class RiskOverlay:
                 f"price={price} {(now_ns - last) / _NS_PER_MS:g} ms ago < {self._dup_ns // _NS_PER_MS} ms",
             )
 
-        elapsed = now_ns - self._ob_t
-        if elapsed > 0:
-            level = self._ob_lvl + elapsed * self._ob_rate
-            self._ob_lvl = level if level < self._ob_cap else self._ob_cap
-            self._ob_t = now_ns
-        if self._ob_lvl < _ONE:
-            return self._deny(
-                Reason.ORDER_RATE,
-                f"ORDER_RATE: bucket={self._ob_lvl / _ONE:.3f} < 1 order "
-                f"(max={self._ob_rate}/s, burst={self._ob_cap // _ONE})",
-            )
-        elapsed = now_ns - self._mb_t
-        if elapsed > 0:
-            level = self._mb_lvl + elapsed * self._mb_rate
-            self._mb_lvl = level if level < self._mb_cap else self._mb_cap
-            self._mb_t = now_ns
-        if self._mb_lvl < _ONE:
-            return self._deny(
-                Reason.MESSAGE_RATE,
-                f"MESSAGE_RATE: bucket={self._mb_lvl / _ONE:.3f} < 1 message "
-                f"(max={self._mb_rate}/s, burst={self._mb_cap // _ONE})",
-            )
+        ob = self._ob
+        if ob.refill(now_ns) < ONE:
+            return self._deny(Reason.ORDER_RATE, f"ORDER_RATE: {ob.describe('order')}")
+        mb = self._mb
+        if mb.refill(now_ns) < ONE:
+            return self._deny(Reason.MESSAGE_RATE, f"MESSAGE_RATE: {mb.describe('message')}")
 
         # Approved: take the tokens and reserve the order.
-        self._ob_lvl -= _ONE
-        self._mb_lvl -= _ONE
+        ob.take()
+        mb.take()
         recent = self._recent
         recent[key] = now_ns
         if len(recent) > 4096:
@@ -705,14 +685,8 @@ class RiskOverlay:
 
     def on_cancel_sent(self, order_id: str, now_ns: int | None = None) -> None:
         """A cancel went out: it takes a message token (down to one burst of debt), never blocked."""
-        now = self._now(now_ns)
         self.n_cancels += 1
-        elapsed = now - self._mb_t
-        if elapsed > 0:
-            level = self._mb_lvl + elapsed * self._mb_rate
-            self._mb_lvl = level if level < self._mb_cap else self._mb_cap
-            self._mb_t = now
-        self._mb_lvl = max(self._mb_lvl - _ONE, -self._mb_cap)
+        self._mb.force(self._now(now_ns))
 
     def on_cancelled(self, order_id: str, now_ns: int | None = None) -> None:
         """The order is done (cancelled or expired at the venue): release what is left of it."""
@@ -995,10 +969,8 @@ class RiskOverlay:
         loss = -self._pnl if math.isfinite(self._pnl) else math.inf
         yield "daily_loss", "", _ratio(loss, self._max_loss)
         yield "working_orders", "", _ratio(self._n_working, self._max_working)
-        ob = min(self._ob_cap, self._ob_lvl + max(0, now - self._ob_t) * self._ob_rate)
-        mb = min(self._mb_cap, self._mb_lvl + max(0, now - self._mb_t) * self._mb_rate)
-        yield "order_rate", "", (self._ob_cap - ob) / self._ob_cap
-        yield "message_rate", "", (self._mb_cap - mb) / self._mb_cap
+        for name, bucket in (("order_rate", self._ob), ("message_rate", self._mb)):
+            yield name, "", (bucket.cap - bucket.peek(now)) / bucket.cap
         cutoff = now - self._fill_window_ns
         recent_fills = sum(1 for t in self._fill_times if t > cutoff)
         yield "fills", "", _ratio(recent_fills, self._max_fills)

@@ -5,7 +5,8 @@ nothing of ours but `market`, so that no bug above it — in a strategy, a model
 gateway — can loosen a limit. A test enforces the import rule.
 
     limits = load_limits("rlexec.toml")                 # RiskConfigError names a bad key
-    overlay = RiskOverlay(limits, store=store, registry=REGISTRY)
+    overlay = RiskOverlay(limits, store=store, registry=REGISTRY)  # HALTED if the store is empty
+                                                        # (first start: initialise=True)
     decision = overlay.check(intent, now_ns)            # Approval | Denial, nothing else
     if decision.approved:
         overlay.on_order_sent(decision, cl_ord_id)      # ApprovalError: do not send
@@ -20,7 +21,10 @@ from rlexec.risk.errors import (
     RiskError,
 )
 from rlexec.risk.killswitch import (
+    FAIL_CLOSED,
+    INITIALISE,
     TRANSITIONS,
+    KillAction,
     KillState,
     KillSwitch,
     KillSwitchSnapshot,
@@ -41,12 +45,15 @@ from rlexec.risk.limits import (
 from rlexec.risk.overlay import AuditRecord, PositionView, RiskOverlay
 
 __all__ = [
+    "FAIL_CLOSED",
+    "INITIALISE",
     "TRANSITIONS",
     "Approval",
     "ApprovalError",
     "AuditRecord",
     "Denial",
     "IllegalTransitionError",
+    "KillAction",
     "KillState",
     "KillSwitch",
     "KillSwitchSnapshot",

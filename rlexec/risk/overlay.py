@@ -49,7 +49,6 @@ from rlexec.risk.bucket import ONE, TokenBucket
 from rlexec.risk.decision import _ISSUER, Approval, Denial, Reason
 from rlexec.risk.errors import ApprovalError, RiskError
 from rlexec.risk.killswitch import (
-    _RANK,
     KillState,
     KillSwitch,
     KillSwitchStore,
@@ -179,7 +178,10 @@ class RiskOverlay:
         store: KillSwitchStore | None = None,
         clock: Callable[[], int] = time.time_ns,
         registry: CollectorRegistry | None = None,
+        initialise: bool = False,
     ) -> None:
+        """`store` and `initialise` are the kill switch's (see `KillSwitch`): with a store, a
+        missing saved state starts HALTED unless `initialise=True` (first start only)."""
         self._clock = clock
         self._syms: dict[str, _Sym] = {}
         self._working: dict[str, _Order] = {}
@@ -212,7 +214,7 @@ class RiskOverlay:
             limits.max_messages_per_s, limits.message_burst or limits.max_messages_per_s
         )
         self._install(limits)
-        self._killswitch = KillSwitch(store, clock=clock)
+        self._killswitch = KillSwitch(store, clock=clock, initialise=initialise)
         self._halted = False
         self._reduce_only = False
         self._set_state_flags(self._killswitch.state)
@@ -317,7 +319,8 @@ class RiskOverlay:
 
     def _on_transition(self, record: Transition) -> None:
         self._set_state_flags(record.to_state)
-        if record.from_state is None or _RANK[record.to_state] > _RANK[record.from_state]:
+        frm = record.from_state
+        if frm is None or record.to_state.strictness > frm.strictness:
             self._void_pending()
 
     # -- the one way through -------------------------------------------------------------

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from rlexec.market.orders import Side
+from rlexec.market.orders import OrderType, Side, TimeInForce
 from rlexec.risk import (
     Approval,
     ApprovalError,
+    ApprovalIssuer,
     Denial,
     KillState,
     Reason,
@@ -32,11 +33,23 @@ def approve(ov: RiskOverlay, intent: Any, now: int = T0) -> Approval:
 # -- approvals ------------------------------------------------------------------------------
 
 
+FIELDS = ("AAPL", Side.BUY, 10, OrderType.LIMIT, MID, TimeInForce.DAY, None, 1, T0)
+
+
 def test_an_approval_cannot_be_built_outside_the_overlay() -> None:
     with pytest.raises(TypeError, match=r"issued only by RiskOverlay\.check"):
-        Approval(object(), buy(10), 1, T0)
-    with pytest.raises(TypeError):
-        Approval(None, buy(10), 1, T0)
+        Approval(object(), *FIELDS)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"issued only by RiskOverlay\.check"):
+        Approval(None, *FIELDS)  # type: ignore[arg-type]
+
+
+def test_an_approval_built_with_another_issuer_is_refused() -> None:
+    ov = overlay()
+    approve(ov, buy(10))  # seq 1 is outstanding: same number, not the same approval
+    forged = Approval(ApprovalIssuer(), *FIELDS)
+    with pytest.raises(ApprovalError, match="not issued by this overlay"):
+        ov.on_order_sent(forged, "c1", T0)
+    assert ov.release(forged) is False
 
 
 def test_a_forged_approval_is_refused_by_the_send_path() -> None:
@@ -46,7 +59,7 @@ def test_a_forged_approval_is_refused_by_the_send_path() -> None:
     with pytest.raises(ApprovalError, match="not issued by this overlay"):
         ov.on_order_sent(forged, "c1", T0)
     copy = object.__new__(Approval)
-    for slot in ("_intent", "_seq", "_issued_ns"):
+    for slot in Approval.__slots__:
         object.__setattr__(copy, slot, getattr(real, slot))
     with pytest.raises(ApprovalError):
         ov.on_order_sent(copy, "c1", T0)  # same fields, not the same approval

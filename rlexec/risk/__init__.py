@@ -12,7 +12,7 @@ gateway — can loosen a limit. A test enforces the import rule.
         overlay.on_order_sent(decision, cl_ord_id)      # ApprovalError: do not send
 """
 
-from rlexec.risk.decision import Approval, Denial, Reason
+from rlexec.risk.decision import Approval, ApprovalIssuer, Denial, Reason
 from rlexec.risk.errors import (
     ApprovalError,
     IllegalTransitionError,
@@ -50,6 +50,7 @@ __all__ = [
     "TRANSITIONS",
     "Approval",
     "ApprovalError",
+    "ApprovalIssuer",
     "AuditRecord",
     "Denial",
     "IllegalTransitionError",

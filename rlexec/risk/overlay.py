@@ -1036,8 +1036,8 @@ class RiskOverlay:
         quantity the position is still updated, and the P&L stays unknown (every new order
         is denied NON_FINITE) until `reconcile_position`.
 
-        An *overfill* — more shares than the order named by `order_id` had open (the worst of
-        its old and new terms while a replace is in flight) — halts (`OVERFILL: ...`): the
+        An *overfill* — more shares than the order named by `order_id` had open at the venue
+        (the worst of its old and new terms once a replace is sent) — halts (`OVERFILL: ...`): the
         venue did what was never approved, so nothing it says is trusted until a person
         looks. A filled position past its long, short or gross limit (an overfill, a fill
         the overlay cannot tie to an order, limits tightened under working orders) moves
@@ -1065,7 +1065,9 @@ class RiskOverlay:
                 self.n_unknown_order_events += 1
             else:
                 rep = order.replace
-                open_qty = _reserved(order)
+                reserved = _reserved(order)
+                # what the venue may fill: both terms once a replace is sent, else the old
+                open_qty = reserved if rep is not None and rep.new_id is not None else order.leaves
                 if qty > open_qty:
                     overfill = (
                         f"OVERFILL: {symbol} {'BUY' if buy else 'SELL'} fill qty={qty} "
@@ -1078,9 +1080,9 @@ class RiskOverlay:
                     if rep is not None:
                         rep.new_leaves = rep.new_leaves - qty if rep.new_leaves > qty else 0
                     if buy:
-                        s.open_buy -= open_qty - _reserved(order)
+                        s.open_buy -= reserved - _reserved(order)
                     else:
-                        s.open_sell -= open_qty - _reserved(order)
+                        s.open_sell -= reserved - _reserved(order)
         # position and P&L (average cost, in price units)
         good_price = isinstance(price, int | float) and not isinstance(price, bool)
         good_price = good_price and math.isfinite(price) and price > 0

@@ -436,3 +436,36 @@ def test_answers_for_unknown_replaces_are_counted() -> None:
     ov.on_replace_rejected(oid, T0)  # an order with no replace in flight
     assert ov.n_unknown_order_events == 2
     assert ov.position("AAPL").working_buy_qty == 10
+
+
+def test_an_order_filled_before_its_replace_is_sent_is_done() -> None:
+    ov = overlay()
+    oid = working(ov, buy(10, MID - 100), "b1")
+    a = replace_ok(ov, oid, 100, MID - 100)
+    assert ov.position("AAPL").working_buy_qty == 100  # reserved from the approval on
+    ov.on_fill("AAPL", Side.BUY, 10, MID - 100, order_id=oid, now_ns=T0)
+    assert ov.state is A
+    assert (ov.working_orders, ov.position("AAPL").working_buy_qty) == (0, 0)
+    with pytest.raises(ApprovalError, match="no longer working"):
+        ov.on_replace_sent(a, oid, "b2", T0)
+
+
+def test_before_the_replace_is_sent_only_the_old_terms_can_fill() -> None:
+    ov = overlay()
+    oid = working(ov, buy(10, MID - 100), "b1")
+    replace_ok(ov, oid, 100, MID - 100)
+    ov.on_fill("AAPL", Side.BUY, 11, MID - 100, order_id=oid, now_ns=T0)
+    assert ov.state is H
+    assert ov.history[-1].why == "OVERFILL: AAPL BUY fill qty=11 > open qty=10 of order 'b1'"
+
+
+def test_a_fill_before_the_send_comes_off_the_new_leaves_too() -> None:
+    ov = overlay()
+    oid = working(ov, buy(100, MID - 100), "b1")
+    a = replace_ok(ov, oid, 150, MID - 100)
+    ov.on_fill("AAPL", Side.BUY, 30, MID - 100, order_id=oid, now_ns=T0)
+    assert ov.position("AAPL").working_buy_qty == 120
+    ov.on_replace_sent(a, oid, "b2", T0)
+    ov.on_replaced("b2", T0)
+    p = ov.position("AAPL")
+    assert (p.position, p.working_buy_qty) == (30, 120)

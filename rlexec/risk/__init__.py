@@ -10,6 +10,9 @@ gateway — can loosen a limit. A test enforces the import rule.
     decision = overlay.check(intent, now_ns)            # Approval | Denial, nothing else
     if decision.approved:
         overlay.on_order_sent(decision, cl_ord_id)      # ApprovalError: do not send
+    decision = overlay.check_replace(cl_ord_id, new_leaves, new_price, now_ns)
+    if decision.approved:                               # send decision.intent as the replace
+        overlay.on_replace_sent(decision, cl_ord_id, new_cl_ord_id)
 """
 
 from rlexec.risk.decision import Approval, ApprovalIssuer, Denial, Reason

@@ -8,9 +8,14 @@ limit neither passes alone. The order path then hands the approval back with
 within `approval_ttl_ms`, or one issued before the kill switch or the limits were
 tightened, is void), or gives it up with `release(approval)`.
 
+A cancel/replace goes the same way: `check_replace(order_id, new_leaves, new_price, now_ns)`,
+then `on_replace_sent(approval, order_id, new_order_id)`; until the venue answers
+(`on_replaced` / `on_replace_rejected`) the worst of the old and the new terms is reserved.
+
 The overlay's position, P&L, working orders and rates are built only from what it is fed:
-`on_order_sent`, `on_order_accepted`, `on_cancel_sent`, `on_cancelled`, `on_rejected`,
-`on_fill` and `on_market`, never from the strategy's view. Time is always passed in (or
+`on_order_sent`, `on_replace_sent`, `on_order_accepted`, `on_replaced`,
+`on_replace_rejected`, `on_cancel_sent`, `on_cancelled`, `on_rejected`, `on_fill` and
+`on_market`, never from the strategy's view. Time is always passed in (or
 read from the injected clock by the event methods); checks never read the wall clock.
 
 Prices are integer units (`rlexec.market.instrument.PRICE_SCALE` per currency unit);
@@ -28,6 +33,8 @@ Semantics worth knowing:
 - A fill the overlay cannot understand (bad side, quantity or price) halts: its position
   or P&L is no longer known; `reconcile_position` sets them from a source of truth.
 - More than `max_fills` fills within `fill_window_ms` moves ACTIVE to REDUCING.
+- A fill beyond what its order had open halts (OVERFILL); a filled position past its long,
+  short or gross limit moves ACTIVE to REDUCING (POSITION_LIMIT). See `on_fill`.
 - The overlay is single-threaded by design (one asyncio loop); it does no I/O except the
   kill-switch store's save on a transition.
 """
@@ -488,6 +495,9 @@ class RiskOverlay:
         old and the new terms (both can fill until the venue answers), REDUCING's and the daily
         loss's reduce-only rule, self-match, both rates. HALTED denies every replace. The
         approval's `intent` is the order after the replace; send it with `on_replace_sent`.
+
+        `new_leaves` counts from the order as the overlay sees it now: shares that fill before
+        the venue applies the replace come off it (in FIX: OrderQty = CumQty now + new_leaves).
         """
         self.n_checks += 1
         if self._halted:

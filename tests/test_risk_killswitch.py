@@ -7,10 +7,14 @@ import json
 
 import pytest
 
+from rlexec.market.errors import IllegalTransitionError as MarketIllegalTransitionError
+from rlexec.market.fsm import TransitionTable
 from rlexec.market.orders import Side
 from rlexec.risk import (
+    INITIALISE,
     TRANSITIONS,
     IllegalTransitionError,
+    KillAction,
     KillState,
     KillSwitch,
     KillSwitchSnapshot,
@@ -30,7 +34,7 @@ A, R, H = KillState.ACTIVE, KillState.REDUCING, KillState.HALTED
 
 def switch_in(state: KillState, store: MemoryKillSwitchStore | None = None) -> KillSwitch:
     store = store if store is not None else MemoryKillSwitchStore()
-    ks = KillSwitch(store, clock=ManualClock())
+    ks = KillSwitch(store, clock=ManualClock(), initialise=True)
     if state is R:
         ks.reduce("setup", "setup")
     elif state is H:
@@ -39,33 +43,49 @@ def switch_in(state: KillState, store: MemoryKillSwitchStore | None = None) -> K
     return ks
 
 
+K = KillAction
+
+
 def test_the_table_is_exactly_the_designed_one() -> None:
-    assert dict(TRANSITIONS) == {
-        (A, R): "reduce",
-        (A, H): "halt",
-        (R, H): "halt",
-        (R, A): "re_enable",
-        (H, A): "resume",
-        (H, R): "resume",
+    assert isinstance(TRANSITIONS, TransitionTable)
+    assert {(s, e): n for s, e, n in TRANSITIONS} == {
+        (A, K.REDUCE): R,
+        (A, K.HALT): H,
+        (R, K.HALT): H,
+        (R, K.RE_ENABLE): A,
+        (H, K.RESUME): A,
+        (H, K.RESUME_REDUCING): R,
     }
 
 
-@pytest.mark.parametrize(("frm", "to"), list(TRANSITIONS))
-def test_every_legal_transition_is_taken_and_recorded(frm: KillState, to: KillState) -> None:
+def test_the_table_refuses_with_the_shared_error() -> None:
+    assert IllegalTransitionError is MarketIllegalTransitionError
+    with pytest.raises(MarketIllegalTransitionError, match="kill switch: event resume"):
+        TRANSITIONS.next(A, K.RESUME)
+
+
+LEGAL = [(s, e, n) for s, e, n in TRANSITIONS]
+REACHABLE = {(s, n) for s, _, n in LEGAL}
+
+
+@pytest.mark.parametrize(("frm", "action", "to"), LEGAL)
+def test_every_legal_transition_is_taken_and_recorded(
+    frm: KillState, action: KillAction, to: KillState
+) -> None:
     ks = switch_in(frm)
-    record = ks.transition(to, action=TRANSITIONS[(frm, to)], who="carol", why="drill", now_ns=42)
+    record = ks.transition(to, action=action, who="carol", why="drill", now_ns=42)
     assert ks.state is to
-    assert record == Transition(frm, to, TRANSITIONS[(frm, to)], "carol", "drill", 42)
+    assert record == Transition(frm, to, action.value, "carol", "drill", 42)
     assert ks.history[-1] == record
 
 
 @pytest.mark.parametrize(
     ("frm", "to"),
-    [p for p in itertools.product(KillState, repeat=2) if p not in TRANSITIONS],
+    [p for p in itertools.product(KillState, repeat=2) if p not in REACHABLE],
 )
 def test_every_other_pair_is_illegal(frm: KillState, to: KillState) -> None:
     ks = switch_in(frm)
-    for action in ("reduce", "halt", "re_enable", "resume"):
+    for action in KillAction:
         with pytest.raises(IllegalTransitionError, match="not a legal transition"):
             ks.transition(to, action=action, who="x", why="y")
     assert ks.state is frm
@@ -117,7 +137,7 @@ def test_every_transition_needs_who_and_why(who: str, why: str) -> None:
 
 def test_resume_to_reducing_lets_a_person_only_unwind() -> None:
     ks = switch_in(H)
-    ks.resume("erin", "unwind only", to=R)
+    assert ks.resume("erin", "unwind only", to=R).action == "resume_reducing"
     assert ks.state is R
     ks.re_enable("erin", "all clear")
     assert ks.state is A
@@ -125,7 +145,7 @@ def test_resume_to_reducing_lets_a_person_only_unwind() -> None:
 
 def test_history_records_who_why_and_when_in_order() -> None:
     clock = ManualClock(1000)
-    ks = KillSwitch(MemoryKillSwitchStore(), clock=clock)
+    ks = KillSwitch(clock=clock)  # in memory: starts ACTIVE with nothing recorded
     ks.reduce("risk", "FILL_THROTTLE")
     clock.advance(5)
     ks.halt("alice", "loss")
@@ -229,7 +249,7 @@ class FlakyStore(MemoryKillSwitchStore):
 
 def test_a_failing_store_never_keeps_the_switch_open() -> None:
     store = FlakyStore()
-    ks = KillSwitch(store, clock=ManualClock())
+    ks = KillSwitch(store, clock=ManualClock(), initialise=True)
     store.broken = True
     with pytest.raises(OSError):
         ks.halt("alice", "panic")
@@ -245,7 +265,7 @@ def test_a_failing_store_never_keeps_the_switch_open() -> None:
 
 def test_history_is_bounded() -> None:
     store = MemoryKillSwitchStore()
-    ks = KillSwitch(store, clock=ManualClock(), history_limit=4)
+    ks = KillSwitch(store, clock=ManualClock(), history_limit=4, initialise=True)
     for _ in range(5):
         ks.halt("a", "b")
         ks.resume("c", "d")
@@ -255,7 +275,9 @@ def test_history_is_bounded() -> None:
 
 def test_an_overlay_whose_store_fails_still_stops() -> None:
     store = FlakyStore()
-    ov = RiskOverlay(limits(max_daily_loss=100.0), store=store, clock=ManualClock())
+    ov = RiskOverlay(
+        limits(max_daily_loss=100.0), store=store, clock=ManualClock(), initialise=True
+    )
     ov.on_market("AAPL", 1_000_000, T0)
     store.broken = True
     with pytest.raises(OSError):
@@ -270,3 +292,135 @@ def test_an_overlay_whose_store_fails_still_stops() -> None:
     ov.on_market("AAPL", 980_000, T0)
     assert ov.state is H
     assert ov.n_store_errors == 1 and "store down" in (ov.last_store_error or "")
+
+
+# -- start-up fails closed (issue 13, item 11) ----------------------------------------------
+
+
+def test_a_missing_state_comes_back_halted() -> None:
+    store = MemoryKillSwitchStore()
+    ov = RiskOverlay(limits(), store=store, clock=ManualClock())
+    assert ov.state is H
+    (record,) = ov.history
+    assert (record.action, record.from_state, record.to_state) == (FAIL_CLOSED, None, H)
+    assert "no persisted kill-switch state" in record.why and "initialise=True" in record.why
+    ov.on_market("AAPL", 1_000_000, T0)
+    d = ov.check(buy(10), T0)
+    assert isinstance(d, Denial) and d.reason is Reason.HALTED
+    assert "no persisted kill-switch state" in d.message
+    assert store.text is None  # nothing written on the way up
+    ov.resume("ops", "first start, reviewed")
+    assert snapshot_from_json(store.text or "").state is A
+
+
+def test_a_first_start_is_explicit_and_saved() -> None:
+    store = MemoryKillSwitchStore()
+    ks = KillSwitch(store, clock=ManualClock(7), initialise=True)
+    assert ks.state is A
+    (record,) = ks.history
+    assert (record.action, record.from_state, record.to_state, record.at_ns) == (
+        INITIALISE,
+        None,
+        A,
+        7,
+    )
+    assert snapshot_from_json(store.text or "") == ks.snapshot()
+    assert KillSwitch(store, clock=ManualClock()).state is A  # later starts need no flag
+
+
+def test_initialise_never_lifts_a_saved_halt() -> None:
+    store = MemoryKillSwitchStore()
+    switch_in(H, store)
+    again = KillSwitch(store, clock=ManualClock(), initialise=True)
+    assert again.state is H
+    assert again.history[-1].action == "halt"
+
+
+def test_a_first_start_that_cannot_save_stays_halted() -> None:
+    store = FlakyStore()
+    store.broken = True
+    ks = KillSwitch(store, clock=ManualClock(), initialise=True)
+    assert ks.state is H
+    assert "first start could not save ACTIVE: OSError: store down" in ks.history[-1].why
+
+
+def test_without_a_store_nothing_persists_and_it_starts_active() -> None:
+    assert KillSwitch(clock=ManualClock()).state is A
+    assert RiskOverlay(limits(), clock=ManualClock()).state is A
+
+
+class FixedStore:
+    """A store that returns whatever it was given, as a broken backend might."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def load(self) -> KillSwitchSnapshot | None:
+        return self.value  # type: ignore[return-value]
+
+    def save(self, snapshot: KillSwitchSnapshot) -> None:
+        self.value = snapshot
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({"state": "ACTIVE", "history": []}, "returned dict, not a KillSwitchSnapshot"),
+        ('{"version": 1}', "returned str, not a KillSwitchSnapshot"),
+        (KillSwitchSnapshot("ACTIVE", ()), "'ACTIVE' is not a KillState"),  # type: ignore[arg-type]
+        (KillSwitchSnapshot(A, [1, 2]), "not a sequence of transitions"),  # type: ignore[arg-type]
+        (KillSwitchSnapshot(A, ("x",)), "not a sequence of transitions"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_store_returning_the_wrong_type_fails_closed(value: object, why: str) -> None:
+    ks = KillSwitch(FixedStore(value), clock=ManualClock(), initialise=True)
+    assert ks.state is H
+    (record,) = ks.history
+    assert record.action == FAIL_CLOSED
+    assert why in record.why
+
+
+HALT = Transition(A, H, "halt", "alice", "panic", 1)
+RESUME = Transition(H, A, "resume", "bob", "ok", 2)
+INIT = Transition(None, A, INITIALISE, "risk", "first start", 0)
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "why"),
+    [
+        (KillSwitchSnapshot(A, (INIT, HALT)), "the saved state is ACTIVE but the last transition"),
+        (KillSwitchSnapshot(R, (INIT,)), "the saved state is REDUCING but the last transition"),
+        (KillSwitchSnapshot(A, ()), "the saved state is ACTIVE but no transition led to it"),
+        (KillSwitchSnapshot(A, (INIT, RESUME)), "the saved history is broken"),
+        (
+            KillSwitchSnapshot(A, (Transition(H, H, "halt", "x", "y", 1), RESUME)),
+            "illegal transition HALTED → HALTED",
+        ),
+        (
+            KillSwitchSnapshot(A, (Transition(None, A, "resume", "x", "y", 1),)),
+            "has no from-state",
+        ),
+    ],
+)
+def test_a_self_contradicting_snapshot_fails_closed(snapshot: KillSwitchSnapshot, why: str) -> None:
+    store = MemoryKillSwitchStore(snapshot_to_json(snapshot))
+    ov = RiskOverlay(limits(), store=store, clock=ManualClock(), initialise=True)
+    assert ov.state is H
+    assert ov.history[-1].action == FAIL_CLOSED
+    assert why in ov.history[-1].why
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        KillSwitchSnapshot(H, ()),
+        KillSwitchSnapshot(A, (INIT, HALT, RESUME)),
+        KillSwitchSnapshot(A, (HALT, RESUME)),  # trimmed history: the chain starts anywhere
+        KillSwitchSnapshot(R, (Transition(H, R, "resume", "x", "y", 1),)),  # older action name
+        KillSwitchSnapshot(A, (Transition(None, H, FAIL_CLOSED, "risk", "unreadable", 1), RESUME)),
+    ],
+)
+def test_a_consistent_snapshot_loads_as_saved(snapshot: KillSwitchSnapshot) -> None:
+    ks = KillSwitch(MemoryKillSwitchStore(snapshot_to_json(snapshot)), clock=ManualClock())
+    assert ks.state is snapshot.state
+    assert ks.history == snapshot.history

@@ -1,5 +1,6 @@
-"""Property-based: arbitrary sequences of intents, sends, fills, cancels, price moves and operator
-actions never get an order past a limit, past the rate, through HALTED or on a non-finite input.
+"""Property-based: arbitrary sequences of intents, replaces, sends, fills, cancels, price moves and
+operator actions never get an order past a limit, past the rate, through HALTED or on a
+non-finite input.
 
 The test keeps its own ledger (orders sent, fills, cash, last good mid) and judges the overlay
 by it, not by the overlay's own numbers.
@@ -63,10 +64,25 @@ FLAWS = [
 
 
 @dataclass
+class InFlight:
+    """A replace sent and not yet answered: either set of terms may fill."""
+
+    new_id: str
+    new_leaves: int
+    new_price: int | None
+
+
+@dataclass
 class Sent:
     symbol: str
     buy: bool
     leaves: int
+    price: int | None = None
+    replace: InFlight | None = None
+
+    @property
+    def worst(self) -> int:
+        return max(self.leaves, self.replace.new_leaves) if self.replace else self.leaves
 
 
 @dataclass
@@ -74,6 +90,8 @@ class Pending:
     approval: Approval
     issued_ns: int
     transitions_at_issue: int
+    replace_of: Sent | None = None
+    new_leaves: int = 0
 
 
 def make_intent(symbol: Any, side: Any, qty: Any, otype: Any, price: Any) -> OrderIntent:
@@ -105,7 +123,12 @@ SUBMIT = rule(
     flaw=st.sampled_from([None] * 50 + FLAWS),
     then=st.sampled_from(["send", "send", "send", "hold", "release"]),
 )
-FILL = rule(pick=st.integers(0, 1000), part=st.integers(1, 200), ticks=st.integers(-100, 100))
+FILL = rule(
+    pick=st.integers(0, 1000),
+    part=st.integers(1, 200),
+    ticks=st.integers(-100, 100),
+    new_id=st.booleans(),
+)
 
 
 class RiskMachine(RuleBasedStateMachine):
@@ -254,7 +277,7 @@ class RiskMachine(RuleBasedStateMachine):
             return
         assert self.ov.state is not KillState.HALTED
         intent = pending.approval.intent
-        self.sent[oid] = Sent(intent.symbol, intent.side is Side.BUY, intent.quantity)
+        self.sent[oid] = Sent(intent.symbol, intent.side is Side.BUY, intent.quantity, intent.price)
 
     @precondition(lambda self: self.held)
     @rule(pick=st.integers(0, 1000), release=st.booleans())
@@ -262,8 +285,99 @@ class RiskMachine(RuleBasedStateMachine):
         pending = self.held.pop(pick % len(self.held))
         if release:
             self.ov.release(pending.approval)
+        elif pending.replace_of is not None:
+            self.send_replace(pending)
         else:
             self.send_one(pending)
+
+    # -- replaces ------------------------------------------------------------------------
+
+    @precondition(lambda self: self.sent)
+    @rule(
+        pick=st.integers(0, 1000),
+        qty=st.sampled_from([0, -1, *range(1, 152)]),
+        reprice=st.sampled_from([False, False, True]),
+        ticks=st.integers(-20, 120),
+        then=st.sampled_from(["send", "send", "hold", "release"]),
+    )
+    def replace(self, pick: int, qty: int, reprice: bool, ticks: int, then: str) -> None:
+        oid = self.pick_order(pick)
+        order = self.sent[oid]
+        if reprice:
+            mark = self.mark[order.symbol] or float(MID)
+            price: int | None = int(mark) + (-ticks if order.buy else ticks) * 100
+        else:
+            price = order.price
+        state_before = self.ov.state
+        decision = self.ov.check_replace(oid, qty, price, self.now)
+        if isinstance(decision, Denial):
+            assert decision.message.startswith(decision.reason.value + ":"), decision
+            return
+        assert state_before is not KillState.HALTED, decision
+        assert order.replace is None  # one replace at a time
+        assert valid_number(qty)
+        assert decision.replaces == oid and decision.quantity == qty and decision.price == price
+        decrease = qty < order.leaves and price == order.price
+        if not decrease:
+            assert not self.ref_bad[order.symbol]
+            if state_before is KillState.REDUCING or self.ledger_pnl() < -LIMITS.max_daily_loss:
+                pos = self.pos[order.symbol]
+                working = sum(
+                    o.worst
+                    for o in self.sent.values()
+                    if o.symbol == order.symbol and o.buy is order.buy
+                )
+                delta = max(0, qty - order.leaves)
+                assert (
+                    (pos < 0 and working + delta <= -pos)
+                    if order.buy
+                    else (pos > 0 and working + delta <= pos)
+                )
+            self.approval_times.append(self.now)  # a replace that adds takes an order token
+        pending = Pending(decision, self.now, len(self.ov.history), order, qty)
+        if then == "send":
+            self.send_replace(pending)
+        elif then == "hold":
+            self.held.append(pending)
+        else:
+            assert self.ov.release(decision)
+
+    def send_replace(self, pending: Pending) -> None:
+        order = pending.replace_of
+        assert order is not None
+        oid = next((k for k, v in self.sent.items() if v is order), None)
+        self.next_id += 1
+        new_id = f"o{self.next_id}"
+        try:
+            self.ov.on_replace_sent(pending.approval, oid or "gone", new_id, self.now)
+        except ApprovalError:
+            expired = self.now - pending.issued_ns > LIMITS.approval_ttl_ms * MS
+            voided = len(self.ov.history) > pending.transitions_at_issue
+            assert expired or voided or oid is None
+            return
+        assert oid is not None and order.replace is None
+        assert self.ov.state is not KillState.HALTED
+        order.replace = InFlight(new_id, pending.new_leaves, pending.approval.price)
+
+    @precondition(lambda self: any(o.replace for o in self.sent.values()))
+    @rule(pick=st.integers(0, 1000), confirm=st.sampled_from([True, True, False]))
+    def answer_replace(self, pick: int, confirm: bool) -> None:
+        flying = sorted(k for k, o in self.sent.items() if o.replace)
+        oid = flying[pick % len(flying)]
+        order = self.sent[oid]
+        rep = order.replace
+        assert rep is not None
+        order.replace = None
+        if confirm:
+            self.ov.on_replaced(rep.new_id, self.now)
+            del self.sent[oid]
+            order.leaves, order.price = rep.new_leaves, rep.new_price
+            if order.leaves:
+                self.sent[rep.new_id] = order
+        else:
+            self.ov.on_replace_rejected(rep.new_id, self.now)
+            if not order.leaves:
+                del self.sent[oid]
 
     def pick_order(self, pick: int) -> str:
         return sorted(self.sent)[pick % len(self.sent)]
@@ -274,35 +388,45 @@ class RiskMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.sent)
     @FILL
-    def fill_again(self, pick: int, part: int, ticks: int) -> None:
-        self.fill(pick, part, ticks)
+    def fill_again(self, pick: int, part: int, ticks: int, new_id: bool) -> None:
+        self.fill(pick, part, ticks, new_id)
 
     @precondition(lambda self: self.sent)
     @FILL
-    def fill(self, pick: int, part: int, ticks: int) -> None:
+    def fill(self, pick: int, part: int, ticks: int, new_id: bool) -> None:
+        """Up to what may still fill (either set of terms while a replace is in flight),
+        against the old or the new id."""
         oid = self.pick_order(pick)
         order = self.sent[oid]
-        qty = min(part, order.leaves)
+        qty = min(part, order.worst)
         mark = self.mark[order.symbol] or float(MID)
         price = int(mark) + ticks * 100
         side = Side.BUY if order.buy else Side.SELL
-        self.ov.on_fill(order.symbol, side, qty, price, order_id=oid, now_ns=self.now)
-        order.leaves -= qty
+        fill_id = order.replace.new_id if order.replace and new_id else oid
+        self.ov.on_fill(order.symbol, side, qty, price, order_id=fill_id, now_ns=self.now)
+        order.leaves = max(0, order.leaves - qty)
+        if order.replace:
+            order.replace.new_leaves = max(0, order.replace.new_leaves - qty)
+        for held in self.held:
+            if held.replace_of is order:
+                held.new_leaves = max(0, held.new_leaves - qty)
         signed = qty if order.buy else -qty
         self.pos[order.symbol] += signed
         self.cash[order.symbol] -= signed * price
-        if order.leaves == 0:
+        if order.worst == 0:
             del self.sent[oid]
 
     @precondition(lambda self: self.sent)
-    @rule(pick=st.integers(0, 1000), reject=st.booleans())
-    def cancel(self, pick: int, reject: bool) -> None:
+    @rule(pick=st.integers(0, 1000), reject=st.booleans(), new_id=st.booleans())
+    def cancel(self, pick: int, reject: bool, new_id: bool) -> None:
         oid = self.pick_order(pick)
+        rep = self.sent[oid].replace
+        done_id = rep.new_id if rep and new_id else oid
         if reject:
-            self.ov.on_rejected(oid, self.now)
+            self.ov.on_rejected(done_id, self.now)
         else:
             self.ov.on_cancel_sent(oid, self.now)
-            self.ov.on_cancelled(oid, self.now)
+            self.ov.on_cancelled(done_id, self.now)
         del self.sent[oid]
 
     @rule(
@@ -338,8 +462,8 @@ class RiskMachine(RuleBasedStateMachine):
         gross = 0
         for s in SYMS:
             lim = LIMITS.symbols[s]
-            buys = sum(o.leaves for o in self.sent.values() if o.symbol == s and o.buy)
-            sells = sum(o.leaves for o in self.sent.values() if o.symbol == s and not o.buy)
+            buys = sum(o.worst for o in self.sent.values() if o.symbol == s and o.buy)
+            sells = sum(o.worst for o in self.sent.values() if o.symbol == s and not o.buy)
             assert self.pos[s] + buys <= lim.max_long_position, (s, self.pos[s], buys)
             assert sells - self.pos[s] <= lim.max_short_position, (s, self.pos[s], sells)
             gross += max(self.pos[s] + buys, sells - self.pos[s])
@@ -355,6 +479,24 @@ class RiskMachine(RuleBasedStateMachine):
         if breached and not self.breached:
             assert self.ov.state is KillState.HALTED, self.ledger_pnl()
         self.breached = breached
+
+    @invariant()
+    def working_quantities_match_the_ledger(self) -> None:
+        """The overlay reserves at least what the ledger has at the venue (plus held approvals)."""
+        for s in SYMS:
+            p = self.ov.position(s)
+            assert p.position == self.pos[s]
+            buys = sum(o.worst for o in self.sent.values() if o.symbol == s and o.buy)
+            sells = sum(o.worst for o in self.sent.values() if o.symbol == s and not o.buy)
+            assert p.working_buy_qty >= buys and p.working_sell_qty >= sells, (s, p, buys, sells)
+            if not self.held:
+                assert (p.working_buy_qty, p.working_sell_qty) == (buys, sells), (s, p)
+
+    @invariant()
+    def no_fill_of_an_approved_order_trips_the_switch(self) -> None:
+        """Fills within what was approved never look like an overfill or a breach."""
+        for record in self.ov.history:
+            assert not record.why.startswith(("OVERFILL", "POSITION_LIMIT")), record
 
     @invariant()
     def pnl_matches_the_ledger(self) -> None:

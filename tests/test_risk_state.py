@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from rlexec.market.orders import Side
+from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.risk import (
     Approval,
     ApprovalError,
+    ApprovalIssuer,
     Denial,
     KillState,
     Reason,
@@ -32,11 +33,23 @@ def approve(ov: RiskOverlay, intent: Any, now: int = T0) -> Approval:
 # -- approvals ------------------------------------------------------------------------------
 
 
+FIELDS = ("AAPL", Side.BUY, 10, OrderType.LIMIT, MID, TimeInForce.DAY, None, 1, T0)
+
+
 def test_an_approval_cannot_be_built_outside_the_overlay() -> None:
     with pytest.raises(TypeError, match=r"issued only by RiskOverlay\.check"):
-        Approval(object(), buy(10), 1, T0)
-    with pytest.raises(TypeError):
-        Approval(None, buy(10), 1, T0)
+        Approval(object(), *FIELDS)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"issued only by RiskOverlay\.check"):
+        Approval(None, *FIELDS)  # type: ignore[arg-type]
+
+
+def test_an_approval_built_with_another_issuer_is_refused() -> None:
+    ov = overlay()
+    approve(ov, buy(10))  # seq 1 is outstanding: same number, not the same approval
+    forged = Approval(ApprovalIssuer(), *FIELDS)
+    with pytest.raises(ApprovalError, match="not issued by this overlay"):
+        ov.on_order_sent(forged, "c1", T0)
+    assert ov.release(forged) is False
 
 
 def test_a_forged_approval_is_refused_by_the_send_path() -> None:
@@ -46,7 +59,7 @@ def test_a_forged_approval_is_refused_by_the_send_path() -> None:
     with pytest.raises(ApprovalError, match="not issued by this overlay"):
         ov.on_order_sent(forged, "c1", T0)
     copy = object.__new__(Approval)
-    for slot in ("_intent", "_seq", "_issued_ns"):
+    for slot in Approval.__slots__:
         object.__setattr__(copy, slot, getattr(real, slot))
     with pytest.raises(ApprovalError):
         ov.on_order_sent(copy, "c1", T0)  # same fields, not the same approval
@@ -198,6 +211,116 @@ def test_fills_for_a_symbol_not_on_the_allow_list_are_still_tracked() -> None:
     assert ov.position("TSLA").position == 10
     assert ov.gross_position == 10
     assert "TSLA" in ov.symbols()
+    assert ov.state is R  # a position we may not hold at all
+    assert ov.history[-1].why == (
+        "POSITION_LIMIT: TSLA position=10 > max long=0 (not on the allow-list)"
+    )
+
+
+# -- fills that break a limit (issue 13, item 9) ---------------------------------------------
+
+
+@pytest.mark.parametrize(("qty", "state"), [(19_999, A), (20_000, A), (20_001, R)])
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_a_filled_position_past_its_limit_reduces(qty: int, state: KillState, side: Side) -> None:
+    ov = overlay(limits(AAPL={"max_position": 20_000}))
+    for part in (qty // 2, qty - qty // 2):
+        ov.on_fill("AAPL", side, part, MID, now_ns=T0)
+    assert ov.state is state
+    if state is R:
+        which = "long=20000" if side is Side.BUY else "short=20000"
+        signed = qty if side is Side.BUY else -qty
+        assert ov.history[-1].why == f"POSITION_LIMIT: AAPL position={signed} > max {which}"
+        assert ov.history[-1].who == "risk"
+        d = ov.check(OrderIntent("AAPL", side, 1, OrderType.LIMIT, MID), T0)
+        assert isinstance(d, Denial) and d.reason is Reason.REDUCE_ONLY
+        approve(ov, OrderIntent("AAPL", side.opposite, 1, OrderType.LIMIT, MID))
+
+
+def test_fills_to_30000_against_20000_reduce() -> None:
+    ov = overlay(limits(AAPL={"max_position": 20_000}))
+    for _ in range(30):
+        ov.on_fill("AAPL", Side.BUY, 1000, MID, now_ns=T0)
+    assert ov.state is R
+    assert ov.history[-1].why == "POSITION_LIMIT: AAPL position=21000 > max long=20000"
+    assert len(ov.history) == 1  # tripped once, not once a fill
+
+
+@pytest.mark.parametrize(("msft", "state"), [(399, A), (400, A), (401, R)])
+def test_a_filled_gross_past_its_limit_reduces(msft: int, state: KillState) -> None:
+    ov = overlay(limits(max_gross_position=1000))
+    ov.on_fill("AAPL", Side.BUY, 600, MID, now_ns=T0)
+    ov.on_fill("MSFT", Side.SELL, msft, MID, now_ns=T0)
+    assert ov.state is state
+    if state is R:
+        assert ov.history[-1].why == "POSITION_LIMIT: filled gross=1001 > max=1000"
+
+
+@pytest.mark.parametrize(("fill", "state"), [(99, A), (100, A), (101, H)])
+def test_an_overfill_halts(fill: int, state: KillState) -> None:
+    ov = overlay()
+    ov.on_order_sent(approve(ov, buy(100)), "b1", T0)
+    ov.on_fill("AAPL", Side.BUY, fill, MID, order_id="b1", now_ns=T0)
+    assert ov.state is state
+    if state is H:
+        assert ov.history[-1].why == "OVERFILL: AAPL BUY fill qty=101 > open qty=100 of order 'b1'"
+    assert ov.position("AAPL").position == fill  # the position is what the venue did
+
+
+def test_an_approval_for_1_share_then_a_5000_share_fill_halts() -> None:
+    ov = overlay(limits(AAPL={"max_position": 20_000}))
+    ov.on_order_sent(approve(ov, sell(1)), "s1", T0)
+    ov.on_fill("AAPL", Side.SELL, 1, MID, order_id="s1", now_ns=T0)  # done
+    ov.on_order_sent(approve(ov, sell(1, MID + 100)), "s2", T0)
+    ov.on_fill("AAPL", Side.SELL, 5000, MID, order_id="s2", now_ns=T0)
+    assert ov.state is H
+    assert "OVERFILL: AAPL SELL fill qty=5000 > open qty=1 of order 's2'" in ov.history[-1].why
+    assert (ov.working_orders, ov.position("AAPL").working_sell_qty) == (0, 0)
+
+
+def test_a_breach_while_halted_or_reducing_adds_no_transition() -> None:
+    ov = overlay(limits(AAPL={"max_position": 100}))
+    ov.reduce("ops", "drill")
+    ov.on_fill("AAPL", Side.BUY, 200, MID, now_ns=T0)
+    ov.halt("ops", "drill")
+    ov.on_fill("AAPL", Side.BUY, 200, MID, now_ns=T0)
+    assert [t.action for t in ov.history] == ["reduce", "halt"]
+
+
+def test_limits_tightened_under_working_orders_reduce_when_they_fill() -> None:
+    ov = overlay(limits(AAPL={"max_position": 1000}))
+    ov.on_order_sent(approve(ov, buy(800)), "b1", T0)
+    ov.tighten(who="ops", why="smaller", symbols={"AAPL": {"max_long_position": 500}})
+    ov.on_fill("AAPL", Side.BUY, 500, MID, order_id="b1", now_ns=T0)
+    assert ov.state is A
+    ov.on_fill("AAPL", Side.BUY, 1, MID, order_id="b1", now_ns=T0)
+    assert ov.state is R
+
+
+# -- an approval is a copy (issue 13, item 10) -----------------------------------------------
+
+
+def test_changing_the_intent_after_approval_changes_nothing() -> None:
+    ov = overlay(limits(AAPL={"max_position": 20_000, "max_order_qty": 20_000}))
+    intent = buy(20_000)
+    a = approve(ov, intent)
+    object.__setattr__(intent, "quantity", 44_890)
+    object.__setattr__(intent, "price", MID * 2)
+    assert (a.quantity, a.price) == (20_000, MID)
+    assert a.intent == buy(20_000)
+    ov.on_order_sent(a, "b1", T0)
+    assert ov.position("AAPL").working_buy_qty == 20_000
+    ov.on_fill("AAPL", Side.BUY, 20_000, MID, order_id="b1", now_ns=T0)
+    assert (ov.working_orders, ov.position("AAPL").working_buy_qty) == (0, 0)
+    ov.on_fill("AAPL", Side.BUY, 4_890, MID, order_id="b1", now_ns=T0)  # the rest: not ours
+    assert ov.state is R and ov.n_unknown_order_events == 1
+
+
+def test_the_intent_of_an_approval_is_a_fresh_copy_each_time() -> None:
+    a = approve(overlay(), buy(10))
+    first = a.intent
+    object.__setattr__(first, "quantity", 10**6)
+    assert a.intent == buy(10) and a.intent is not a.intent
 
 
 # -- daily loss -----------------------------------------------------------------------------

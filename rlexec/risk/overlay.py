@@ -8,9 +8,14 @@ limit neither passes alone. The order path then hands the approval back with
 within `approval_ttl_ms`, or one issued before the kill switch or the limits were
 tightened, is void), or gives it up with `release(approval)`.
 
+A cancel/replace goes the same way: `check_replace(order_id, new_leaves, new_price, now_ns)`,
+then `on_replace_sent(approval, order_id, new_order_id)`; until the venue answers
+(`on_replaced` / `on_replace_rejected`) the worst of the old and the new terms is reserved.
+
 The overlay's position, P&L, working orders and rates are built only from what it is fed:
-`on_order_sent`, `on_order_accepted`, `on_cancel_sent`, `on_cancelled`, `on_rejected`,
-`on_fill` and `on_market`, never from the strategy's view. Time is always passed in (or
+`on_order_sent`, `on_replace_sent`, `on_order_accepted`, `on_replaced`,
+`on_replace_rejected`, `on_cancel_sent`, `on_cancelled`, `on_rejected`, `on_fill` and
+`on_market`, never from the strategy's view. Time is always passed in (or
 read from the injected clock by the event methods); checks never read the wall clock.
 
 Prices are integer units (`rlexec.market.instrument.PRICE_SCALE` per currency unit);
@@ -28,6 +33,8 @@ Semantics worth knowing:
 - A fill the overlay cannot understand (bad side, quantity or price) halts: its position
   or P&L is no longer known; `reconcile_position` sets them from a source of truth.
 - More than `max_fills` fills within `fill_window_ms` moves ACTIVE to REDUCING.
+- A fill beyond what its order had open halts (OVERFILL); a filled position past its long,
+  short or gross limit moves ACTIVE to REDUCING (POSITION_LIMIT). See `on_fill`.
 - The overlay is single-threaded by design (one asyncio loop); it does no I/O except the
   kill-switch store's save on a transition.
 """
@@ -44,11 +51,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from rlexec.market.instrument import PRICE_SCALE
-from rlexec.market.orders import OrderIntent, OrderType, Side
-from rlexec.risk.decision import _ISSUER, Approval, Denial, Reason
+from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
+from rlexec.risk.bucket import ONE, TokenBucket
+from rlexec.risk.decision import Approval, ApprovalIssuer, Denial, Reason
 from rlexec.risk.errors import ApprovalError, RiskError
 from rlexec.risk.killswitch import (
-    _RANK,
     KillState,
     KillSwitch,
     KillSwitchStore,
@@ -61,8 +68,6 @@ _BIG = 1 << 62
 """The self-match key of a market buy: above any real price. A market sell uses 0."""
 _NO_ASK = _BIG + 1
 _NO_BID = -1
-_ONE = 1_000_000_000
-"""One token in a bucket, in token-nanoseconds-per-second units: refill is elapsed_ns × rate."""
 _NS_PER_MS = 1_000_000
 _RISK = "risk"
 """`who` of a transition the overlay takes by itself."""
@@ -133,16 +138,55 @@ class _Sym:
 
 
 class _Order:
-    """A working order: sent (or approved and not yet sent) and not yet done."""
+    """A working order: sent (or approved and not yet sent: then `approval` is set) and not done."""
 
-    __slots__ = ("buy", "leaves", "order_id", "pkey", "sym")
+    __slots__ = ("approval", "buy", "leaves", "order_id", "parent", "pkey", "replace", "sym", "tif")
 
-    def __init__(self, sym: _Sym, buy: bool, leaves: int, pkey: int, order_id: str) -> None:
+    def __init__(
+        self,
+        sym: _Sym,
+        buy: bool,
+        leaves: int,
+        pkey: int,
+        order_id: str,
+        tif: TimeInForce,
+        parent: str | None,
+    ) -> None:
         self.sym = sym
         self.buy = buy
         self.leaves = leaves
         self.pkey = pkey
         self.order_id = order_id
+        self.tif = tif
+        self.parent = parent
+        self.approval: Approval | None = None
+        self.replace: _Replace | None = None
+
+
+class _Replace:
+    """A replace of a working order, approved (`new_id` None) or sent and not yet answered."""
+
+    __slots__ = ("approval", "new_id", "new_leaves", "new_pkey", "order")
+
+    def __init__(self, approval: Approval, order: _Order, new_leaves: int, new_pkey: int) -> None:
+        self.approval = approval
+        self.order = order
+        self.new_leaves = new_leaves
+        self.new_pkey = new_pkey
+        self.new_id: str | None = None
+
+
+def _reserved(order: _Order) -> int:
+    """What may still fill: the worst of the old and the new terms while a replace is open."""
+    rep = order.replace
+    if rep is None or rep.new_leaves <= order.leaves:
+        return order.leaves
+    return rep.new_leaves
+
+
+def _issued_ns(entry: _Order | _Replace) -> int:
+    approval = entry.approval
+    return approval.issued_ns if approval is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +224,15 @@ class RiskOverlay:
         store: KillSwitchStore | None = None,
         clock: Callable[[], int] = time.time_ns,
         registry: CollectorRegistry | None = None,
+        initialise: bool = False,
     ) -> None:
+        """`store` and `initialise` are the kill switch's (see `KillSwitch`): with a store, a
+        missing saved state starts HALTED unless `initialise=True` (first start only)."""
         self._clock = clock
         self._syms: dict[str, _Sym] = {}
         self._working: dict[str, _Order] = {}
-        self._pending: dict[int, Approval] = {}
+        self._pending: dict[int, _Order | _Replace] = {}
+        self._issuer = ApprovalIssuer()
         self._recent: dict[tuple[str, bool, int, int], int] = {}
         self._fill_times: deque[int] = deque()
         self._seq = 0
@@ -206,15 +254,14 @@ class RiskOverlay:
         self.n_store_errors = 0
         self.last_store_error: str | None = None
         self.denials: dict[Reason, int] = dict.fromkeys(Reason, 0)
-        # rate buckets: levels in token·1e9 units, full at start
-        self._ob_lvl = 0
-        self._ob_t = -(1 << 62)
-        self._mb_lvl = 0
-        self._mb_t = -(1 << 62)
+        self._ob = TokenBucket(
+            limits.max_orders_per_s, limits.order_burst or limits.max_orders_per_s
+        )
+        self._mb = TokenBucket(
+            limits.max_messages_per_s, limits.message_burst or limits.max_messages_per_s
+        )
         self._install(limits)
-        self._ob_lvl = self._ob_cap
-        self._mb_lvl = self._mb_cap
-        self._killswitch = KillSwitch(store, clock=clock)
+        self._killswitch = KillSwitch(store, clock=clock, initialise=initialise)
         self._halted = False
         self._reduce_only = False
         self._set_state_flags(self._killswitch.state)
@@ -249,12 +296,10 @@ class RiskOverlay:
         self._max_loss = limits.max_daily_loss
         self._loss_floor = -limits.max_daily_loss
         self._max_working = limits.max_working_orders
-        self._ob_rate = limits.max_orders_per_s
-        self._ob_cap = (limits.order_burst or limits.max_orders_per_s) * _ONE
-        self._mb_rate = limits.max_messages_per_s
-        self._mb_cap = (limits.message_burst or limits.max_messages_per_s) * _ONE
-        self._ob_lvl = min(self._ob_lvl, self._ob_cap)
-        self._mb_lvl = min(self._mb_lvl, self._mb_cap)
+        self._ob.configure(limits.max_orders_per_s, limits.order_burst or limits.max_orders_per_s)
+        self._mb.configure(
+            limits.max_messages_per_s, limits.message_burst or limits.max_messages_per_s
+        )
         self._max_age_ns = limits.max_reference_age_ms * _NS_PER_MS
         self._dup_ns = limits.duplicate_window_ms * _NS_PER_MS
         self._max_fills = limits.max_fills
@@ -321,7 +366,8 @@ class RiskOverlay:
 
     def _on_transition(self, record: Transition) -> None:
         self._set_state_flags(record.to_state)
-        if record.from_state is None or _RANK[record.to_state] > _RANK[record.from_state]:
+        frm = record.from_state
+        if frm is None or record.to_state.strictness > frm.strictness:
             self._void_pending()
 
     # -- the one way through -------------------------------------------------------------
@@ -346,27 +392,28 @@ class RiskOverlay:
             return self._deny(
                 Reason.INVALID_ORDER, f"INVALID_ORDER: not an OrderIntent: {intent!r}"
             )
+        # Read every field once: the approval and the reservation use these copies only.
         name = intent.symbol
+        qty = intent.quantity
+        side = intent.side
+        price = intent.price
+        otype = intent.order_type
         s = self._syms.get(name) if type(name) is str else None
         if s is None or not s.allowed:
             return self._deny(
                 Reason.SYMBOL_NOT_ALLOWED,
                 f"SYMBOL_NOT_ALLOWED: symbol={name!r} is not on the allow-list",
             )
-        qty = intent.quantity
         if type(qty) is not int:
             return self._bad_number("qty", qty)
         if qty <= 0:
             return self._deny(Reason.INVALID_ORDER, f"INVALID_ORDER: qty={qty} is not positive")
-        side = intent.side
         if side is Side.BUY:
             buy = True
         elif side is Side.SELL:
             buy = False
         else:
             return self._deny(Reason.INVALID_ORDER, f"INVALID_ORDER: side={side!r} is not a Side")
-        price = intent.price
-        otype = intent.order_type
         if otype is OrderType.LIMIT:
             if type(price) is not int:
                 return self._bad_number("price", price)
@@ -382,76 +429,14 @@ class RiskOverlay:
                 Reason.INVALID_ORDER, f"INVALID_ORDER: order_type={otype!r} with price={price!r}"
             )
 
-        window = self._window
-        if not (window.lo <= now_ns < window.hi) and not window.contains(now_ns):
-            return self._deny(
-                Reason.OUTSIDE_TRADING_WINDOW,
-                f"OUTSIDE_TRADING_WINDOW: now_ns={now_ns} is outside {window.describe()}",
-            )
-        if qty < s.min_qty:
-            return self._deny(Reason.MIN_ORDER_QTY, f"MIN_ORDER_QTY: qty={qty} < min={s.min_qty}")
-        if qty > s.max_qty:
-            return self._deny(Reason.MAX_ORDER_QTY, f"MAX_ORDER_QTY: qty={qty} > max={s.max_qty}")
-
-        if s.ref_state != _REF_OK:
-            return self._bad_reference(s)
-        ref = s.mid
-        age = now_ns - s.mid_ts
-        if age > self._max_age_ns or age < -self._max_age_ns:
-            return self._stale(name, age)
-        if price is None:
-            notional = qty * ref
-        else:
-            notional = qty * price
-            if buy:
-                if (price - ref) * 10_000.0 > s.collar_bps * ref:
-                    return self._collar(name, buy, price, ref, s.collar_bps)
-            elif (ref - price) * 10_000.0 > s.collar_bps * ref:
-                return self._collar(name, buy, price, ref, s.collar_bps)
-        if notional > s.max_notional_units:
-            return self._deny(
-                Reason.MAX_ORDER_NOTIONAL,
-                f"MAX_ORDER_NOTIONAL: notional={notional / PRICE_SCALE:.2f} > max={s.max_notional:.2f}",
-            )
-
+        denial = self._market_checks(s, buy, qty, price, now_ns)
+        if denial is not None:
+            return denial
         if self._pending:
             self._expire_pending(now_ns)
-        pos = s.pos
-        if self._reduce_only or not (self._pnl >= self._loss_floor):
-            reduces = (
-                (pos < 0 and s.open_buy + qty <= -pos)
-                if buy
-                else (pos > 0 and s.open_sell + qty <= pos)
-            )
-            if not reduces:
-                return self._not_reducing(s, buy, qty)
-        if buy:
-            long_after = pos + s.open_buy + qty
-            if long_after > s.max_long:
-                return self._deny(
-                    Reason.MAX_LONG_POSITION,
-                    f"MAX_LONG_POSITION: {name} position={pos} + working buys={s.open_buy} "
-                    f"+ qty={qty} = {long_after} > max={s.max_long}",
-                )
-            short_now = s.open_sell - pos
-            new_worst = long_after if long_after > short_now else short_now
-        else:
-            short_after = s.open_sell + qty - pos
-            if short_after > s.max_short:
-                return self._deny(
-                    Reason.MAX_SHORT_POSITION,
-                    f"MAX_SHORT_POSITION: {name} -(position={pos} - working sells={s.open_sell} "
-                    f"- qty={qty}) = {short_after} > max={s.max_short}",
-                )
-            long_now = pos + s.open_buy
-            new_worst = long_now if long_now > short_after else short_after
-        grow = new_worst - s.worst
-        if grow > 0 and self._gross + grow > self._max_gross:
-            return self._deny(
-                Reason.MAX_GROSS_POSITION,
-                f"MAX_GROSS_POSITION: gross={self._gross} + {grow} = {self._gross + grow} "
-                f"> max={self._max_gross}",
-            )
+        worst = self._exposure(s, buy, qty, now_ns, None)
+        if isinstance(worst, Denial):
+            return worst
         if self._n_working >= self._max_working:
             return self._deny(
                 Reason.MAX_WORKING_ORDERS,
@@ -470,57 +455,243 @@ class RiskOverlay:
                 f"DUPLICATE_ORDER: same {name} {'BUY' if buy else 'SELL'} qty={qty} "
                 f"price={price} {(now_ns - last) / _NS_PER_MS:g} ms ago < {self._dup_ns // _NS_PER_MS} ms",
             )
+        denial = self._take_tokens(now_ns)
+        if denial is not None:
+            return denial
 
-        elapsed = now_ns - self._ob_t
-        if elapsed > 0:
-            level = self._ob_lvl + elapsed * self._ob_rate
-            self._ob_lvl = level if level < self._ob_cap else self._ob_cap
-            self._ob_t = now_ns
-        if self._ob_lvl < _ONE:
-            return self._deny(
-                Reason.ORDER_RATE,
-                f"ORDER_RATE: bucket={self._ob_lvl / _ONE:.3f} < 1 order "
-                f"(max={self._ob_rate}/s, burst={self._ob_cap // _ONE})",
-            )
-        elapsed = now_ns - self._mb_t
-        if elapsed > 0:
-            level = self._mb_lvl + elapsed * self._mb_rate
-            self._mb_lvl = level if level < self._mb_cap else self._mb_cap
-            self._mb_t = now_ns
-        if self._mb_lvl < _ONE:
-            return self._deny(
-                Reason.MESSAGE_RATE,
-                f"MESSAGE_RATE: bucket={self._mb_lvl / _ONE:.3f} < 1 message "
-                f"(max={self._mb_rate}/s, burst={self._mb_cap // _ONE})",
-            )
-
-        # Approved: take the tokens and reserve the order.
-        self._ob_lvl -= _ONE
-        self._mb_lvl -= _ONE
+        # Approved: reserve the order.
         recent = self._recent
         recent[key] = now_ns
         if len(recent) > 4096:
             self._prune_recent(now_ns)
         if buy:
             s.open_buy += qty
-            prices = s.buy_prices
-            prices[pkey] = prices.get(pkey, 0) + 1
-            if pkey > s.own_bid:
-                s.own_bid = pkey
         else:
             s.open_sell += qty
-            prices = s.sell_prices
-            prices[pkey] = prices.get(pkey, 0) + 1
-            if pkey < s.own_ask:
-                s.own_ask = pkey
-        s.worst = new_worst
-        self._gross += grow
+        self._add_price(s, buy, pkey)
+        self._gross += worst - s.worst
+        s.worst = worst
         self._n_working += 1
         self._seq = seq = self._seq + 1
-        approval = Approval(_ISSUER, intent, seq, now_ns)
-        self._pending[seq] = approval
+        tif = intent.time_in_force
+        parent = intent.parent_id
+        approval = Approval(self._issuer, name, side, qty, otype, price, tif, parent, seq, now_ns)
+        order = _Order(s, buy, qty, pkey, "", tif, parent)
+        order.approval = approval
+        self._pending[seq] = order
         self.n_approved += 1
         return approval
+
+    def check_replace(
+        self, order_id: str, new_leaves: int, new_price: int | None, now_ns: int
+    ) -> Approval | Denial:
+        """Approve or deny a cancel/replace of working order `order_id`, so that `new_leaves`
+        shares stay open at `new_price` (None: market). Never raises.
+
+        A pure decrease (fewer leaves, same price) only reduces risk: approved in ACTIVE and
+        REDUCING, taking a message token that is never refused (like a cancel). Anything else
+        passes the checks of a new order for what it adds: quantity limits on `new_leaves`,
+        collar and notional at the new price, positions and gross with the worst case of the
+        old and the new terms (both can fill until the venue answers), REDUCING's and the daily
+        loss's reduce-only rule, self-match, both rates. HALTED denies every replace. The
+        approval's `intent` is the order after the replace; send it with `on_replace_sent`.
+
+        `new_leaves` counts from the order as the overlay sees it now: shares that fill before
+        the venue applies the replace come off it (in FIX: OrderQty = CumQty now + new_leaves).
+        """
+        self.n_checks += 1
+        if self._halted:
+            return self._deny(Reason.HALTED, f"HALTED: {self._halt_reason()}")
+        try:
+            return self._check_replace(order_id, new_leaves, new_price, now_ns)
+        except Exception as exc:  # fail closed on anything unforeseen
+            return self._deny(
+                Reason.INVALID_ORDER,
+                f"INVALID_ORDER: replace check failed on order_id={order_id!r} "
+                f"new_leaves={new_leaves!r} new_price={new_price!r}: {type(exc).__name__}: {exc}",
+            )
+
+    def _check_replace(
+        self, order_id: str, new_leaves: int, new_price: int | None, now_ns: int
+    ) -> Approval | Denial:
+        if type(now_ns) is not int:
+            return self._bad_number("now_ns", now_ns)
+        order = self._working.get(order_id) if type(order_id) is str else None
+        if order is None:
+            return self._deny(
+                Reason.UNKNOWN_ORDER,
+                f"UNKNOWN_ORDER: order_id={order_id!r} is not a working order",
+            )
+        rep = order.replace
+        if rep is not None:
+            where = "approved" if rep.new_id is None else f"in flight as {rep.new_id!r}"
+            return self._deny(
+                Reason.REPLACE_PENDING,
+                f"REPLACE_PENDING: order {order.order_id!r} already has a replace {where}",
+            )
+        if type(new_leaves) is not int:
+            return self._bad_number("new_leaves", new_leaves)
+        if new_leaves <= 0:
+            return self._deny(
+                Reason.INVALID_ORDER,
+                f"INVALID_ORDER: new_leaves={new_leaves} is not positive (cancel instead)",
+            )
+        s = order.sym
+        buy = order.buy
+        if new_price is None:
+            otype = OrderType.MARKET
+            pkey = _BIG if buy else 0
+        elif type(new_price) is not int:
+            return self._bad_number("new_price", new_price)
+        elif new_price <= 0:
+            return self._deny(
+                Reason.INVALID_ORDER, f"INVALID_ORDER: new_price={new_price} is not positive"
+            )
+        else:
+            otype = OrderType.LIMIT
+            pkey = new_price
+        if self._pending:
+            self._expire_pending(now_ns)
+        old = order.leaves
+        if new_leaves < old and pkey == order.pkey:
+            self._mb.force(now_ns)  # risk-reducing: counted, never refused
+        else:
+            denial = self._market_checks(s, buy, new_leaves, new_price, now_ns)
+            if denial is not None:
+                return denial
+            delta = new_leaves - old if new_leaves > old else 0
+            what = f"replace {old}→{new_leaves} adds qty={delta}"
+            worst = self._exposure(s, buy, delta, now_ns, what)
+            if isinstance(worst, Denial):
+                return worst
+            if buy:
+                if pkey >= s.own_ask:
+                    return self._self_match(s.name, buy, new_price, s.own_ask)
+            elif pkey <= s.own_bid:
+                return self._self_match(s.name, buy, new_price, s.own_bid)
+            denial = self._take_tokens(now_ns)
+            if denial is not None:
+                return denial
+
+        # Approved: reserve the worst of the old and the new terms until the venue answers.
+        self._seq = seq = self._seq + 1
+        side = Side.BUY if buy else Side.SELL
+        approval = Approval(
+            self._issuer,
+            s.name,
+            side,
+            new_leaves,
+            otype,
+            new_price,
+            order.tif,
+            order.parent,
+            seq,
+            now_ns,
+            order.order_id,
+        )
+        rep = _Replace(approval, order, new_leaves, pkey)
+        before = _reserved(order)
+        order.replace = rep
+        self._add_price(s, buy, pkey)
+        self._moved(s, buy, _reserved(order) - before)
+        self._pending[seq] = rep
+        self.n_approved += 1
+        return approval
+
+    # -- checks shared by new orders and replaces ----------------------------------------
+
+    def _market_checks(
+        self, s: _Sym, buy: bool, qty: int, price: int | None, now_ns: int
+    ) -> Denial | None:
+        """Trading window, order size, reference price, collar and notional."""
+        window = self._window
+        if not (window.lo <= now_ns < window.hi) and not window.contains(now_ns):
+            return self._deny(
+                Reason.OUTSIDE_TRADING_WINDOW,
+                f"OUTSIDE_TRADING_WINDOW: now_ns={now_ns} is outside {window.describe()}",
+            )
+        if qty < s.min_qty:
+            return self._deny(Reason.MIN_ORDER_QTY, f"MIN_ORDER_QTY: qty={qty} < min={s.min_qty}")
+        if qty > s.max_qty:
+            return self._deny(Reason.MAX_ORDER_QTY, f"MAX_ORDER_QTY: qty={qty} > max={s.max_qty}")
+        if s.ref_state != _REF_OK:
+            return self._bad_reference(s)
+        ref = s.mid
+        age = now_ns - s.mid_ts
+        if age > self._max_age_ns or age < -self._max_age_ns:
+            return self._stale(s.name, age)
+        if price is None:
+            notional = qty * ref
+        else:
+            notional = qty * price
+            if buy:
+                if (price - ref) * 10_000.0 > s.collar_bps * ref:
+                    return self._collar(s.name, buy, price, ref, s.collar_bps)
+            elif (ref - price) * 10_000.0 > s.collar_bps * ref:
+                return self._collar(s.name, buy, price, ref, s.collar_bps)
+        if notional > s.max_notional_units:
+            return self._deny(
+                Reason.MAX_ORDER_NOTIONAL,
+                f"MAX_ORDER_NOTIONAL: notional={notional / PRICE_SCALE:.2f} > max={s.max_notional:.2f}",
+            )
+        return None
+
+    def _exposure(
+        self, s: _Sym, buy: bool, qty: int, now_ns: int, what: str | None
+    ) -> int | Denial:
+        """The symbol's new worst case if `qty` more shares may fill, or the denial: the
+        reduce-only rule (REDUCING, or the daily loss breached), long, short and gross limits.
+        `what` names a replace's delta in messages (a new order shows `qty=`)."""
+        pos = s.pos
+        if self._reduce_only or not (self._pnl >= self._loss_floor):
+            reduces = (
+                (pos < 0 and s.open_buy + qty <= -pos)
+                if buy
+                else (pos > 0 and s.open_sell + qty <= pos)
+            )
+            if not reduces:
+                return self._not_reducing(s, buy, qty, what)
+        shown = f"qty={qty}" if what is None else what
+        if buy:
+            long_after = pos + s.open_buy + qty
+            if long_after > s.max_long:
+                return self._deny(
+                    Reason.MAX_LONG_POSITION,
+                    f"MAX_LONG_POSITION: {s.name} position={pos} + working buys={s.open_buy} "
+                    f"+ {shown} = {long_after} > max={s.max_long}",
+                )
+            short_now = s.open_sell - pos
+            worst = long_after if long_after > short_now else short_now
+        else:
+            short_after = s.open_sell + qty - pos
+            if short_after > s.max_short:
+                return self._deny(
+                    Reason.MAX_SHORT_POSITION,
+                    f"MAX_SHORT_POSITION: {s.name} -(position={pos} - working sells={s.open_sell} "
+                    f"- {shown}) = {short_after} > max={s.max_short}",
+                )
+            long_now = pos + s.open_buy
+            worst = long_now if long_now > short_after else short_after
+        grow = worst - s.worst
+        if grow > 0 and self._gross + grow > self._max_gross:
+            return self._deny(
+                Reason.MAX_GROSS_POSITION,
+                f"MAX_GROSS_POSITION: gross={self._gross} + {grow} = {self._gross + grow} "
+                f"> max={self._max_gross}",
+            )
+        return worst
+
+    def _take_tokens(self, now_ns: int) -> Denial | None:
+        """One order token and one message token, or the denial (taking neither)."""
+        ob = self._ob
+        if ob.refill(now_ns) < ONE:
+            return self._deny(Reason.ORDER_RATE, f"ORDER_RATE: {ob.describe('order')}")
+        mb = self._mb
+        if mb.refill(now_ns) < ONE:
+            return self._deny(Reason.MESSAGE_RATE, f"MESSAGE_RATE: {mb.describe('message')}")
+        ob.take()
+        mb.take()
+        return None
 
     # -- denial helpers (only on the denial path) ----------------------------------------
 
@@ -566,10 +737,11 @@ class RiskOverlay:
             f"{other} at {shown}",
         )
 
-    def _not_reducing(self, s: _Sym, buy: bool, qty: int) -> Denial:
+    def _not_reducing(self, s: _Sym, buy: bool, qty: int, what: str | None) -> Denial:
         working = s.open_buy if buy else s.open_sell
+        shown = f"qty={qty}" if what is None else what
         detail = (
-            f"{s.name} {'BUY' if buy else 'SELL'} qty={qty} + working={working} "
+            f"{s.name} {'BUY' if buy else 'SELL'} {shown} + working={working} "
             f"does not reduce position={s.pos}"
         )
         if self._reduce_only:
@@ -606,73 +778,154 @@ class RiskOverlay:
         """Turn an approval into a working order, just before its bytes go out.
 
         Raises `ApprovalError` for an approval this overlay did not issue, or that was already
-        sent, released, expired, or voided by a kill-switch or limit change; the order must
-        then not be sent.
+        sent, released, expired, or voided by a kill-switch or limit change, or that is for a
+        replace; the order must then not be sent. The working order is what was approved (the
+        overlay's own copy), whatever became of the intent that was checked.
         """
         now = self._now(now_ns)
-        seq = getattr(approval, "_seq", None)
-        found = self._pending.get(seq) if isinstance(seq, int) else None
-        if found is None or found is not approval or not isinstance(seq, int):
+        entry = self._take_pending(approval)
+        seq = approval.seq
+        if not isinstance(entry, _Order):
+            self._unreserve(entry)
+            raise ApprovalError(
+                f"approval {seq} is for a replace of {approval.replaces!r}: send it with "
+                "on_replace_sent"
+            )
+        if now - approval.issued_ns > self._ttl_ns:
+            self._unreserve(entry)
+            raise self._expired(approval, now)
+        if type(order_id) is not str or not order_id or order_id in self._working:
+            self._unreserve(entry)
+            raise ApprovalError(f"order id {order_id!r} is empty or already working")
+        entry.order_id = order_id
+        entry.approval = None
+        self._working[order_id] = entry
+
+    def on_replace_sent(
+        self, approval: Approval, order_id: str, new_order_id: str, now_ns: int | None = None
+    ) -> None:
+        """A replace of `order_id` goes out as `new_order_id`: until the venue answers
+        (`on_replaced` / `on_replace_rejected`) the worst of the old and the new terms stays
+        reserved, and fills may name either id.
+
+        Raises `ApprovalError` as `on_order_sent` does, and for an approval that is not for a
+        replace of `order_id`, or whose order is no longer working; the replace must then not
+        be sent.
+        """
+        now = self._now(now_ns)
+        entry = self._take_pending(approval)
+        seq = approval.seq
+        if not isinstance(entry, _Replace):
+            self._unreserve(entry)
+            raise ApprovalError(f"approval {seq} is for a new order: send it with on_order_sent")
+        order = entry.order
+        if order.replace is not entry:
+            raise ApprovalError(f"approval {seq}: order {approval.replaces!r} is no longer working")
+        if order_id != order.order_id:
+            self._unreserve(entry)
+            raise ApprovalError(
+                f"approval {seq} replaces order {order.order_id!r}, not {order_id!r}"
+            )
+        if now - approval.issued_ns > self._ttl_ns:
+            self._unreserve(entry)
+            raise self._expired(approval, now)
+        if type(new_order_id) is not str or not new_order_id or new_order_id in self._working:
+            self._unreserve(entry)
+            raise ApprovalError(f"order id {new_order_id!r} is empty or already working")
+        entry.new_id = new_order_id
+        self._working[new_order_id] = order
+
+    def release(self, approval: Approval) -> bool:
+        """Give up an approval that will not be sent; True if it was still outstanding."""
+        seq = getattr(approval, "seq", None)
+        entry = self._pending.get(seq) if isinstance(seq, int) else None
+        if entry is None or entry.approval is not approval or not isinstance(seq, int):
+            return False
+        del self._pending[seq]
+        self._unreserve(entry)
+        return True
+
+    def _take_pending(self, approval: Approval) -> _Order | _Replace:
+        """The reservation behind an outstanding approval (removed from pending), or raise."""
+        seq = getattr(approval, "seq", None)
+        entry = self._pending.get(seq) if isinstance(seq, int) else None
+        if entry is None or entry.approval is not approval or not isinstance(seq, int):
             raise ApprovalError(
                 f"approval {seq!r} was not issued by this overlay, or was already sent, "
                 "released, expired or voided"
             )
         del self._pending[seq]
-        if now - approval.issued_ns > self._ttl_ns:
-            self._unreserve(approval)
-            raise ApprovalError(
-                f"approval {seq} expired: {(now - approval.issued_ns) / _NS_PER_MS:g} ms "
-                f"> ttl={self._ttl_ns // _NS_PER_MS} ms"
-            )
-        if type(order_id) is not str or not order_id or order_id in self._working:
-            self._unreserve(approval)
-            raise ApprovalError(f"order id {order_id!r} is empty or already working")
-        intent = approval.intent
-        s = self._syms[intent.symbol]
-        buy = intent.side is Side.BUY
-        pkey = intent.price if intent.price is not None else (_BIG if buy else 0)
-        self._working[order_id] = _Order(s, buy, intent.quantity, pkey, order_id)
+        return entry
 
-    def release(self, approval: Approval) -> bool:
-        """Give up an approval that will not be sent; True if it was still outstanding."""
-        seq = getattr(approval, "_seq", None)
-        found = self._pending.get(seq) if isinstance(seq, int) else None
-        if found is None or found is not approval or not isinstance(seq, int):
-            return False
-        del self._pending[seq]
-        self._unreserve(approval)
-        return True
+    def _expired(self, approval: Approval, now: int) -> ApprovalError:
+        return ApprovalError(
+            f"approval {approval.seq} expired: {(now - approval.issued_ns) / _NS_PER_MS:g} ms "
+            f"> ttl={self._ttl_ns // _NS_PER_MS} ms"
+        )
 
     def _expire_pending(self, now_ns: int) -> None:
         pending = self._pending
         limit = now_ns - self._ttl_ns
         while pending:
-            seq, approval = next(iter(pending.items()))
-            if approval.issued_ns >= limit:
+            seq, entry = next(iter(pending.items()))
+            if _issued_ns(entry) >= limit:
                 break
             del pending[seq]
-            self._unreserve(approval)
+            self._unreserve(entry)
 
     def _void_pending(self) -> None:
         pending = list(self._pending.values())
         self._pending.clear()
-        for approval in pending:
-            self._unreserve(approval)
+        for entry in pending:
+            self._unreserve(entry)
 
-    def _unreserve(self, approval: Approval) -> None:
-        intent = approval.intent
-        buy = intent.side is Side.BUY
-        pkey = intent.price if intent.price is not None else (_BIG if buy else 0)
-        self._release_working(self._syms[intent.symbol], buy, intent.quantity, pkey)
+    def _unreserve(self, entry: _Order | _Replace) -> None:
+        """Take back what an approval that will not be sent reserved."""
+        if isinstance(entry, _Order):
+            self._release_working(entry.sym, entry.buy, entry.leaves, entry.pkey)
+            return
+        order = entry.order
+        if order.replace is not entry:
+            return  # the order finished meanwhile and released everything
+        self._settle_replace(order, confirmed=False)
 
-    def _release_working(self, s: _Sym, buy: bool, leaves: int, pkey: int) -> None:
-        """Take a working order (or what is left of it) off the books."""
-        if buy:
-            s.open_buy -= leaves
-            prices = s.buy_prices
+    def _settle_replace(self, order: _Order, *, confirmed: bool) -> None:
+        """The venue (or the overlay, for an unsent replace) decided: one set of terms holds."""
+        rep = order.replace
+        assert rep is not None
+        s = order.sym
+        before = _reserved(order)
+        if confirmed:
+            self._working.pop(order.order_id, None)
+            self._drop_price(s, order.buy, order.pkey)
+            order.pkey = rep.new_pkey
+            order.leaves = rep.new_leaves
+            order.order_id = rep.new_id or order.order_id
         else:
-            s.open_sell -= leaves
+            if rep.new_id is not None:
+                self._working.pop(rep.new_id, None)
+            self._drop_price(s, order.buy, rep.new_pkey)
+        order.replace = None
+        self._moved(s, order.buy, order.leaves - before)
+        if order.leaves == 0:
+            self._working.pop(order.order_id, None)
+            self._release_working(s, order.buy, 0, order.pkey)
+
+    def _add_price(self, s: _Sym, buy: bool, pkey: int) -> None:
+        """Count one of our working orders at `pkey` (for self-match)."""
+        if buy:
+            prices = s.buy_prices
+            prices[pkey] = prices.get(pkey, 0) + 1
+            if pkey > s.own_bid:
+                s.own_bid = pkey
+        else:
             prices = s.sell_prices
+            prices[pkey] = prices.get(pkey, 0) + 1
+            if pkey < s.own_ask:
+                s.own_ask = pkey
+
+    def _drop_price(self, s: _Sym, buy: bool, pkey: int) -> None:
+        prices = s.buy_prices if buy else s.sell_prices
         count = prices.get(pkey, 0) - 1
         if count > 0:
             prices[pkey] = count
@@ -682,6 +935,23 @@ class RiskOverlay:
                 s.own_bid = max(prices) if prices else _NO_BID
             else:
                 s.own_ask = min(prices) if prices else _NO_ASK
+
+    def _moved(self, s: _Sym, buy: bool, delta: int) -> None:
+        """`delta` more (or fewer) shares of working orders on one side."""
+        if delta:
+            if buy:
+                s.open_buy += delta
+            else:
+                s.open_sell += delta
+            self._refresh_worst(s)
+
+    def _release_working(self, s: _Sym, buy: bool, leaves: int, pkey: int) -> None:
+        """Take a working order (or what is left of it) off the books."""
+        if buy:
+            s.open_buy -= leaves
+        else:
+            s.open_sell -= leaves
+        self._drop_price(s, buy, pkey)
         self._n_working -= 1
         self._refresh_worst(s)
 
@@ -705,29 +975,58 @@ class RiskOverlay:
 
     def on_cancel_sent(self, order_id: str, now_ns: int | None = None) -> None:
         """A cancel went out: it takes a message token (down to one burst of debt), never blocked."""
-        now = self._now(now_ns)
         self.n_cancels += 1
-        elapsed = now - self._mb_t
-        if elapsed > 0:
-            level = self._mb_lvl + elapsed * self._mb_rate
-            self._mb_lvl = level if level < self._mb_cap else self._mb_cap
-            self._mb_t = now
-        self._mb_lvl = max(self._mb_lvl - _ONE, -self._mb_cap)
+        self._mb.force(self._now(now_ns))
 
     def on_cancelled(self, order_id: str, now_ns: int | None = None) -> None:
-        """The order is done (cancelled or expired at the venue): release what is left of it."""
+        """The order is done (cancelled or expired at the venue): release what is left of it.
+        With a replace in flight, either id names it, and both terms are released."""
         self._done(order_id)
 
     def on_rejected(self, order_id: str, now_ns: int | None = None) -> None:
-        """The venue refused the order: release it."""
+        """The venue refused the order: release it (old or new id while a replace is in flight)."""
         self._done(order_id)
+
+    def on_replaced(self, new_order_id: str, now_ns: int | None = None) -> None:
+        """The venue confirmed the replace: the new terms hold and the order is `new_order_id`."""
+        order = self._replacing(new_order_id)
+        if order is not None:
+            self._settle_replace(order, confirmed=True)
+
+    def on_replace_rejected(self, new_order_id: str, now_ns: int | None = None) -> None:
+        """The venue refused the replace: the old terms hold under the old id."""
+        order = self._replacing(new_order_id)
+        if order is not None:
+            self._settle_replace(order, confirmed=False)
+
+    def _replacing(self, new_order_id: str) -> _Order | None:
+        order = self._working.get(new_order_id)
+        rep = order.replace if order is not None else None
+        if order is None or rep is None or rep.new_id != new_order_id:
+            self.n_unknown_order_events += 1
+            return None
+        return order
 
     def _done(self, order_id: str) -> None:
         order = self._working.pop(order_id, None)
         if order is None:
             self.n_unknown_order_events += 1
             return
-        self._release_working(order.sym, order.buy, order.leaves, order.pkey)
+        self._finish(order)
+
+    def _finish(self, order: _Order) -> None:
+        """Release everything a working order holds: both terms and both ids of a replace."""
+        s = order.sym
+        rep = order.replace
+        reserved = _reserved(order)
+        self._working.pop(order.order_id, None)
+        if rep is not None:
+            if rep.new_id is not None:
+                self._working.pop(rep.new_id, None)
+            self._drop_price(s, order.buy, rep.new_pkey)
+            order.replace = None
+        self._release_working(s, order.buy, reserved, order.pkey)
+        order.leaves = 0
 
     def on_fill(
         self,
@@ -739,12 +1038,21 @@ class RiskOverlay:
         order_id: str | None = None,
         now_ns: int | None = None,
     ) -> None:
-        """A fill (ours, from the venue): position, average price, realised P&L, throttle, loss.
+        """A fill (ours, from the venue): position, average price, realised P&L, throttle, loss,
+        and the hard limits, which a fill can break although no approval could.
 
         A fill that cannot be understood (bad side or quantity, non-finite or non-positive
         price) halts: the overlay no longer knows its position or P&L. With a good side and
         quantity the position is still updated, and the P&L stays unknown (every new order
         is denied NON_FINITE) until `reconcile_position`.
+
+        An *overfill* — more shares than the order named by `order_id` had open at the venue
+        (the worst of its old and new terms once a replace is sent) — halts (`OVERFILL: ...`): the
+        venue did what was never approved, so nothing it says is trusted until a person
+        looks. A filled position past its long, short or gross limit (an overfill, a fill
+        the overlay cannot tie to an order, limits tightened under working orders) moves
+        ACTIVE to REDUCING (`POSITION_LIMIT: ...`): only orders that bring it back pass, and
+        a person re-enables.
         """
         now = self._now(now_ns)
         self.n_fills += 1
@@ -759,22 +1067,32 @@ class RiskOverlay:
             self._halt_self(f"INVALID_ORDER: fill {symbol} with qty={qty!r}", now)
             return
         buy = side is Side.BUY
+        overfill: str | None = None
         # the order's working quantity
         if order_id is not None:
             order = self._working.get(order_id)
             if order is None or order.sym is not s or order.buy is not buy:
                 self.n_unknown_order_events += 1
             else:
-                filled = qty if qty < order.leaves else order.leaves
-                order.leaves -= filled
-                if buy:
-                    s.open_buy -= filled
+                rep = order.replace
+                reserved = _reserved(order)
+                # what the venue may fill: both terms once a replace is sent, else the old
+                open_qty = reserved if rep is not None and rep.new_id is not None else order.leaves
+                if qty > open_qty:
+                    overfill = (
+                        f"OVERFILL: {symbol} {'BUY' if buy else 'SELL'} fill qty={qty} "
+                        f"> open qty={open_qty} of order {order_id!r}"
+                    )
+                if qty >= open_qty:
+                    self._finish(order)
                 else:
-                    s.open_sell -= filled
-                if order.leaves == 0:
-                    del self._working[order_id]
-                    order.leaves = 0
-                    self._release_working(s, buy, 0, order.pkey)
+                    order.leaves = order.leaves - qty if order.leaves > qty else 0
+                    if rep is not None:
+                        rep.new_leaves = rep.new_leaves - qty if rep.new_leaves > qty else 0
+                    if buy:
+                        s.open_buy -= reserved - _reserved(order)
+                    else:
+                        s.open_sell -= reserved - _reserved(order)
         # position and P&L (average cost, in price units)
         good_price = isinstance(price, int | float) and not isinstance(price, bool)
         good_price = good_price and math.isfinite(price) and price > 0
@@ -799,6 +1117,9 @@ class RiskOverlay:
         self._recompute_pnl()
         if not good_price:
             self._halt_self(f"NON_FINITE: fill {symbol} qty={qty} price={price!r}", now)
+        if overfill is not None:
+            self._halt_self(overfill, now)
+        self._check_position(s, now)
         # repeated-execution throttle
         times = self._fill_times
         times.append(now)
@@ -813,6 +1134,23 @@ class RiskOverlay:
                 now,
             )
         self._check_loss(now)
+
+    def _check_position(self, s: _Sym, now_ns: int) -> None:
+        """A filled position past a hard limit moves ACTIVE to REDUCING, with the numbers."""
+        if self._killswitch.state is not KillState.ACTIVE:
+            return
+        why = None
+        listed = "" if s.allowed else " (not on the allow-list)"
+        if s.pos > s.max_long:
+            why = f"POSITION_LIMIT: {s.name} position={s.pos} > max long={s.max_long}{listed}"
+        elif -s.pos > s.max_short:
+            why = f"POSITION_LIMIT: {s.name} position={s.pos} > max short={s.max_short}{listed}"
+        else:
+            gross = sum(abs(x.pos) for x in self._syms.values())
+            if gross > self._max_gross:
+                why = f"POSITION_LIMIT: filled gross={gross} > max={self._max_gross}"
+        if why is not None:
+            self._trip(self._killswitch.reduce, why, now_ns)
 
     def on_market(self, symbol: str, mid: float, ts_ns: int) -> None:
         """The reference price: the last mid. A bad one is kept as bad (orders are denied) until
@@ -964,8 +1302,9 @@ class RiskOverlay:
         return tuple(self._audit)
 
     def working_order_ids(self) -> list[str]:
-        """What the service cancels on HALTED."""
-        return list(self._working)
+        """What the service cancels on HALTED: each order once, by its current id (the old id
+        while a replace is in flight)."""
+        return [oid for oid, order in self._working.items() if order.order_id == oid]
 
     def position(self, symbol: str) -> PositionView:
         s = self._syms.get(symbol) or _Sym(symbol)
@@ -995,10 +1334,8 @@ class RiskOverlay:
         loss = -self._pnl if math.isfinite(self._pnl) else math.inf
         yield "daily_loss", "", _ratio(loss, self._max_loss)
         yield "working_orders", "", _ratio(self._n_working, self._max_working)
-        ob = min(self._ob_cap, self._ob_lvl + max(0, now - self._ob_t) * self._ob_rate)
-        mb = min(self._mb_cap, self._mb_lvl + max(0, now - self._mb_t) * self._mb_rate)
-        yield "order_rate", "", (self._ob_cap - ob) / self._ob_cap
-        yield "message_rate", "", (self._mb_cap - mb) / self._mb_cap
+        for name, bucket in (("order_rate", self._ob), ("message_rate", self._mb)):
+            yield name, "", (bucket.cap - bucket.peek(now)) / bucket.cap
         cutoff = now - self._fill_window_ns
         recent_fills = sum(1 for t in self._fill_times if t > cutoff)
         yield "fills", "", _ratio(recent_fills, self._max_fills)

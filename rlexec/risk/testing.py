@@ -73,10 +73,15 @@ def overlay(
     store: KillSwitchStore | None = None,
     clock: ManualClock | None = None,
     mid: float | None = MID,
+    initialise: bool = True,
 ) -> RiskOverlay:
-    """An overlay on `lim` (default roomy), with a fresh mid for every symbol at the clock's now."""
+    """An overlay on `lim` (default roomy), with a fresh mid for every symbol at the clock's now.
+
+    `initialise` defaults to True here (a test's store starts empty on purpose).
+    """
     clock = clock if clock is not None else ManualClock()
-    ov = RiskOverlay(lim if lim is not None else limits(), store=store, clock=clock)
+    lim = lim if lim is not None else limits()
+    ov = RiskOverlay(lim, store=store, clock=clock, initialise=initialise)
     if mid is not None:
         for symbol in ov.limits.symbols:
             ov.on_market(symbol, mid, clock.now_ns)

@@ -723,3 +723,13 @@ async def test_the_oms_follows_the_real_venue_over_fix(aapl: ReplayData) -> None
     finally:
         await initiator.stop(grace=0.5)
         await venue.stop(grace=0.5)
+
+
+def test_the_benchmark_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import oms as oms_bench
+
+    assert oms_bench.main(["--orders", "300", "--runs", "1"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(line)
+    assert result["reports_per_run"] == 1200 and result["reports_per_s"] > 0
+    assert 0 < result["p50_us"] <= result["p99_us"]

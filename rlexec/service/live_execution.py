@@ -157,8 +157,8 @@ class LiveExecution(PlannedExecution):
 
     def _replace(self, step: Replace) -> None:
         child = self.oms.get(step.id)
-        if child is None or child.state.is_terminal:
-            self.log.outcomes.append(StepOutcome(repr(step), "skipped", "child is done"))
+        if child is None or child.state.is_terminal or child.state in _PENDING:
+            self.log.outcomes.append(StepOutcome(repr(step), "skipped", "child is done or busy"))
             return
         leaves = step.quantity - child.cum_qty
         decision = self.overlay.check_replace(

@@ -54,12 +54,12 @@ from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
 from rlexec.service.gate import OrderGate
 from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
-from rlexec.service.oms import ChildOrder, ChildState, Oms
+from rlexec.service.oms import AlertCode, ChildOrder, ChildState, Oms
 from rlexec.service.parents import ParentManager
 
 log = logging.getLogger("rlexec.service")
 
-HALT_ALERTS = frozenset({"OVERFILL", "FILL_ON_TERMINAL", "MISSED_FILL"})
+HALT_ALERTS = frozenset({AlertCode.OVERFILL, AlertCode.MISSED_FILL, AlertCode.REPORT_MISMATCH})
 """OMS alerts after which the service no longer trusts its position: the kill switch halts."""
 
 

@@ -23,8 +23,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,train,interop]'
 	@touch $@ $(VENV)/.installed-runtime
 
+# The venue on loopback at 20x real time, the live service on the venue's clock, an RL and a
+# TWAP parent (buy 30,000 AAPL over 10 minutes): about a minute, no servers needed.
 demo: $(VENV)/.installed-runtime
-	$(BIN)/rlexec replay --data $(DATA_DIR)/AAPL_2012-06-21_34200000_57600000_message_1.csv.gz
+	$(BIN)/rlexec demo --data $(DATA_DIR)/AAPL_2012-06-21_34200000_57600000_message_1.csv.gz
 
 test: $(VENV)/.installed-dev redis
 	$(BIN)/ruff check rlexec bench tests

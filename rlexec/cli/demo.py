@@ -246,6 +246,10 @@ def _table(summary: dict[str, Any]) -> str:
         f"{summary['horizon_s']:g} s parents at {summary['speed']:g}× real time in "
         f"{summary['wall_s']} s of wall time; {summary['left_working']} orders left working"
     )
+    lines.append(
+        "One window, two parents competing in the same market: a demonstration, not evidence "
+        "(the model card has the out-of-sample comparison)."
+    )
     return "\n".join(lines)
 
 

@@ -15,8 +15,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -47,6 +49,7 @@ from rlexec.models.algos import (
 from rlexec.models.backtest import AC_RISK_AVERSION
 from rlexec.models.market_stats import MarketStats
 from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
+from rlexec.models.port import ExecutionPort
 from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_limits
 from rlexec.service.audit import AuditLog
 from rlexec.service.clock import make_clock
@@ -58,6 +61,7 @@ from rlexec.service.oms import AlertCode, ChildOrder, ChildState, Oms
 from rlexec.service.parents import ParentManager
 
 log = logging.getLogger("rlexec.service")
+NEW_YORK = ZoneInfo("America/New_York")
 
 HALT_ALERTS = frozenset({AlertCode.OVERFILL, AlertCode.MISSED_FILL, AlertCode.REPORT_MISMATCH})
 """OMS alerts after which the service no longer trusts its position: the kill switch halts."""
@@ -177,7 +181,7 @@ class Service(MarketDataListener, OrderEvents):
                 "was started without them — use rl, twap or sal"
             )
         if name == "vwap":
-            return VwapAlgo(stats, 0)
+            return LiveVwapAlgo(stats)
         if name == "pov":
             return PovAlgo(stats)
         if name == "ac":
@@ -379,6 +383,23 @@ class Service(MarketDataListener, OrderEvents):
                   child.cl_ord_id if child is not None else "-", detail)  # fmt: skip
         if code in HALT_ALERTS:
             self.overlay.halt("oms", f"{code}: {detail}")
+
+
+class LiveVwapAlgo(VwapAlgo):
+    """VWAP on an epoch clock: the profile is by New York time of day, so the statistics
+    window's start is placed on the parent's own day when the parent starts."""
+
+    def __init__(self, stats: MarketStats) -> None:
+        from rlexec.models.market_stats import Window
+
+        super().__init__(stats, 0)
+        self._offset_ns = Window.parse(stats.window).start_ns
+
+    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
+        start = datetime.fromtimestamp(ex.state.start_ns / 1e9, NEW_YORK)
+        midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.window_start_ns = round(midnight.timestamp()) * 1_000_000_000 + self._offset_ns
+        return super().schedule(ex, steps, interval_s)
 
 
 def load_stats(data: Path, window: str = "09:35-13:00") -> MarketStats:

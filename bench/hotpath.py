@@ -44,9 +44,9 @@ if str(REPO) not in sys.path:
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
 from rlexec.gateway.connection import FixConnection  # noqa: E402
-from rlexec.gateway.message import FixMessage  # noqa: E402
 from rlexec.gateway.session import FixSession  # noqa: E402
 from rlexec.gateway.store import MemoryStore  # noqa: E402
+from rlexec.market.orders import Side  # noqa: E402
 from rlexec.models.policy import OnnxPolicy  # noqa: E402
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits  # noqa: E402
 from rlexec.service.runtime import Service  # noqa: E402
@@ -160,7 +160,6 @@ class Market:
                 del self.asks[max(self.asks)]
         bids, asks = self.levels()
         sym = SYMBOL.encode()
-        from rlexec.market.orders import Side
 
         return self.sub.book_entries(Side.BUY, bids, sym) + self.sub.book_entries(
             Side.SELL, asks, sym

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rlexec.market.errors import IllegalTransitionError
 from rlexec.market.instrument import Instrument
 from rlexec.market.orders import OrderType, Side, TimeInForce
 from rlexec.simulator.engine import MatchingEngine
@@ -11,7 +12,6 @@ from rlexec.simulator.orders import (
     CancelReject,
     ExecReport,
     ExecType,
-    IllegalTransitionError,
     Liquidity,
     Order,
     OrderStatus,

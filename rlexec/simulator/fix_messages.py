@@ -42,6 +42,8 @@ from rlexec.simulator.orders import (
 LAST_LIQUIDITY_IND: Final = 851
 BUSINESS_REJECT_REASON: Final = 380
 BUSINESS_REJECT_REF_ID: Final = 379
+MAX_INT_DIGITS: Final = 18
+"""Longest integer field the venue reads (int() refuses more than 4,300 digits by raising)."""
 
 EXEC_TYPE_CODES: Final[dict[ExecType, bytes]] = {
     ExecType.NEW: b"0",
@@ -132,6 +134,12 @@ def parse_quantity(value: bytes | None, tag: int = fix.ORDER_QTY) -> int:
         raise RequestError(
             RejectCode.BAD_QUANTITY, f"OrderQty ({tag})={shown!r} is not a number", tag
         )
+    if len(digits) > MAX_INT_DIGITS:
+        raise RequestError(
+            RejectCode.BAD_QUANTITY,
+            f"OrderQty ({tag}) has {len(digits)} digits, more than {MAX_INT_DIGITS}",
+            tag,
+        )
     if frac.strip(b"0"):
         raise RequestError(
             RejectCode.BAD_QUANTITY,
@@ -197,7 +205,11 @@ def parse_amend(msg: FixMessage, replace: bool) -> AmendRequest:
     cl = _text(msg, fix.CL_ORD_ID, "ClOrdID")
     orig = _text(msg, fix.ORIG_CL_ORD_ID, "OrigClOrdID")
     order_id_text = f.get(fix.ORDER_ID)
-    order_id = int(order_id_text) if order_id_text and order_id_text.isdigit() else None
+    order_id = (
+        int(order_id_text)
+        if order_id_text and order_id_text.isdigit() and len(order_id_text) <= MAX_INT_DIGITS
+        else None
+    )
     symbol = f.get(fix.SYMBOL)
     qty = price = None
     if replace:

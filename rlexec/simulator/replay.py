@@ -427,6 +427,8 @@ class MarketReplay:
         due = impact.next_change_ns if impact is not None else NEVER
         hidden_fills = self._hidden_fills
         print_trade = eng.print_trade
+        # LOBSTER's event numbers as locals: the loop below compares them several times per row
+        submit, delete, execute, hidden, cross = SUBMIT, DELETE, EXECUTE, EXECUTE_HIDDEN, CROSS
         rows = zip(
             range(start, stop),
             d.ts_ns[start:stop],
@@ -445,7 +447,7 @@ class MarketReplay:
                 self._shift(impact.on_time(ts))
                 due = impact.next_change_ns
             side = bids if direction == 1 else asks
-            if et == SUBMIT:
+            if et == submit:
                 levels = bid_levels if direction == 1 else ask_levels
                 lvl = levels.get(price)
                 if lvl is None:
@@ -460,15 +462,15 @@ class MarketReplay:
                         self._cross(bids, asks, lvl, entry)
                 elif bids.own_total and bids.prices[-1] >= price:
                     self._cross(asks, bids, lvl, entry)
-            elif et <= EXECUTE:  # CANCEL, DELETE or EXECUTE (LOBSTER numbers them 2..4)
-                if et == EXECUTE and side.own_total:
+            elif et <= execute:  # CANCEL, DELETE or EXECUTE (LOBSTER numbers them 2..4)
+                if et == execute and side.own_total:
                     self._passive_fills(side, price, hist.get(oid), size, hidden=False)
                 known = hist.get(oid)
                 if known is None:
                     traded = self._unknown(side, price, size, et)
                 else:
                     lvl = known.level
-                    left = 0 if et == DELETE or size >= known.hist else known.hist - size
+                    left = 0 if et == delete or size >= known.hist else known.hist - size
                     lvl.hist -= known.hist - left
                     known.hist = left
                     traded = known.sim - left
@@ -480,13 +482,13 @@ class MarketReplay:
                         del lvl.orders[oid]
                         if not lvl.hist and not lvl.own:
                             side.discard(lvl)
-                if et == EXECUTE and traded > 0:
+                if et == execute and traded > 0:
                     print_trade(price + eng.offset, traded, _AGGRESSOR[direction])
-            elif et == EXECUTE_HIDDEN:
+            elif et == hidden:
                 if hidden_fills and side.own_total:
                     self._passive_fills(side, price, None, size, hidden=True)
                 print_trade(price + eng.offset, size, _AGGRESSOR[direction], True)
-            elif et == CROSS:
+            elif et == cross:
                 print_trade(price + eng.offset, size, _AGGRESSOR[direction])
             # Check the historical book against the orderbook row.
             o = i * width

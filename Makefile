@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(abspath ../shared/data/lobster)
 export RLEXEC_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test bench model redis clean
+.PHONY: demo test bench model redis clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,20 @@ test: $(VENV)/.installed-dev redis
 	$(BIN)/ruff format --check rlexec bench tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Longer fuzzing than the bounded run inside `make test` (tests/fuzz): each atheris harness for
+# FUZZ_SECONDS, then the hypothesis venue fuzzer with FUZZ_EXAMPLES examples. Crashing inputs
+# land in tests/fuzz/corpus/<harness>/crashes/, replayed by tests/fuzz/test_corpus.py.
+FUZZ_SECONDS ?= 120
+FUZZ_EXAMPLES ?= 500
+fuzz: $(VENV)/.installed-dev redis
+	@set -e; for h in codec session; do \
+	  work=$$(mktemp -d); echo "== fuzz_$$h for $(FUZZ_SECONDS) s" >&2; \
+	  $(BIN)/python tests/fuzz/fuzz_$$h.py $$work tests/fuzz/corpus/$$h/seeds \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=tests/fuzz/corpus/$$h/crashes/new- -print_final_stats=1; \
+	  rm -rf $$work; done
+	RLEXEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/fuzz/test_venue_mutations.py
 
 bench: $(VENV)/.installed-dev
 	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -153,10 +154,15 @@ async def test_file_store_cuts_a_torn_tail(tmp_path: Path) -> None:
     s.save_message(1, b"complete")
     s.set_next_target_seq(2)
     await s.close()
-    with path.open("ab") as f:
-        f.write(b"M 2 100\nonly part of it")
+    complete = path.stat().st_size
+    s = FileStore(path, fsync="never")
+    await s.open()
+    s.save_message(2, b"a message whose write a crash interrupted")
+    await s.close()
+    os.truncate(path, path.stat().st_size - 10)  # torn: the last record ends mid-payload
     s = FileStore(path)
     state = await s.open()
+    assert path.stat().st_size == complete
     assert state.next_sender_seq == 2 and state.next_target_seq == 2
     assert await s.messages(1, 5) == [(1, b"complete")]
     s.save_message(2, b"after")

@@ -25,10 +25,11 @@ from enum import Enum
 from typing import Final, NamedTuple
 
 from rlexec.gateway import tags as fix
+from rlexec.gateway.codes import SIDES
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.values import format_price, parse_price, parse_qty
-from rlexec.market.orders import OrderType, Side, TimeInForce
+from rlexec.market.orders import Side
 
 
 class ExecKind(Enum):
@@ -74,11 +75,6 @@ _EXEC_TYPES: Final[dict[bytes, ExecKind]] = {
     b"G": ExecKind.TRADE_CORRECT,
     b"H": ExecKind.TRADE_CANCEL,
 }
-SIDE_CODES: Final[dict[Side, bytes]] = {Side.BUY: b"1", Side.SELL: b"2"}
-SIDES: Final[dict[bytes, Side]] = {b"1": Side.BUY, b"2": Side.SELL, b"5": Side.SELL}
-"""Side (54); sell short (5) is a sell as far as position goes."""
-ORD_TYPE_CODES: Final[dict[OrderType, bytes]] = {OrderType.MARKET: b"1", OrderType.LIMIT: b"2"}
-TIF_CODES: Final[dict[TimeInForce, bytes]] = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
 
 
 class ExecutionEvent(NamedTuple):

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
 from rlexec.gateway.clock import utc_timestamp
+from rlexec.gateway.codes import ORD_TYPE_CODES, SIDE_CODES, TIF_CODES
 from rlexec.gateway.errors import FieldError, GatewayError
 from rlexec.gateway.execution import (
-    ORD_TYPE_CODES,
-    SIDE_CODES,
-    TIF_CODES,
     CancelRejectEvent,
     ExecKind,
     ExecutionEvent,

@@ -16,13 +16,16 @@ class L2Book:
     imbalance costs nothing per event.
     """
 
-    __slots__ = ("_ask_prices", "_asks", "_bid_prices", "_bids", "ask_total", "bid_total", "ts_ns")
+    __slots__ = ("_asks", "_bids", "ask_prices", "ask_total", "bid_prices", "bid_total", "ts_ns")
 
     def __init__(self) -> None:
         self._bids: dict[int, int] = {}
         self._asks: dict[int, int] = {}
-        self._bid_prices: list[int] = []  # ascending: best bid is last
-        self._ask_prices: list[int] = []  # ascending: best ask is first
+        self.bid_prices: list[int] = []
+        """Bid prices with size, ascending (best bid last). Public so hot paths can read the
+        top of book without a call; read-only outside this class: `set_level` keeps it."""
+        self.ask_prices: list[int] = []
+        """Ask prices with size, ascending (best ask first); read-only, like `bid_prices`."""
         self.bid_total = 0
         self.ask_total = 0
         self.ts_ns = 0
@@ -46,9 +49,9 @@ class L2Book:
         if size < 0:
             raise ValueError(f"negative size {size} at price {price}")
         if side is Side.BUY:
-            levels, prices = self._bids, self._bid_prices
+            levels, prices = self._bids, self.bid_prices
         else:
-            levels, prices = self._asks, self._ask_prices
+            levels, prices = self._asks, self.ask_prices
         old = levels.get(price)
         if size:
             if old is None:
@@ -76,8 +79,8 @@ class L2Book:
     def clear(self) -> None:
         self._bids.clear()
         self._asks.clear()
-        self._bid_prices.clear()
-        self._ask_prices.clear()
+        self.bid_prices.clear()
+        self.ask_prices.clear()
         self.bid_total = 0
         self.ask_total = 0
 
@@ -85,47 +88,47 @@ class L2Book:
 
     @property
     def best_bid(self) -> int | None:
-        return self._bid_prices[-1] if self._bid_prices else None
+        return self.bid_prices[-1] if self.bid_prices else None
 
     @property
     def best_ask(self) -> int | None:
-        return self._ask_prices[0] if self._ask_prices else None
+        return self.ask_prices[0] if self.ask_prices else None
 
     @property
     def best_bid_size(self) -> int:
-        return self._bids[self._bid_prices[-1]] if self._bid_prices else 0
+        return self._bids[self.bid_prices[-1]] if self.bid_prices else 0
 
     @property
     def best_ask_size(self) -> int:
-        return self._asks[self._ask_prices[0]] if self._ask_prices else 0
+        return self._asks[self.ask_prices[0]] if self.ask_prices else 0
 
     @property
     def is_two_sided(self) -> bool:
-        return bool(self._bid_prices) and bool(self._ask_prices)
+        return bool(self.bid_prices) and bool(self.ask_prices)
 
     @property
     def crossed(self) -> bool:
         """Best bid at or above best ask: possible transiently on a real feed, never in a sane book."""
-        return self.is_two_sided and self._bid_prices[-1] >= self._ask_prices[0]
+        return self.is_two_sided and self.bid_prices[-1] >= self.ask_prices[0]
 
     @property
     def mid(self) -> float | None:
-        if not (self._bid_prices and self._ask_prices):
+        if not (self.bid_prices and self.ask_prices):
             return None
-        return (self._bid_prices[-1] + self._ask_prices[0]) / 2
+        return (self.bid_prices[-1] + self.ask_prices[0]) / 2
 
     @property
     def spread(self) -> int | None:
-        if not (self._bid_prices and self._ask_prices):
+        if not (self.bid_prices and self.ask_prices):
             return None
-        return self._ask_prices[0] - self._bid_prices[-1]
+        return self.ask_prices[0] - self.bid_prices[-1]
 
     @property
     def microprice(self) -> float | None:
         """Size-weighted mid: leans towards the side with less size, where the price is going."""
-        if not (self._bid_prices and self._ask_prices):
+        if not (self.bid_prices and self.ask_prices):
             return None
-        bid, ask = self._bid_prices[-1], self._ask_prices[0]
+        bid, ask = self.bid_prices[-1], self.ask_prices[0]
         bid_size, ask_size = self._bids[bid], self._asks[ask]
         return (bid * ask_size + ask * bid_size) / (bid_size + ask_size)
 
@@ -134,14 +137,14 @@ class L2Book:
 
     def depth(self, side: Side) -> int:
         """Number of price levels on a side."""
-        return len(self._bid_prices if side is Side.BUY else self._ask_prices)
+        return len(self.bid_prices if side is Side.BUY else self.ask_prices)
 
     def levels(self, side: Side, n: int | None = None) -> list[tuple[int, int]]:
         """Up to n levels of one side, best first, as (price, size)."""
         if side is Side.BUY:
-            prices = self._bid_prices[::-1] if n is None else self._bid_prices[: -n - 1 : -1]
+            prices = self.bid_prices[::-1] if n is None else self.bid_prices[: -n - 1 : -1]
             return [(p, self._bids[p]) for p in prices]
-        prices = self._ask_prices if n is None else self._ask_prices[:n]
+        prices = self.ask_prices if n is None else self.ask_prices[:n]
         return [(p, self._asks[p]) for p in prices]
 
     def snapshot(self, n: int | None = None) -> BookSnapshot:

@@ -128,8 +128,9 @@ class FeatureBuilder:
         if self._trades:
             self._expire(ts_ns)
         book = self.book
-        if book._bid_prices and book._ask_prices:
-            mid = (book._bid_prices[-1] + book._ask_prices[0]) / 2
+        bids, asks = book.bid_prices, book.ask_prices
+        if bids and asks:
+            mid = (bids[-1] + asks[0]) / 2
             last = self._last_mid
             if mid != last:
                 if last is not None:

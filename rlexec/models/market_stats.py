@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlexec.market.lobster import EXECUTE, EXECUTE_HIDDEN
 from rlexec.simulator.data import ReplayData
 
 _NS = 1_000_000_000
@@ -90,7 +91,7 @@ def estimate(data: ReplayData, window: Window, bucket_s: int = 300) -> MarketSta
     etype = np.asarray(data.event_type)
     size = np.asarray(data.size, dtype=np.float64)
     inside = (ts >= window.start_ns) & (ts < window.end_ns)
-    trades = inside & ((etype == 4) | (etype == 5))
+    trades = inside & ((etype == EXECUTE) | (etype == EXECUTE_HIDDEN))
     volume = float(size[trades].sum())
     seconds = window.seconds
     buckets = math.ceil(seconds / bucket_s)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 
 class SyntheticDepth:
-    __slots__ = ("_taken", "ask_size", "bid_size", "gap", "max_levels")
+    __slots__ = ("ask_size", "bid_size", "gap", "max_levels", "taken")
 
     def __init__(self, gap: int, bid_size: int, ask_size: int, max_levels: int) -> None:
         if gap <= 0:
@@ -31,7 +31,9 @@ class SyntheticDepth:
         self.bid_size = bid_size
         self.ask_size = ask_size
         self.max_levels = max_levels
-        self._taken: dict[tuple[bool, int], int] = {}
+        self.taken: dict[tuple[bool, int], int] = {}
+        """Shares taken so far, by (is_bid, price). Public so the replay's hot loop can test it
+        for emptiness without a call; change it only through `take` and `settle`."""
 
     def prices(self, is_bid: bool, bound: int) -> Iterator[int]:
         """Synthetic prices beyond `bound` on one side, best first."""
@@ -41,13 +43,13 @@ class SyntheticDepth:
 
     def available(self, is_bid: bool, price: int) -> int:
         size = self.bid_size if is_bid else self.ask_size
-        return max(0, size - self._taken.get((is_bid, price), 0))
+        return max(0, size - self.taken.get((is_bid, price), 0))
 
     def offers(self, is_bid: bool, bound: int, limit: int | None) -> list[tuple[int, int]]:
         """(price, shares still there) of the synthetic levels an order limited at `limit`
         (None: no limit) can reach beyond `bound`, best first."""
         size = self.bid_size if is_bid else self.ask_size
-        taken = self._taken
+        taken = self.taken
         out: list[tuple[int, int]] = []
         for price in self.prices(is_bid, bound):
             if limit is not None and (price < limit if is_bid else price > limit):
@@ -59,19 +61,19 @@ class SyntheticDepth:
 
     def take(self, is_bid: bool, price: int, qty: int) -> None:
         key = (is_bid, price)
-        self._taken[key] = self._taken.get(key, 0) + qty
+        self.taken[key] = self.taken.get(key, 0) + qty
 
     @property
     def has_taken(self) -> bool:
-        return bool(self._taken)
+        return bool(self.taken)
 
     def settle(self, is_bid: bool, within: int) -> list[tuple[int, int]]:
         """Forget and return (price, qty) taken at prices that are now inside the stored depth."""
         done = [
             (price, qty)
-            for (bid, price), qty in self._taken.items()
+            for (bid, price), qty in self.taken.items()
             if bid is is_bid and (price >= within if is_bid else price <= within)
         ]
         for price, _ in done:
-            del self._taken[(is_bid, price)]
+            del self.taken[(is_bid, price)]
         return done

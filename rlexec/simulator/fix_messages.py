@@ -14,6 +14,18 @@ from typing import Final, NamedTuple
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.clock import utc_timestamp
+from rlexec.gateway.codes import (
+    ORD_TYPE_CODES,
+    ORD_TYPE_NAMES,
+    ORD_TYPES,
+    SIDE_CODES,
+    SIDE_NAMES,
+    SIDES,
+    TIF_CODES,
+    TIF_NAMES,
+    TIFS,
+    supported,
+)
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.values import format_price
 from rlexec.market.instrument import PRICE_SCALE, price_from_text
@@ -30,6 +42,8 @@ from rlexec.simulator.orders import (
 LAST_LIQUIDITY_IND: Final = 851
 BUSINESS_REJECT_REASON: Final = 380
 BUSINESS_REJECT_REF_ID: Final = 379
+MAX_INT_DIGITS: Final = 18
+"""Longest integer field the venue reads (int() refuses more than 4,300 digits by raising)."""
 
 EXEC_TYPE_CODES: Final[dict[ExecType, bytes]] = {
     ExecType.NEW: b"0",
@@ -64,12 +78,6 @@ CXL_REJ_REASONS: Final[dict[RejectCode, int]] = {
     RejectCode.MARKET_CLOSED: 2,
     RejectCode.DUPLICATE_ORDER: 6,
 }
-SIDES: Final[dict[bytes, Side]] = {b"1": Side.BUY, b"2": Side.SELL}
-SIDE_CODES: Final[dict[Side, bytes]] = {Side.BUY: b"1", Side.SELL: b"2"}
-ORD_TYPES: Final[dict[bytes, OrderType]] = {b"1": OrderType.MARKET, b"2": OrderType.LIMIT}
-ORD_TYPE_CODES: Final[dict[OrderType, bytes]] = {OrderType.MARKET: b"1", OrderType.LIMIT: b"2"}
-TIFS: Final[dict[bytes, TimeInForce]] = {b"0": TimeInForce.DAY, b"3": TimeInForce.IOC}
-TIF_CODES: Final[dict[TimeInForce, bytes]] = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
 
 _NY = zoneinfo.ZoneInfo("America/New_York")
 
@@ -126,6 +134,12 @@ def parse_quantity(value: bytes | None, tag: int = fix.ORDER_QTY) -> int:
         raise RequestError(
             RejectCode.BAD_QUANTITY, f"OrderQty ({tag})={shown!r} is not a number", tag
         )
+    if len(digits) > MAX_INT_DIGITS:
+        raise RequestError(
+            RejectCode.BAD_QUANTITY,
+            f"OrderQty ({tag}) has {len(digits)} digits, more than {MAX_INT_DIGITS}",
+            tag,
+        )
     if frac.strip(b"0"):
         raise RequestError(
             RejectCode.BAD_QUANTITY,
@@ -161,7 +175,7 @@ def parse_new_order(msg: FixMessage) -> OrderRequest:
     if side is None:
         raise RequestError(
             RejectCode.BAD_ORDER,
-            f"Side (54)={_shown(f.get(fix.SIDE))} is not supported: 1 (buy) or 2 (sell)",
+            f"Side (54)={_shown(f.get(fix.SIDE))} is not supported: {supported(SIDE_NAMES)}",
             fix.SIDE,
         )
     qty = parse_quantity(f.get(fix.ORDER_QTY))
@@ -169,7 +183,7 @@ def parse_new_order(msg: FixMessage) -> OrderRequest:
     if ord_type is None:
         raise RequestError(
             RejectCode.BAD_ORDER,
-            f"OrdType (40)={_shown(f.get(fix.ORD_TYPE))} is not supported: 1 (market) or 2 (limit)",
+            f"OrdType (40)={_shown(f.get(fix.ORD_TYPE))} is not supported: {supported(ORD_TYPE_NAMES)}",
             fix.ORD_TYPE,
         )
     price = None
@@ -180,7 +194,7 @@ def parse_new_order(msg: FixMessage) -> OrderRequest:
     if tif is None:
         raise RequestError(
             RejectCode.BAD_ORDER,
-            f"TimeInForce (59)={_shown(tif_code)} is not supported: 0 (day) or 3 (IOC)",
+            f"TimeInForce (59)={_shown(tif_code)} is not supported: {supported(TIF_NAMES)}",
             fix.TIME_IN_FORCE,
         )
     return OrderRequest(cl, symbol, side, qty, ord_type, price, tif)
@@ -191,13 +205,17 @@ def parse_amend(msg: FixMessage, replace: bool) -> AmendRequest:
     cl = _text(msg, fix.CL_ORD_ID, "ClOrdID")
     orig = _text(msg, fix.ORIG_CL_ORD_ID, "OrigClOrdID")
     order_id_text = f.get(fix.ORDER_ID)
-    order_id = int(order_id_text) if order_id_text and order_id_text.isdigit() else None
+    order_id = (
+        int(order_id_text)
+        if order_id_text and order_id_text.isdigit() and len(order_id_text) <= MAX_INT_DIGITS
+        else None
+    )
     symbol = f.get(fix.SYMBOL)
     qty = price = None
     if replace:
         qty = parse_quantity(f.get(fix.ORDER_QTY))
         ord_type = f.get(fix.ORD_TYPE)
-        if ord_type is not None and ord_type != b"2":
+        if ord_type is not None and ord_type != ORD_TYPE_CODES[OrderType.LIMIT]:
             raise RequestError(
                 RejectCode.BAD_ORDER,
                 f"OrdType (40)={_shown(ord_type)}: only limit orders (2) can be replaced",

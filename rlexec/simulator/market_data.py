@@ -14,11 +14,11 @@ from typing import Final
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.codec import MAX_INT_DIGITS, parse_uint
+from rlexec.gateway.codes import SIDE_CODES
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.values import format_price
 from rlexec.market.events import Trade
 from rlexec.market.orders import Side
-from rlexec.simulator.fix_messages import SIDE_CODES
 
 BID: Final = b"0"
 OFFER: Final = b"1"

@@ -58,9 +58,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlexec.market.book import LOBSTER_EMPTY_ASK, LOBSTER_EMPTY_BID
 from rlexec.market.events import BookLevelUpdate, BookSnapshot, MarketEvent, Trade
 from rlexec.market.instrument import Instrument
-from rlexec.market.lobster import LobsterPair
+from rlexec.market.lobster import CROSS, DELETE, EXECUTE, EXECUTE_HIDDEN, SUBMIT, LobsterPair
 from rlexec.market.orders import OrderType, Side, TimeInForce
 from rlexec.simulator.book import ASK_ALL, BID_ALL, BookSide, HistOrder, Level
 from rlexec.simulator.config import ReplayConfig
@@ -72,7 +73,7 @@ from rlexec.simulator.orders import ExecReport, Order, Report
 
 _AGGRESSOR = {1: Side.SELL, -1: Side.BUY}
 """Aggressor of an execution, by the LOBSTER direction of the resting order it hit."""
-_EMPTY_PRICES = frozenset({9_999_999_999, -9_999_999_999})
+_EMPTY_PRICES = frozenset({LOBSTER_EMPTY_ASK, LOBSTER_EMPTY_BID})
 
 
 @dataclass(slots=True)
@@ -421,11 +422,13 @@ class MarketReplay:
         width = d.width
         level_one = d.levels == 1
         md = self._md is not None
-        taken = self.depth._taken
+        taken = self.depth.taken
         impact = self.impact
         due = impact.next_change_ns if impact is not None else NEVER
         hidden_fills = self._hidden_fills
         print_trade = eng.print_trade
+        # LOBSTER's event numbers as locals: the loop below compares them several times per row
+        submit, delete, execute, hidden, cross = SUBMIT, DELETE, EXECUTE, EXECUTE_HIDDEN, CROSS
         rows = zip(
             range(start, stop),
             d.ts_ns[start:stop],
@@ -444,7 +447,7 @@ class MarketReplay:
                 self._shift(impact.on_time(ts))
                 due = impact.next_change_ns
             side = bids if direction == 1 else asks
-            if et == 1:
+            if et == submit:
                 levels = bid_levels if direction == 1 else ask_levels
                 lvl = levels.get(price)
                 if lvl is None:
@@ -459,15 +462,15 @@ class MarketReplay:
                         self._cross(bids, asks, lvl, entry)
                 elif bids.own_total and bids.prices[-1] >= price:
                     self._cross(asks, bids, lvl, entry)
-            elif et <= 4:
-                if et == 4 and side.own_total:
+            elif et <= execute:  # CANCEL, DELETE or EXECUTE (LOBSTER numbers them 2..4)
+                if et == execute and side.own_total:
                     self._passive_fills(side, price, hist.get(oid), size, hidden=False)
                 known = hist.get(oid)
                 if known is None:
                     traded = self._unknown(side, price, size, et)
                 else:
                     lvl = known.level
-                    left = 0 if et == 3 or size >= known.hist else known.hist - size
+                    left = 0 if et == delete or size >= known.hist else known.hist - size
                     lvl.hist -= known.hist - left
                     known.hist = left
                     traded = known.sim - left
@@ -479,13 +482,13 @@ class MarketReplay:
                         del lvl.orders[oid]
                         if not lvl.hist and not lvl.own:
                             side.discard(lvl)
-                if et == 4 and traded > 0:
+                if et == execute and traded > 0:
                     print_trade(price + eng.offset, traded, _AGGRESSOR[direction])
-            elif et == 5:
+            elif et == hidden:
                 if hidden_fills and side.own_total:
                     self._passive_fills(side, price, None, size, hidden=True)
                 print_trade(price + eng.offset, size, _AGGRESSOR[direction], True)
-            elif et == 6:
+            elif et == cross:
                 print_trade(price + eng.offset, size, _AGGRESSOR[direction])
             # Check the historical book against the orderbook row.
             o = i * width
@@ -639,7 +642,7 @@ class MarketReplay:
         if lvl is None or not lvl.hist:
             self.stats.unmatched_events += 1
             return 0
-        traded = self._cut(lvl, min(size, lvl.hist), anon_first=True, from_front=et == 4)
+        traded = self._cut(lvl, min(size, lvl.hist), anon_first=True, from_front=et == EXECUTE)
         side.discard(lvl)
         return traded
 

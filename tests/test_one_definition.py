@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "rlexec"
-PENDING = {("rlexec/risk/overlay.py", "_ISSUER"), ("rlexec/risk/overlay.py", "_RANK")}
+PENDING: set[tuple[str, str]] = set()
 """Known and being fixed on another branch (risk/ belongs to another helper): the lead
 empties this set when that branch is merged."""
 

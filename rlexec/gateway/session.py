@@ -997,6 +997,15 @@ class FixSession:
             end = last
         log.info("event=resend_request_received session=%s begin=%d end=%d", self.name, begin, end)
         if begin < 1 or begin > end:
+            # Nothing we sent is in that range: say so (a silent peer looks like a lost one).
+            text = (
+                f"BeginSeqNo {begin} is not a sequence number"
+                if begin < 1
+                else f"BeginSeqNo {begin} is beyond the last message sent ({last})"
+            )
+            seq = msg.fields.get(fix.MSG_SEQ_NUM, b"0")
+            self._reject(int(seq) if seq.isdigit() else 0, MsgType.RESEND_REQUEST,
+                         R.VALUE_INCORRECT, fix.BEGIN_SEQ_NO, text)  # fmt: skip
             return
         conn = self._conn
         task = asyncio.get_running_loop().create_task(self._resend(begin, end, conn))

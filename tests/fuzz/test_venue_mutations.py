@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rlexec.gateway.codec import encode_fields
@@ -86,25 +86,11 @@ async def _answer(session: FixSession, before: int) -> None:
             await asyncio.sleep(0.005)
 
 
-PENDING_HUGE_INT_TAGS = {7, 16, 264, 269}
-"""More than 4,300 digits here escapes int() in session.py (7, 16: fixed on branch fixhard)
-or simulator/market_data.py (264, 269): kept in corpus/venue as strict xfails, kept out of
-the random run so that `make test` stays green until those land."""
-
-
 def _must_answer(msg_type: bytes, fields: Fields, last_sent: int) -> bool:
-    """Whether FIX requires an answer. Known gap (session.py, not this branch): a
-    ResendRequest whose range holds nothing we sent (BeginSeqNo < 1, > EndSeqNo or past our
-    last message) gets no answer; FIX would have it rejected (373=5). See corpus/venue."""
-    assume(not any(t in PENDING_HUGE_INT_TAGS and len(v) > 4300 for t, v in fields))
-    if msg_type != b"2":
-        return True
-    values = dict(fields)
-    begin, end = values.get(7, b""), values.get(16, b"")
-    if not (begin.isdigit() and end.isdigit()) or len(fields) != len(values):
-        return True
-    b, e = int(begin), int(end)
-    return not (b < 1 or b > last_sent or (e and b > e))
+    """FIX requires an answer to every message here: an order, cancel or market-data request
+    gets a report or a reject, and a ResendRequest gets the messages, a GapFill, or a
+    Reject when its range holds nothing we sent (373=5, naming BeginSeqNo)."""
+    return True
 
 
 async def _client(venue: Venue, comp_id: str) -> tuple[FixSession, FixInitiator]:

@@ -9,9 +9,11 @@ reaching the order connection's transport `write`. A real `Service` (clock="venu
 advances the venue time (MDEntryDate/MDEntryTime on its first entry) by 1.001 s, so each one
 makes a decision due. Only messages whose decision sent a NewOrderSingle are timed into
 `p50_us`/`p99_us` (the policy may also wait or only cancel: `decisions`, `orders_sent`).
-No execution reports come back (children stay PENDING_NEW); risk limits are generous
-(`model_copy`) so nothing is denied for rates or position, and the whole Service is rebuilt
-(untimed) every `--rebuild` messages so working orders do not pile up.
+Between messages (untimed) the venue's answers come back to the service: every new order
+acknowledged, every cancel and replace confirmed, so the parent's working children stay
+at their live steady state. Risk limits are generous (`model_copy`) so nothing is denied
+for rates or position, and the whole Service is rebuilt (untimed) every `--rebuild`
+messages.
 `ort_p50_us`: one `OnnxPolicy().decide(obs)` on a real observation, in the same run.
 
 `md`: X messages through connection → session → book → features with no decision due (no
@@ -44,8 +46,11 @@ if str(REPO) not in sys.path:
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
 from rlexec.gateway.connection import FixConnection  # noqa: E402
+from rlexec.gateway.execution import ExecKind, ExecutionEvent  # noqa: E402
+from rlexec.gateway.message import FixMessage  # noqa: E402
 from rlexec.gateway.session import FixSession  # noqa: E402
 from rlexec.gateway.store import MemoryStore  # noqa: E402
+from rlexec.gateway.values import parse_price  # noqa: E402
 from rlexec.market.orders import Side  # noqa: E402
 from rlexec.models.policy import OnnxPolicy  # noqa: E402
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits  # noqa: E402
@@ -246,9 +251,12 @@ async def tick_to_order(iterations: int, rebuild: int, seed: int) -> dict[str, A
         order_wire = rig.service.order_session.connection.transport  # type: ignore[union-attr]
         written: list[int] = []
 
-        def hook(data: bytes, written: list[int] = written) -> None:
-            if b"\x0135=D\x01" in data:
+        sent: list[bytes] = []
+
+        def hook(data: bytes, written: list[int] = written, sent: list[bytes] = sent) -> None:
+            if b"\x0135=D\x01" in data and not written:
                 written.append(time.perf_counter_ns())
+            sent.append(data)
 
         order_wire.hook = hook  # type: ignore[union-attr]
         feed = rig.md_conn.data_received
@@ -266,6 +274,7 @@ async def tick_to_order(iterations: int, rebuild: int, seed: int) -> dict[str, A
                     samples.append(written[0] - t0)
                     orders += 1
                 decisions += sum(p.decisions for p in parents.parents.values()) - before_dec
+                answer(rig.service, sent)  # untimed: the venue acks, cancels, replaces
         finally:
             gc.enable()
         order_wire.hook = None  # type: ignore[union-attr]
@@ -273,6 +282,32 @@ async def tick_to_order(iterations: int, rebuild: int, seed: int) -> dict[str, A
         done += n
     samples.sort()
     return {"samples": samples, "decisions": decisions, "orders_sent": orders}
+
+
+def answer(service: Service, sent: list[bytes]) -> None:
+    """The venue's side, untimed: every new order acknowledged, every cancel and replace
+    confirmed, so the parent's working children stay at a live service's steady state."""
+    data = b"".join(sent)
+    sent.clear()
+    now = time.time_ns()
+    for chunk in data.split(b"8=FIX.4.4\x01")[1:]:
+        f = FixMessage.decode(b"8=FIX.4.4\x01" + chunk).fields
+        kind = {b"D": ExecKind.NEW, b"F": ExecKind.CANCELED, b"G": ExecKind.REPLACED}.get(
+            f.get(35, b"")
+        )
+        if kind is None:
+            continue
+        cl = f[11].decode()
+        orig = f[41].decode() if 41 in f else None
+        qty = int(f[38])
+        price = parse_price(f[44], 44, b"D") if 44 in f else None
+        side = Side.BUY if f[54] == b"1" else Side.SELL
+        leaves = 0 if kind is ExecKind.CANCELED else qty
+        status = {ExecKind.NEW: "0", ExecKind.CANCELED: "4", ExecKind.REPLACED: "0"}[kind]
+        service.on_execution(ExecutionEvent(
+            kind, cl, "V" + (orig or cl), "E" + cl, status, status, SYMBOL, side, qty, 0,
+            None, 0, leaves, None, price, orig, None, None, False, now,
+        ))  # fmt: skip
 
 
 def ort_p50(n: int, rig_obs: list[float]) -> float:
@@ -378,7 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--iterations", type=int, default=2000, help="X messages per repeat")
     parser.add_argument("--repeat", type=int, default=5, help="runs; medians are reported")
-    parser.add_argument("--rebuild", type=int, default=100, help="rebuild the Service every N")
+    parser.add_argument(
+        "--rebuild", type=int, default=20,
+        help="rebuild the Service every N messages (no fills come back, so resting children "
+        "accumulate: 20 keeps a parent at 0-10 working children; the demo's have 1-3)",
+    )  # fmt: skip
     parser.add_argument("--md-messages", type=int, default=50_000, help="md throughput messages")
     parser.add_argument("--ort-iterations", type=int, default=5000, help="ORT inferences")
     parser.add_argument("--seed", type=int, default=7)

@@ -11,8 +11,9 @@ import time
 
 _prefix_second = -1
 _prefix = b""
-_parsed_prefix = b""
-_parsed_epoch: int = 0
+_parsed: dict[bytes, int] = {}
+"""Epoch seconds by "YYYYMMDD-HH:MM:SS" prefix: a session sees a handful of distinct seconds at
+a time (SendingTime, and a venue's MDEntryTime on another clock), each parsed once."""
 
 
 def utc_timestamp(now: float | None = None) -> bytes:
@@ -32,9 +33,9 @@ def parse_utc_timestamp(value: bytes) -> float:
 
     Raises ValueError naming the problem; the session turns that into a Reject.
     """
-    global _parsed_prefix, _parsed_epoch
     prefix = value[:17]
-    if prefix != _parsed_prefix:
+    epoch = _parsed.get(prefix)
+    if epoch is None:
         if (
             len(prefix) != 17
             or prefix[8:9] != b"-"
@@ -47,12 +48,14 @@ def parse_utc_timestamp(value: bytes) -> float:
         hour, minute, sec = int(prefix[9:11]), int(prefix[12:14]), int(prefix[15:17])
         if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and sec <= 60):
             raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
-        _parsed_epoch = int(calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0)))
-        _parsed_prefix = prefix
+        epoch = int(calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0)))
+        if len(_parsed) >= 64:
+            _parsed.clear()
+        _parsed[prefix] = epoch
     fraction = value[17:]
     if not fraction:
-        return float(_parsed_epoch)
+        return float(epoch)
     digits = fraction[1:]
     if fraction[:1] != b"." or not digits.isdigit() or len(digits) > 9:
         raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
-    return _parsed_epoch + int(digits) / float(10 ** len(digits))
+    return epoch + int(digits) / float(10 ** len(digits))

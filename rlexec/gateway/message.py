@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlexec.gateway.codec import MAX_INT_DIGITS, parse_field_map, parse_fields
+from rlexec.gateway.codec import MAX_INT_DIGITS, parse_fields
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.tags import MSG_SEQ_NUM, MSG_TYPE
 
@@ -12,8 +12,8 @@ class FixMessage:
 
     `fields` maps a tag to its value (the last occurrence when a tag repeats inside a
     repeating group: walk `pairs` for groups). `raw` is the exact wire message. `pairs`, the
-    fields in wire order, is only built when something asks for it (groups, validation of
-    repeated tags), because the hot path never does.
+    fields in wire order, comes from the same single pass that builds `fields`: the hottest
+    inbound messages (market data) are groups, which need the order anyway.
     """
 
     __slots__ = ("_count", "_pairs", "fields", "raw")
@@ -28,8 +28,10 @@ class FixMessage:
     def decode(cls, raw: bytes) -> FixMessage:
         """Parse a complete, framed message (raises GarbledError if a field cannot be read)."""
         msg = cls.__new__(cls)
-        msg.fields, msg._count = parse_field_map(raw)
-        msg._pairs = None
+        pairs = parse_fields(raw)
+        msg._pairs = pairs  # one pass: groups (market data) need the order anyway
+        msg.fields = dict(pairs)
+        msg._count = len(pairs)
         msg.raw = raw
         return msg
 
@@ -114,21 +116,16 @@ class FixMessage:
         how a truncated or reordered group shows up.
         """
         entries: list[dict[int, bytes]] = []
-        pairs = self.pairs
+        pairs = iter(self.pairs)
         expected = -1
-        i = 0
-        n = len(pairs)
-        while i < n:
-            if pairs[i][0] == count_tag:
+        for tag, _ in pairs:
+            if tag == count_tag:
                 expected = self.get_int(count_tag)
-                i += 1
                 break
-            i += 1
         if expected < 0:
             return entries
         current: dict[int, bytes] | None = None
-        while i < n:
-            tag, value = pairs[i]
+        for tag, value in pairs:
             if tag == first_tag:
                 current = {tag: value}
                 entries.append(current)
@@ -141,7 +138,6 @@ class FixMessage:
                 break
             else:
                 current[tag] = value
-            i += 1
         if len(entries) != expected:
             raise FieldError(
                 count_tag, f"says {expected} entries but {len(entries)} follow", self.msg_type

@@ -76,7 +76,7 @@ class Normaliser:
     the live service feeds it the same instead of refusing what training accepted.
     """
 
-    __slots__ = ("_inv_std", "clip", "mean", "std")
+    __slots__ = ("_inv_std", "_neg_clip", "clip", "mean", "std")
 
     def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, clip: float = 10.0) -> None:
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -90,6 +90,7 @@ class Normaliser:
         if not (math.isfinite(clip) and clip > 0):
             raise ValueError(f"normaliser clip must be finite and positive, got {clip}")
         self.clip = float(clip)
+        self._neg_clip = -self.clip
         self._inv_std = (1.0 / self.std).astype(np.float32)
 
     @classmethod
@@ -97,10 +98,14 @@ class Normaliser:
         return cls(np.zeros(n), np.ones(n))
 
     def __call__(self, raw: Sequence[float]) -> Obs:
-        x = (np.asarray(raw, dtype=np.float32) - self.mean) * self._inv_std
-        x = np.nan_to_num(x, nan=0.0, posinf=self.clip, neginf=-self.clip)
-        out: Obs = np.clip(x, -self.clip, self.clip).astype(np.float32)
-        return out
+        x = np.asarray(raw, dtype=np.float32)
+        np.subtract(x, self.mean, out=x)
+        np.multiply(x, self._inv_std, out=x)
+        if not all(map(math.isfinite, raw)):  # the rare path: impute and clamp infinities
+            np.nan_to_num(x, copy=False, nan=0.0, posinf=self.clip, neginf=self._neg_clip)
+        np.minimum(x, self.clip, out=x)
+        np.maximum(x, self._neg_clip, out=x)
+        return x
 
 
 def imputed(raw: Sequence[float]) -> int:

@@ -22,6 +22,15 @@ from typing import Any
 log = logging.getLogger("rlexec.service")
 
 
+def render(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as JSON-ready data: the decision's objects become lists here, off the hot path."""
+    decision = record.pop("decision", None)
+    if decision is not None:
+        record.update(decision.to_json())
+    cleaned: dict[str, Any] = _clean(record)
+    return cleaned
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -53,13 +62,13 @@ class AuditLog:
     def flush(self) -> int:
         if not self._queue:
             return 0
-        batch = list(self._queue)
+        batch = [render(r) for r in self._queue]
         self._queue.clear()
         if self.path is None:
             self.records.extend(batch)
         else:
             lines = "".join(
-                json.dumps(_clean(r), separators=(",", ":"), allow_nan=False) + "\n" for r in batch
+                json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in batch
             )
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(lines)

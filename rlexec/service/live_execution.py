@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rlexec.market.features import ExecutionState
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
@@ -43,9 +44,9 @@ _PENDING = frozenset(
 
 @dataclass(slots=True)
 class StepOutcome:
-    """What became of one plan step: for the decision audit."""
+    """What became of one plan step: for the decision audit (rendered off the hot path)."""
 
-    step: str
+    step: PlanStep
     result: str
     """"sent", "denied", "capped", "skipped" or "failed"."""
     detail: str = ""
@@ -57,6 +58,30 @@ class DecisionLog:
     outcomes: list[StepOutcome] = field(default_factory=list)
     plans: list[list[PlanStep]] = field(default_factory=list)
     working: list[list[ChildView]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The audit's view: the working children the first plan saw, every plan, outcomes."""
+        first = self.working[0] if self.working else []
+        return {
+            "working": [[c.id, c.price, c.leaves, c.cum_qty, c.pending] for c in first],
+            "plan": [plan_json(p) for p in self.plans],
+            "outcomes": [
+                [step_json(o.step), o.result, o.detail, o.cl_ord_id] for o in self.outcomes
+            ],
+        }
+
+
+def step_json(s: PlanStep) -> list[Any]:
+    """["Cancel", id] | ["Replace", id, qty, price] | ["New", qty, price, tif]."""
+    if isinstance(s, Cancel):
+        return ["Cancel", s.id]
+    if isinstance(s, Replace):
+        return ["Replace", s.id, s.quantity, s.price]
+    return ["New", s.quantity, s.price, s.time_in_force.value]
+
+
+def plan_json(steps: list[PlanStep]) -> list[list[Any]]:
+    return [step_json(s) for s in steps]
 
 
 class LiveExecution(PlannedExecution):
@@ -120,15 +145,18 @@ class LiveExecution(PlannedExecution):
         return self.oms.working(self.parent_id)
 
     def working(self) -> list[ChildView]:
+        pending = _PENDING
         views = [
-            ChildView(c.cl_ord_id, c.price, c.leaves, c.cum_qty, c.state in _PENDING)
-            for c in self.children()
+            ChildView(
+                c.cl_ord_id, c.price, max(c.quantity - c.cum_qty, 0), c.cum_qty, c.state in pending
+            )  # fmt: skip
+            for c in self.children()  # non-terminal, so leaves is what is not filled
         ]
         self.log.working.append(views)
         return views
 
     def open_quantity(self) -> int:
-        return sum(c.leaves for c in self.children())
+        return sum(max(c.quantity - c.cum_qty, 0) for c in self.children())
 
     # -- the port's one write ------------------------------------------------------------
 
@@ -153,12 +181,12 @@ class LiveExecution(PlannedExecution):
         child = self.oms.get(step.id)
         request = self.gate.cancel(child) if child is not None else None
         result = "sent" if request is not None else "skipped"
-        self.log.outcomes.append(StepOutcome(repr(step), result, cl_ord_id=request))
+        self.log.outcomes.append(StepOutcome(step, result, cl_ord_id=request))
 
     def _replace(self, step: Replace) -> None:
         child = self.oms.get(step.id)
         if child is None or child.state.is_terminal or child.state in _PENDING:
-            self.log.outcomes.append(StepOutcome(repr(step), "skipped", "child is done or busy"))
+            self.log.outcomes.append(StepOutcome(step, "skipped", "child is done or busy"))
             return
         leaves = step.quantity - child.cum_qty
         decision = self.overlay.check_replace(
@@ -166,7 +194,7 @@ class LiveExecution(PlannedExecution):
         )
         if not decision.approved:
             self.metrics.risk_denied.labels(reason=decision.reason.value).inc()
-            self.log.outcomes.append(StepOutcome(repr(step), "denied", decision.message))
+            self.log.outcomes.append(StepOutcome(step, "denied", decision.message))
             return
         self._send_replace(decision, child, step)
 
@@ -174,9 +202,9 @@ class LiveExecution(PlannedExecution):
         try:
             cl = self.gate.replace(approval, child)
         except SendError as exc:
-            self.log.outcomes.append(StepOutcome(repr(step), "failed", str(exc)))
+            self.log.outcomes.append(StepOutcome(step, "failed", str(exc)))
             return
-        self.log.outcomes.append(StepOutcome(repr(step), "sent", cl_ord_id=cl))
+        self.log.outcomes.append(StepOutcome(step, "sent", cl_ord_id=cl))
 
     def _new(self, step: New) -> None:
         quantity = step.quantity
@@ -188,14 +216,14 @@ class LiveExecution(PlannedExecution):
         if room < quantity:
             quantity = max(0, room)
             self.log.outcomes.append(
-                StepOutcome(repr(step), "capped", f"quantity {step.quantity} → {quantity}")
+                StepOutcome(step, "capped", f"quantity {step.quantity} → {quantity}")
             )
         limits = self.overlay.limits.symbols.get(self.symbol)
         if limits is not None and quantity > limits.max_order_qty:
             # One order per step, at most the largest the overlay allows: the rest waits
             # for the next decision (or the next horizon take), never a burst of clones.
             self.log.outcomes.append(StepOutcome(
-                repr(step), "capped", f"quantity {quantity} → max_order_qty {limits.max_order_qty}"
+                step, "capped", f"quantity {quantity} → max_order_qty {limits.max_order_qty}"
             ))  # fmt: skip
             quantity = limits.max_order_qty
         self._send_new(step, quantity)
@@ -209,14 +237,14 @@ class LiveExecution(PlannedExecution):
         decision = self.overlay.check(intent, self.clock())
         if not decision.approved:
             self.metrics.risk_denied.labels(reason=decision.reason.value).inc()
-            self.log.outcomes.append(StepOutcome(repr(step), "denied", decision.message))
+            self.log.outcomes.append(StepOutcome(step, "denied", decision.message))
             return False
         try:
             child = self.gate.send(decision, self.parent_id)
         except SendError as exc:
-            self.log.outcomes.append(StepOutcome(repr(step), "failed", str(exc)))
+            self.log.outcomes.append(StepOutcome(step, "failed", str(exc)))
             return False
-        self.log.outcomes.append(StepOutcome(repr(step), "sent", cl_ord_id=child.cl_ord_id))
+        self.log.outcomes.append(StepOutcome(step, "sent", cl_ord_id=child.cl_ord_id))
         return True
 
     def take_rest(self) -> None:

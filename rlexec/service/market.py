@@ -7,12 +7,16 @@ book and trade events, stamped with the service's clock.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlexec.market.book import L2Book
 from rlexec.market.features import FeatureBuilder, FeatureConfig
 
 
 class SymbolMarket:
-    __slots__ = ("book", "features", "last_update_ns", "stale_reason", "symbol", "volume")
+    __slots__ = (
+        "book", "features", "last_update_ns", "stale_reason", "symbol", "updates", "volume",
+    )  # fmt: skip
 
     def __init__(self, symbol: str, book: L2Book, tick_size: int) -> None:
         self.symbol = symbol
@@ -21,6 +25,8 @@ class SymbolMarket:
         self.volume = 0
         """Shares printed since the service subscribed, ours included."""
         self.last_update_ns = 0
+        self.updates: Any = None
+        """The pre-bound `rlexec_service_market_data_updates_total{symbol}` child."""
         self.stale_reason: str | None = "no snapshot yet"
         """Why new child orders are paused for this symbol; None when the book is trusted."""
 

@@ -67,6 +67,10 @@ class ChildState(Enum):
     REJECTED = "rejected"
     EXPIRED = "expired"
 
+    # Members are singletons compared by identity: hash them in C, not through Enum's Python
+    # __hash__ (set membership of a state is on the decision path).
+    __hash__ = object.__hash__
+
     @property
     def is_terminal(self) -> bool:
         return self in _TERMINAL
@@ -199,7 +203,8 @@ class ChildOrder:
         """Quantity still working: 0 once finished, never negative."""
         if self.state in _TERMINAL:
             return 0
-        return max(0, self.quantity - self.cum_qty)
+        left = self.quantity - self.cum_qty
+        return left if left > 0 else 0
 
     @property
     def avg_px(self) -> float:

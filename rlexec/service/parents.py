@@ -27,7 +27,7 @@ from rlexec.market.orders import Side
 from rlexec.market.shortfall import shortfall_bps
 from rlexec.models.algos import Algo, PolicyAlgo
 from rlexec.models.contract import ACTIONS
-from rlexec.models.port import Cancel, PlanStep, Replace
+from rlexec.models.port import Cancel
 from rlexec.risk import RiskOverlay
 from rlexec.service.audit import AuditLog
 from rlexec.service.config import ParentSpec
@@ -374,7 +374,7 @@ class ParentManager:
     ) -> dict[str, Any]:  # fmt: skip
         log_ = ex.reset_log()
         outcomes = log_.outcomes
-        sent = sum(1 for o in outcomes if o.result == "sent" and not o.step.startswith("Cancel"))
+        sent = sum(1 for o in outcomes if o.result == "sent" and type(o.step) is not Cancel)
         denied = sum(1 for o in outcomes if o.result == "denied")
         parent.children += sent
         parent.denials += denied
@@ -383,11 +383,7 @@ class ParentManager:
             "side": parent.spec.side, "algo": parent.spec.algo, "step": step,
             "steps": parent.steps, "remaining": remaining, "lot": self.lot,
             "bid": touch[0], "ask": touch[1], "tick": ex.tick, "collar": ex.collar,
-            "limit_price": ex.limit_price,
-            "working": [[c.id, c.price, c.leaves, c.cum_qty, c.pending] for c in log_.working[0]]
-            if log_.working else [],
-            "plan": [plan_json(p) for p in log_.plans],
-            "outcomes": [[o.step, o.result, o.detail, o.cl_ord_id] for o in outcomes],
+            "limit_price": ex.limit_price, "decision": log_,
         }  # fmt: skip
 
     def _finish(self, parent: Parent, event: ParentEvent, why: str) -> None:
@@ -407,16 +403,3 @@ class ParentManager:
             counts[p.state] += 1
         for state, n in counts.items():
             self.metrics.parents.labels(state=state.value).set(n)
-
-
-def plan_json(steps: list[PlanStep]) -> list[list[Any]]:
-    """A plan as JSON rows: ["Cancel", id], ["Replace", id, qty, price], ["New", qty, price, tif]."""
-    out: list[list[Any]] = []
-    for s in steps:
-        if isinstance(s, Cancel):
-            out.append(["Cancel", s.id])
-        elif isinstance(s, Replace):
-            out.append(["Replace", s.id, s.quantity, s.price])
-        else:
-            out.append(["New", s.quantity, s.price, s.time_in_force.value])
-    return out

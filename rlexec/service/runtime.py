@@ -118,7 +118,9 @@ class Service(MarketDataListener, OrderEvents):
         self.markets: dict[str, SymbolMarket] = {}
         for symbol in symbols:
             self.md.subscribe(symbol)
-            self.markets[symbol] = SymbolMarket(symbol, self.md.books[symbol], settings.tick_size)
+            market = SymbolMarket(symbol, self.md.books[symbol], settings.tick_size)
+            market.updates = self.metrics.md_messages.labels(symbol=symbol)
+            self.markets[symbol] = market
         self.oms = Oms(self, now)
         self.gate = OrderGate(self.client, self.oms, self.overlay, now, self.metrics)
         self.parents = ParentManager(
@@ -306,7 +308,7 @@ class Service(MarketDataListener, OrderEvents):
             log.info("event=market_data_fresh symbol=%s", symbol)
             market.stale_reason = None
         market.on_book(now)
-        self.metrics.md_messages.labels(symbol=symbol).inc()
+        market.updates.inc()
         mid = book.mid
         if mid is not None:
             self.overlay.on_market(symbol, float(mid), now)

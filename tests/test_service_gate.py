@@ -4,8 +4,8 @@ and no code path outside the gateway but the gate calls `OrderClient.new_order` 
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -64,7 +64,7 @@ def test_send_failure_counts_a_send_failure(service: Service) -> None:
     assert isinstance(decision, Approval)
     with pytest.raises(SendError):
         service.gate.send(decision)
-    assert service.metrics.send_failures._value.get() == 1  # noqa: SLF001 (prometheus value)
+    assert service.registry.get_sample_value("rlexec_service_send_failures_total") == 1
 
 
 @pytest.mark.parametrize(

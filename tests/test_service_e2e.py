@@ -3,6 +3,7 @@ the venue's own Prometheus counters as the independent record of what traded."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -109,7 +110,9 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err[-2000:]
-    assert re.search(r"event=service_stopped cancels_sent=\d+ left_working=0", err), err[-2000:]
+    stopped = [json.loads(line) for line in err.splitlines() if '"service_stopped"' in line]
+    assert len(stopped) == 1, err[-2000:]
+    assert stopped[0]["left_working"] == "0"
     time.sleep(0.5)
     assert _requested_cancels(venue) > requested_before
     assert _disconnect_cancels(venue) == cancels_before

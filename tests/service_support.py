@@ -97,16 +97,15 @@ def start_venue(data: Path, speed: float = SPEED) -> Iterator[Venue]:
 
 
 def settings(venue: Venue, **kw: Any) -> ServiceSettings:
-    base: dict[str, Any] = dict(
-        venue=f"127.0.0.1:{venue.port}", clock="venue", symbols=("AAPL",), api="127.0.0.1:0",
-        stale_after_s=30.0, decision_interval_s=15.0,
-    )  # fmt: skip
-    base.update(kw)
-    return ServiceSettings(**base)
+    base: dict[str, Any] = {
+        "venue": f"127.0.0.1:{venue.port}", "clock": "venue", "symbols": ("AAPL",),
+        "api": "127.0.0.1:0", "stale_after_s": 30.0, "decision_interval_s": 15.0,
+    }  # fmt: skip
+    return ServiceSettings(**(base | kw))
 
 
-async def wait_for(what: str, cond: Any, timeout: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(what: str, cond: Any, within: float = 40.0) -> None:
+    deadline = time.monotonic() + within
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")

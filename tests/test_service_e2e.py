@@ -49,7 +49,7 @@ async def test_parents_complete_and_every_record_of_the_fills_agrees(venue: Venu
         await warm_up(service, 30.0)
         rl, twap = submit(service, "rl"), submit(service, "twap")
         await wait_for("both parents to finish", lambda: rl.state.is_terminal
-                       and twap.state.is_terminal, timeout=50)  # fmt: skip
+                       and twap.state.is_terminal, within=50)  # fmt: skip
         assert rl.state is ParentState.COMPLETED, rl.reason
         assert twap.state is ParentState.COMPLETED, twap.reason
         assert rl.filled == twap.filled == 3_000
@@ -82,7 +82,7 @@ async def test_graceful_stop_cancels_working_children(venue: Venue) -> None:
     assert stopped["left_working"] == 0
     assert service.oms.working() == []
     # nothing was left for the venue's cancel-on-disconnect to clean up
-    time.sleep(0.5)
+    await _sleep(0.5)
     assert _disconnect_cancels(venue) == cancels_before
 
 
@@ -161,7 +161,7 @@ async def test_stale_market_data_pauses_decisions_until_the_snapshot(venue: Venu
             assert service.gate.sent == sent
             assert parent.decisions == decisions
             await _sleep(0.005)
-        await wait_for("decisions to resume", lambda: parent.decisions > decisions, timeout=20)
+        await wait_for("decisions to resume", lambda: parent.decisions > decisions, within=20)
         assert service.markets["AAPL"].stale_reason is None
         assert service.gate.sent >= sent
     finally:

@@ -14,12 +14,13 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rlexec.service.config import ParentSpec, ServiceSettings
 from rlexec.service.parents import Parent
 from rlexec.service.runtime import Service
 
+AlgoName = Literal["rl", "twap", "vwap", "pov", "ac", "sal"]
 LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
 SPEED = 40.0
 WARMUP_S = 180.0
@@ -119,6 +120,8 @@ async def warm_up(service: Service, seconds: float = WARMUP_S) -> None:
     await wait_for("the warm-up", lambda: clock.now_ns() >= until)
 
 
-def submit(service: Service, algo: str, quantity: int = 3_000, horizon_s: float = 120.0) -> Parent:
+def submit(
+    service: Service, algo: AlgoName, quantity: int = 3_000, horizon_s: float = 120.0
+) -> Parent:
     spec = ParentSpec(symbol="AAPL", side="buy", quantity=quantity, horizon_s=horizon_s, algo=algo)
     return service.parents.submit(spec)

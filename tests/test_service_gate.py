@@ -76,7 +76,7 @@ def test_send_failure_counts_a_send_failure(service: Service) -> None:
     ],
 )
 def test_send_refuses_anything_but_an_approval(service: Service, forged: object) -> None:
-    thing = forged() if callable(forged) else forged  # type: ignore[operator]
+    thing = forged() if callable(forged) else forged
     with pytest.raises(SendError, match="only an Approval"):
         service.gate.send(thing)  # type: ignore[arg-type]
     assert service.oms.working() == []

@@ -88,7 +88,6 @@ async def test_graceful_stop_cancels_working_children(venue: Venue) -> None:
 
 def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     cancels_before = _disconnect_cancels(venue)
-    requested_before = _requested_cancels(venue)
     api = _free_port()
     cmd = [
         sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
@@ -114,7 +113,8 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     assert len(stopped) == 1, err[-2000:]
     assert stopped[0]["left_working"] == "0"
     time.sleep(0.5)
-    assert _requested_cancels(venue) > requested_before
+    # whatever was still working at SIGTERM was cancelled by the service, not by the venue's
+    # cancel-on-disconnect (the child may also have filled first: no cancel count asserted)
     assert _disconnect_cancels(venue) == cancels_before
 
 

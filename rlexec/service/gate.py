@@ -15,6 +15,7 @@ from collections.abc import Callable
 from rlexec.gateway.errors import GatewayError
 from rlexec.gateway.order_client import OrderClient
 from rlexec.market.errors import RlexecError
+from rlexec.market.orders import OrderIntent
 from rlexec.risk import Approval, ApprovalError, RiskOverlay
 from rlexec.service.metrics import ServiceMetrics
 from rlexec.service.oms import ChildOrder, Oms
@@ -24,6 +25,16 @@ log = logging.getLogger("rlexec.service")
 
 class SendError(RlexecError):
     """The order was not sent; nothing of it remains recorded."""
+
+
+def _approved_intent(approval: Approval) -> OrderIntent:
+    """The approval's order; a forged instance (no fields) is refused, not a traceback."""
+    try:
+        return approval.intent
+    except AttributeError:
+        raise SendError(
+            "a forged Approval (not built by the risk overlay) cannot be sent"
+        ) from None
 
 
 class OrderGate:
@@ -51,7 +62,7 @@ class OrderGate:
         """Send an approved new order; raises SendError (and keeps nothing) if it cannot go."""
         if type(approval) is not Approval:
             raise SendError(f"only an Approval from the risk overlay can be sent, not {approval!r}")
-        intent = approval.intent
+        intent = _approved_intent(approval)
         now = self.clock()
         cl = self.client.next_cl_ord_id()
         child = self.oms.record_new(cl, intent, parent_id, now)
@@ -78,7 +89,7 @@ class OrderGate:
         """Send an approved replace of `child` (new total quantity = filled + approved leaves)."""
         if type(approval) is not Approval:
             raise SendError(f"only an Approval from the risk overlay can be sent, not {approval!r}")
-        intent = approval.intent
+        intent = _approved_intent(approval)
         now = self.clock()
         current = child.current_cl_ord_id
         risk_id = self.risk_ids.get(child.cl_ord_id, child.cl_ord_id)

@@ -40,8 +40,11 @@ class SymbolMarket:
         self.last_update_ns = now_ns
 
     def fresh(self, now_ns: int, stale_after_ns: int) -> bool:
+        # last_update_ns == 0: no timestamped update yet (on the venue clock a snapshot may
+        # arrive before any venue time) — a parent started then would have start time 0.
         return (
             self.stale_reason is None
+            and self.last_update_ns > 0
             and self.book.is_two_sided
             and now_ns - self.last_update_ns <= stale_after_ns
         )

@@ -1,0 +1,127 @@
+"""A real `rlexec venue` subprocess on loopback and a live Service on its clock, for the
+service's end-to-end and parity tests (no mocks: FIX over sockets, the shipped ONNX policy)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rlexec.service.config import ParentSpec, ServiceSettings
+from rlexec.service.parents import Parent
+from rlexec.service.runtime import Service
+
+AlgoName = Literal["rl", "twap", "vwap", "pov", "ac", "sal"]
+LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
+SPEED = 40.0
+WARMUP_S = 180.0
+"""Venue seconds of market the features watch before a parent starts (as in training)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Venue:
+    proc: subprocess.Popen[str]
+    port: int
+    metrics_port: int
+    stderr: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        """The venue's Prometheus samples, keyed by `name{labels}` as exposed."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
+    def sample(self, name: str, **labels: str) -> float:
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        return self.metrics().get(f"{name}{{{inner}}}", 0.0)
+
+
+def start_venue(data: Path, speed: float = SPEED) -> Iterator[Venue]:
+    metrics_port = free_port()
+    cmd = [
+        sys.executable, "-m", "rlexec.cli.main", "venue", "--data", str(data), "--port", "0",
+        "--speed", str(speed), "--start", "10:00", "--clients", "CLIENT,CLIENT-MD",
+        "--metrics-port", str(metrics_port), "--log-level", "INFO",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    port = None
+    deadline = time.monotonic() + 60
+    while port is None:
+        line = proc.stderr.readline()
+        if not line or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the venue did not start: {' / '.join(lines[-5:])}")
+        lines.append(line.rstrip())
+        found = LISTENING.search(line)
+        if found:
+            port = int(found.group(2))
+    venue = Venue(proc, port, metrics_port, lines)
+    stream = proc.stderr
+
+    def drain() -> None:
+        for text in stream:
+            venue.stderr.append(text.rstrip())
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        yield venue
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def settings(venue: Venue, **kw: Any) -> ServiceSettings:
+    base: dict[str, Any] = {
+        "venue": f"127.0.0.1:{venue.port}", "clock": "venue", "symbols": ("AAPL",),
+        "api": "127.0.0.1:0", "stale_after_s": 30.0, "decision_interval_s": 15.0,
+    }  # fmt: skip
+    return ServiceSettings(**(base | kw))
+
+
+async def wait_for(what: str, cond: Any, within: float = 40.0) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def warm_up(service: Service, seconds: float = WARMUP_S) -> None:
+    clock = service.clock
+    await wait_for("market data from the venue", lambda: clock.now_ns() > 0)
+    until = clock.now_ns() + int(seconds * 1e9)
+    await wait_for("the warm-up", lambda: clock.now_ns() >= until)
+
+
+def submit(
+    service: Service, algo: AlgoName, quantity: int = 3_000, horizon_s: float = 120.0
+) -> Parent:
+    spec = ParentSpec(symbol="AAPL", side="buy", quantity=quantity, horizon_s=horizon_s, algo=algo)
+    return service.parents.submit(spec)

@@ -1,0 +1,30 @@
+"""SymbolMarket freshness: a book is not trusted before a timestamped update has arrived."""
+
+from __future__ import annotations
+
+from rlexec.market.book import L2Book
+from rlexec.market.orders import Side
+from rlexec.service.market import SymbolMarket
+
+STALE_NS = 5_000_000_000
+
+
+def _two_sided() -> L2Book:
+    book = L2Book()
+    book.set_level(Side.BUY, 5_800_000, 100)
+    book.set_level(Side.SELL, 5_800_100, 100)
+    return book
+
+
+def test_not_fresh_until_the_clock_has_a_time() -> None:
+    """On the venue clock the first snapshot can arrive at now_ns == 0; a parent started
+    then got start_ns 0 and failed at once ("horizon passed") — `rlexec serve --clock venue
+    --parent ...` failed every parent it was started with."""
+    market = SymbolMarket("AAPL", _two_sided(), 100)
+    market.stale_reason = None
+    market.on_book(0)
+    assert not market.fresh(0, STALE_NS)
+    now = 1_340_287_200_000_000_000
+    market.on_book(now)
+    assert market.fresh(now, STALE_NS)
+    assert not market.fresh(now + STALE_NS + 1, STALE_NS)

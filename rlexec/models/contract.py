@@ -99,6 +99,11 @@ class Normaliser:
 
     def __call__(self, raw: Sequence[float]) -> Obs:
         x = np.asarray(raw, dtype=np.float32)
+        return self.into(raw, x)
+
+    def into(self, raw: Sequence[float], x: Obs) -> Obs:
+        """Normalise `raw` into the float32 array `x` (same length), in place; returns `x`."""
+        x[:] = raw
         np.subtract(x, self.mean, out=x)
         np.multiply(x, self._inv_std, out=x)
         if not all(map(math.isfinite, raw)):  # the rare path: impute and clamp infinities

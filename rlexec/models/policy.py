@@ -11,6 +11,7 @@ and nothing odd reaches the venue.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,21 +128,25 @@ class OnnxPolicy:
         self.last_imputed = 0
         """Features of the last observation that were not finite (imputed at their mean)."""
         self._input = self._session.get_inputs()[0].name
+        self._outputs = [self._session.get_outputs()[0].name]
         self._buffer = np.zeros((1, n), dtype=np.float32)
+        self._feed = {self._input: self._buffer}
+        self._n = n
 
     def normalise(self, observation: Sequence[float]) -> npt.NDArray[np.float32]:
         return self.normaliser(observation)
 
-    def scores(self, observation: Sequence[float]) -> npt.NDArray[np.float32] | None:
+    def scores(self, observation: Sequence[float]) -> list[float] | None:
         """Raw action scores, or None when the observation has the wrong length or the
-        output is not finite."""
-        if len(observation) != self._buffer.shape[1]:
+        output is not finite. (The decision path: one preallocated input buffer, normalised
+        in place, no per-call allocation but the output.)"""
+        if len(observation) != self._n:
             return None
         self.last_imputed = imputed(observation)
-        self._buffer[0] = self.normaliser(observation)
-        out = self._session.run(None, {self._input: self._buffer})[0]
-        scores = np.asarray(out, dtype=np.float32).reshape(-1)
-        if scores.shape[0] != len(self.actions) or not np.isfinite(scores).all():
+        self.normaliser.into(observation, self._buffer[0])
+        out = self._session.run(self._outputs, self._feed)[0]
+        scores: list[float] = out.ravel().tolist()
+        if len(scores) != len(self.actions) or not all(map(math.isfinite, scores)):
             return None
         return scores
 
@@ -149,5 +154,5 @@ class OnnxPolicy:
         scores = self.scores(observation)
         if scores is None:
             return None
-        index = int(np.argmax(scores))
+        index = scores.index(max(scores))  # the first best, as numpy's argmax
         return Decision(index, self.actions[index])

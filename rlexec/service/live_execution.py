@@ -149,7 +149,7 @@ class LiveExecution(PlannedExecution):
         views = [
             ChildView(
                 c.cl_ord_id, c.price, max(c.quantity - c.cum_qty, 0), c.cum_qty, c.state in pending
-            )  # fmt: skip
+            )
             for c in self.children()  # non-terminal, so leaves is what is not filled
         ]
         self.log.working.append(views)

@@ -10,8 +10,11 @@ Prometheus families when `/metrics` is scraped — the pattern the risk overlay 
 
 from __future__ import annotations
 
+import math
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -54,34 +57,27 @@ class Buckets:
         self.sum += value
 
 
-class Family:
+C = TypeVar("C", Value, Buckets)
+
+
+class Family(ABC, Generic[C]):
     """A named metric with optional labels; unlabelled families act as their only child."""
 
-    def __init__(
-        self,
-        kind: str,
-        name: str,
-        doc: str,
-        labelnames: Sequence[str] = (),
-        buckets: Sequence[float] = (),
-    ) -> None:
-        if kind not in ("counter", "gauge", "histogram"):
-            raise ValueError(f"unknown metric kind {kind!r}")
-        if kind == "counter" and name.endswith("_total"):
-            name = name[: -len("_total")]
-        self.kind = kind
+    kind = ""
+
+    def __init__(self, name: str, doc: str, labelnames: Sequence[str] = ()) -> None:
         self.name = name
         self.doc = doc
         self.labelnames = tuple(labelnames)
-        self.buckets = tuple(sorted(buckets))
-        self.children: dict[tuple[str, ...], Value | Buckets] = {}
-        self._default = self._new() if not self.labelnames else None
+        self.children: dict[tuple[str, ...], C] = {}
+        self._default: C | None = self._new() if not self.labelnames else None
 
-    def _new(self) -> Value | Buckets:
-        return Buckets(self.buckets) if self.kind == "histogram" else Value()
+    @abstractmethod
+    def _new(self) -> C:
+        """A fresh child of this kind."""
 
-    def labels(self, **values: str) -> Value | Buckets:
-        key = tuple(str(values[n]) for n in self.labelnames)
+    def labels(self, **values: str) -> C:
+        key = tuple(str(values[n]) for n in self.labelnames if n in values)
         child = self.children.get(key)
         if child is None:
             if set(values) != set(self.labelnames):
@@ -89,61 +85,83 @@ class Family:
             child = self.children[key] = self._new()
         return child
 
-    def _only(self) -> Value | Buckets:
+    def only(self) -> C:
         if self._default is None:
             raise ValueError(f"{self.name} has labels: call labels() first")
         return self._default
 
-    def inc(self, amount: float = 1) -> None:
-        child = self._only()
-        assert isinstance(child, Value)
-        child.value += amount
-
-    def set(self, value: float) -> None:
-        child = self._only()
-        assert isinstance(child, Value)
-        child.value = value
-
-    def observe(self, value: float) -> None:
-        child = self._only()
-        assert isinstance(child, Buckets)
-        child.observe(value)
-
-    def value(self, **labels: str) -> float:
-        """The current value of a counter or gauge child (for tests and summaries)."""
-        child = self.labels(**labels) if self.labelnames else self._only()
-        assert isinstance(child, Value)
-        return child.value
-
-    def collect(self) -> Metric:
-        items: list[tuple[tuple[str, ...], Value | Buckets]] = list(self.children.items())
+    def items(self) -> list[tuple[tuple[str, ...], C]]:
+        items = list(self.children.items())
         if self._default is not None:
             items.append(((), self._default))
-        if self.kind == "histogram":
-            hist = HistogramMetricFamily(self.name, self.doc, labels=self.labelnames)
-            for key, child in items:
-                assert isinstance(child, Buckets)
-                cumulative, running = [], 0
-                for bound, n in zip((*child.bounds, float("inf")), child.counts, strict=True):
-                    running += n
-                    cumulative.append((_le(bound), float(running)))
-                hist.add_metric(list(key), cumulative, child.sum)
-            return hist
+        return items
+
+
+class ValueFamily(Family[Value]):
+    """A counter or a gauge."""
+
+    def __init__(self, kind: str, name: str, doc: str, labelnames: Sequence[str] = ()) -> None:
+        if kind not in ("counter", "gauge"):
+            raise ValueError(f"unknown metric kind {kind!r}")
+        if kind == "counter" and name.endswith("_total"):
+            name = name[: -len("_total")]
+        self.kind = kind
+        super().__init__(name, doc, labelnames)
+
+    def _new(self) -> Value:
+        return Value()
+
+    def inc(self, amount: float = 1) -> None:
+        self.only().value += amount
+
+    def set(self, value: float) -> None:
+        self.only().value = value
+
+    def value(self, **labels: str) -> float:
+        """The current value (for tests and summaries)."""
+        return (self.labels(**labels) if self.labelnames else self.only()).value
+
+    def collect(self) -> Metric:
         family_type = CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily
         fam = family_type(self.name, self.doc, labels=self.labelnames)
-        for key, child in items:
-            assert isinstance(child, Value)
+        for key, child in self.items():
             fam.add_metric(list(key), child.value)
         return fam
 
 
+class HistogramFamily(Family[Buckets]):
+    kind = "histogram"
+
+    def __init__(
+        self, name: str, doc: str, buckets: Sequence[float], labelnames: Sequence[str] = ()
+    ) -> None:
+        self.buckets = tuple(sorted(buckets))
+        super().__init__(name, doc, labelnames)
+
+    def _new(self) -> Buckets:
+        return Buckets(self.buckets)
+
+    def observe(self, value: float) -> None:
+        self.only().observe(value)
+
+    def collect(self) -> Metric:
+        hist = HistogramMetricFamily(self.name, self.doc, labels=self.labelnames)
+        for key, child in self.items():
+            cumulative, running = [], 0
+            for bound, n in zip((*child.bounds, math.inf), child.counts, strict=True):
+                running += n
+                cumulative.append((_le(bound), float(running)))
+            hist.add_metric(list(key), cumulative, child.sum)
+        return hist
+
+
 def _le(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else repr(float(bound))
+    return "+Inf" if bound == math.inf else repr(float(bound))
 
 
 class TallyCollector(Collector):
-    def __init__(self, families: Sequence[Family]) -> None:
-        self.families = list(families)
+    def __init__(self, families: list[ValueFamily | HistogramFamily]) -> None:
+        self.families = families
 
     def collect(self) -> Iterator[Metric]:
         for family in self.families:
@@ -154,20 +172,22 @@ class Tally:
     """Creates families and registers them, once, with a registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.families: list[Family] = []
+        self.families: list[ValueFamily | HistogramFamily] = []
         registry.register(TallyCollector(self.families))
 
-    def counter(self, name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
-        return self._add(Family("counter", name, doc, labelnames))
+    def counter(self, name: str, doc: str, labelnames: Sequence[str] = ()) -> ValueFamily:
+        family = ValueFamily("counter", name, doc, labelnames)
+        self.families.append(family)
+        return family
 
-    def gauge(self, name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
-        return self._add(Family("gauge", name, doc, labelnames))
+    def gauge(self, name: str, doc: str, labelnames: Sequence[str] = ()) -> ValueFamily:
+        family = ValueFamily("gauge", name, doc, labelnames)
+        self.families.append(family)
+        return family
 
     def histogram(
         self, name: str, doc: str, buckets: Sequence[float], labelnames: Sequence[str] = ()
-    ) -> Family:
-        return self._add(Family("histogram", name, doc, labelnames, buckets))
-
-    def _add(self, family: Family) -> Family:
+    ) -> HistogramFamily:
+        family = HistogramFamily(name, doc, buckets, labelnames)
         self.families.append(family)
         return family

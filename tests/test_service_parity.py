@@ -18,7 +18,8 @@ from rlexec.models.algos import PolicyAlgo
 from rlexec.models.policy import OnnxPolicy
 from rlexec.models.port import ChildView, PlannedExecution, PlanStep
 from rlexec.service.audit import read_audit
-from rlexec.service.parents import ParentState, plan_json
+from rlexec.service.live_execution import plan_json
+from rlexec.service.parents import ParentState
 from rlexec.service.runtime import Service
 from tests.service_support import Venue, settings, start_venue, submit, wait_for, warm_up
 

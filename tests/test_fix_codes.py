@@ -82,7 +82,8 @@ async def test_a_live_venue_fills_a_sell_short_and_reports_it_as_a_sell(
     venue = await start_venue(ReplayData.load(aapl_message))
     try:
         peer = await raw_peer(venue)
-        await peer.send("D", nos("short-1", side="5", price="1"))  # a marketable sell
+        # a marketable sell, inside the venue's 25 % price band around the ~$586 reference
+        await peer.send("D", nos("short-1", side="5", price="570"))
         reports = [await peer.expect("8")]
         while reports[-1].get(39) not in (b"2", b"4", b"8"):
             reports.append(await peer.expect("8"))

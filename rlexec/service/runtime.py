@@ -54,6 +54,7 @@ from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_lim
 from rlexec.service.audit import AuditLog
 from rlexec.service.clock import make_clock
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
+from rlexec.service.control import Control
 from rlexec.service.gate import OrderGate
 from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
@@ -128,7 +129,7 @@ class Service(MarketDataListener, OrderEvents):
             self.make_algo, decision_interval_s=settings.decision_interval_s,
             stale_after_s=settings.stale_after_s, tick=settings.tick_size, lot=settings.lot_size,
         )  # fmt: skip
-        self._replaces: dict[str, str] = {}
+        self.control = Control(self)
         self._initiators: list[FixInitiator] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
@@ -279,6 +280,10 @@ class Service(MarketDataListener, OrderEvents):
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    def store_health(self) -> tuple[bool, str]:
+        """Whether the state store is reachable (the memory store always is)."""
+        return True, "memory (nothing persists across restarts)"
 
     # -- the kill switch --------------------------------------------------------------------
 

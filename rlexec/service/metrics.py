@@ -93,6 +93,19 @@ class ServiceMetrics:
             p + "market_data_stale", "1 while the symbol's book is not trusted (gap, silence).",
             ["symbol"],
         )  # fmt: skip
+        self.drift = t.gauge(
+            p + "feature_drift_ratio",
+            "Per policy input: |live EWMA mean − training mean| / training std.",
+            ["feature"],
+        )
+        self.model_info = t.gauge(
+            p + "model_info", "The loaded policy (value 1).", ["name", "sha256", "training_window"]
+        )
+        self.kill_transitions = t.counter(
+            p + "kill_switch_transitions_total",
+            "Kill-switch transitions, by the state entered.",
+            ["to"],
+        )
         self.md_messages = t.counter(
             p + "market_data_updates_total", "Book updates applied, by symbol.", ["symbol"],
         )  # fmt: skip

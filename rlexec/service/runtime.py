@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -47,6 +49,7 @@ from rlexec.models.algos import (
     VwapAlgo,
 )
 from rlexec.models.backtest import AC_RISK_AVERSION
+from rlexec.models.contract import META_TRAINING
 from rlexec.models.market_stats import MarketStats
 from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
 from rlexec.models.port import ExecutionPort
@@ -55,6 +58,7 @@ from rlexec.service.audit import AuditLog
 from rlexec.service.clock import make_clock
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
 from rlexec.service.control import Control
+from rlexec.service.drift import DriftMonitor
 from rlexec.service.gate import OrderGate
 from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
@@ -105,6 +109,19 @@ class Service(MarketDataListener, OrderEvents):
         self.overlay.killswitch.add_listener(self._on_kill_transition)
         model = settings.model or DEFAULT_MODEL
         self.policy = OnnxPolicy(model)  # refuses a model whose features differ, naming them
+        norm = self.policy.normaliser
+        self.drift = DriftMonitor(self.policy.feature_names, norm.mean.tolist(), norm.std.tolist())
+        training = _training_record(self.policy)
+        self.metrics.model_info.labels(
+            name=self.policy.path.name,
+            sha256=hashlib.sha256(self.policy.path.read_bytes()).hexdigest()[:16],
+            training_window=str(training.get("settings", {}).get("window", "unknown")),
+        ).set(1)
+        if self.stats is None and training.get("stats"):
+            # VWAP / POV / Almgren–Chriss fall back on the statistics the model was trained with
+            self.stats = MarketStats(
+                **{**training["stats"], "profile": tuple(training["stats"]["profile"])}
+            )
         self.audit = AuditLog(settings.audit_log)
         self.order_session = FixSession(
             self._session_config(settings.sender), self._store(settings.sender),
@@ -163,11 +180,13 @@ class Service(MarketDataListener, OrderEvents):
             policy = self.policy
             inference = self.metrics.inference
             imputed = self.metrics.imputed
+            drift = self.drift
 
             def choose(obs: list[float] | Any) -> int | None:
                 started = time.perf_counter()
                 decision = policy.decide(obs)
                 inference.observe(time.perf_counter() - started)
+                drift.observe(obs)
                 if policy.last_imputed:
                     imputed.inc(policy.last_imputed)
                 return None if decision is None else decision.index
@@ -219,11 +238,11 @@ class Service(MarketDataListener, OrderEvents):
         """Graceful: no new orders, cancel every working child, wait for the venue to confirm,
         log out. Returns what was left working (0 when the venue confirmed everything)."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
-        self.parents.pause_all("shutdown")
-        cancels = 0
+        before = self.metrics.sent_cancel.value
+        self.parents.pause_all("shutdown")  # pausing a parent cancels its children
         for child in self.oms.working():
-            if self.gate.cancel(child) is not None:
-                cancels += 1
+            self.gate.cancel(child)
+        cancels = int(self.metrics.sent_cancel.value - before)
         deadline = time.monotonic() + grace
         while self.oms.working() and time.monotonic() < deadline:
             if not self.order_session.is_logged_on:
@@ -261,6 +280,8 @@ class Service(MarketDataListener, OrderEvents):
                 self.metrics.md_stale.labels(symbol=symbol).set(0 if fresh else 1)
                 self.parents.on_market(symbol, now)
             self.audit.flush()
+            for feature, score in self.drift.scores().items():
+                self.metrics.drift.labels(feature=feature).set(score)
 
     async def _start_api(self) -> None:
         app = web.Application(client_max_size=64 * 1024)
@@ -288,6 +309,7 @@ class Service(MarketDataListener, OrderEvents):
     # -- the kill switch --------------------------------------------------------------------
 
     def _on_kill_transition(self, record: Transition) -> None:
+        self.metrics.kill_transitions.labels(to=record.to_state.value).inc()
         log.warning("event=kill_switch from=%s to=%s who=%s why=%r",
                     record.from_state, record.to_state, record.who, record.why)  # fmt: skip
         if record.to_state is KillState.HALTED:
@@ -407,6 +429,15 @@ class LiveVwapAlgo(VwapAlgo):
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
         self.window_start_ns = round(midnight.timestamp()) * 1_000_000_000 + self._offset_ns
         return super().schedule(ex, steps, interval_s)
+
+
+def _training_record(policy: OnnxPolicy) -> dict[str, Any]:
+    """The model's training record from its metadata ({} when absent or unreadable)."""
+    try:
+        record = json.loads(policy.metadata.get(META_TRAINING, "{}"))
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def load_stats(data: Path, window: str = "09:35-13:00") -> MarketStats:

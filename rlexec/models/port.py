@@ -23,7 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from rlexec.market.book import L2Book
 from rlexec.market.features import ExecutionState
@@ -31,9 +31,9 @@ from rlexec.market.orders import OrderType, Side, TimeInForce
 from rlexec.models.contract import Tactic
 
 
-@dataclass(frozen=True, slots=True)
-class ChildView:
-    """A working child order as an algo sees it."""
+class ChildView(NamedTuple):
+    """A working child order as an algo sees it (a tuple: built for every child at every
+    decision)."""
 
     id: str
     price: int | None

@@ -208,11 +208,12 @@ class LiveExecution(PlannedExecution):
 
     def _new(self, step: New) -> None:
         quantity = step.quantity
-        room = self.remaining - self.open_quantity()
+        open_qty = self.open_quantity()
+        room = self.remaining - open_qty
         if self.max_participation is not None:
             p = self.max_participation
             allowed = int(p / (1 - p) * self.market_volume) if p < 1 else self.remaining
-            room = min(room, allowed - self.state.filled - self.open_quantity())
+            room = min(room, allowed - self.state.filled - open_qty)
         if room < quantity:
             quantity = max(0, room)
             self.log.outcomes.append(

@@ -145,7 +145,8 @@ class StateStore(Protocol):
         ...
 
     def snapshot(self) -> StoredState:
-        """The mirror: what the store holds once the queue is written."""
+        """The mirror: what the store holds once the queue is written (`kill` is None here:
+        the kill switch is read through `kill_switch_store()`)."""
         ...
 
     def kill_switch_store(self) -> KillSwitchStore:

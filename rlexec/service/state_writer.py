@@ -384,14 +384,19 @@ class WriteBehindStore:
             batch = self._inflight = self._take_batch()
         try:
             await self._backend.write(batch)
-        except StateError as exc:
+        except Exception as exc:  # whatever a client library throws: retried, never fatal
+            error = (
+                exc
+                if isinstance(exc, StateError)
+                else StateError(f"{self._backend.name}: cannot write state: {exc!r}")
+            )
             self._errors += 1
-            self._last_error = str(exc)
+            self._last_error = str(error)
             if self._failing_since is None:
                 self._failing_since = time.monotonic()
                 log.error("event=state_write_failed backend=%s queued=%d error=%r",
-                          self._backend.name, self.queue_depth, str(exc))  # fmt: skip
-            raise
+                          self._backend.name, self.queue_depth, str(error))  # fmt: skip
+            raise error from None
         self._inflight = None
         self.written += batch.records
         if self._failing_since is not None:

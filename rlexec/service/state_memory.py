@@ -1,0 +1,114 @@
+"""The in-memory state store: the embedded default (`make demo`) and the contract's reference.
+
+A `MemoryBackend` plays the server: stores opened on the same backend see each other's
+writes, as two processes sharing one Redis would, so a "restart" inside one process (a new
+store on the old backend) behaves as it does against Redis. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from rlexec.gateway.store import MemoryStore, SessionStore
+from rlexec.service.state import OverflowCallback, StateError
+from rlexec.service.state_writer import (
+    DEFAULT_BATCH,
+    DEFAULT_MAX_QUEUE,
+    Batch,
+    RawState,
+    WriteBehindStore,
+)
+
+__all__ = ["MemoryBackend", "MemoryStateStore"]
+
+_NAME: Final = "memory"
+
+
+class MemoryBackend:
+    """Holds the text a persistent backend would. `available = False` makes every call fail
+    as an unreachable server would (outage drills and tests)."""
+
+    name = _NAME
+
+    def __init__(self) -> None:
+        self.data = RawState()
+        self.available = True
+        self._sessions: dict[tuple[str, str, str], MemoryStore] = {}
+
+    def _reach(self, what: str) -> None:
+        if not self.available:
+            raise StateError(f"{_NAME}: cannot {what}: backend unavailable")
+
+    async def open(self) -> None:
+        self._reach("open")
+
+    async def read(self) -> RawState:
+        self._reach("read state")
+        d = self.data
+        return RawState(
+            parents=dict(d.parents),
+            children=dict(d.children),
+            fills=dict(d.fills),
+            kill=d.kill,
+            blocks=dict(d.blocks),
+            sequences=dict(d.sequences),
+        )
+
+    async def write(self, batch: Batch) -> None:
+        self._reach("write state")
+        d = self.data
+        d.parents.update(batch.parents)
+        d.children.update(batch.children)
+        d.fills.update(batch.fills)
+        for key in batch.closed_blocks:
+            d.blocks.pop(key, None)
+
+    async def reserve(self, sequence: str, size: int) -> tuple[int, int]:
+        self._reach("reserve ids")
+        end = self.data.sequences.get(sequence, 0) + size
+        self.data.sequences[sequence] = end
+        start = end - size + 1
+        self.data.blocks[f"{sequence}:{start}"] = end
+        return start, end
+
+    def load_kill(self) -> str | None:
+        self._reach("load the kill switch")
+        return self.data.kill
+
+    def save_kill(self, text: str) -> None:
+        self._reach("save the kill switch")
+        self.data.kill = text
+
+    def session_store(self, begin_string: str, sender: str, target: str) -> SessionStore:
+        key = (begin_string, sender, target)
+        store = self._sessions.get(key)
+        if store is None:
+            store = self._sessions[key] = MemoryStore()
+        return store
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryStateStore(WriteBehindStore):
+    """The state store in memory: the same write-behind as Redis, lost with the process."""
+
+    def __init__(
+        self,
+        backend: MemoryBackend | None = None,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        batch: int = DEFAULT_BATCH,
+        on_overflow: OverflowCallback | None = None,
+        retry_min_s: float = 0.05,
+        retry_max_s: float = 2.0,
+    ) -> None:
+        self.backend = backend if backend is not None else MemoryBackend()
+        super().__init__(
+            self.backend,
+            max_queue=max_queue,
+            batch=batch,
+            on_overflow=on_overflow,
+            retry_min_s=retry_min_s,
+            retry_max_s=retry_max_s,
+        )

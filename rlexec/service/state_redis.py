@@ -1,0 +1,200 @@
+"""The state store in Redis (production): redis-py's asyncio client for the write-behind and
+the reservations, its synchronous client for the kill switch (the overlay saves synchronously;
+a save is rare and off the hot path, and must be acknowledged before a loosening happens).
+
+Keys under a namespace N (default `rlexec`):
+
+- `N:state:parents`, `N:state:children` — hashes, id → JSON record;
+- `N:state:fills` — hash, ExecID → JSON `[n, record]` (HSET is idempotent, so a batch
+  retried after a lost reply cannot count a fill twice; n keeps the order);
+- `N:state:kill` — the kill-switch snapshot (`risk.killswitch.snapshot_to_json`);
+- `N:state:seq` — hash, counter name → highest id reserved; `N:state:blocks` — hash,
+  `name:start` → end for each open block (one Lua script bumps the counter and records the
+  block, so neither exists without the other);
+- `N:fix:BEGIN:SENDER:TARGET:*` — the gateway's `RedisStore` for each FIX session (with
+  N = `rlexec` these are the keys `RedisStore.for_session` uses).
+
+Durability is the server's: with append-only persistence (compose runs Redis with it), an
+acknowledged write survives a Redis restart up to its fsync policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import redis
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from rlexec.gateway.store import SessionStore
+from rlexec.gateway.store_redis import RedisStore
+from rlexec.service.state import OverflowCallback, StateError
+from rlexec.service.state_writer import (
+    DEFAULT_BATCH,
+    DEFAULT_MAX_QUEUE,
+    Batch,
+    RawState,
+    WriteBehindStore,
+)
+
+__all__ = ["RedisBackend", "RedisStateStore"]
+
+_RESERVE: Final = """
+local size = tonumber(ARGV[2])
+local stop = redis.call('HINCRBY', KEYS[1], ARGV[1], size)
+redis.call('HSET', KEYS[2], ARGV[1] .. ':' .. (stop - size + 1), stop)
+return stop
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisBackend:
+    """One namespace in one Redis database; every RedisError becomes a StateError naming it."""
+
+    def __init__(self, url: str, namespace: str = "rlexec", *, timeout_s: float = 2.0) -> None:
+        if not namespace or any(c.isspace() for c in namespace):
+            raise StateError(f"Redis namespace must be non-empty without spaces, got {namespace!r}")
+        options: dict[str, Any] = {
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            # One quick retry covers a pooled connection the server closed; longer outages are
+            # the write-behind's to retry (with backoff), and the kill switch's to refuse.
+            "retry": Retry(NoBackoff(), 1),
+        }
+        try:
+            self._client = aioredis.Redis.from_url(url, **options)
+            self._sync = redis.Redis.from_url(url, **options)
+        except ValueError as exc:
+            raise StateError(f"state store URL {url!r}: {exc}") from None
+        kwargs = self._client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        self.name = f"redis {where}/{kwargs.get('db', 0)} {namespace}"
+        self.namespace = namespace
+        base = f"{namespace}:state"
+        self._parents = f"{base}:parents"
+        self._children = f"{base}:children"
+        self._fills = f"{base}:fills"
+        self._kill = f"{base}:kill"
+        self._seq = f"{base}:seq"
+        self._blocks = f"{base}:blocks"
+        self._reserve = self._client.register_script(_RESERVE)
+
+    def _error(self, what: str, exc: Exception) -> StateError:
+        return StateError(f"{self.name}: cannot {what}: {exc}")
+
+    async def open(self) -> None:
+        try:
+            await self._client.ping()
+        except RedisError as exc:
+            raise self._error("connect", exc) from None
+
+    async def read(self) -> RawState:
+        pipe = self._client.pipeline(transaction=True)
+        for key in (self._parents, self._children, self._fills, self._blocks, self._seq):
+            pipe.hgetall(key)
+        pipe.get(self._kill)
+        try:
+            parents, children, fills, blocks, seqs, kill = await pipe.execute()
+        except RedisError as exc:
+            raise self._error("read state", exc) from None
+
+        def texts(raw: dict[Any, Any]) -> dict[str, str]:
+            return {_text(k): _text(v) for k, v in raw.items()}
+
+        def numbers(raw: dict[Any, Any], key: str) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for k, v in raw.items():
+                value = _text(v)
+                if not value.lstrip("-").isdigit():
+                    raise StateError(
+                        f"{self.name}: {key} {_text(k)!r} holds {value!r}, not a number"
+                    )
+                out[_text(k)] = int(value)
+            return out
+
+        return RawState(
+            parents=texts(parents),
+            children=texts(children),
+            fills=texts(fills),
+            kill=None if kill is None else _text(kill),
+            blocks=numbers(blocks, self._blocks),
+            sequences=numbers(seqs, self._seq),
+        )
+
+    async def write(self, batch: Batch) -> None:
+        pipe = self._client.pipeline(transaction=True)
+        for key, mapping in (
+            (self._parents, batch.parents),
+            (self._children, batch.children),
+            (self._fills, batch.fills),
+        ):
+            if mapping:
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        if batch.closed_blocks:
+            pipe.hdel(self._blocks, *batch.closed_blocks)
+        if not len(pipe):
+            return
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            raise self._error("write state", exc) from None
+
+    async def reserve(self, sequence: str, size: int) -> tuple[int, int]:
+        try:
+            end = int(await self._reserve(keys=[self._seq, self._blocks], args=[sequence, size]))
+        except RedisError as exc:
+            raise self._error(f"reserve {size} ids of {sequence!r}", exc) from None
+        return end - size + 1, end
+
+    def load_kill(self) -> str | None:
+        try:
+            value = self._sync.get(self._kill)
+        except RedisError as exc:
+            raise self._error("load the kill switch", exc) from None
+        return None if value is None else _text(value)
+
+    def save_kill(self, text: str) -> None:
+        try:
+            self._sync.set(self._kill, text)
+        except RedisError as exc:
+            raise self._error("save the kill switch", exc) from None
+
+    def session_store(self, begin_string: str, sender: str, target: str) -> SessionStore:
+        return RedisStore(self._client, f"{self.namespace}:fix:{begin_string}:{sender}:{target}")
+
+    async def close(self) -> None:
+        try:
+            await self._client.aclose()
+        finally:
+            self._sync.close()
+
+
+class RedisStateStore(WriteBehindStore):
+    """The state store in Redis: `RedisStateStore("redis://127.0.0.1:6379/0", "rlexec")`."""
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "rlexec",
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        batch: int = DEFAULT_BATCH,
+        on_overflow: OverflowCallback | None = None,
+        retry_min_s: float = 0.05,
+        retry_max_s: float = 2.0,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.backend = RedisBackend(url, namespace, timeout_s=timeout_s)
+        super().__init__(
+            self.backend,
+            max_queue=max_queue,
+            batch=batch,
+            on_overflow=on_overflow,
+            retry_min_s=retry_min_s,
+            retry_max_s=retry_max_s,
+        )

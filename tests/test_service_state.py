@@ -1,0 +1,549 @@
+"""One contract for the service's state store, run against memory and real Redis (DB from
+RLEXEC_TEST_REDIS_URL). A Redis outage is a real one: the store talks to Redis through a
+loopback TCP relay that the test shuts and reopens."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import suppress
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rlexec.risk.killswitch import KillState, KillSwitch
+from rlexec.service.state import IdBlock, StateError, ids_to_ask
+from rlexec.service.state_ids import ClOrdIdAllocator, IdsExhausted
+from rlexec.service.state_memory import MemoryBackend, MemoryStateStore
+from rlexec.service.state_redis import RedisStateStore
+from rlexec.service.state_writer import WriteBehindStore
+from tests.conftest import REDIS_URL
+
+
+class Relay:
+    """A loopback TCP relay to Redis, in its own threads (the kill switch's synchronous
+    client blocks the event loop, so the relay must not live on it). `down()` drops every
+    connection and stops listening; `up()` listens on the same port again."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._listener is not None:
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for s in (src, dst):
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+class Env:
+    """A backend shared by every store it makes (a restart = a new store on it), with a
+    switch for an outage."""
+
+    def __init__(self, kind: str, redis_url: str | None) -> None:
+        self.kind = kind
+        self.memory = MemoryBackend()
+        self.relay: Relay | None = None
+        self.namespace = f"t{uuid.uuid4().hex[:8]}"
+        if redis_url is not None:
+            parts = urlsplit(redis_url)
+            self.relay = Relay((parts.hostname or "127.0.0.1", parts.port or 6379))
+            self.relay.up()
+            self.url = f"redis://127.0.0.1:{self.relay.port}{parts.path}"
+            self.direct = redis.Redis.from_url(redis_url)
+
+    def store(self, **kw: Any) -> WriteBehindStore:
+        kw.setdefault("retry_min_s", 0.01)
+        kw.setdefault("retry_max_s", 0.05)
+        if self.relay is None:
+            return MemoryStateStore(self.memory, **kw)
+        return RedisStateStore(self.url, self.namespace, timeout_s=0.5, **kw)
+
+    async def opened(self, **kw: Any) -> WriteBehindStore:
+        s = self.store(**kw)
+        await s.open()
+        await s.load()
+        return s
+
+    def outage(self) -> None:
+        if self.relay is None:
+            self.memory.available = False
+        else:
+            self.relay.down()
+
+    def restore(self) -> None:
+        if self.relay is None:
+            self.memory.available = True
+        else:
+            self.relay.up()
+
+    def corrupt_child(self, key: str, text: str) -> None:
+        if self.relay is None:
+            self.memory.data.children[key] = text
+        else:
+            self.direct.hset(f"{self.namespace}:state:children", key, text)
+
+    def close(self) -> None:
+        if self.relay is not None:
+            self.relay.down()
+            self.direct.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    e = Env(request.param, url)
+    yield e
+    e.close()
+
+
+@pytest.fixture
+async def store(env: Env) -> AsyncIterator[WriteBehindStore]:
+    s = await env.opened()
+    yield s
+    with suppress(StateError):
+        await s.close()
+
+
+async def reopened(env: Env, old: WriteBehindStore) -> tuple[WriteBehindStore, Any]:
+    await old.close()
+    new = env.store()
+    await new.open()
+    return new, await new.load()
+
+
+async def until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    for _ in range(int(within_s / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"not true within {within_s}s")
+
+
+def clock() -> int:
+    clock.now += 1  # type: ignore[attr-defined]
+    return clock.now  # type: ignore[attr-defined,no-any-return]
+
+
+clock.now = 0  # type: ignore[attr-defined]
+
+
+# -- round trips and order --------------------------------------------------------------------
+
+
+async def test_a_new_store_is_empty(store: WriteBehindStore) -> None:
+    state = store.snapshot()
+    assert (state.parents, state.children, state.fills, state.id_blocks) == ({}, {}, {}, ())
+    assert store.healthy()[0]
+
+
+async def test_records_round_trip_across_a_restart(env: Env, store: WriteBehindStore) -> None:
+    parent = {"spec": {"symbol": "AAPL", "side": "buy", "quantity": 500}, "filled": 0, "ok": True}
+    child = {"cl_ord_id": "C1", "state": "pending_new", "price": None, "exec_ids": ["E1"]}
+    store.put_parent("P1", parent)
+    store.put_child("C1", child)
+    assert store.add_fill("E1", {"cl_ord_id": "C1", "qty": 100, "price": 1_234_500})
+    assert store.queue_depth == 3
+    store2, state = await reopened(env, store)
+    assert state.parents == {"P1": parent}
+    assert state.children == {"C1": child}
+    assert state.fills == {"E1": {"cl_ord_id": "C1", "qty": 100, "price": 1_234_500}}
+    assert state.kill is None
+    await store2.close()
+
+
+async def test_writes_land_in_order_last_one_wins(env: Env) -> None:
+    s = await env.opened(batch=3)  # several batches, some coalescing inside one
+    for i in range(20):
+        s.put_child("C1", {"n": i})
+        s.put_parent(f"P{i % 4}", {"n": i})
+        s.add_fill(f"E{19 - i}", {"n": i})
+    await s.flush()
+    s2, state = await reopened(env, s)
+    assert state.children == {"C1": {"n": 19}}
+    assert state.parents == {f"P{k}": {"n": 16 + k} for k in range(4)}
+    assert list(state.fills) == [f"E{19 - i}" for i in range(20)], "fills come back in order"
+    await s2.close()
+
+
+async def test_fills_are_deduplicated_by_exec_id_across_a_restart(env: Env) -> None:
+    s = await env.opened()
+    assert s.add_fill("E1", {"qty": 1}) is True
+    assert s.add_fill("E1", {"qty": 999}) is False
+    s2, state = await reopened(env, s)
+    assert state.exec_ids == {"E1"}
+    assert s2.add_fill("E1", {"qty": 999}) is False, "a resent report after restart"
+    assert s2.add_fill("E2", {"qty": 2}) is True
+    s3, state = await reopened(env, s2)
+    assert list(state.fills.items()) == [("E1", {"qty": 1}), ("E2", {"qty": 2})]
+    await s3.close()
+
+
+async def test_bad_use_and_bad_records_are_refused(env: Env) -> None:
+    s = env.store()
+    await s.open()
+    with pytest.raises(StateError, match="load"):
+        s.put_child("C1", {})
+    await s.load()
+    with pytest.raises(StateError, match="child id"):
+        s.put_child("", {})
+    with pytest.raises(StateError, match="record must be a dict"):
+        s.put_parent("P1", [1])  # type: ignore[arg-type]
+    with pytest.raises(StateError, match="block size"):
+        await s.reserve_block(0)
+    with pytest.raises(StateError, match="sequence name"):
+        await s.reserve_block(10, "a b")
+    assert s.queue_depth == 0
+    await s.close()
+
+
+async def test_an_unwritable_record_is_counted_and_does_not_stall_the_rest(
+    env: Env, store: WriteBehindStore
+) -> None:
+    store.put_child("C1", {"bad": object()})
+    store.put_child("C2", {"ok": 1})
+    await store.flush()
+    assert store.errors == 1 and "C1" in (store.last_error or "")
+    s2, state = await reopened(env, store)
+    assert state.children == {"C2": {"ok": 1}}
+    await s2.close()
+
+
+async def test_an_unreadable_stored_record_names_its_key(env: Env) -> None:
+    env.corrupt_child("C9", "{not json")
+    s = env.store()
+    await s.open()
+    with pytest.raises(StateError, match=r"child 'C9'.*not JSON"):
+        await s.load()
+    await s.close()
+
+
+# -- the kill switch ----------------------------------------------------------------------------
+
+
+async def test_halted_survives_a_restart(env: Env, store: WriteBehindStore) -> None:
+    switch = KillSwitch(store.kill_switch_store(), clock=clock, initialise=True)
+    assert switch.state is KillState.ACTIVE
+    switch.halt("ops", "test")
+    store2, state = await reopened(env, store)
+    assert state.kill is not None and state.kill.state is KillState.HALTED
+    again = KillSwitch(store2.kill_switch_store(), clock=clock, initialise=True)
+    assert again.state is KillState.HALTED
+    assert [t.action for t in again.history] == ["initialise", "halt"]
+    await store2.close()
+
+
+async def test_a_loosening_that_cannot_be_saved_raises_and_stays_closed(
+    env: Env, store: WriteBehindStore
+) -> None:
+    switch = KillSwitch(store.kill_switch_store(), clock=clock, initialise=True)
+    switch.halt("ops", "test")
+    env.outage()
+    with pytest.raises(StateError, match="save the kill switch"):
+        switch.resume("risk", "all clear")
+    assert switch.state is KillState.HALTED
+    env.restore()
+    store2, state = await reopened(env, store)
+    assert state.kill is not None and state.kill.state is KillState.HALTED
+    switch = KillSwitch(store2.kill_switch_store(), clock=clock)
+    switch.resume("risk", "all clear")
+    assert KillSwitch(store2.kill_switch_store(), clock=clock).state is KillState.ACTIVE
+    await store2.close()
+
+
+async def test_an_unreachable_kill_store_starts_halted(env: Env, store: WriteBehindStore) -> None:
+    KillSwitch(store.kill_switch_store(), clock=clock, initialise=True)
+    env.outage()
+    switch = KillSwitch(store.kill_switch_store(), clock=clock, initialise=True)
+    assert switch.state is KillState.HALTED
+    assert "load the kill switch" in switch.history[-1].why
+    env.restore()
+
+
+# -- ClOrdID blocks -------------------------------------------------------------------------------
+
+
+async def test_blocks_never_overlap_across_restarts_and_stay_open_until_closed(env: Env) -> None:
+    s = await env.opened()
+    a = await s.reserve_block(100)
+    b = await s.reserve_block(50)
+    assert a == (1, 100) and b == (101, 150)
+    s2, state = await reopened(env, s)
+    assert state.id_blocks == (IdBlock("clordid", 1, 100), IdBlock("clordid", 101, 150))
+    assert state.sequences == {"clordid": 150}
+    c = await s2.reserve_block(10)
+    assert c == (151, 160)
+    s2.close_block(IdBlock("clordid", 1, 100))
+    s3, state = await reopened(env, s2)
+    assert [blk.start for blk in state.id_blocks] == [101, 151]
+    assert await s3.reserve_block(1, "other") == (1, 1), "counters are independent by name"
+    await s3.close()
+
+
+async def test_two_concurrent_allocators_never_hand_out_the_same_id(env: Env) -> None:
+    s1, s2 = await env.opened(), await env.opened()
+    issued: list[str] = []
+
+    async def use(allocator: ClOrdIdAllocator, n: int) -> None:
+        await allocator.start()
+        while n:
+            try:
+                issued.append(allocator.next())
+                n -= 1
+            except IdsExhausted:
+                pass
+            await asyncio.sleep(0)
+
+    a1 = ClOrdIdAllocator(s1, "X", block=7, low_water=3)
+    a2 = ClOrdIdAllocator(s2, "X", block=5, low_water=2)
+    await asyncio.gather(use(a1, 300), use(a2, 300))
+    assert len(issued) == 600 and len(set(issued)) == 600
+    await s1.close()
+    await s2.close()
+
+
+async def test_allocator_says_exhausted_rather_than_reuse_and_recovers(env: Env) -> None:
+    s = await env.opened()
+    alloc = ClOrdIdAllocator(s, "A-", block=4, low_water=1, retry_s=0.01)
+    await alloc.start()
+    env.outage()
+    ids = [alloc.next() for _ in range(4)]
+    assert ids == ["A-1", "A-2", "A-3", "A-4"]
+    await asyncio.sleep(0.05)  # the background reservation fails meanwhile
+    with pytest.raises(IdsExhausted, match="1-4 used up"):
+        alloc.next()
+    assert alloc.last_error is not None
+    env.restore()
+    got: str | None = None
+    async with asyncio.timeout(5):
+        while got is None:  # each refused next() retries the reservation (at most every 10 ms)
+            with suppress(IdsExhausted):
+                got = alloc.next()
+            await asyncio.sleep(0.005)
+    assert got == "A-5"
+    await s.close()
+
+
+async def test_a_used_up_block_closes_behind_its_records(env: Env, store: WriteBehindStore) -> None:
+    alloc = ClOrdIdAllocator(store, "A", block=3, low_water=1)
+    await alloc.start()
+    for _ in range(3):
+        cl = alloc.next()
+        store.put_child(cl, {"cl_ord_id": cl, "current_cl_ord_id": cl, "pending_cl_ord_id": None})
+    await until(lambda: alloc.remaining == 3)  # the spare block 4-6 is reserved
+    assert len(store.snapshot().id_blocks) == 2
+    cl = alloc.next()  # moves to the next block: block 1-3 is closed behind the three children
+    assert cl == "A4"
+    store2, state = await reopened(env, store)
+    assert state.id_blocks == (IdBlock("clordid", 4, 6),)
+    assert set(state.children) == {"A1", "A2", "A3"}
+    assert ids_to_ask(state, "A") == ["A4", "A5", "A6"], "A4 was handed out, never recorded"
+    await store2.close()
+
+
+async def test_ids_to_ask_skips_every_id_a_child_names(store: WriteBehindStore) -> None:
+    await store.reserve_block(5)
+    store.put_child("1", {"cl_ord_id": "1", "current_cl_ord_id": "3", "pending_cl_ord_id": "4"})
+    assert ids_to_ask(store.snapshot(), "") == ["2", "5"]
+    assert ids_to_ask(store.snapshot(), "", sequence="other") == []
+
+
+# -- write-behind under pressure ---------------------------------------------------------------
+
+
+async def test_overflow_calls_back_once_and_keeps_every_record(env: Env) -> None:
+    reasons: list[str] = []
+    s = await env.opened(max_queue=5, on_overflow=reasons.append)
+    for i in range(20):  # no writer running: the queue only grows
+        s.put_child(f"C{i}", {"i": i})
+    assert len(reasons) == 1 and "write-behind queue 6 > max 5" in reasons[0]
+    assert s.queue_depth == 20
+    ok, detail = s.healthy()
+    assert not ok and "20 > max 5" in detail
+    await s.flush()
+    assert s.healthy()[0]
+    s2, state = await reopened(env, s)
+    assert state.children == {f"C{i}": {"i": i} for i in range(20)}
+    await s2.close()
+
+
+async def test_an_outage_is_counted_queues_everything_and_writes_resume(env: Env) -> None:
+    reasons: list[str] = []
+    s = await env.opened(max_queue=30, batch=10, on_overflow=reasons.append)
+    writer = asyncio.create_task(s.run())
+    s.put_parent("P0", {"before": True})
+    await until(lambda: s.queue_depth == 0)
+    env.outage()
+    for i in range(50):
+        s.put_child(f"C{i}", {"i": i})
+        s.add_fill(f"E{i}", {"i": i})
+        await asyncio.sleep(0)
+    await until(lambda: s.errors >= 2)
+    ok, detail = s.healthy()
+    assert not ok and "writes failing" in detail
+    assert s.queue_depth == 100 and s.last_error is not None
+    assert reasons, "an over-full queue halts trading"
+    env.restore()
+    await until(lambda: s.queue_depth == 0)
+    assert s.healthy()[0]
+    writer.cancel()
+    s2, state = await reopened(env, s)
+    assert state.parents == {"P0": {"before": True}}
+    assert state.children == {f"C{i}": {"i": i} for i in range(50)}
+    assert list(state.fills) == [f"E{i}" for i in range(50)]
+    await s2.close()
+
+
+async def test_close_says_how_many_records_it_could_not_write(env: Env) -> None:
+    s = await env.opened()
+    s.put_child("C1", {})
+    env.outage()
+    with pytest.raises(StateError, match="closed with 1 records unwritten"):
+        await s.close()
+    env.restore()
+
+
+async def test_run_stops_after_close(store: WriteBehindStore) -> None:
+    writer = asyncio.create_task(store.run())
+    store.put_parent("P", {})
+    await store.close()
+    async with asyncio.timeout(2):
+        await writer
+
+
+async def test_fix_session_stores_live_in_the_same_backend(env: Env) -> None:
+    s = await env.opened()
+    fix = s.session_store("FIX.4.4", "ME", "VENUE")
+    await fix.open()
+    fix.save_message(1, b"35=D")
+    await fix.sync()
+    await fix.close()
+    fix2 = s.session_store("FIX.4.4", "ME", "VENUE")
+    state = await fix2.open()
+    assert state.next_sender_seq == 2
+    assert await fix2.messages(1, 1) == [(1, b"35=D")]
+    await fix2.close()
+    if env.kind == "redis":
+        assert env.direct.exists(f"{env.namespace}:fix:FIX.4.4:ME:VENUE:msgs")
+    await s.close()
+
+
+def test_unreachable_redis_is_a_clear_error() -> None:
+    async def scenario() -> None:
+        s = RedisStateStore("redis://127.0.0.1:1/14", timeout_s=0.2)
+        with pytest.raises(StateError, match=r"redis 127\.0\.0\.1:1/14 rlexec: cannot connect"):
+            await s.open()
+        await s.close()
+
+    asyncio.run(scenario())
+
+
+# -- a model check ------------------------------------------------------------------------------
+
+_ids = st.sampled_from(["a", "b", "c", "d"])
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("parent"), _ids, st.integers(0, 9)),
+        st.tuples(st.just("child"), _ids, st.integers(0, 9)),
+        st.tuples(st.just("fill"), _ids, st.integers(0, 9)),
+        st.tuples(st.just("flush"), st.just(""), st.just(0)),
+        st.tuples(st.just("restart"), st.just(""), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+def _model_check(make: Callable[[], Env], ops: list[tuple[str, str, int]]) -> None:
+    async def scenario() -> None:
+        env = make()
+        parents: dict[str, dict[str, int]] = {}
+        children: dict[str, dict[str, int]] = {}
+        fills: dict[str, dict[str, int]] = {}
+        s = await env.opened(batch=2)
+        try:
+            for op, key, value in ops:
+                if op == "parent":
+                    s.put_parent(key, {"v": value})
+                    parents[key] = {"v": value}
+                elif op == "child":
+                    s.put_child(key, {"v": value})
+                    children[key] = {"v": value}
+                elif op == "fill":
+                    assert s.add_fill(key, {"v": value}) is (key not in fills)
+                    fills.setdefault(key, {"v": value})
+                elif op == "flush":
+                    await s.flush()
+                else:
+                    s, state = await reopened(env, s)
+                    assert (state.parents, state.children) == (parents, children)
+                    assert list(state.fills.items()) == list(fills.items())
+            seen = s.snapshot()
+            assert (seen.parents, seen.children) == (parents, children)
+            assert list(seen.fills.items()) == list(fills.items())
+        finally:
+            await s.close()
+            env.close()
+
+    asyncio.run(scenario())
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_ops)
+def test_memory_store_matches_a_dict_model(ops: list[tuple[str, str, int]]) -> None:
+    _model_check(lambda: Env("memory", None), ops)
+
+
+@pytest.mark.redis
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_ops)
+def test_redis_store_matches_a_dict_model(redis_url: str, ops: list[tuple[str, str, int]]) -> None:
+    _model_check(lambda: Env("redis", REDIS_URL), ops)

@@ -55,7 +55,7 @@ READ: frozenset[Role] = frozenset({"viewer", "trader", "risk"})
 TRADE: frozenset[Role] = frozenset({"trader"})
 STOP: frozenset[Role] = frozenset({"trader", "risk"})
 RISK: frozenset[Role] = frozenset({"risk"})
-ROLE = "rlexec_role"
+ROLE = web.RequestKey("rlexec_role", str)
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -13,8 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlexec.service.control import ParentView
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
-Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
-"""A name or a reason: not blank, one short line."""
+Text = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$",
+    ),
+]
+"""A name or a reason: one short line, not blank, no control characters (it goes to logs)."""
 
 
 class KillRequest(BaseModel):

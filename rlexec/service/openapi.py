@@ -73,7 +73,7 @@ def openapi_document(
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
         "components": {
-            "schemas": top.get("$defs", {}),
+            "schemas": _json_schema_bounds(top.get("$defs", {})),
             "securitySchemes": {
                 SCHEME: {
                     "type": "http",
@@ -136,6 +136,23 @@ def _operation(op: Operation, refs: Refs) -> dict[str, Any]:
         }
     out["responses"] = responses
     return out
+
+
+_BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
+
+
+def _json_schema_bounds(node: Any) -> Any:
+    """pydantic writes `Field(gt=0)` behind a `BeforeValidator` as a bare `gt` keyword, which
+    JSON Schema does not know; spell such bounds as JSON Schema does."""
+    if isinstance(node, list):
+        return [_json_schema_bounds(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    numeric = node.get("type") in ("integer", "number")
+    return {
+        (_BOUNDS[k] if numeric and k in _BOUNDS else k): _json_schema_bounds(v)
+        for k, v in node.items()
+    }
 
 
 def _answer(description: str, schema: Any) -> dict[str, Any]:

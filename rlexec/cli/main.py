@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "backtest": "backtest",
     "serve": "serve",
     "demo": "demo",
+    "parents": "parents",
+    "kill": "kill",
+    "resume": "resume",
 }
 
 

@@ -61,6 +61,8 @@ def _comp_id(value: str) -> str:
 
 
 def _symbol(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a symbol (text), got {type(value).__name__}")
     if not value or not value.isprintable() or " " in value or "," in value:
         raise ValueError(f"{value!r} is not a valid symbol")
     return value

@@ -23,8 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry
 
 from rlexec.gateway.config import SessionConfig
 from rlexec.gateway.execution import CancelRejectEvent, ExecutionEvent
@@ -284,23 +283,22 @@ class Service(MarketDataListener, OrderEvents):
                 self.metrics.drift.labels(feature=feature).set(score)
 
     async def _start_api(self) -> None:
-        app = web.Application(client_max_size=64 * 1024)
-        app.router.add_get("/metrics", self._metrics_handler)
-        app.router.add_get("/healthz", self._healthz)
-        runner = web.AppRunner(app, access_log=None)
+        import os
+
+        from rlexec.service.api import build_app
+        from rlexec.service.auth import load_tokens
+
+        tokens = load_tokens(os.environ)
+        if not tokens:
+            log.warning("event=api_no_tokens detail=%r", "RLEXEC_API_TOKENS and "
+                        "RLEXEC_API_TOKEN_FILE are empty: every /v1 request gets 401")  # fmt: skip
+        runner = web.AppRunner(build_app(self.control, self.registry, tokens), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.api_host, self.settings.api_port)
         await site.start()
         self._runner = runner
         addresses = runner.addresses
         self.api_port = addresses[0][1] if addresses else self.settings.api_port
-
-    async def _metrics_handler(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})  # fmt: skip
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
 
     def store_health(self) -> tuple[bool, str]:
         """Whether the state store is reachable (the memory store always is)."""

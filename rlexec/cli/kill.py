@@ -1,0 +1,30 @@
+"""`rlexec kill`: HALTED (or `--reduce`: REDUCING) through the control API."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "engage the kill switch: HALTED, every working order cancelled (--reduce: REDUCING)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rlexec.cli.client import add_api_arguments
+
+    add_api_arguments(parser)
+    parser.add_argument("--why", required=True, help="the reason, recorded with the transition")
+    parser.add_argument("--who", help="who asks (default: the token's role)")
+    parser.add_argument("--reduce", action="store_true", help="REDUCING instead of HALTED")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlexec.cli.client import client_from_args, print_json
+
+    body = {"why": args.why} | ({"who": args.who} if args.who else {})
+    path = "/v1/kill/reduce" if args.reduce else "/v1/kill"
+    answer = client_from_args(args).post(path, body)
+    if args.json:
+        print_json(answer)
+    else:
+        print(f"{answer['state']}: {answer['cancels_sent']} cancels sent, "
+              f"{answer['parents_cancelled']} parents cancelled")  # fmt: skip
+    return 0

@@ -145,7 +145,6 @@ def test_submit_is_idempotent_by_client_id(live: LiveService) -> None:
         ("/v1/parents", PARENT | {"symbol": "MSFT"}, "symbol"),
         ("/v1/parents", PARENT | {"max_participation": 1.5}, "max_participation"),
         ("/v1/parents", PARENT | {"algo": "moon"}, "algo"),
-        ("/v1/parents", PARENT | {"algo": "vwap"}, "algo"),  # no market statistics loaded
         ("/v1/parents", PARENT | {"colour": "red"}, "colour"),
         ("/v1/kill", {}, "why"),
         ("/v1/kill", {"why": "   "}, "why"),

@@ -32,6 +32,7 @@ FLAGS: Mapping[str, str] = {
     "log_level": "--log-level",
     "decision_interval_s": "--decision-interval-s",
     "resume_parents": "--resume-parents",
+    "initialise": "--initialise",
 }
 """Settings key → its flag (the source named in errors)."""
 
@@ -72,6 +73,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="after a restart, resume working parents (default: leave them paused)",
+    )
+    add(
+        "--initialise",
+        action="store_true",
+        default=None,
+        help="first start on an empty Redis state begins ACTIVE (never overwrites a saved state)",
     )
 
 

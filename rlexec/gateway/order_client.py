@@ -209,6 +209,32 @@ class OrderClient(Application):
         body += b"55=" + order.symbol.encode() + b"\x0154=" + SIDE_CODES[order.side] + b"\x01"
         self.session.send(MsgType.ORDER_STATUS_REQUEST, body)
 
+    def request_status_of(self, cl_ord_id: str, symbol: str, side: Side) -> None:
+        """An OrderStatusRequest for a ClOrdID this client may not know (restart recovery:
+        an order sent just before a crash); the venue answers or rejects it as unknown."""
+        if "\x01" in cl_ord_id or "\x01" in symbol:
+            raise OrderEntryError(f"status request: bad ClOrdID or symbol {cl_ord_id!r}")
+        body = b"11=" + cl_ord_id.encode() + b"\x0155=" + symbol.encode()
+        body += b"\x0154=" + SIDE_CODES[side] + b"\x01"
+        self.session.send(MsgType.ORDER_STATUS_REQUEST, body)
+
+    def adopt(
+        self,
+        cl_ord_id: str,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        order_type: OrderType,
+        price: int | None,
+        time_in_force: TimeInForce,
+        order_id: str | None = None,
+        cum_qty: int = 0,
+    ) -> None:
+        """Track an order sent by an earlier process (recovery), so it can be cancelled."""
+        self.working[cl_ord_id] = WorkingOrder(
+            cl_ord_id, symbol, side, quantity, order_type, price, time_in_force, order_id, cum_qty
+        )
+
     def mass_cancel(self, symbol: str | None = None) -> str:
         """Send an OrderMassCancelRequest for one symbol, or for every order when None."""
         cl = self.next_cl_ord_id()

@@ -230,6 +230,10 @@ class ServiceSettings(BaseModel):
     log_level: LogLevel = "INFO"
     resume_parents: bool = False
     """After a restart: resume working parents (True) or leave them paused."""
+    initialise: bool = False
+    """First start on an empty Redis state: begin ACTIVE. Without it a store with no saved
+    kill-switch state starts HALTED (fail closed). It never overwrites a saved state, so a
+    deployment may always pass it; the memory store always starts fresh."""
     parents: Annotated[tuple[ParentSpec, ...], NoDecode] = ()
     """Parents to submit at start (tables, or `--parent` strings)."""
 

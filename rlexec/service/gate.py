@@ -57,6 +57,11 @@ class OrderGate:
         """Child (original ClOrdID) → the ClOrdID of its replace request in flight."""
         self.risk_ids: dict[str, str] = {}
         """Child (original ClOrdID) → the id the risk overlay knows it by (changes on replace)."""
+        self.next_id: Callable[[str | None], str] = lambda parent_id: client.next_cl_ord_id()
+        """The next ClOrdID for a parent's order or request (the service hands out ids from
+        durably reserved blocks; raises when none is left, and the order is not sent)."""
+        self.persist: Callable[[ChildOrder], None] = lambda child: None
+        """The state store's write-behind for a child whose record changed."""
 
     def send(self, approval: Approval, parent_id: str | None = None) -> ChildOrder:
         """Send an approved new order; raises SendError (and keeps nothing) if it cannot go."""
@@ -83,6 +88,7 @@ class OrderGate:
         self.metrics.sent_new.inc()
         self.sent += 1
         self.risk_ids[cl] = cl
+        self.persist(child)  # queued in the same synchronous step as the send: see recovery.py
         return child
 
     def replace(self, approval: Approval, child: ChildOrder) -> str:
@@ -93,7 +99,11 @@ class OrderGate:
         now = self.clock()
         current = child.current_cl_ord_id
         risk_id = self.risk_ids.get(child.cl_ord_id, child.cl_ord_id)
-        new_cl = self.client.next_cl_ord_id()
+        try:
+            new_cl = self.next_id(child.parent_id)
+        except RlexecError as exc:
+            self.overlay.release(approval)
+            raise SendError(f"no ClOrdID: {exc}") from None
         quantity = child.cum_qty + intent.quantity
         self.oms.record_replace(child.cl_ord_id, new_cl, quantity, intent.price, now)
         try:
@@ -110,6 +120,7 @@ class OrderGate:
             raise SendError(f"{new_cl}: replace not sent: {exc}") from None
         self.metrics.sent_replace.inc()
         self.pending_replaces[child.cl_ord_id] = new_cl
+        self.persist(child)
         return new_cl
 
     def cancel(self, child: ChildOrder) -> str | None:
@@ -118,6 +129,8 @@ class OrderGate:
         if child.state.is_terminal or child.pending_cl_ord_id is not None:
             return None
         now = self.clock()
+        # A cancel is not an order: its id needs to be unique, not recoverable, so it never
+        # waits for a reserved block (a kill must always get its cancels out).
         request = self.client.next_cl_ord_id()
         self.oms.record_cancel(child.cl_ord_id, request, now)
         try:
@@ -128,6 +141,7 @@ class OrderGate:
             return None
         self.overlay.on_cancel_sent(self.risk_id(child), now)
         self.metrics.sent_cancel.inc()
+        self.persist(child)
         return request
 
     def risk_id(self, child: ChildOrder) -> str:

@@ -106,6 +106,14 @@ class ServiceMetrics:
             "Kill-switch transitions, by the state entered.",
             ["to"],
         )
+        self.store_queue = t.gauge(
+            p + "state_store_queue_depth",
+            "Records waiting in the state store's write-behind queue.",
+        )
+        self.store_errors = t.counter(
+            p + "state_store_errors_total",
+            "State-store write failures (each retried; records are never dropped).",
+        )
         self.md_messages = t.counter(
             p + "market_data_updates_total", "Book updates applied, by symbol.", ["symbol"],
         )  # fmt: skip

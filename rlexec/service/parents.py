@@ -191,6 +191,12 @@ class ParentManager:
         self._prefix = f"P{time.time_ns() // 1_000_000:x}-"
         self._by_client_id: dict[str, str] = {}
         self.paused_for_stale: set[str] = set()
+        self.persist: Callable[[Parent], None] = _nothing
+        """Called whenever a parent's state or progress changes (the state store's write-behind)."""
+        self.on_new: Callable[[Parent], None] = _nothing
+        """Called for a new parent (the service reserves its ClOrdID block)."""
+        self.ready: Callable[[Parent], bool] = _always
+        """Whether a pending parent may start (its ClOrdIDs are reserved)."""
 
     # -- commands ------------------------------------------------------------------------
 
@@ -205,9 +211,9 @@ class ParentManager:
         steps = max(1, round(spec.horizon_s * _NS / self.interval_ns))
         fsm = StateMachine(PARENT_TRANSITIONS, ParentState.PENDING, pid)
         parent = Parent(pid, spec, algo, fsm, steps, self.interval_ns, self.clock())
-        self.parents[pid] = parent
-        if spec.client_id is not None:
-            self._by_client_id[spec.client_id] = pid
+        self.adopt(parent)
+        self.on_new(parent)
+        self.persist(parent)
         log.info("event=parent_submitted parent=%s symbol=%s side=%s quantity=%d horizon_s=%g "
                  "algo=%s steps=%d", pid, spec.symbol, spec.side, spec.quantity, spec.horizon_s,
                  spec.algo, steps)  # fmt: skip
@@ -215,12 +221,29 @@ class ParentManager:
         self.on_market(spec.symbol, self.clock())
         return parent
 
+    def adopt(self, parent: Parent) -> None:
+        """Register a parent (new, or restored after a restart)."""
+        self.parents[parent.id] = parent
+        if parent.spec.client_id is not None:
+            self._by_client_id[parent.spec.client_id] = parent.id
+
+    def execution(
+        self, parent: Parent, market: SymbolMarket, state: ExecutionState
+    ) -> LiveExecution:
+        spec = parent.spec
+        limit = round(spec.limit_price * 10_000) if spec.limit_price is not None else None
+        return LiveExecution(
+            parent.id, market, state, self.oms, self.gate, self.overlay, self.clock,
+            self.metrics, self.tick, limit_price=limit, max_participation=spec.max_participation,
+        )  # fmt: skip
+
     def pause(self, pid: str, why: str = "requested") -> Parent:
         parent = self.parents[pid]
         parent.fsm.fire(ParentEvent.PAUSE)
         if parent.ex is not None:
             parent.ex.cancel_all()
         log.info("event=parent_paused parent=%s why=%r", pid, why)
+        self.persist(parent)
         self._gauge()
         return parent
 
@@ -228,6 +251,7 @@ class ParentManager:
         parent = self.parents[pid]
         parent.fsm.fire(ParentEvent.RESUME)
         log.info("event=parent_resumed parent=%s", pid)
+        self.persist(parent)
         self._gauge()
         self.on_market(parent.spec.symbol, self.clock())
         return parent
@@ -266,7 +290,7 @@ class ParentManager:
                 continue
             state = parent.state
             if state is ParentState.PENDING:
-                if market.fresh(now_ns, self.stale_after_ns):
+                if market.fresh(now_ns, self.stale_after_ns) and self.ready(parent):
                     self._start(parent, market, now_ns)
             elif state is ParentState.WORKING:
                 self._step(parent, market, now_ns)
@@ -277,6 +301,7 @@ class ParentManager:
             return
         parent.ex.state.record_fill(price, qty)
         parent.fills += 1
+        self.persist(parent)
         if parent.ex.state.filled >= parent.spec.quantity and not parent.state.is_terminal:
             if parent.ex.state.filled > parent.spec.quantity:
                 log.error("event=parent_overfilled parent=%s filled=%d quantity=%d", parent.id,
@@ -292,12 +317,9 @@ class ParentManager:
         spec = parent.spec
         state = ExecutionState(parent.side, spec.quantity, now_ns,
                                now_ns + round(spec.horizon_s * _NS), float(mid))  # fmt: skip
-        limit = round(spec.limit_price * 10_000) if spec.limit_price is not None else None
-        parent.ex = LiveExecution(
-            parent.id, market, state, self.oms, self.gate, self.overlay, self.clock,
-            self.metrics, self.tick, limit_price=limit, max_participation=spec.max_participation,
-        )  # fmt: skip
+        parent.ex = self.execution(parent, market, state)
         parent.fsm.fire(ParentEvent.START)
+        self.persist(parent)
         parent.algo.start(parent.ex, parent.steps, parent.interval_ns / _NS)
         log.info("event=parent_started parent=%s arrival_mid=%.4f", parent.id, mid / 10_000)
         self._gauge()
@@ -328,6 +350,7 @@ class ParentManager:
                 parent.skipped_steps += due - parent.next_step
             self._decide(parent, ex, int(due), now_ns)
             parent.next_step = int(due) + 1
+            self.persist(parent)
         parent.latencies_ns.append(time.perf_counter_ns() - started)
 
     def _decide(self, parent: Parent, ex: LiveExecution, step: int, now_ns: int) -> None:
@@ -395,6 +418,7 @@ class ParentManager:
         log.info("event=parent_%s parent=%s filled=%d quantity=%d is_bps=%s why=%r",
                  parent.state.value, parent.id, parent.filled, parent.spec.quantity,
                  None if parent.is_bps is None else round(parent.is_bps, 3), why)  # fmt: skip
+        self.persist(parent)
         self._gauge()
 
     def _gauge(self) -> None:
@@ -403,3 +427,11 @@ class ParentManager:
             counts[p.state] += 1
         for state, n in counts.items():
             self.metrics.parents.labels(state=state.value).set(n)
+
+
+def _nothing(parent: Parent) -> None:
+    return None
+
+
+def _always(parent: Parent) -> bool:
+    return True

@@ -34,7 +34,6 @@ from rlexec.gateway.order_client import OrderClient, OrderEvents
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore, SessionStore
 from rlexec.gateway.store_file import FileStore
-from rlexec.gateway.store_redis import RedisStore
 from rlexec.market.book import L2Book
 from rlexec.market.errors import RlexecError
 from rlexec.market.events import Trade
@@ -62,7 +61,13 @@ from rlexec.service.gate import OrderGate
 from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
 from rlexec.service.oms import AlertCode, ChildOrder, ChildState, Oms
-from rlexec.service.parents import ParentManager
+from rlexec.service.oms import to_dict as child_record
+from rlexec.service.parents import Parent, ParentManager, ParentState
+from rlexec.service.recovery import Recovery, id_prefix, id_sequence, parent_record
+from rlexec.service.state import StateStore
+from rlexec.service.state_ids import ClOrdIdAllocator, IdsExhausted
+from rlexec.service.state_memory import MemoryStateStore
+from rlexec.service.state_redis import RedisStateStore
 
 log = logging.getLogger("rlexec.service")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -83,6 +88,7 @@ class Service(MarketDataListener, OrderEvents):
         limits: RiskLimits | None = None,
         stats: MarketStats | None = None,
         registry: CollectorRegistry | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self.settings = settings
         symbols = list(settings.symbols)
@@ -104,7 +110,14 @@ class Service(MarketDataListener, OrderEvents):
         self.gateway_metrics = GatewayMetrics(self.registry)
         self.clock = make_clock(settings.clock)
         now = self.clock.now_ns
-        self.overlay = RiskOverlay(limits, clock=now, registry=self.registry)
+        self.store = (
+            store if store is not None else make_state_store(settings.state, self._store_overflow)
+        )
+        memory = settings.state == "memory"
+        self.overlay = RiskOverlay(
+            limits, store=self.store.kill_switch_store(), clock=now, registry=self.registry,
+            initialise=memory or settings.initialise,
+        )  # fmt: skip
         self.overlay.killswitch.add_listener(self._on_kill_transition)
         model = settings.model or DEFAULT_MODEL
         self.policy = OnnxPolicy(model)  # refuses a model whose features differ, naming them
@@ -145,6 +158,14 @@ class Service(MarketDataListener, OrderEvents):
             self.make_algo, decision_interval_s=settings.decision_interval_s,
             stale_after_s=settings.stale_after_s, tick=settings.tick_size, lot=settings.lot_size,
         )  # fmt: skip
+        self.allocators: dict[str, ClOrdIdAllocator] = {}
+        self.gate.next_id = self._next_id
+        self.gate.persist = self.persist_child
+        self.parents.persist = self.persist_parent
+        self.parents.on_new = self._reserve_ids
+        self.parents.ready = self._ids_ready
+        self.recovery: Recovery | None = None
+        self.recovered: dict[str, int] = {}
         self.control = Control(self)
         self._initiators: list[FixInitiator] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -169,8 +190,51 @@ class Service(MarketDataListener, OrderEvents):
         if s.fix_store is not None:
             return FileStore.for_session(s.fix_store, "FIX.4.4", sender, s.target)
         if s.state != "memory":
-            return RedisStore.for_session(s.state, "FIX.4.4", sender, s.target)
+            return self.store.session_store("FIX.4.4", sender, s.target)
         return MemoryStore()
+
+    # -- state ----------------------------------------------------------------------------
+
+    def persist_child(self, child: ChildOrder) -> None:
+        self.store.put_child(child.cl_ord_id, child_record(child))
+
+    def persist_parent(self, parent: Parent) -> None:
+        self.store.put_parent(parent.id, parent_record(parent))
+
+    def _next_id(self, parent_id: str | None) -> str:
+        allocator = self.allocators.get(parent_id or "")
+        if allocator is None:
+            raise IdsExhausted(f"no ClOrdID block reserved for parent {parent_id}")
+        return allocator.next()
+
+    def _reserve_ids(self, parent: Parent) -> None:
+        """A parent's own ClOrdID counter (`{parent id}.{n}`), its first block reserved
+        durably before the parent may start."""
+        allocator = ClOrdIdAllocator(self.store, id_prefix(parent.id), block=ID_BLOCK,
+                                     low_water=ID_LOW_WATER, sequence=id_sequence(parent.id))  # fmt: skip
+        self.allocators[parent.id] = allocator
+        task = asyncio.get_running_loop().create_task(self._start_allocator(parent, allocator))
+        self._tasks.append(task)
+
+    async def _start_allocator(self, parent: Parent, allocator: ClOrdIdAllocator) -> None:
+        try:
+            await allocator.start()
+        except RlexecError as exc:
+            log.error("event=id_block_failed parent=%s error=%r", parent.id, str(exc))
+            return
+        self.parents.on_market(parent.spec.symbol, self.clock.now_ns())
+
+    def _ids_ready(self, parent: Parent) -> bool:
+        allocator = self.allocators.get(parent.id)
+        return allocator is not None and allocator.current is not None
+
+    def _store_overflow(self, reason: str) -> None:
+        """The state store's queue is full: stop trading rather than lose state."""
+        log.error("event=state_store_overflow reason=%r action=halt", reason)
+        try:
+            self.overlay.halt("state-store", f"write-behind queue full: {reason}")
+        except RlexecError as exc:  # the halt took effect; only its save failed
+            log.error("event=halt_not_saved error=%r", str(exc))
 
     def make_algo(self, spec: ParentSpec) -> Algo:
         name = spec.algo
@@ -213,6 +277,11 @@ class Service(MarketDataListener, OrderEvents):
 
     async def start(self, logon_timeout: float = 15.0) -> None:
         s = self.settings
+        await self.store.open()
+        state = await self.store.load()
+        self._tasks.append(asyncio.create_task(self.store.run()))
+        self.recovery = Recovery(self, state)
+        self.recovery.restore_records()
         for session in (self.order_session, self.md_session):
             initiator = FixInitiator(session, s.venue_host, s.venue_port)
             await initiator.start()
@@ -227,11 +296,31 @@ class Service(MarketDataListener, OrderEvents):
                 f"no FIX logon with {s.venue} within {logon_timeout:g} s "
                 f"(sender {s.sender}/{s.md_sender}, target {s.target})"
             ) from None
+        self.recovered = await self._recover()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         await self._start_api()
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s",
                  s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
                  f"{s.api_host}:{self.api_port}")  # fmt: skip
+
+    async def _recover(self) -> dict[str, int]:
+        """After a restart: ids for the parents still to finish, then `Recovery.run`."""
+        recovery = self.recovery
+        assert recovery is not None
+        for parent in self.parents.parents.values():
+            if not parent.state.is_terminal and parent.id not in self.allocators:
+                allocator = ClOrdIdAllocator(self.store, id_prefix(parent.id), block=ID_BLOCK,
+                                             low_water=ID_LOW_WATER,
+                                             sequence=id_sequence(parent.id))  # fmt: skip
+                await allocator.start()
+                self.allocators[parent.id] = allocator
+        result = await recovery.run()
+        self.recovery = None
+        if self.settings.resume_parents:
+            for parent in list(self.parents.parents.values()):
+                if parent.state is ParentState.PAUSED and parent.reason != "requested":
+                    self.parents.resume(parent.id)
+        return result
 
     async def stop(self, grace_s: float | None = None) -> dict[str, int]:
         """Graceful: no new orders, cancel every working child, wait for the venue to confirm,
@@ -257,6 +346,12 @@ class Service(MarketDataListener, OrderEvents):
         for initiator in self._initiators:
             await initiator.stop(grace=2.0)
         self._initiators.clear()
+        for allocator in self.allocators.values():
+            allocator.retire()
+        try:
+            await self.store.close()
+        except RlexecError as exc:
+            log.error("event=state_store_close_failed error=%r", str(exc))
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -281,6 +376,8 @@ class Service(MarketDataListener, OrderEvents):
             self.audit.flush()
             for feature, score in self.drift.scores().items():
                 self.metrics.drift.labels(feature=feature).set(score)
+            self.metrics.store_queue.set(self.store.queue_depth)
+            self.metrics.store_errors.set(self.store.errors)
 
     async def _start_api(self) -> None:
         import os
@@ -301,8 +398,7 @@ class Service(MarketDataListener, OrderEvents):
         self.api_port = addresses[0][1] if addresses else self.settings.api_port
 
     def store_health(self) -> tuple[bool, str]:
-        """Whether the state store is reachable (the memory store always is)."""
-        return True, "memory (nothing persists across restarts)"
+        return self.store.healthy()
 
     # -- the kill switch --------------------------------------------------------------------
 
@@ -357,6 +453,9 @@ class Service(MarketDataListener, OrderEvents):
     # -- order entry (OrderEvents) -----------------------------------------------------------
 
     def on_execution(self, event: ExecutionEvent) -> None:
+        recovery = self.recovery
+        if recovery is not None and recovery.on_status(event):
+            return
         self.oms.on_execution(event)
 
     def on_cancel_reject(self, event: CancelRejectEvent) -> None:
@@ -369,12 +468,17 @@ class Service(MarketDataListener, OrderEvents):
 
     def on_accepted(self, child: ChildOrder) -> None:
         self.overlay.on_order_accepted(self.gate.risk_id(child), self.clock.now_ns())
+        self.persist_child(child)
 
     def on_fill(self, child: ChildOrder, qty: int, price: int, exec_id: str, ts_ns: int) -> None:
         now = self.clock.now_ns()
         self.overlay.on_fill(child.symbol, child.side, qty, price,
                              order_id=self.gate.risk_id(child), now_ns=now)  # fmt: skip
         self.metrics.fills.inc()
+        self.store.add_fill(exec_id, {"cl_ord_id": child.cl_ord_id, "parent": child.parent_id,
+                                      "symbol": child.symbol, "side": child.side.name, "qty": qty,
+                                      "price": price, "ts_ns": ts_ns})  # fmt: skip
+        self.persist_child(child)
         parent = self.parents.parents.get(child.parent_id or "")
         algo = parent.spec.algo if parent is not None else "none"
         self.metrics.filled_shares.labels(symbol=child.symbol, algo=algo).inc(qty)
@@ -384,19 +488,23 @@ class Service(MarketDataListener, OrderEvents):
 
     def on_replaced(self, child: ChildOrder) -> None:
         request = self.gate.replaced(child)
+        self.persist_child(child)
         if request is not None:
             self.overlay.on_replaced(request, self.clock.now_ns())
 
     def on_replace_rejected(self, child: ChildOrder, reason: str) -> None:
         request = self.gate.pending_replaces.pop(child.cl_ord_id, None)
+        self.persist_child(child)
         if request is not None:
             self.overlay.on_replace_rejected(request, self.clock.now_ns())
 
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
         log.info("event=cancel_rejected cl_ord_id=%s reason=%r", child.cl_ord_id, reason)
+        self.persist_child(child)
 
     def on_done(self, child: ChildOrder) -> None:
         risk_id = self.gate.done(child)
+        self.persist_child(child)
         now = self.clock.now_ns()
         if child.state is ChildState.REJECTED:
             self.metrics.rejects.inc()
@@ -427,6 +535,18 @@ class LiveVwapAlgo(VwapAlgo):
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
         self.window_start_ns = round(midnight.timestamp()) * 1_000_000_000 + self._offset_ns
         return super().schedule(ex, steps, interval_s)
+
+
+ID_BLOCK = 50
+"""ClOrdIDs per reserved block (per parent): recovery asks the venue about the unused ones
+of every block still open, so small blocks keep a restart quick."""
+ID_LOW_WATER = 15
+
+
+def make_state_store(state: str, on_overflow: Callable[[str], None]) -> StateStore:
+    if state == "memory":
+        return MemoryStateStore(on_overflow=on_overflow)
+    return RedisStateStore(state, on_overflow=on_overflow)
 
 
 def _training_record(policy: OnnxPolicy) -> dict[str, Any]:

@@ -69,7 +69,11 @@ class OrderGate:
             raise SendError(f"only an Approval from the risk overlay can be sent, not {approval!r}")
         intent = _approved_intent(approval)
         now = self.clock()
-        cl = self.client.next_cl_ord_id()
+        try:
+            cl = self.next_id(parent_id)
+        except RlexecError as exc:
+            self.overlay.release(approval)
+            raise SendError(f"no ClOrdID: {exc}") from None
         child = self.oms.record_new(cl, intent, parent_id, now)
         try:
             self.overlay.on_order_sent(approval, cl, now)

@@ -1,0 +1,77 @@
+"""Recovery: an order sent just before a crash, whose record never reached the store, is found.
+
+The first service's store is cut off (its backend refuses writes) after the parent's id block
+is reserved, so the child order it sends next exists only at the venue; the process then
+"dies" (sessions dropped, nothing flushed). A second service on the same store asks the venue
+about every unused id of the open block, adopts the order into its parent, and rebuilds the
+parent's progress and the overlay's position from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rlexec.service.runtime import Service
+from rlexec.service.state_memory import MemoryBackend, MemoryStateStore
+from tests.service_support import Venue, settings, start_venue, submit, wait_for, warm_up
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def venue(aapl_message: Path) -> Iterator[Venue]:
+    yield from start_venue(aapl_message, speed=40.0)
+
+
+async def crash(service: Service) -> None:
+    """What kill -9 leaves: sockets closed, no logout, no flush, no cancels."""
+    for task in service._tasks:
+        task.cancel()
+    for task in service._tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for initiator in service._initiators:
+        await initiator.stop(logout=False, grace=0.1)
+    if service._runner is not None:
+        await service._runner.cleanup()
+
+
+async def test_an_unrecorded_order_is_adopted_by_its_parent(venue: Venue) -> None:
+    backend = MemoryBackend()
+    first = Service(settings(venue), store=MemoryStateStore(backend))
+    await first.start()
+    await warm_up(first, 30.0)
+    parent = submit(first, "twap", quantity=4_000, horizon_s=600.0)
+    await wait_for("the parent's id block", lambda: first._ids_ready(parent))
+    await first.store.flush()
+    recorded = {c.cl_ord_id for c in first.oms.all()}
+    backend.available = False  # from here the store holds nothing new
+    before = first.gate.sent
+    await wait_for("a new child order at the venue", lambda: first.gate.sent > before)
+    sent = [c.cl_ord_id for c in first.oms.all() if c.cl_ord_id not in recorded]
+    await crash(first)
+    assert not set(sent) & set(backend.data.children), "the store never saw these orders"
+
+    backend.available = True
+    second = Service(settings(venue), store=MemoryStateStore(backend))
+    await second.start()
+    try:
+        recovered = second.recovered
+        assert recovered["adopted"] >= 1, recovered
+        assert recovered["answered"] == recovered["asked"], recovered
+        restored = second.parents.parents[parent.id]
+        children = [c for c in second.oms.all() if c.parent_id == parent.id]
+        assert {c.cl_ord_id for c in children} >= set(sent)
+        filled = sum(c.cum_qty for c in children)
+        assert restored.filled == filled
+        assert second.overlay.position("AAPL").position == filled
+        assert not second.oms.working() or all(
+            c.pending_cl_ord_id is not None for c in second.oms.working()
+        ), "whatever survived the crash is being cancelled"
+    finally:
+        await second.stop(grace_s=5.0)

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(abspath ../shared/data/lobster)
 export RLEXEC_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test bench model redis clean fuzz
+.PHONY: demo test bench model redis chaos clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench: $(VENV)/.installed-dev
 # Train, export and evaluate the shipped policy end to end (about 30 minutes on 2 cores).
 model: $(VENV)/.installed-dev
 	$(BIN)/python -m rlexec.models.ship
+
+# kill -9 the live service many times while it works parents; it must lose no order.
+chaos: $(VENV)/.installed-dev redis
+	CHAOS_KILLS=$${CHAOS_KILLS:-50} $(BIN)/pytest -q -s tests/test_service_chaos.py
 
 # Tests of the Redis store talk to a real server: start one if none answers.
 redis:

@@ -221,6 +221,8 @@ async def build(seed: int, parent: bool, horizon_s: float) -> Rig:
         }
     )
     service = Service(settings, limits=limits)
+    await service.store.open()  # what Service.start does before anything is recorded
+    await service.store.load()
     venue_orders, venue_md = venue_session(settings.sender), venue_session(settings.md_sender)
     await connect(service.order_session, venue_orders)
     md_conn, _, _ = await connect(service.md_session, venue_md)
@@ -232,7 +234,9 @@ async def build(seed: int, parent: bool, horizon_s: float) -> Rig:
     await asyncio.sleep(0)
     if parent:
         spec = ParentSpec(symbol=SYMBOL, side="buy", quantity=10**8, horizon_s=horizon_s)
-        service.parents.submit(spec)
+        submitted = service.parents.submit(spec)
+        while not service.ids_ready(submitted):  # its ClOrdID block, reserved in the background
+            await asyncio.sleep(0)
     return rig
 
 

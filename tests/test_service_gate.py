@@ -29,7 +29,21 @@ def service() -> Service:
     svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
     svc.clock.observe(NY_10AM_NS)  # inside the overlay's trading window
     svc.overlay.on_market("AAPL", MID, svc.clock.now_ns())
+    # no parent here has a reserved id block: these tests are about the send, so ids come
+    # from the order client itself (the next test covers a parent without ids)
+    svc.gate.next_id = lambda parent_id: svc.client.next_cl_ord_id()
     return svc
+
+
+def test_an_order_without_a_reserved_clordid_is_not_sent_and_releases_its_approval() -> None:
+    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
+    svc.clock.observe(NY_10AM_NS)
+    svc.overlay.on_market("AAPL", MID, svc.clock.now_ns())
+    decision = svc.overlay.check(_intent(300), svc.clock.now_ns())
+    assert isinstance(decision, Approval), decision
+    with pytest.raises(SendError, match="no ClOrdID block reserved for parent P-test"):
+        svc.gate.send(decision, "P-test")
+    assert svc.oms.all() == [] and svc.overlay.working_orders == 0
 
 
 def _intent(quantity: int = 100) -> OrderIntent:

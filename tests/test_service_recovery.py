@@ -47,7 +47,7 @@ async def test_an_unrecorded_order_is_adopted_by_its_parent(venue: Venue) -> Non
     await first.start()
     await warm_up(first, 30.0)
     parent = submit(first, "twap", quantity=4_000, horizon_s=600.0)
-    await wait_for("the parent's id block", lambda: first._ids_ready(parent))
+    await wait_for("the parent's id block", lambda: first.ids_ready(parent))
     await first.store.flush()
     recorded = {c.cl_ord_id for c in first.oms.all()}
     backend.available = False  # from here the store holds nothing new

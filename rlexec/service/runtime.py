@@ -163,7 +163,7 @@ class Service(MarketDataListener, OrderEvents):
         self.gate.persist = self.persist_child
         self.parents.persist = self.persist_parent
         self.parents.on_new = self._reserve_ids
-        self.parents.ready = self._ids_ready
+        self.parents.ready = self.ids_ready
         self.recovery: Recovery | None = None
         self.recovered: dict[str, int] = {}
         self.control = Control(self)
@@ -224,7 +224,7 @@ class Service(MarketDataListener, OrderEvents):
             return
         self.parents.on_market(parent.spec.symbol, self.clock.now_ns())
 
-    def _ids_ready(self, parent: Parent) -> bool:
+    def ids_ready(self, parent: Parent) -> bool:
         allocator = self.allocators.get(parent.id)
         return allocator is not None and allocator.current is not None
 
@@ -298,7 +298,7 @@ class Service(MarketDataListener, OrderEvents):
             ) from None
         self.recovered = await self._recover()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
-        await self._start_api()
+        await self.start_api()
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s",
                  s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
                  f"{s.api_host}:{self.api_port}")  # fmt: skip
@@ -379,7 +379,7 @@ class Service(MarketDataListener, OrderEvents):
             self.metrics.store_queue.set(self.store.queue_depth)
             self.metrics.store_errors.set(self.store.errors)
 
-    async def _start_api(self) -> None:
+    async def start_api(self) -> None:
         import os
 
         from rlexec.service.api import build_app

@@ -235,7 +235,7 @@ async def build(seed: int, parent: bool, horizon_s: float) -> Rig:
     if parent:
         spec = ParentSpec(symbol=SYMBOL, side="buy", quantity=10**8, horizon_s=horizon_s)
         submitted = service.parents.submit(spec)
-        while not service.ids_ready(submitted):  # its ClOrdID block, reserved in the background
+        while not service.ids_ready(submitted):  # noqa: ASYNC110 - its id block, reserved in the background
             await asyncio.sleep(0)
     return rig
 

@@ -296,6 +296,19 @@ def test_metrics_families_have_the_right_types(live: LiveService) -> None:
         "rlexec_service_tick_to_order_seconds": "histogram",
         "rlexec_service_policy_inference_seconds": "histogram",
         "rlexec_service_parents": "gauge",
+        "rlexec_service_decisions": "counter",
+        "rlexec_service_policy_fallbacks": "counter",
+        "rlexec_service_fills": "counter",
+        "rlexec_service_rejects": "counter",
+        "rlexec_service_filled_shares": "counter",
+        "rlexec_service_shortfall_bps": "gauge",
+        "rlexec_service_kill_switch_transitions": "counter",
+        "rlexec_service_market_data_age_seconds": "gauge",
+        "rlexec_service_market_data_stale": "gauge",
+        "rlexec_service_state_store_queue_depth": "gauge",
+        "rlexec_service_state_store_errors": "counter",
+        "rlexec_service_model_info": "gauge",
+        "rlexec_service_feature_drift_ratio": "gauge",
         "rlexec_fix_messages": "counter",
         "rlexec_fix_logged_on": "gauge",
         "rlexec_risk_checks": "counter",
@@ -303,7 +316,10 @@ def test_metrics_families_have_the_right_types(live: LiveService) -> None:
     }
     for name, kind in expected.items():
         assert types.get(name) == kind, (name, types.get(name))
-    assert 'rlexec_service_parents{state="working"} 1.0' in answer.body.decode()
+    body = answer.body.decode()
+    assert 'rlexec_service_parents{state="working"} 1.0' in body
+    assert 'rlexec_service_model_info{name="rlexec-ppo-aapl.onnx"' in body
+    assert "order_id" not in body and "cl_ord_id" not in body  # no order ids in labels
 
 
 def test_openapi_document_and_docs_page(live: LiveService) -> None:

@@ -118,6 +118,50 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     assert _disconnect_cancels(venue) == cancels_before
 
 
+def test_sigusr1_halts_without_the_http_api_and_says_so(venue: Venue) -> None:
+    api = _free_port()
+    cmd = [
+        sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
+        "--clock", "venue", "--symbols", "AAPL", "--parent", "buy 20000 AAPL 600s twap",
+        "--api", f"127.0.0.1:{api}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 45
+        while _new_orders_sent(api) < 1:
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "rlexec serve never sent a child order"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while 'rlexec_risk_state{state="HALTED"} 1.0' not in _metrics(api):
+            assert time.monotonic() < deadline, "SIGUSR1 did not halt"
+            time.sleep(0.1)
+        halted_at = _new_orders_sent(api)
+        time.sleep(1.5)  # a minute of market at 40x: several decisions would have been due
+        assert _new_orders_sent(api) == halted_at, "an order went out after the kill"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    signals = [json.loads(line) for line in err.splitlines() if '"kill_signal"' in line]
+    assert len(signals) == 1 and signals[0]["state"] == "HALTED", err[-2000:]
+    assert signals[0]["parents_cancelled"] == "1"
+    stopped = [json.loads(line) for line in err.splitlines() if '"service_stopped"' in line]
+    assert stopped and stopped[0]["left_working"] == "0"
+
+
+def _metrics(api: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
 def _free_port() -> int:
     from tests.service_support import free_port
 

@@ -75,3 +75,24 @@ async def test_an_unrecorded_order_is_adopted_by_its_parent(venue: Venue) -> Non
         ), "whatever survived the crash is being cancelled"
     finally:
         await second.stop(grace_s=5.0)
+
+
+async def test_halted_stays_halted_across_a_restart_until_a_person_resumes(venue: Venue) -> None:
+    backend = MemoryBackend()
+    first = Service(settings(venue), store=MemoryStateStore(backend))
+    await first.start()
+    killed = first.control.kill("alice", "test: halt before restart")
+    assert killed.state == "HALTED"
+    await first.stop(grace_s=2.0)
+
+    second = Service(settings(venue), store=MemoryStateStore(backend))
+    await second.start()
+    try:
+        assert second.overlay.state.value == "HALTED"
+        assert second.overlay.history[-1].why == "test: halt before restart"
+        risk = second.control.resume_trading("bob", "checked with the venue", "ACTIVE")
+        assert risk.state == "ACTIVE"
+    finally:
+        await second.stop(grace_s=2.0)
+    third = Service(settings(venue), store=MemoryStateStore(backend))
+    assert third.overlay.state.value == "ACTIVE"  # the resume was saved before it took effect

@@ -59,8 +59,9 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
         loop.add_signal_handler(sig, stop.set)
 
     def kill() -> None:
-        log.warning("event=kill_signal signal=SIGUSR1 action=halt")
-        service.halt("operator", "SIGUSR1")
+        result = service.control.kill("operator", "SIGUSR1 (kill switch without the HTTP API)")
+        log.warning("event=kill_signal signal=SIGUSR1 state=%s cancels_sent=%d parents_cancelled=%d",
+                    result.state, result.cancels_sent, result.parents_cancelled)  # fmt: skip
 
     loop.add_signal_handler(signal.SIGUSR1, kill)
     await service.start()

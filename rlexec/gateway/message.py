@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlexec.gateway.codec import MAX_INT_DIGITS, parse_fields
+from rlexec.gateway.codec import MAX_INT_DIGITS, parse_field_map, parse_fields
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.tags import MSG_SEQ_NUM, MSG_TYPE
 
@@ -12,8 +12,7 @@ class FixMessage:
 
     `fields` maps a tag to its value (the last occurrence when a tag repeats inside a
     repeating group: walk `pairs` for groups). `raw` is the exact wire message. `pairs`, the
-    fields in wire order, comes from the same single pass that builds `fields`: the hottest
-    inbound messages (market data) are groups, which need the order anyway.
+    fields in wire order, is parsed from `raw` when first asked for.
     """
 
     __slots__ = ("_count", "_pairs", "fields", "raw")
@@ -28,10 +27,10 @@ class FixMessage:
     def decode(cls, raw: bytes) -> FixMessage:
         """Parse a complete, framed message (raises GarbledError if a field cannot be read)."""
         msg = cls.__new__(cls)
-        pairs = parse_fields(raw)
-        msg._pairs = pairs  # one pass: groups (market data) need the order anyway
-        msg.fields = dict(pairs)
-        msg._count = len(pairs)
+        # The map alone: most messages, one-entry market data included, never need the
+        # order (a dict keeps it when no tag repeats), and `pairs` re-parses on demand.
+        msg.fields, msg._count = parse_field_map(raw)
+        msg._pairs = None
         msg.raw = raw
         return msg
 

@@ -27,7 +27,7 @@ from typing import Final
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
-from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp
+from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp, within_latency
 from rlexec.gateway.codec import (
     MAX_INT_DIGITS,
     FieldValue,
@@ -532,23 +532,20 @@ class FixSession:
         max_latency = self.config.max_latency
         if max_latency is not None:
             sending_time = fields.get(fix.SENDING_TIME)
-            if sending_time is not None:
-                try:
-                    sent_at = parse_utc_timestamp(sending_time)
-                except ValueError:
-                    return seq  # validation rejects it with the right reason
-                if abs(time.time() - sent_at) > max_latency:
-                    self._reject(
-                        seq,
-                        msg_type,
-                        R.SENDING_TIME_ACCURACY,
-                        fix.SENDING_TIME,
-                        "SendingTime accuracy problem",
-                    )
-                    if seq == self._next_target:
-                        self._advance(seq)
-                    self._logout_and_disconnect("SendingTime accuracy problem", "protocol_error")
-                    return None
+            if sending_time is not None and not within_latency(
+                sending_time, time.time(), max_latency
+            ):
+                self._reject(
+                    seq,
+                    msg_type,
+                    R.SENDING_TIME_ACCURACY,
+                    fix.SENDING_TIME,
+                    "SendingTime accuracy problem",
+                )
+                if seq == self._next_target:
+                    self._advance(seq)
+                self._logout_and_disconnect("SendingTime accuracy problem", "protocol_error")
+                return None
         return seq
 
     def _advance(self, seq: int) -> None:

@@ -14,6 +14,8 @@ _prefix = b""
 _parsed: dict[bytes, int] = {}
 """Epoch seconds by "YYYYMMDD-HH:MM:SS" prefix: a session sees a handful of distinct seconds at
 a time (SendingTime, and a venue's MDEntryTime on another clock), each parsed once."""
+_NS_PER_DIGIT_UNIT: tuple[int, ...] = tuple(int(10 ** (9 - n)) for n in range(10))
+"""Nanoseconds per unit of the last fractional digit, by the number of digits."""
 
 
 def utc_timestamp(now: float | None = None) -> bytes:
@@ -46,7 +48,9 @@ def parse_utc_timestamp(value: bytes) -> float:
 def parse_utc_timestamp_ns(value: bytes) -> int:
     """Epoch nanoseconds of a FIX UTCTimestamp, exactly (a float of epoch seconds is only
     good to ~0.2 µs). Raises ValueError as `parse_utc_timestamp` does."""
-    epoch = _epoch_second(value)
+    epoch = _parsed.get(value[:17])
+    if epoch is None:
+        epoch = _epoch_second(value)
     fraction = value[17:]
     if not fraction:
         return epoch * 1_000_000_000
@@ -55,8 +59,6 @@ def parse_utc_timestamp_ns(value: bytes) -> int:
         raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
     return epoch * 1_000_000_000 + int(digits) * _NS_PER_DIGIT_UNIT[len(digits)]
 
-
-_NS_PER_DIGIT_UNIT = tuple(10 ** (9 - n) for n in range(10))
 
 
 def _epoch_second(value: bytes) -> int:

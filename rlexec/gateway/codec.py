@@ -277,6 +277,15 @@ class FixFramer:
 
     def feed(self, data: bytes) -> list[bytes | Garbled]:
         held = self._buffer
+        if not held and type(data) is bytes and data.startswith(_BEGIN_MARK):
+            # The usual read: exactly one whole message, returned without a copy.
+            work = self.work
+            self._look_start = -1
+            if self._parse_at(data, 0, len(data)) == len(data):
+                self._discarding = False
+                self.work += len(data)
+                return [data]
+            self.work = work  # the general path below examines it again
         buf: bytes | bytearray
         if held:
             held += data

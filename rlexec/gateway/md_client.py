@@ -79,9 +79,10 @@ def _lone_entry(msg: FixMessage) -> bool:
     the answer is cached by shape. Anything else (a repeated tag, an entry tag outside the
     group, trailing non-entry fields) answers False and `msg.group` decides.
     """
-    if msg.has_repeated_tags:
+    fields = msg.fields
+    if len(fields) != msg.field_count:  # a tag repeats
         return False
-    shape = tuple(msg.fields)  # wire order, as no tag repeats
+    shape = tuple(fields)  # wire order, as no tag repeats
     lone = _LONE_SHAPES.get(shape)
     if lone is None:
         if len(_LONE_SHAPES) >= 64:

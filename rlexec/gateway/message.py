@@ -12,15 +12,16 @@ class FixMessage:
 
     `fields` maps a tag to its value (the last occurrence when a tag repeats inside a
     repeating group: walk `pairs` for groups). `raw` is the exact wire message. `pairs`, the
-    fields in wire order, is parsed from `raw` when first asked for.
+    fields in wire order, is parsed from `raw` when first asked for. `field_count` counts
+    every field: it differs from `len(fields)` exactly when a tag repeats.
     """
 
-    __slots__ = ("_count", "_pairs", "fields", "raw")
+    __slots__ = ("_pairs", "field_count", "fields", "raw")
 
     def __init__(self, pairs: list[tuple[int, bytes]], raw: bytes = b"") -> None:
         self._pairs: list[tuple[int, bytes]] | None = pairs
         self.fields = dict(pairs)
-        self._count = len(pairs)
+        self.field_count = len(pairs)
         self.raw = raw
 
     @classmethod
@@ -29,7 +30,7 @@ class FixMessage:
         msg = cls.__new__(cls)
         # The map alone: most messages, one-entry market data included, never need the
         # order (a dict keeps it when no tag repeats), and `pairs` re-parses on demand.
-        msg.fields, msg._count = parse_field_map(raw)
+        msg.fields, msg.field_count = parse_field_map(raw)
         msg._pairs = None
         msg.raw = raw
         return msg
@@ -43,7 +44,7 @@ class FixMessage:
 
     @property
     def has_repeated_tags(self) -> bool:
-        return len(self.fields) != self._count
+        return len(self.fields) != self.field_count
 
     @property
     def msg_type(self) -> bytes:
@@ -93,7 +94,7 @@ class FixMessage:
 
     def repeated_tags(self) -> list[int]:
         """Tags that occur more than once, in order of their second occurrence."""
-        if len(self.fields) == self._count:
+        if len(self.fields) == self.field_count:
             return []
         seen: set[int] = set()
         repeated: list[int] = []

@@ -69,6 +69,8 @@ outbound message instead of costing a write of its own."""
 
 _BAD_SEQ_TEXT: Final = f"MsgSeqNum (34) missing, not a number or over {MAX_INT_DIGITS} digits"
 _ACTIVE = SessionState.ACTIVE
+_LOGOUT_SENT = SessionState.LOGOUT_SENT
+_DISCONNECTING = SessionState.DISCONNECTING
 _ADMIN = fix.ADMIN_MSG_TYPES
 
 
@@ -398,7 +400,7 @@ class FixSession:
         self._dispatching = True
         try:
             for item in items:
-                if self._conn is None or self._sm.state is SessionState.DISCONNECTING:
+                if self._conn is None or self._sm.state is _DISCONNECTING:
                     break
                 if type(item) is bytes:
                     try:
@@ -452,7 +454,7 @@ class FixSession:
         msg_type = fields.get(fix.MSG_TYPE, b"")
         self.metrics.count_in(msg_type)
         state = self._sm.state
-        if state is not _ACTIVE and state is not SessionState.LOGOUT_SENT:
+        if state is not _ACTIVE and state is not _LOGOUT_SENT:
             if msg_type == MsgType.LOGON:
                 self._on_logon(msg)
             elif msg_type == MsgType.LOGOUT and state is SessionState.LOGON_SENT:
@@ -498,7 +500,7 @@ class FixSession:
         if seq is None:
             self._logout_and_disconnect(_BAD_SEQ_TEXT, "protocol_error")
             return None
-        repeated = repeated_header_tag(msg)
+        repeated = None if len(fields) == msg.field_count else repeated_header_tag(msg)
         if repeated is not None:
             # Sequenced by neither value: reject it under the first one, as it stands.
             first = parse_uint(first_value(msg, fix.MSG_SEQ_NUM))
@@ -644,7 +646,7 @@ class FixSession:
 
     def _drain_queue(self) -> None:
         queue = self._queue
-        while self._conn is not None and self._sm.state is not SessionState.DISCONNECTING:
+        while self._conn is not None and self._sm.state is not _DISCONNECTING:
             seq = self._next_target
             msg = queue.pop(seq, None)
             if msg is None:
@@ -681,7 +683,7 @@ class FixSession:
     # -- inbound: in-order processing ------------------------------------------------------
 
     def _process(self, msg: FixMessage, msg_type: bytes, seq: int) -> None:
-        problem = self._validate(msg, msg_type)
+        problem = session_problem(msg, msg_type, self.config.validate_msg_type)
         if problem is not None:
             reason, tag, text = problem
             self._reject(seq, msg_type, reason, tag, text)

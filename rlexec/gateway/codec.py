@@ -277,15 +277,23 @@ class FixFramer:
 
     def feed(self, data: bytes) -> list[bytes | Garbled]:
         held = self._buffer
+        out: list[bytes | Garbled] = []
+        start = 0
         if not held and type(data) is bytes and data.startswith(_BEGIN_MARK):
-            # The usual read: exactly one whole message, returned without a copy.
+            # The usual read starts with a whole message: taken here, without a copy when
+            # it is all there is; `_cut` takes whatever follows it.
             work = self.work
             self._look_start = -1
-            if self._parse_at(data, 0, len(data)) == len(data):
+            end = self._parse_at(data, 0, len(data))
+            if type(end) is int and end <= len(data):
                 self._discarding = False
-                self.work += len(data)
-                return [data]
-            self.work = work  # the general path below examines it again
+                self.work += end
+                if end == len(data):
+                    return [data]
+                out.append(data[:end])
+                start = end
+            else:
+                self.work = work  # `_cut` examines it again
         buf: bytes | bytearray
         if held:
             held += data
@@ -293,8 +301,7 @@ class FixFramer:
             buf = held
         else:
             buf = data
-        out: list[bytes | Garbled] = []
-        pos = self._cut(buf, out)
+        pos = self._cut(buf, out, start)
         if buf is held:
             if pos:
                 del held[:pos]
@@ -306,9 +313,9 @@ class FixFramer:
         self._look_start = 0 if self._look_start == pos and self._buffer else -1
         return out
 
-    def _cut(self, buf: bytes | bytearray, out: list[bytes | Garbled]) -> int:
-        """Append what `buf` holds to `out`; the offset of the first byte still needed."""
-        pos = 0
+    def _cut(self, buf: bytes | bytearray, out: list[bytes | Garbled], pos: int = 0) -> int:
+        """Append what `buf` holds from `pos` on to `out`; the offset of the first byte
+        still needed."""
         size = len(buf)
         while pos < size:
             if buf.startswith(_BEGIN_MARK, pos):

@@ -51,14 +51,13 @@ def parse_utc_timestamp_ns(value: bytes) -> int:
     epoch = _parsed.get(value[:17])
     if epoch is None:
         epoch = _epoch_second(value)
-    fraction = value[17:]
-    if not fraction:
+    size = len(value)
+    if size == 17:
         return epoch * 1_000_000_000
-    digits = fraction[1:]
-    if fraction[:1] != b"." or not digits.isdigit() or len(digits) > 9:
+    digits = value[18:]
+    if value[17] != 46 or size > 27 or not digits.isdigit():  # 46: "."
         raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
-    return epoch * 1_000_000_000 + int(digits) * _NS_PER_DIGIT_UNIT[len(digits)]
-
+    return epoch * 1_000_000_000 + int(digits) * _NS_PER_DIGIT_UNIT[size - 18]
 
 
 def _epoch_second(value: bytes) -> int:

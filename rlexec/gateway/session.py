@@ -496,10 +496,11 @@ class FixSession:
                 "protocol_error",
             )
             return None
-        seq = parse_uint(fields.get(fix.MSG_SEQ_NUM))
-        if seq is None:
+        seq_text = fields.get(fix.MSG_SEQ_NUM)
+        if seq_text is None or len(seq_text) > MAX_INT_DIGITS or not seq_text.isdigit():
             self._logout_and_disconnect(_BAD_SEQ_TEXT, "protocol_error")
             return None
+        seq = int(seq_text)  # parse_uint's rule, without the call on every message
         repeated = None if len(fields) == msg.field_count else repeated_header_tag(msg)
         if repeated is not None:
             # Sequenced by neither value: reject it under the first one, as it stands.
@@ -694,7 +695,8 @@ class FixSession:
         ):
             return
         if msg_type not in _ADMIN:
-            self._advance(seq)
+            self._next_target = seq + 1  # _advance, inline on the application path
+            self.store.set_next_target_seq(seq + 1)
             try:
                 self.application.on_message(self, msg)
             except Exception:

@@ -14,9 +14,16 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rlexec.gateway.clock import parse_utc_timestamp, parse_utc_timestamp_ns, within_latency
-from rlexec.gateway.codec import FixFramer, checksum, encode_pairs
-from rlexec.gateway.config import SessionConfig
+from rlexec.gateway.application import Application
+from rlexec.gateway.clock import (
+    parse_utc_timestamp,
+    parse_utc_timestamp_ns,
+    utc_timestamp,
+    within_latency,
+)
+from rlexec.gateway.codec import FieldValue, FixFramer, checksum, encode_pairs
+from rlexec.gateway.config import Role, SessionConfig
+from rlexec.gateway.connection import FixConnection
 from rlexec.gateway.errors import NotLoggedOnError
 from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
 from rlexec.gateway.message import FixMessage
@@ -193,3 +200,83 @@ def test_a_one_entry_incremental_reads_as_the_group_walk_reads_it(
         state = (sorted(md.stale), md.venue_time_ns, dict(md._next_rpt))
         outcomes.append((log.calls, books, state, error))
     assert outcomes[0] == outcomes[1]
+
+
+# -- write batching ------------------------------------------------------------------------
+
+
+class Transport:
+    """Records each write (the peer end of a connection under test)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class TwoReplies(Application):
+    def on_message(self, session: FixSession, message: FixMessage) -> None:
+        for exec_type in (b"0", b"F"):
+            session.send(b"8", b"11=" + message.fields[11] + b"\x01150=" + exec_type + b"\x01")
+
+
+def _inbound(seq: int, msg_type: str, *fields: tuple[int, FieldValue]) -> bytes:
+    header: list[tuple[int, FieldValue]] = [(8, "FIX.4.4"), (35, msg_type), (49, "CLIENT")]
+    header += [(56, "VENUE"), (34, seq), (52, utc_timestamp())]
+    return encode_pairs(header + list(fields))
+
+
+async def _logged_on_venue() -> tuple[FixSession, Transport]:
+    config = SessionConfig("VENUE", "CLIENT", Role.ACCEPTOR)
+    session = FixSession(config, MemoryStore(), TwoReplies())
+    await session.open()
+    transport = Transport()
+    FixConnection(session).connection_made(transport)  # type: ignore[arg-type]
+    session.connection.data_received(_inbound(1, "A", (98, 0), (108, 30)))  # type: ignore[union-attr]
+    assert session.is_logged_on
+    transport.writes.clear()
+    return session, transport
+
+
+def _sent(transport: Transport) -> list[tuple[int, bytes]]:
+    framer = FixFramer()
+    frames = [m for w in transport.writes for m in framer.feed(w)]
+    messages = [FixMessage.decode(m) for m in frames if isinstance(m, bytes)]
+    assert len(messages) == len(frames)
+    return [(int(m.fields[34]), m.fields[150]) for m in messages]
+
+
+async def test_a_large_batch_of_replies_goes_out_in_bounded_writes_in_order() -> None:
+    session, transport = await _logged_on_venue()
+    orders = b"".join(_inbound(2 + i, "D", (11, f"o{i}")) for i in range(100))
+    session.connection.data_received(orders)  # type: ignore[union-attr]
+    # 200 replies: the peer gets the first WRITE_BATCH while the rest are being made.
+    assert [len(list(FixFramer().feed(w))) for w in transport.writes] == [64, 64, 64, 8]
+    assert _sent(transport) == [(2 + i, b"0F"[i % 2 : i % 2 + 1]) for i in range(200)]
+    stored = await session.store.messages(2, 201)
+    assert [seq for seq, _ in stored] == list(range(2, 202))
+
+
+async def test_a_corked_burst_is_written_in_bounded_writes() -> None:
+    session, transport = await _logged_on_venue()
+    with session.corked():
+        for i in range(70):
+            session.send(b"8", b"11=c%d\x01150=0\x01" % i)
+        assert len(transport.writes) == 1  # the first WRITE_BATCH, before the block ends
+    assert [len(list(FixFramer().feed(w))) for w in transport.writes] == [64, 6]

@@ -7,7 +7,8 @@ The send path has no await: `send()` encodes, records the message in the store's
 flushes the store (one append write for the file store) and writes to the socket, all
 before it returns, so a message is recorded before (never after) it reaches the wire.
 Replies sent from inside an inbound callback, and anything sent inside `with
-session.corked():`, are batched instead: one store write and one socket write per batch.
+session.corked():`, are batched instead: one store write and one socket write per batch, or
+per WRITE_BATCH messages of a larger one.
 
 Inbound, every frame goes through: garbled check (ignored, no seq consumed) → header checks
 (BeginString, CompIDs, SendingTime) → sequence number (queue + ResendRequest when too high,
@@ -66,6 +67,11 @@ STORE_FLUSH_DELAY: Final = 0.001
 """When a batch of inbound messages produced nothing to send, the new target sequence number
 is flushed to the store this much later, so that it usually shares the write of the next
 outbound message instead of costing a write of its own."""
+
+WRITE_BATCH: Final = 64
+"""Most messages a batch (replies to one read, a corked block) holds before it is written
+anyway: the peer starts on the first of a large burst while the rest are being produced,
+instead of the two ends taking turns, each idle while the other works through a batch."""
 
 _BAD_SEQ_TEXT: Final = f"MsgSeqNum (34) missing, not a number or over {MAX_INT_DIGITS} digits"
 _ACTIVE = SessionState.ACTIVE
@@ -269,8 +275,9 @@ class FixSession:
                 self._flush()
 
     def _write(self, raw: bytes) -> None:
-        self._out.append(raw)
-        if not self._dispatching and not self._corked:
+        out = self._out
+        out.append(raw)
+        if (not self._dispatching and not self._corked) or len(out) >= WRITE_BATCH:
             self._flush()
 
     def _flush(self) -> None:

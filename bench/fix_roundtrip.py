@@ -21,7 +21,8 @@ bindings at its fastest settings (no persistence, no logging, no data dictionary
 two workloads, each end its own process (bench/quickfix_anchor.py, inside `unshare --net`:
 QuickFIX's acceptor binds every interface). Its runs interleave with ours, repeat by repeat,
 so that both see the same machine; `ratio_sequential` / `ratio_pipelined` are our median
-orders/s over QuickFIX's, and `ratios_*_by_repeat` the ratios of the runs made side by side.
+orders/s over QuickFIX's, `ratios_*_by_repeat` the ratios of the runs made side by side, and
+`cpu_ratio_*` QuickFIX's CPU per order (both ends) over ours, in the median runs.
 """
 
 from __future__ import annotations
@@ -266,6 +267,13 @@ def rate(run: dict[str, object]) -> float:
     return value
 
 
+def cpu(run: dict[str, object]) -> float:
+    """Client plus venue CPU microseconds per order."""
+    client, venue = run["client_cpu_us_per_order"], run["venue_cpu_us_per_order"]
+    assert isinstance(client, float) and isinstance(venue, float)
+    return client + venue
+
+
 def median_run(runs: list[dict[str, float]]) -> dict[str, object]:
     ranked = sorted(runs, key=lambda r: r["orders_per_s"])
     result: dict[str, object] = dict(ranked[len(ranked) // 2])
@@ -356,6 +364,10 @@ def main() -> int:
                 round(a["orders_per_s"] / b["orders_per_s"], 2)
                 for a, b in zip(sequential, qf_sequential, strict=True)
             ],
+            # CPU per order, both ends summed, QuickFIX's over ours: unlike orders/s it does
+            # not depend on what else the machine is running.
+            "cpu_ratio_sequential": round(cpu(qf_seq) / cpu(ours_seq), 2),
+            "cpu_ratio_pipelined": round(cpu(qf_pipe) / cpu(ours_pipe), 2),
             "ratios_pipelined_by_repeat": [
                 round(a["orders_per_s"] / b["orders_per_s"], 2)
                 for a, b in zip(pipelined, qf_pipelined, strict=True)

@@ -15,6 +15,14 @@ orders/s, does not depend on what else the machine is running).
 
 `same_process` repeats both modes with the acceptor on the same event loop as the initiator
 (one core, no cross-process wake-ups), the other common way engines are benchmarked.
+
+`--quickfix` adds the anchor (issue 13): QuickFIX 1.16 on both ends through its Python
+bindings at its fastest settings (no persistence, no logging, no data dictionary), the same
+two workloads, each end its own process (bench/quickfix_anchor.py, inside `unshare --net`:
+QuickFIX's acceptor binds every interface). Its runs interleave with ours, repeat by repeat,
+so that both see the same machine; `ratio_sequential` / `ratio_pipelined` are our median
+orders/s over QuickFIX's, `ratios_*_by_repeat` the ratios of the runs made side by side, and
+`cpu_ratio_*` QuickFIX's CPU per order (both ends) over ours, in the median runs.
 """
 
 from __future__ import annotations
@@ -237,6 +245,35 @@ async def run_same_process(
         await acceptor.stop(grace=1.0)
 
 
+ANCHOR = Path(__file__).with_name("quickfix_anchor.py")
+
+
+def quickfix_run(orders: int, in_flight: int, dictionary: bool) -> dict[str, float]:
+    """One QuickFIX anchor run in a private network namespace (only loopback inside)."""
+    extra = " dictionary" if dictionary else ""
+    command = f"ip link set lo up && exec {sys.executable} {ANCHOR} run {orders} {in_flight}{extra}"
+    proc = subprocess.run(
+        ["unshare", "--net", "sh", "-c", command], capture_output=True, text=True, timeout=600
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"QuickFIX anchor failed: {proc.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(proc.stdout)
+    return result
+
+
+def rate(run: dict[str, object]) -> float:
+    value = run["orders_per_s"]
+    assert isinstance(value, float)
+    return value
+
+
+def cpu(run: dict[str, object]) -> float:
+    """Client plus venue CPU microseconds per order."""
+    client, venue = run["client_cpu_us_per_order"], run["venue_cpu_us_per_order"]
+    assert isinstance(client, float) and isinstance(venue, float)
+    return client + venue
+
+
 def median_run(runs: list[dict[str, float]]) -> dict[str, object]:
     ranked = sorted(runs, key=lambda r: r["orders_per_s"])
     result: dict[str, object] = dict(ranked[len(ranked) // 2])
@@ -249,6 +286,14 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--quickfix", action="store_true", help="interleave the QuickFIX 1.16 anchor's runs"
+    )
+    parser.add_argument(
+        "--quickfix-dictionary",
+        action="store_true",
+        help="run the anchor with QuickFIX's data dictionary on (its default; slower)",
+    )
     parser.add_argument("--serve", metavar="STORE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     loop_name = install_uvloop()
@@ -259,6 +304,8 @@ def main() -> int:
     pipelined: list[dict[str, float]] = []
     same_sequential: list[dict[str, float]] = []
     same_pipelined: list[dict[str, float]] = []
+    qf_sequential: list[dict[str, float]] = []
+    qf_pipelined: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="rlexec-fix-bench-") as tmp:
         venue = subprocess.Popen(
             [sys.executable, __file__, "--serve", os.path.join(tmp, "venue")],
@@ -279,6 +326,10 @@ def main() -> int:
                         run_mode(venue, port, client_dir, args.orders, args.in_flight, f"p{i}-")
                     )
                 )
+                if args.quickfix:
+                    qf = args.quickfix_dictionary
+                    qf_sequential.append(quickfix_run(args.orders, 1, qf))
+                    qf_pipelined.append(quickfix_run(args.orders, args.in_flight, qf))
         finally:
             if venue.stdin is not None:
                 venue.stdin.close()
@@ -291,6 +342,37 @@ def main() -> int:
             same_pipelined.append(
                 asyncio.run(run_same_process(same_dir, args.orders, args.in_flight, f"P{i}-"))
             )
+    anchor: dict[str, object] = {}
+    if args.quickfix:
+        ours_seq, ours_pipe = median_run(sequential), median_run(pipelined)
+        qf_seq, qf_pipe = median_run(qf_sequential), median_run(qf_pipelined)
+        anchor = {
+            "quickfix": {
+                "settings": "QuickFIX 1.16 Python bindings on both ends, memory store, no log, "
+                + (
+                    "FIX44.xml data dictionary"
+                    if args.quickfix_dictionary
+                    else "no data dictionary"
+                )
+                + ", each end its own process",
+                "sequential": qf_seq,
+                "pipelined": qf_pipe,
+            },
+            "ratio_sequential": round(rate(ours_seq) / rate(qf_seq), 2),
+            "ratio_pipelined": round(rate(ours_pipe) / rate(qf_pipe), 2),
+            "ratios_sequential_by_repeat": [
+                round(a["orders_per_s"] / b["orders_per_s"], 2)
+                for a, b in zip(sequential, qf_sequential, strict=True)
+            ],
+            # CPU per order, both ends summed, QuickFIX's over ours: unlike orders/s it does
+            # not depend on what else the machine is running.
+            "cpu_ratio_sequential": round(cpu(qf_seq) / cpu(ours_seq), 2),
+            "cpu_ratio_pipelined": round(cpu(qf_pipe) / cpu(ours_pipe), 2),
+            "ratios_pipelined_by_repeat": [
+                round(a["orders_per_s"] / b["orders_per_s"], 2)
+                for a, b in zip(pipelined, qf_pipelined, strict=True)
+            ],
+        }
     print(
         json.dumps(
             {
@@ -307,6 +389,7 @@ def main() -> int:
                     "sequential": median_run(same_sequential),
                     "pipelined": median_run(same_pipelined),
                 },
+                **anchor,
                 "load_average_1m": round(os.getloadavg()[0], 2),
             }
         )

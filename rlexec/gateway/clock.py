@@ -14,6 +14,8 @@ _prefix = b""
 _parsed: dict[bytes, int] = {}
 """Epoch seconds by "YYYYMMDD-HH:MM:SS" prefix: a session sees a handful of distinct seconds at
 a time (SendingTime, and a venue's MDEntryTime on another clock), each parsed once."""
+_NS_PER_DIGIT_UNIT: tuple[int, ...] = tuple(int(10 ** (9 - n)) for n in range(10))
+"""Nanoseconds per unit of the last fractional digit, by the number of digits."""
 
 
 def utc_timestamp(now: float | None = None) -> bytes:
@@ -33,6 +35,33 @@ def parse_utc_timestamp(value: bytes) -> float:
 
     Raises ValueError naming the problem; the session turns that into a Reject.
     """
+    epoch = _epoch_second(value)
+    fraction = value[17:]
+    if not fraction:
+        return float(epoch)
+    digits = fraction[1:]
+    if fraction[:1] != b"." or not digits.isdigit() or len(digits) > 9:
+        raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
+    return epoch + int(digits) / float(10 ** len(digits))
+
+
+def parse_utc_timestamp_ns(value: bytes) -> int:
+    """Epoch nanoseconds of a FIX UTCTimestamp, exactly (a float of epoch seconds is only
+    good to ~0.2 µs). Raises ValueError as `parse_utc_timestamp` does."""
+    epoch = _parsed.get(value[:17])
+    if epoch is None:
+        epoch = _epoch_second(value)
+    size = len(value)
+    if size == 17:
+        return epoch * 1_000_000_000
+    digits = value[18:]
+    if value[17] != 46 or size > 27 or not digits.isdigit():  # 46: "."
+        raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
+    return epoch * 1_000_000_000 + int(digits) * _NS_PER_DIGIT_UNIT[size - 18]
+
+
+def _epoch_second(value: bytes) -> int:
+    """Epoch seconds of the "YYYYMMDD-HH:MM:SS" prefix of `value` (cached)."""
     prefix = value[:17]
     epoch = _parsed.get(prefix)
     if epoch is None:
@@ -52,10 +81,21 @@ def parse_utc_timestamp(value: bytes) -> float:
         if len(_parsed) >= 64:
             _parsed.clear()
         _parsed[prefix] = epoch
-    fraction = value[17:]
-    if not fraction:
-        return float(epoch)
-    digits = fraction[1:]
-    if fraction[:1] != b"." or not digits.isdigit() or len(digits) > 9:
-        raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
-    return epoch + int(digits) / float(10 ** len(digits))
+    return epoch
+
+
+def within_latency(value: bytes, now: float, max_latency: float) -> bool:
+    """Whether the UTCTimestamp `value` is within `max_latency` seconds of `now` (epoch s).
+
+    The session's SendingTime accuracy check, on every inbound message: when the second
+    is already parsed and every instant of it is close enough, the fraction is not read.
+    A value that is not a UTCTimestamp passes here (validation is not this check's job).
+    """
+    epoch = _parsed.get(value[:17])
+    if epoch is not None and 1.0 - max_latency <= now - epoch <= max_latency:
+        return True
+    try:
+        sent_at = parse_utc_timestamp(value)
+    except ValueError:
+        return True
+    return abs(now - sent_at) <= max_latency

@@ -13,6 +13,7 @@ so one bad frame costs one log line, not the connection.
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final, NamedTuple
@@ -65,11 +66,33 @@ def encode_fields(pairs: Iterable[tuple[int, FieldValue]]) -> bytes:
     return b"".join([tag_bytes(tag) + value_bytes(value) + SOH for tag, value in pairs])
 
 
+_ADLER_SPAN: Final = 256
+"""Bytes per Adler-32 call in `checksum`: 255 * 256 + 1 stays below Adler's modulus 65521."""
+
+
+def checksum(data: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
+    """The FIX CheckSum of `data[start:end]`: the byte sum modulo 256.
+
+    `sum()` walks the bytes one Python int at a time (~0.5 µs for a 150-byte message, paid
+    on every message sent and received); Adler-32's first half is 1 + the byte sum modulo
+    65521, computed by zlib in C, and is the exact sum while a span holds at most 256 bytes.
+    """
+    stop = len(data) if end is None else end
+    adler32 = zlib.adler32
+    if stop - start <= _ADLER_SPAN:
+        return (adler32(data[start:stop]) - 1) & 255
+    total = 0
+    with memoryview(data) as view:
+        for at in range(start, stop, _ADLER_SPAN):
+            total += (adler32(view[at : min(at + _ADLER_SPAN, stop)]) & 0xFFFF) - 1
+    return total & 255
+
+
 def frame(begin_string: bytes, type_and_body: bytes) -> bytes:
     """Wrap `35=...<SOH>...<SOH>` into a complete message with BodyLength and CheckSum."""
     head = b"8=" + begin_string + b"\x019=" + str(len(type_and_body)).encode() + SOH
     message = head + type_and_body
-    return message + _CHECKSUM_FIELDS[sum(message) & 255]
+    return message + _CHECKSUM_FIELDS[checksum(message)]
 
 
 def encode(begin_string: bytes, msg_type: bytes, fields: bytes) -> bytes:
@@ -254,6 +277,23 @@ class FixFramer:
 
     def feed(self, data: bytes) -> list[bytes | Garbled]:
         held = self._buffer
+        out: list[bytes | Garbled] = []
+        start = 0
+        if not held and type(data) is bytes and data.startswith(_BEGIN_MARK):
+            # The usual read starts with a whole message: taken here, without a copy when
+            # it is all there is; `_cut` takes whatever follows it.
+            work = self.work
+            self._look_start = -1
+            end = self._parse_at(data, 0, len(data))
+            if type(end) is int and end <= len(data):
+                self._discarding = False
+                self.work += end
+                if end == len(data):
+                    return [data]
+                out.append(data[:end])
+                start = end
+            else:
+                self.work = work  # `_cut` examines it again
         buf: bytes | bytearray
         if held:
             held += data
@@ -261,8 +301,7 @@ class FixFramer:
             buf = held
         else:
             buf = data
-        out: list[bytes | Garbled] = []
-        pos = self._cut(buf, out)
+        pos = self._cut(buf, out, start)
         if buf is held:
             if pos:
                 del held[:pos]
@@ -274,9 +313,9 @@ class FixFramer:
         self._look_start = 0 if self._look_start == pos and self._buffer else -1
         return out
 
-    def _cut(self, buf: bytes | bytearray, out: list[bytes | Garbled]) -> int:
-        """Append what `buf` holds to `out`; the offset of the first byte still needed."""
-        pos = 0
+    def _cut(self, buf: bytes | bytearray, out: list[bytes | Garbled], pos: int = 0) -> int:
+        """Append what `buf` holds from `pos` on to `out`; the offset of the first byte
+        still needed."""
         size = len(buf)
         while pos < size:
             if buf.startswith(_BEGIN_MARK, pos):
@@ -419,7 +458,7 @@ class FixFramer:
                 bytes(buf[start:end][-12:]),
             )
         self.work += body_end - start
-        actual = sum(buf[start:body_end]) & 255
+        actual = checksum(buf, start, body_end)
         if int(checksum_text) != actual:
             return Garbled(
                 f"CheckSum (10) {checksum_text.decode()} does not match the computed {actual:03d}",

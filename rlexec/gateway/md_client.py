@@ -20,7 +20,7 @@ import time
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
-from rlexec.gateway.clock import parse_utc_timestamp
+from rlexec.gateway.clock import parse_utc_timestamp_ns
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.session import FixSession
@@ -39,6 +39,15 @@ _ACTION_NEW = b"0"
 _ACTION_CHANGE = b"1"
 _ACTION_DELETE = b"2"
 _MD_ENTRY_DATE = 272
+# Module constants rather than `fix.X` attribute reads on the per-message path.
+_NO_MD_ENTRIES = fix.NO_MD_ENTRIES
+_MD_UPDATE_ACTION = fix.MD_UPDATE_ACTION
+_MD_ENTRY_TYPE = fix.MD_ENTRY_TYPE
+_MD_ENTRY_PX = fix.MD_ENTRY_PX
+_MD_ENTRY_SIZE = fix.MD_ENTRY_SIZE
+_MD_ENTRY_TIME = fix.MD_ENTRY_TIME
+_SYMBOL = fix.SYMBOL
+_RPT_SEQ = fix.RPT_SEQ
 _ENTRY_TAGS = frozenset(
     {
         fix.MD_UPDATE_ACTION,
@@ -59,6 +68,41 @@ _ENTRY_TAGS = frozenset(
         346,
     }
 )
+
+
+def _lone_entry(msg: FixMessage) -> bool:
+    """Whether the message's one entry (NoMDEntries=1 checked by the caller) runs from
+    MDUpdateAction to the CheckSum and no entry tag comes before it: then `msg.fields` reads
+    exactly as the entry `msg.group` would build, and no dict need be built for it.
+
+    Market data is mostly one entry per message, in a few shapes (tag sequences) per venue:
+    the answer is cached by shape. Anything else (a repeated tag, an entry tag outside the
+    group, trailing non-entry fields) answers False and `msg.group` decides.
+    """
+    fields = msg.fields
+    if len(fields) != msg.field_count:  # a tag repeats
+        return False
+    shape = tuple(fields)  # wire order, as no tag repeats
+    lone = _LONE_SHAPES.get(shape)
+    if lone is None:
+        if len(_LONE_SHAPES) >= 64:
+            _LONE_SHAPES.clear()
+        lone = _LONE_SHAPES[shape] = _is_lone_shape(shape)
+    return lone
+
+
+_LONE_SHAPES: dict[tuple[int, ...], bool] = {}
+
+
+def _is_lone_shape(keys: tuple[int, ...]) -> bool:
+    if not keys or keys[-1] != fix.CHECKSUM or fix.NO_MD_ENTRIES not in keys:
+        return False
+    at = keys.index(fix.NO_MD_ENTRIES) + 1
+    return (
+        keys[at] == fix.MD_UPDATE_ACTION
+        and _ENTRY_TAGS.issuperset(keys[at:-1])
+        and _ENTRY_TAGS.isdisjoint(keys[:at])
+    )
 
 
 class MarketDataListener:
@@ -220,73 +264,102 @@ class MarketDataClient(Application):
 
     def _on_incremental(self, msg: FixMessage) -> None:
         now = time.time_ns()
-        mt = MsgType.MARKET_DATA_INCREMENTAL
+        fields = msg.fields
+        if fields.get(_NO_MD_ENTRIES) == b"1" and _lone_entry(msg):
+            # The common case: the message's own field map is its one entry.
+            self._venue_time(fields)
+            symbol_text = fields.get(_SYMBOL)
+            symbol = None if symbol_text is None else symbol_text.decode(errors="replace")
+            book = self._apply_entry(fields, symbol, now)
+            if book is not None:
+                self.listener.on_book(symbol, book)  # type: ignore[arg-type]
+            return
         changed: dict[str, L2Book] = {}
-        symbol = msg.get_str(fix.SYMBOL)
+        symbol_text = fields.get(_SYMBOL)
+        symbol = None if symbol_text is None else symbol_text.decode(errors="replace")
         stamped = False
-        for entry in msg.group(fix.NO_MD_ENTRIES, fix.MD_UPDATE_ACTION, _ENTRY_TAGS):
+        for entry in msg.group(_NO_MD_ENTRIES, _MD_UPDATE_ACTION, _ENTRY_TAGS):
             if not stamped:
                 stamped = True
                 self._venue_time(entry)
-            entry_symbol = entry.get(fix.SYMBOL)
+            entry_symbol = entry.get(_SYMBOL)
             if entry_symbol is not None:
                 symbol = entry_symbol.decode(errors="replace")
-            if symbol is None:
-                raise FieldError(fix.SYMBOL, "missing from an incremental entry", mt)
-            if symbol in self.stale or symbol not in self.books:
-                continue
-            if not self._in_sequence(symbol, entry.get(fix.RPT_SEQ)):
-                continue
-            entry_type = entry.get(fix.MD_ENTRY_TYPE)
-            px = entry.get(fix.MD_ENTRY_PX)
-            if entry_type is None or px is None:
-                raise FieldError(
-                    fix.MD_ENTRY_TYPE if entry_type is None else fix.MD_ENTRY_PX,
-                    "required in every incremental entry",
-                    mt,
-                )
-            price = parse_price(px, fix.MD_ENTRY_PX, mt)
-            size_text = entry.get(fix.MD_ENTRY_SIZE)
-            book = self.books[symbol]
-            if entry_type == _TRADE:
-                if size_text is None:
-                    raise FieldError(fix.MD_ENTRY_SIZE, "required in a trade entry", mt)
-                aggressor = entry.get(fix.SIDE)
-                if aggressor == b"1":
-                    side = Side.BUY
-                elif aggressor == b"2":
-                    side = Side.SELL
-                else:
-                    ask = book.best_ask
-                    side = Side.BUY if ask is not None and price >= ask else Side.SELL
-                self.listener.on_trade(
-                    symbol, Trade(now, price, parse_qty(size_text, fix.MD_ENTRY_SIZE, mt), side)
-                )
-                continue
-            if entry_type not in (_BID, _OFFER):
-                continue
-            side = Side.BUY if entry_type == _BID else Side.SELL
-            action = entry[fix.MD_UPDATE_ACTION]
-            if action == _ACTION_DELETE:
-                size = 0
-            elif action in (_ACTION_NEW, _ACTION_CHANGE):
-                if size_text is None:
-                    raise FieldError(fix.MD_ENTRY_SIZE, "required for a new or changed level", mt)
-                size = parse_qty(size_text, fix.MD_ENTRY_SIZE, mt)
-            else:
-                raise FieldError(fix.MD_UPDATE_ACTION, f"unsupported action {action[:4]!r}", mt)
-            book.set_level(side, price, size)
-            book.ts_ns = now
-            changed[symbol] = book
+            book = self._apply_entry(entry, symbol, now)
+            if book is not None:
+                changed[symbol] = book  # type: ignore[index]
         for changed_symbol, book in changed.items():
             self.listener.on_book(changed_symbol, book)
 
+    def _apply_entry(self, entry: dict[int, bytes], symbol: str | None, now: int) -> L2Book | None:
+        """Apply one incremental entry for `symbol` (the entry's own or the one in effect);
+        the book if a level changed, None if not (a trade, a stale book, an old RptSeq)."""
+        mt = MsgType.MARKET_DATA_INCREMENTAL
+        if symbol is None:
+            raise FieldError(fix.SYMBOL, "missing from an incremental entry", mt)
+        book = self.books.get(symbol)
+        if book is None or symbol in self.stale:
+            return None
+        rpt_text = entry.get(_RPT_SEQ)
+        if rpt_text is not None:
+            expected = self._next_rpt.get(symbol)
+            if expected is not None and rpt_text.isdigit() and int(rpt_text) == expected:
+                self._next_rpt[symbol] = expected + 1  # in sequence: the usual case
+            elif not self._in_sequence(symbol, rpt_text):
+                return None
+        entry_type = entry.get(_MD_ENTRY_TYPE)
+        px = entry.get(_MD_ENTRY_PX)
+        if entry_type is None or px is None:
+            raise FieldError(
+                fix.MD_ENTRY_TYPE if entry_type is None else fix.MD_ENTRY_PX,
+                "required in every incremental entry",
+                mt,
+            )
+        price = parse_price(px, fix.MD_ENTRY_PX, mt)
+        size_text = entry.get(_MD_ENTRY_SIZE)
+        if entry_type == _BID:
+            side = Side.BUY
+        elif entry_type == _OFFER:
+            side = Side.SELL
+        elif entry_type == _TRADE:
+            if size_text is None:
+                raise FieldError(fix.MD_ENTRY_SIZE, "required in a trade entry", mt)
+            aggressor = entry.get(fix.SIDE)
+            if aggressor == b"1":
+                side = Side.BUY
+            elif aggressor == b"2":
+                side = Side.SELL
+            else:
+                ask = book.best_ask
+                side = Side.BUY if ask is not None and price >= ask else Side.SELL
+            self.listener.on_trade(
+                symbol, Trade(now, price, parse_qty(size_text, fix.MD_ENTRY_SIZE, mt), side)
+            )
+            return None
+        else:
+            return None
+        action = entry[_MD_UPDATE_ACTION]
+        if action == _ACTION_DELETE:
+            size = 0
+        elif action in (_ACTION_CHANGE, _ACTION_NEW):
+            if size_text is None:
+                raise FieldError(fix.MD_ENTRY_SIZE, "required for a new or changed level", mt)
+            if size_text.isdigit():
+                size = int(size_text)  # parse_qty's own first case, without the call
+            else:
+                size = parse_qty(size_text, fix.MD_ENTRY_SIZE, mt)
+        else:
+            raise FieldError(fix.MD_UPDATE_ACTION, f"unsupported action {action[:4]!r}", mt)
+        book.set_level(side, price, size)
+        book.ts_ns = now
+        return book
+
     def _venue_time(self, entry: dict[int, bytes]) -> None:
-        day, at = entry.get(_MD_ENTRY_DATE), entry.get(fix.MD_ENTRY_TIME)
+        day, at = entry.get(_MD_ENTRY_DATE), entry.get(_MD_ENTRY_TIME)
         if day is None or at is None:
             return
         try:
-            ns = round(parse_utc_timestamp(day + b"-" + at) * 1e9)
+            ns = parse_utc_timestamp_ns(day + b"-" + at)
         except ValueError as exc:
             raise FieldError(fix.MD_ENTRY_TIME, str(exc), MsgType.MARKET_DATA_INCREMENTAL) from None
         if self.venue_time_ns is None or ns > self.venue_time_ns:

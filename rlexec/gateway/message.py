@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlexec.gateway.codec import MAX_INT_DIGITS, parse_fields
+from rlexec.gateway.codec import MAX_INT_DIGITS, parse_field_map, parse_fields
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.tags import MSG_SEQ_NUM, MSG_TYPE
 
@@ -12,26 +12,26 @@ class FixMessage:
 
     `fields` maps a tag to its value (the last occurrence when a tag repeats inside a
     repeating group: walk `pairs` for groups). `raw` is the exact wire message. `pairs`, the
-    fields in wire order, comes from the same single pass that builds `fields`: the hottest
-    inbound messages (market data) are groups, which need the order anyway.
+    fields in wire order, is parsed from `raw` when first asked for. `field_count` counts
+    every field: it differs from `len(fields)` exactly when a tag repeats.
     """
 
-    __slots__ = ("_count", "_pairs", "fields", "raw")
+    __slots__ = ("_pairs", "field_count", "fields", "raw")
 
     def __init__(self, pairs: list[tuple[int, bytes]], raw: bytes = b"") -> None:
         self._pairs: list[tuple[int, bytes]] | None = pairs
         self.fields = dict(pairs)
-        self._count = len(pairs)
+        self.field_count = len(pairs)
         self.raw = raw
 
     @classmethod
     def decode(cls, raw: bytes) -> FixMessage:
         """Parse a complete, framed message (raises GarbledError if a field cannot be read)."""
         msg = cls.__new__(cls)
-        pairs = parse_fields(raw)
-        msg._pairs = pairs  # one pass: groups (market data) need the order anyway
-        msg.fields = dict(pairs)
-        msg._count = len(pairs)
+        # The map alone: most messages, one-entry market data included, never need the
+        # order (a dict keeps it when no tag repeats), and `pairs` re-parses on demand.
+        msg.fields, msg.field_count = parse_field_map(raw)
+        msg._pairs = None
         msg.raw = raw
         return msg
 
@@ -44,7 +44,7 @@ class FixMessage:
 
     @property
     def has_repeated_tags(self) -> bool:
-        return len(self.fields) != self._count
+        return len(self.fields) != self.field_count
 
     @property
     def msg_type(self) -> bytes:
@@ -94,7 +94,7 @@ class FixMessage:
 
     def repeated_tags(self) -> list[int]:
         """Tags that occur more than once, in order of their second occurrence."""
-        if len(self.fields) == self._count:
+        if len(self.fields) == self.field_count:
             return []
         seen: set[int] = set()
         repeated: list[int] = []

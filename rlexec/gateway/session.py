@@ -7,7 +7,8 @@ The send path has no await: `send()` encodes, records the message in the store's
 flushes the store (one append write for the file store) and writes to the socket, all
 before it returns, so a message is recorded before (never after) it reaches the wire.
 Replies sent from inside an inbound callback, and anything sent inside `with
-session.corked():`, are batched instead: one store write and one socket write per batch.
+session.corked():`, are batched instead: one store write and one socket write per batch, or
+per WRITE_BATCH messages of a larger one.
 
 Inbound, every frame goes through: garbled check (ignored, no seq consumed) → header checks
 (BeginString, CompIDs, SendingTime) → sequence number (queue + ResendRequest when too high,
@@ -27,7 +28,7 @@ from typing import Final
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
-from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp
+from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp, within_latency
 from rlexec.gateway.codec import (
     MAX_INT_DIGITS,
     FieldValue,
@@ -67,8 +68,15 @@ STORE_FLUSH_DELAY: Final = 0.001
 is flushed to the store this much later, so that it usually shares the write of the next
 outbound message instead of costing a write of its own."""
 
+WRITE_BATCH: Final = 64
+"""Most messages a batch (replies to one read, a corked block) holds before it is written
+anyway: the peer starts on the first of a large burst while the rest are being produced,
+instead of the two ends taking turns, each idle while the other works through a batch."""
+
 _BAD_SEQ_TEXT: Final = f"MsgSeqNum (34) missing, not a number or over {MAX_INT_DIGITS} digits"
 _ACTIVE = SessionState.ACTIVE
+_LOGOUT_SENT = SessionState.LOGOUT_SENT
+_DISCONNECTING = SessionState.DISCONNECTING
 _ADMIN = fix.ADMIN_MSG_TYPES
 
 
@@ -267,8 +275,9 @@ class FixSession:
                 self._flush()
 
     def _write(self, raw: bytes) -> None:
-        self._out.append(raw)
-        if not self._dispatching and not self._corked:
+        out = self._out
+        out.append(raw)
+        if (not self._dispatching and not self._corked) or len(out) >= WRITE_BATCH:
             self._flush()
 
     def _flush(self) -> None:
@@ -398,7 +407,7 @@ class FixSession:
         self._dispatching = True
         try:
             for item in items:
-                if self._conn is None or self._sm.state is SessionState.DISCONNECTING:
+                if self._conn is None or self._sm.state is _DISCONNECTING:
                     break
                 if type(item) is bytes:
                     try:
@@ -452,7 +461,7 @@ class FixSession:
         msg_type = fields.get(fix.MSG_TYPE, b"")
         self.metrics.count_in(msg_type)
         state = self._sm.state
-        if state is not _ACTIVE and state is not SessionState.LOGOUT_SENT:
+        if state is not _ACTIVE and state is not _LOGOUT_SENT:
             if msg_type == MsgType.LOGON:
                 self._on_logon(msg)
             elif msg_type == MsgType.LOGOUT and state is SessionState.LOGON_SENT:
@@ -494,11 +503,12 @@ class FixSession:
                 "protocol_error",
             )
             return None
-        seq = parse_uint(fields.get(fix.MSG_SEQ_NUM))
-        if seq is None:
+        seq_text = fields.get(fix.MSG_SEQ_NUM)
+        if seq_text is None or len(seq_text) > MAX_INT_DIGITS or not seq_text.isdigit():
             self._logout_and_disconnect(_BAD_SEQ_TEXT, "protocol_error")
             return None
-        repeated = repeated_header_tag(msg)
+        seq = int(seq_text)  # parse_uint's rule, without the call on every message
+        repeated = None if len(fields) == msg.field_count else repeated_header_tag(msg)
         if repeated is not None:
             # Sequenced by neither value: reject it under the first one, as it stands.
             first = parse_uint(first_value(msg, fix.MSG_SEQ_NUM))
@@ -532,23 +542,20 @@ class FixSession:
         max_latency = self.config.max_latency
         if max_latency is not None:
             sending_time = fields.get(fix.SENDING_TIME)
-            if sending_time is not None:
-                try:
-                    sent_at = parse_utc_timestamp(sending_time)
-                except ValueError:
-                    return seq  # validation rejects it with the right reason
-                if abs(time.time() - sent_at) > max_latency:
-                    self._reject(
-                        seq,
-                        msg_type,
-                        R.SENDING_TIME_ACCURACY,
-                        fix.SENDING_TIME,
-                        "SendingTime accuracy problem",
-                    )
-                    if seq == self._next_target:
-                        self._advance(seq)
-                    self._logout_and_disconnect("SendingTime accuracy problem", "protocol_error")
-                    return None
+            if sending_time is not None and not within_latency(
+                sending_time, time.time(), max_latency
+            ):
+                self._reject(
+                    seq,
+                    msg_type,
+                    R.SENDING_TIME_ACCURACY,
+                    fix.SENDING_TIME,
+                    "SendingTime accuracy problem",
+                )
+                if seq == self._next_target:
+                    self._advance(seq)
+                self._logout_and_disconnect("SendingTime accuracy problem", "protocol_error")
+                return None
         return seq
 
     def _advance(self, seq: int) -> None:
@@ -647,7 +654,7 @@ class FixSession:
 
     def _drain_queue(self) -> None:
         queue = self._queue
-        while self._conn is not None and self._sm.state is not SessionState.DISCONNECTING:
+        while self._conn is not None and self._sm.state is not _DISCONNECTING:
             seq = self._next_target
             msg = queue.pop(seq, None)
             if msg is None:
@@ -684,7 +691,7 @@ class FixSession:
     # -- inbound: in-order processing ------------------------------------------------------
 
     def _process(self, msg: FixMessage, msg_type: bytes, seq: int) -> None:
-        problem = self._validate(msg, msg_type)
+        problem = session_problem(msg, msg_type, self.config.validate_msg_type)
         if problem is not None:
             reason, tag, text = problem
             self._reject(seq, msg_type, reason, tag, text)
@@ -695,7 +702,8 @@ class FixSession:
         ):
             return
         if msg_type not in _ADMIN:
-            self._advance(seq)
+            self._next_target = seq + 1  # _advance, inline on the application path
+            self.store.set_next_target_seq(seq + 1)
             try:
                 self.application.on_message(self, msg)
             except Exception:

@@ -60,7 +60,7 @@ def session_problem(msg: FixMessage, msg_type: bytes, check_msg_type: bool) -> P
         for tag, value in msg.pairs:
             if not value:
                 return Problem(R.TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
-    if msg.has_repeated_tags:
+    if len(fields) != msg.field_count:  # a tag repeats
         for tag in msg.repeated_tags():
             if tag in HEADER_TAGS or tag not in fix.GROUP_TAGS:
                 return Problem(R.TAG_APPEARS_MORE_THAN_ONCE, tag, "Tag appears more than once")

@@ -161,14 +161,19 @@ class LiveExecution(PlannedExecution):
     # -- the port's one write ------------------------------------------------------------
 
     def execute(self, steps: list[PlanStep]) -> None:
+        """The plan's orders first, then its cancels. Both go out in this one synchronous step;
+        the new order does not wait behind the cancels' encoding, and nothing is loosened by
+        it: until the venue confirms a cancel, the parent's cap and the risk overlay count that
+        child as open, exactly as they would had the cancel gone first."""
         self.log.plans.append(list(steps))
+        for step in steps:
+            if type(step) is New:
+                self._new(step)
+            elif type(step) is Replace:
+                self._replace(step)
         for step in steps:
             if type(step) is Cancel:
                 self._cancel(step)
-            elif type(step) is Replace:
-                self._replace(step)
-            elif type(step) is New:
-                self._new(step)
 
     def cancel_all(self) -> int:
         sent = 0

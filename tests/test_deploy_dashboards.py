@@ -4,7 +4,9 @@ wired to the provisioned datasource."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 
 from deploy.grafana import generate
@@ -23,7 +25,9 @@ def test_regeneration_reproduces_the_committed_json_byte_for_byte() -> None:
     assert generate.main(["--check"]) == 0
 
 
-def test_check_mode_names_an_out_of_date_file(tmp_path, monkeypatch, capsys) -> None:
+def test_check_mode_names_an_out_of_date_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(generate, "OUT", tmp_path)
     (tmp_path / "risk.json").write_text("{}\n", encoding="utf-8")
     assert generate.main(["--check"]) == 1

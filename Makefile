@@ -29,8 +29,9 @@ demo: $(VENV)/.installed-runtime
 	$(BIN)/rlexec demo --data $(DATA_DIR)/AAPL_2012-06-21_34200000_57600000_message_1.csv.gz
 
 test: $(VENV)/.installed-dev redis
-	$(BIN)/ruff check rlexec bench tests
-	$(BIN)/ruff format --check rlexec bench tests
+	@bash scripts/ensure-promtool.sh
+	$(BIN)/ruff check rlexec bench tests deploy
+	$(BIN)/ruff format --check rlexec bench tests deploy
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 

@@ -1,0 +1,1 @@
+"""Deployment assets: Prometheus rules, Grafana dashboards (generated from Python)."""

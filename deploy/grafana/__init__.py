@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: `panels` holds what is shown, `generate` writes the JSON."""

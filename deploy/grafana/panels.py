@@ -1,0 +1,736 @@
+"""What the dashboards show, as plain data: no Grafana library needed to read it.
+
+`generate.py` turns these into dashboard JSON; `queries.py` hands every expression to the
+tests that evaluate them against a real Prometheus. Metric names are the ones the code
+exports (`rlexec_service_*`, `rlexec_fix_*`, `rlexec_risk_*`, `rlexec_venue_*`); jobs are
+`rlexec` (the service) and `venue`. Counters that have no series until their first event
+end in `or on() vector(0)`, so a quiet system shows 0 instead of "No data".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PanelKind = Literal["timeseries", "stat", "bargauge", "heatmap", "table", "state-timeline"]
+
+SVC = 'job="rlexec"'
+VENUE = 'job="venue"'
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = ""
+    instant: bool = False
+    heatmap: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    kind: PanelKind
+    queries: tuple[Query, ...]
+    unit: str = ""
+    description: str = ""
+    width: int = 12
+    height: int = 8
+    thresholds: tuple[tuple[float, str], ...] = ()
+    """Steps above the base (green): (value, colour)."""
+    mappings: tuple[tuple[str, str, str], ...] = ()
+    """Value → (text, colour) for stat panels: (value, text, colour)."""
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    panels: tuple[Panel, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    description: str
+    rows: tuple[Row, ...]
+    tags: tuple[str, ...] = field(default=("rlexec",))
+
+    @property
+    def slug(self) -> str:
+        return self.uid.removeprefix("rlexec-")
+
+
+def q(expr: str, legend: str = "", *, instant: bool = False, heatmap: bool = False) -> Query:
+    return Query(expr, legend, instant, heatmap)
+
+
+def _quantiles(metric: str) -> tuple[Query, ...]:
+    return tuple(
+        q(
+            f"histogram_quantile({p}, sum by (le) (rate({metric}_bucket{{{SVC}}}[5m])))",
+            f"p{round(p * 100)}",
+        )
+        for p in (0.5, 0.9, 0.99)
+    )
+
+
+EXECUTION = Dashboard(
+    uid="rlexec-execution",
+    title="rlexec / Execution",
+    description="Parent orders, how much they filled, what it cost, and the child orders it took.",
+    rows=(
+        Row(
+            "Parents",
+            (
+                Panel(
+                    "Parents by state",
+                    "bargauge",
+                    (
+                        q(
+                            f"sum by (state) (rlexec_service_parents{{{SVC}}})",
+                            "{{state}}",
+                            instant=True,
+                        ),
+                    ),
+                    width=8,
+                ),
+                Panel(
+                    "Parents by state over time",
+                    "timeseries",
+                    (q(f"sum by (state) (rlexec_service_parents{{{SVC}}})", "{{state}}"),),
+                    width=16,
+                ),
+                Panel(
+                    "Filled shares by symbol and algo",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (symbol, algo) (rlexec_service_filled_shares_total{{{SVC}}})",
+                            "{{symbol}} {{algo}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="Cumulative shares filled since the service started. "
+                    "No schedule series is exported yet: compare an algo with a TWAP parent of the same size.",
+                ),
+                Panel(
+                    "Fill rate by symbol and algo",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (symbol, algo) (rate(rlexec_service_filled_shares_total{{{SVC}}}[1m]))",
+                            "{{symbol}} {{algo}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="Shares per second, 1-minute rate.",
+                ),
+                Panel(
+                    "Implementation shortfall by algo",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (symbol, algo) (rlexec_service_shortfall_bps{{{SVC}}})",
+                            "{{symbol}} {{algo}}",
+                        ),
+                    ),
+                    unit="bps",
+                    description="Filled part vs the arrival mid; positive is a cost.",
+                    width=24,
+                ),
+            ),
+        ),
+        Row(
+            "Child orders",
+            (
+                Panel(
+                    "Child-order messages by kind",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (kind) (rate(rlexec_service_child_orders_total{{{SVC}}}[1m]))",
+                            "{{kind}}",
+                        ),
+                    ),
+                    unit="reqps",
+                    width=8,
+                ),
+                Panel(
+                    "Fill ratio",
+                    "stat",
+                    (
+                        q(
+                            f"sum(increase(rlexec_service_fills_total{{{SVC}}}[15m])) / "
+                            f'clamp_min(sum(increase(rlexec_service_child_orders_total{{{SVC}, kind="new"}}[15m])), 1)',
+                            "fills per new order",
+                        ),
+                    ),
+                    description="Fills per new child order over 15 minutes (partial fills count each).",
+                    width=8,
+                ),
+                Panel(
+                    "Decisions by algo",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (algo) (rate(rlexec_service_decisions_total{{{SVC}}}[5m]))",
+                            "{{algo}}",
+                        ),
+                    ),
+                    unit="ops",
+                    width=8,
+                ),
+                Panel(
+                    "Venue rejects, send failures and OMS alerts",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum(increase(rlexec_service_rejects_total{{{SVC}}}[5m]))",
+                            "venue rejects",
+                        ),
+                        q(
+                            f"sum(increase(rlexec_service_send_failures_total{{{SVC}}}[5m]))",
+                            "send failures",
+                        ),
+                        q(
+                            f"sum by (code) (increase(rlexec_service_alerts_total{{{SVC}}}[5m])) or on() vector(0)",
+                            "OMS alert {{code}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="Per 5 minutes.",
+                    width=24,
+                ),
+            ),
+        ),
+    ),
+)
+
+LATENCY = Dashboard(
+    uid="rlexec-latency",
+    title="rlexec / Latency",
+    description="Tick-to-order (market-data bytes in to order bytes out) and policy inference.",
+    rows=(
+        Row(
+            "Tick to order",
+            (
+                Panel(
+                    "Tick-to-order percentiles",
+                    "timeseries",
+                    _quantiles("rlexec_service_tick_to_order_seconds"),
+                    unit="s",
+                    thresholds=((200e-6, "red"),),
+                    description="Target: p99 under 200 µs.",
+                ),
+                Panel(
+                    "Tick-to-order distribution",
+                    "heatmap",
+                    (
+                        q(
+                            f"sum by (le) (increase(rlexec_service_tick_to_order_seconds_bucket{{{SVC}}}[1m]))",
+                            "{{le}}",
+                            heatmap=True,
+                        ),
+                    ),
+                    unit="s",
+                ),
+                Panel(
+                    "Tick-to-order mean and rate",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum(rate(rlexec_service_tick_to_order_seconds_sum{{{SVC}}}[5m])) / "
+                            f"sum(rate(rlexec_service_tick_to_order_seconds_count{{{SVC}}}[5m]))",
+                            "mean",
+                        ),
+                    ),
+                    unit="s",
+                    width=12,
+                ),
+                Panel(
+                    "Orders timed per second",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum(rate(rlexec_service_tick_to_order_seconds_count{{{SVC}}}[1m]))",
+                            "orders/s",
+                        ),
+                    ),
+                    unit="ops",
+                    width=12,
+                ),
+            ),
+        ),
+        Row(
+            "Policy inference",
+            (
+                Panel(
+                    "Inference percentiles",
+                    "timeseries",
+                    _quantiles("rlexec_service_policy_inference_seconds"),
+                    unit="s",
+                ),
+                Panel(
+                    "Inference distribution",
+                    "heatmap",
+                    (
+                        q(
+                            f"sum by (le) (increase(rlexec_service_policy_inference_seconds_bucket{{{SVC}}}[1m]))",
+                            "{{le}}",
+                            heatmap=True,
+                        ),
+                    ),
+                    unit="s",
+                ),
+            ),
+        ),
+        Row(
+            "Venue",
+            (
+                Panel(
+                    "Venue replay lag",
+                    "timeseries",
+                    (q(f"max(rlexec_venue_replay_lag_seconds{{{VENUE}}})", "lag"),),
+                    unit="s",
+                    description="How far the simulator's replay runs behind its schedule.",
+                    width=24,
+                ),
+            ),
+        ),
+    ),
+)
+
+KILL_MAPPINGS = (("0", "ACTIVE", "green"), ("1", "REDUCING", "orange"), ("2", "HALTED", "red"))
+
+RISK = Dashboard(
+    uid="rlexec-risk",
+    title="rlexec / Risk",
+    description="The pre-trade overlay: kill switch, denials, limit usage, position and loss.",
+    rows=(
+        Row(
+            "Kill switch",
+            (
+                Panel(
+                    "Kill switch",
+                    "stat",
+                    (
+                        q(
+                            f'max(rlexec_risk_state{{{SVC}, state="REDUCING"}}) + '
+                            f'2 * max(rlexec_risk_state{{{SVC}, state="HALTED"}})',
+                            "state",
+                        ),
+                    ),
+                    mappings=KILL_MAPPINGS,
+                    width=6,
+                ),
+                Panel(
+                    "Kill-switch state",
+                    "state-timeline",
+                    (q(f"max by (state) (rlexec_risk_state{{{SVC}}})", "{{state}}"),),
+                    width=12,
+                ),
+                Panel(
+                    "Kill-switch transitions (1 h)",
+                    "stat",
+                    (
+                        q(
+                            f"sum(increase(rlexec_service_kill_switch_transitions_total{{{SVC}}}[1h])) "
+                            "or on() vector(0)",
+                            "transitions",
+                        ),
+                    ),
+                    width=6,
+                ),
+            ),
+        ),
+        Row(
+            "Checks and denials",
+            (
+                Panel(
+                    "Pre-trade checks",
+                    "timeseries",
+                    (
+                        q(f"sum(rate(rlexec_risk_checks_total{{{SVC}}}[1m]))", "checks"),
+                        q(f"sum(rate(rlexec_risk_approvals_total{{{SVC}}}[1m]))", "approved"),
+                        q(f"sum(rate(rlexec_risk_cancels_total{{{SVC}}}[1m]))", "cancels"),
+                    ),
+                    unit="ops",
+                ),
+                Panel(
+                    "Denials by reason",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (reason) (increase(rlexec_risk_denials_total{{{SVC}}}[5m]))",
+                            "{{reason}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="Per 5 minutes.",
+                ),
+            ),
+        ),
+        Row(
+            "Limits, position and loss",
+            (
+                Panel(
+                    "Limit utilisation",
+                    "bargauge",
+                    (
+                        q(
+                            f"max by (limit, symbol) (rlexec_risk_limit_utilisation_ratio{{{SVC}}})",
+                            "{{limit}} {{symbol}}",
+                            instant=True,
+                        ),
+                    ),
+                    unit="percentunit",
+                    min=0,
+                    max=1,
+                    thresholds=((0.8, "orange"), (1.0, "red")),
+                ),
+                Panel(
+                    "Limit utilisation over time",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (limit, symbol) (rlexec_risk_limit_utilisation_ratio{{{SVC}}})",
+                            "{{limit}} {{symbol}}",
+                        ),
+                    ),
+                    unit="percentunit",
+                    thresholds=((0.8, "orange"), (1.0, "red")),
+                ),
+                Panel(
+                    "Position (share of its limit)",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (limit, symbol) (rlexec_risk_limit_utilisation_ratio{{{SVC}, "
+                            'limit=~"long_position|short_position|gross_position"})',
+                            "{{limit}} {{symbol}}",
+                        ),
+                    ),
+                    unit="percentunit",
+                    description="The overlay exports position as a share of its limit.",
+                ),
+                Panel(
+                    "Daily loss (share of its limit)",
+                    "timeseries",
+                    (
+                        q(
+                            f'max(rlexec_risk_limit_utilisation_ratio{{{SVC}, limit="daily_loss"}})',
+                            "daily loss",
+                        ),
+                    ),
+                    unit="percentunit",
+                    thresholds=((0.8, "orange"), (1.0, "red")),
+                ),
+                Panel(
+                    "Fills and kill-switch save errors",
+                    "timeseries",
+                    (
+                        q(f"sum(increase(rlexec_risk_fills_total{{{SVC}}}[5m]))", "fills"),
+                        q(
+                            f"sum(increase(rlexec_risk_store_errors_total{{{SVC}}}[5m]))",
+                            "store errors",
+                        ),
+                    ),
+                    unit="short",
+                    width=24,
+                ),
+            ),
+        ),
+    ),
+)
+
+SESSIONS = Dashboard(
+    uid="rlexec-sessions",
+    title="rlexec / Sessions & venue",
+    description="FIX sessions, sequence numbers, resends and rejects, market data, the venue.",
+    rows=(
+        Row(
+            "FIX sessions",
+            (
+                Panel(
+                    "Logged on",
+                    "state-timeline",
+                    (q(f"max by (session) (rlexec_fix_logged_on{{{SVC}}})", "{{session}}"),),
+                    mappings=(("0", "down", "red"), ("1", "logged on", "green")),
+                    width=24,
+                    height=6,
+                ),
+                Panel(
+                    "Next sequence numbers",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (session) (rlexec_fix_next_sender_seq{{{SVC}}})",
+                            "{{session}} sender",
+                        ),
+                        q(
+                            f"max by (session) (rlexec_fix_next_target_seq{{{SVC}}})",
+                            "{{session}} target",
+                        ),
+                    ),
+                    unit="short",
+                ),
+                Panel(
+                    "Messages by type",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (session, direction, msg_type) (rate(rlexec_fix_messages_total{{{SVC}}}[1m]))",
+                            "{{session}} {{direction}} {{msg_type}}",
+                        ),
+                    ),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Resends and gap fills",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (session, direction) (increase(rlexec_fix_resend_requests_total{{{SVC}}}[5m]))",
+                            "resend {{session}} {{direction}}",
+                        ),
+                        q(
+                            f"sum by (session, direction) (increase(rlexec_fix_gap_fills_total{{{SVC}}}[5m]))",
+                            "gap fill {{session}} {{direction}}",
+                        ),
+                    ),
+                    unit="short",
+                    width=8,
+                ),
+                Panel(
+                    "Rejects",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (session, direction) (increase(rlexec_fix_session_rejects_total{{{SVC}}}[5m]))",
+                            "session reject {{session}} {{direction}}",
+                        ),
+                        q(
+                            f"sum(increase(rlexec_service_rejects_total{{{SVC}}}[5m]))",
+                            "order rejects",
+                        ),
+                        q(
+                            f"sum by (kind, reason) (increase(rlexec_venue_rejects_total{{{VENUE}}}[5m])) "
+                            "or on() vector(0)",
+                            "venue {{kind}} {{reason}}",
+                        ),
+                    ),
+                    unit="short",
+                    width=8,
+                ),
+                Panel(
+                    "Disconnects by reason",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (reason) (increase(rlexec_fix_disconnects_total{{{SVC}}}[15m]))",
+                            "{{reason}}",
+                        ),
+                        q(
+                            f"sum(increase(rlexec_fix_garbled_messages_total{{{SVC}}}[15m]))",
+                            "garbled",
+                        ),
+                    ),
+                    unit="short",
+                    width=8,
+                ),
+            ),
+        ),
+        Row(
+            "Market data",
+            (
+                Panel(
+                    "Market-data age",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (symbol) (rlexec_service_market_data_age_seconds{{{SVC}}})",
+                            "{{symbol}}",
+                        ),
+                    ),
+                    unit="s",
+                    width=8,
+                ),
+                Panel(
+                    "Stale books",
+                    "state-timeline",
+                    (
+                        q(
+                            f"max by (symbol) (rlexec_service_market_data_stale{{{SVC}}})",
+                            "{{symbol}}",
+                        ),
+                    ),
+                    mappings=(("0", "fresh", "green"), ("1", "stale", "red")),
+                    width=8,
+                ),
+                Panel(
+                    "Book updates",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (symbol) (rate(rlexec_service_market_data_updates_total{{{SVC}}}[1m]))",
+                            "{{symbol}}",
+                        ),
+                    ),
+                    unit="ops",
+                    width=8,
+                ),
+            ),
+        ),
+        Row(
+            "Venue",
+            (
+                Panel(
+                    "Scrape targets up",
+                    "state-timeline",
+                    (q('up{job=~"rlexec|venue"}', "{{job}} {{instance}}"),),
+                    mappings=(("0", "down", "red"), ("1", "up", "green")),
+                    width=12,
+                ),
+                Panel(
+                    "Venue clients and subscriptions",
+                    "timeseries",
+                    (
+                        q(f"max(rlexec_venue_clients_logged_on{{{VENUE}}})", "clients logged on"),
+                        q(
+                            f"max(rlexec_venue_market_data_subscriptions{{{VENUE}}})",
+                            "subscriptions",
+                        ),
+                    ),
+                    unit="short",
+                    width=12,
+                ),
+                Panel(
+                    "Venue orders and fills",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (client, outcome) (rate(rlexec_venue_orders_total{{{VENUE}}}[1m]))",
+                            "orders {{client}} {{outcome}}",
+                        ),
+                        q(
+                            f"sum by (client, liquidity) (rate(rlexec_venue_fills_total{{{VENUE}}}[1m]))",
+                            "fills {{client}} {{liquidity}}",
+                        ),
+                    ),
+                    unit="ops",
+                ),
+                Panel(
+                    "Venue replay",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum(rate(rlexec_venue_replay_events_total{{{VENUE}}}[1m]))",
+                            "events/s",
+                        ),
+                        q(f"max(rlexec_venue_replay_lag_seconds{{{VENUE}}})", "lag (s)"),
+                    ),
+                    unit="short",
+                ),
+            ),
+        ),
+    ),
+)
+
+MODEL = Dashboard(
+    uid="rlexec-model",
+    title="rlexec / Model",
+    description="The RL policy: what it chose, when it fell back, and how far its inputs drifted.",
+    rows=(
+        Row(
+            "Policy",
+            (
+                Panel(
+                    "Loaded model",
+                    "table",
+                    (
+                        q(
+                            f"max by (name, sha256, training_window) (rlexec_service_model_info{{{SVC}}})",
+                            instant=True,
+                        ),
+                    ),
+                    width=24,
+                    height=5,
+                ),
+                Panel(
+                    "Tactics chosen",
+                    "timeseries",
+                    (
+                        q(
+                            f'sum by (tactic) (increase(rlexec_service_decisions_total{{{SVC}, algo="rl"}}[5m]))',
+                            "{{tactic}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="RL decisions per 5 minutes, by tactic.",
+                ),
+                Panel(
+                    "Actions",
+                    "bargauge",
+                    (
+                        q(
+                            f"sum by (action) (increase(rlexec_service_policy_actions_total{{{SVC}}}[15m]))",
+                            "action {{action}}",
+                            instant=True,
+                        ),
+                    ),
+                    unit="short",
+                    description="Policy actions over 15 minutes, by index in the model's action table.",
+                ),
+                Panel(
+                    "Fallbacks and imputed features",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (reason) (increase(rlexec_service_policy_fallbacks_total{{{SVC}}}[5m]))",
+                            "fallback {{reason}}",
+                        ),
+                        q(
+                            f"sum(increase(rlexec_service_features_imputed_total{{{SVC}}}[5m]))",
+                            "imputed",
+                        ),
+                    ),
+                    unit="short",
+                    width=24,
+                ),
+            ),
+        ),
+        Row(
+            "Feature drift",
+            (
+                Panel(
+                    "Drift by feature",
+                    "bargauge",
+                    (
+                        q(
+                            f"max by (feature) (rlexec_service_feature_drift_ratio{{{SVC}}})",
+                            "{{feature}}",
+                            instant=True,
+                        ),
+                    ),
+                    description="|live EWMA mean − training mean| / training std; the alert fires above 3.",
+                    thresholds=((1.0, "orange"), (3.0, "red")),
+                ),
+                Panel(
+                    "Drift over time",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (feature) (rlexec_service_feature_drift_ratio{{{SVC}}})",
+                            "{{feature}}",
+                        ),
+                    ),
+                    thresholds=((3.0, "red"),),
+                ),
+            ),
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (EXECUTION, LATENCY, RISK, SESSIONS, MODEL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rlexec.market.book import L2Book
+from rlexec.market.features import FEATURE_NAMES
 from rlexec.market.orders import Side
 from rlexec.service.market import SymbolMarket
 
@@ -28,3 +29,18 @@ def test_not_fresh_until_the_clock_has_a_time() -> None:
     market.on_book(now)
     assert market.fresh(now, STALE_NS)
     assert not market.fresh(now + STALE_NS + 1, STALE_NS)
+
+
+def test_features_are_not_stamped_before_the_clock_has_a_time() -> None:
+    """An update at now_ns == 0 used to start the feature clock at the epoch, so
+    `time_since_trade_s` read decades until the first print (seen live as a drift of 3e8)."""
+    market = SymbolMarket("AAPL", _two_sided(), 100)
+    market.on_book(0)
+    market.on_trade(0, 100, 1)
+    assert market.volume == 0
+    now = 1_340_287_200_000_000_000
+    market.on_book(now)
+    market.on_book(now + 2_000_000_000)
+    names = list(FEATURE_NAMES)
+    vector = market.features.market_vector(now + 2_000_000_000)
+    assert vector[names.index("time_since_trade_s")] == 2.0

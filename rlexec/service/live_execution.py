@@ -117,6 +117,7 @@ class LiveExecution(PlannedExecution):
         self.max_participation = max_participation
         self.start_volume = market.volume
         self.log = DecisionLog()
+        self._open_at_plan = 0
 
     # -- the port's reads ----------------------------------------------------------------
 
@@ -166,6 +167,11 @@ class LiveExecution(PlannedExecution):
         it: until the venue confirms a cancel, the parent's cap and the risk overlay count that
         child as open, exactly as they would had the cancel gone first."""
         self.log.plans.append(list(steps))
+        views = self.log.working[-1] if self.log.working else None
+        # what is open as the plan starts: the children it was made from (news go first)
+        self._open_at_plan = (
+            sum(v.leaves for v in views) if views is not None else self.open_quantity()
+        )
         for step in steps:
             if type(step) is New:
                 self._new(step)
@@ -213,7 +219,7 @@ class LiveExecution(PlannedExecution):
 
     def _new(self, step: New) -> None:
         quantity = step.quantity
-        open_qty = self.open_quantity()
+        open_qty = self._open_at_plan
         room = self.remaining - open_qty
         if self.max_participation is not None:
             p = self.max_participation
@@ -250,6 +256,7 @@ class LiveExecution(PlannedExecution):
         except SendError as exc:
             self.log.outcomes.append(StepOutcome(step, "failed", str(exc)))
             return False
+        self._open_at_plan += quantity
         self.log.outcomes.append(StepOutcome(step, "sent", cl_ord_id=child.cl_ord_id))
         return True
 

@@ -31,10 +31,14 @@ class SymbolMarket:
         """Why new child orders are paused for this symbol; None when the book is trusted."""
 
     def on_book(self, now_ns: int) -> None:
+        if now_ns <= 0:  # the venue's clock has not started: no time to stamp features with
+            return
         self.features.on_book(now_ns)
         self.last_update_ns = now_ns
 
     def on_trade(self, now_ns: int, size: int, aggressor: int) -> None:
+        if now_ns <= 0:
+            return
         self.features.on_trade(now_ns, size, aggressor)
         self.volume += size
         self.last_update_ns = now_ns

@@ -106,6 +106,19 @@ class ServiceMetrics:
             "Kill-switch transitions, by the state entered.",
             ["to"],
         )
+        self.position = t.gauge(
+            p + "position_shares",
+            "Signed position by symbol, as the risk overlay holds it.",
+            ["symbol"],
+        )
+        self.pnl = t.gauge(
+            p + "daily_pnl_dollars", "Realised + unrealised (at mid) P&L since the day started."
+        )
+        self.schedule_gap = t.gauge(
+            p + "schedule_gap_shares",
+            "Working parents' filled minus an even schedule's (negative: behind), by symbol and algo.",
+            ["symbol", "algo"],
+        )
         self.store_queue = t.gauge(
             p + "state_store_queue_depth",
             "Records waiting in the state store's write-behind queue.",

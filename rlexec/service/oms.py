@@ -308,6 +308,8 @@ class Oms:
         self._children: dict[str, ChildOrder] = {}
         """Every child by its original ClOrdID, oldest first."""
         self._live: dict[str, ChildOrder] = {}
+        self._live_by_parent: dict[str | None, dict[str, ChildOrder]] = {}
+        """The same, per parent: an algo's decision reads only its own children."""
         """Non-terminal children by original ClOrdID, oldest first."""
         self._by_id: dict[str, ChildOrder] = {}
         """Every ClOrdID a child or one of its requests has used."""
@@ -339,7 +341,8 @@ class Oms:
         """Non-terminal children (of one parent, if given), oldest first."""
         if parent_id is None:
             return list(self._live.values())
-        return [c for c in self._live.values() if c.parent_id == parent_id]
+        own = self._live_by_parent.get(parent_id)
+        return list(own.values()) if own else []
 
     def all(self) -> list[ChildOrder]:
         return list(self._children.values())
@@ -380,6 +383,7 @@ class Oms:
         )
         self._children[cl_ord_id] = child
         self._live[cl_ord_id] = child
+        self._live_by_parent.setdefault(child.parent_id, {})[cl_ord_id] = child
         self._by_id[cl_ord_id] = child
         self.counters.orders += 1
         return child
@@ -399,6 +403,9 @@ class Oms:
             )
         del self._children[child.cl_ord_id]
         self._live.pop(child.cl_ord_id, None)
+        own = self._live_by_parent.get(child.parent_id)
+        if own is not None:
+            own.pop(child.cl_ord_id, None)
         for key in [k for k, c in self._by_id.items() if c is child]:
             del self._by_id[key]
         self.counters.orders -= 1
@@ -462,6 +469,7 @@ class Oms:
         self._children[child.cl_ord_id] = child
         if not child.is_terminal:
             self._live[child.cl_ord_id] = child
+            self._live_by_parent.setdefault(child.parent_id, {})[child.cl_ord_id] = child
         for key in keys:
             self._by_id[key] = child
 
@@ -818,6 +826,9 @@ class Oms:
 
     def _finish(self, child: ChildOrder) -> None:
         self._live.pop(child.cl_ord_id, None)
+        own = self._live_by_parent.get(child.parent_id)
+        if own is not None:
+            own.pop(child.cl_ord_id, None)
         self.listener.on_done(child)
 
     def _alert(self, child: ChildOrder | None, code: AlertCode, detail: str) -> None:

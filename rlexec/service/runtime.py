@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -376,8 +377,23 @@ class Service(MarketDataListener, OrderEvents):
             self.audit.flush()
             for feature, score in self.drift.scores().items():
                 self.metrics.drift.labels(feature=feature).set(score)
+            self._risk_gauges(now)
             self.metrics.store_queue.set(self.store.queue_depth)
             self.metrics.store_errors.set(self.store.errors)
+
+    def _risk_gauges(self, now: int) -> None:
+        for symbol in self.symbols:
+            self.metrics.position.labels(symbol=symbol).set(self.overlay.position(symbol).position)
+        pnl = self.overlay.daily_pnl
+        if math.isfinite(pnl):
+            self.metrics.pnl.set(pnl)
+        gaps: dict[tuple[str, str], float] = {}
+        for p in self.parents.parents.values():
+            if p.state is ParentState.WORKING:
+                key = (p.spec.symbol, p.spec.algo)
+                gaps[key] = gaps.get(key, 0.0) + p.filled - p.schedule_filled(now)
+        for (symbol, algo), gap in gaps.items():
+            self.metrics.schedule_gap.labels(symbol=symbol, algo=algo).set(gap)
 
     async def start_api(self) -> None:
         import os

@@ -32,7 +32,8 @@ FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="rlexec" \
       org.opencontainers.image.description="Live execution service and FIX venue simulator" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN useradd --system --uid 10001 --user-group --home-dir /state --no-create-home rlexec \
+RUN groupadd --system --gid 10001 rlexec \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /state --no-create-home rlexec \
     && mkdir -p /state \
     && chown rlexec:rlexec /state
 COPY --from=build /opt/rlexec /opt/rlexec

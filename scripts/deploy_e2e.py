@@ -38,7 +38,7 @@ GRAFANA_VARS = {
 }
 
 
-class Failed(Exception):
+class CheckFailedError(Exception):
     pass
 
 
@@ -68,7 +68,7 @@ def http(
 def api(method: str, path: str, body: dict[str, Any] | None = None, role: str = "trader") -> Any:
     status, answer = http(method, API + path, body, TOKENS[role])
     if status >= 300:
-        raise Failed(f"{method} {path}: HTTP {status}: {answer}")
+        raise CheckFailedError(f"{method} {path}: HTTP {status}: {answer}")
     return answer
 
 
@@ -78,20 +78,20 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float =
     while time.monotonic() < deadline:
         try:
             last = check()
-        except (OSError, Failed) as exc:
+        except (OSError, CheckFailedError) as exc:
             last = exc
         else:
             if last:
                 return last
         time.sleep(every)
-    raise Failed(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    raise CheckFailedError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def prom(query: str) -> list[dict[str, Any]]:
     url = f"{PROM}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     status, answer = http("GET", url)
     if status != 200 or not isinstance(answer, dict) or answer.get("status") != "success":
-        raise Failed(f"PromQL {query!r}: HTTP {status}: {answer}")
+        raise CheckFailedError(f"PromQL {query!r}: HTTP {status}: {answer}")
     result = answer["data"]["result"]
     return result if isinstance(result, list) else [result]
 
@@ -123,11 +123,11 @@ def step_ready() -> None:
     wait_for("/readyz to answer 200 (FIX sessions, market data, store, model)", ready, 120)
     status, _ = http("GET", API + "/v1/parents")
     if status != 401:
-        raise Failed(f"GET /v1/parents without a token answered {status}, not 401")
+        raise CheckFailedError(f"GET /v1/parents without a token answered {status}, not 401")
 
 
 def step_parent_fills() -> str:
-    pid = submit(2_000, 120)
+    pid = submit(2_000, 120, algo="rl")
 
     def done() -> dict[str, Any] | None:
         view = parent(pid)
@@ -137,7 +137,7 @@ def step_parent_fills() -> str:
 
     view = wait_for(f"parent {pid} to complete", done, 180)
     if view["filled"] != view["quantity"]:
-        raise Failed(f"parent {pid} completed with {view['filled']} of {view['quantity']}")
+        raise CheckFailedError(f"parent {pid} completed with {view['filled']} of {view['quantity']}")
     log("parent_filled", id=pid, filled=view["filled"], child_orders=view["child_orders"],
         avg_price=view["avg_price"], is_bps=view["is_bps"])  # fmt: skip
     return pid
@@ -177,8 +177,14 @@ def _grafana_expr(expr: str) -> str:
     return re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", ".*", expr)
 
 
+_COMPARISON = re.compile(r"^(?P<signal>.*\S)\s*(?:==|!=|>=|<=|>|<)\s*-?[0-9.]+(?:e-?[0-9]+)?$", re.S)
+
+
 def step_queries() -> None:
-    """Every dashboard panel query and alert expression runs; those with no data are named."""
+    """Every dashboard panel query and alert expression runs (a PromQL error fails the step);
+    queries with no data are named. An alert is quiet on a healthy stack, so what must have
+    data is its signal: the expression without its final comparison."""
+    time.sleep(11)  # two scrapes after the last step, so the rates see its activity
     queries: list[tuple[str, str]] = []
     for board in sorted((ROOT / "deploy/grafana/dashboards").glob("*.json")):
         doc = json.loads(board.read_text())
@@ -189,7 +195,10 @@ def step_queries() -> None:
         for group in (yaml.safe_load(alerts.read_text()) or {}).get("groups", []):
             for rule in group.get("rules", []):
                 name = rule.get("alert") or rule.get("record")
-                queries.append((f"alert/{name}", str(rule["expr"])))
+                expr = " ".join(str(rule["expr"]).split())
+                prom(expr)  # the whole rule evaluates
+                found = _COMPARISON.match(expr)
+                queries.append((f"alert/{name}", found.group("signal") if found else expr))
     if not queries:
         log("queries_skipped", reason="no dashboards or alert rules in deploy/ yet")
         return
@@ -210,7 +219,7 @@ def step_kill_switch() -> None:
     wait_for(f"parent {pid} to have a working child", lambda: _working(parent(pid)), 120)
     killed = api("POST", "/v1/kill", {"who": "deploy-test", "why": "kill switch check"})
     if killed["state"] != "HALTED" or killed["cancels_sent"] < 1:
-        raise Failed(f"POST /v1/kill answered {killed}")
+        raise CheckFailedError(f"POST /v1/kill answered {killed}")
 
     def all_cancelled() -> bool:
         views = api("GET", "/v1/parents", role="viewer")["parents"]
@@ -224,7 +233,7 @@ def step_kill_switch() -> None:
 
 
 def step_crash_recovery() -> None:
-    pid = submit(3_000, 240)
+    pid = submit(3_000, 240, algo="rl")
     wait_for(f"parent {pid} part-filled", lambda: 0 < parent(pid)["filled"] < 3_000, 120)
     before = parent(pid)
     t0 = time.monotonic()
@@ -238,11 +247,11 @@ def step_crash_recovery() -> None:
 
     view = wait_for(f"parent {pid} to finish after the restart", done, 300)
     if view["state"] != "completed" or view["filled"] != view["quantity"]:
-        raise Failed(f"parent {pid} after restart: {view['state']} {view['filled']}/3000")
+        raise CheckFailedError(f"parent {pid} after restart: {view['state']} {view['filled']}/3000")
     parents = api("GET", "/v1/parents", role="viewer")["parents"]
     ids = [c["cl_ord_id"] for v in parents for c in v["children"]]
     if len(ids) != len(set(ids)):
-        raise Failed(f"duplicate ClOrdIDs: {sorted({i for i in ids if ids.count(i) > 1})}")
+        raise CheckFailedError(f"duplicate ClOrdIDs: {sorted({i for i in ids if ids.count(i) > 1})}")
     service_filled = sum(v["filled"] for v in parents)
 
     def venue_agrees() -> float | None:
@@ -259,9 +268,9 @@ STEPS: list[tuple[str, Callable[[], object]]] = [
     ("ready", step_ready),
     ("parent_fills", step_parent_fills),
     ("prometheus", step_prometheus),
-    ("queries", step_queries),
     ("kill_switch", step_kill_switch),
     ("crash_recovery", step_crash_recovery),
+    ("queries", step_queries),
 ]
 
 
@@ -270,7 +279,7 @@ def main() -> int:
         t0 = time.monotonic()
         try:
             step()
-        except (Failed, subprocess.CalledProcessError) as exc:
+        except (CheckFailedError, subprocess.CalledProcessError) as exc:
             log("step_failed", step=name, seconds=f"{time.monotonic() - t0:.1f}")
             print(f"deploy test: {name}: {exc}", file=sys.stderr)
             return 1

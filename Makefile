@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(abspath ../shared/data/lobster)
 export RLEXEC_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test bench model redis chaos clean fuzz
+.PHONY: demo test test-deploy bench model redis chaos clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: $(VENV)/.installed-dev redis
 	$(BIN)/ruff format --check rlexec bench tests deploy
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Build the images and run the docker-compose stack for real: a parent fills through the API,
+# Prometheus scrapes every target, every dashboard and alert query has data, the kill switch
+# cancels, a SIGKILLed service recovers from Redis. Sets up Docker itself (scripts/deploy-test.sh).
+test-deploy: $(VENV)/.installed-dev
+	PYTHON=$(abspath $(BIN)/python) bash scripts/deploy-test.sh
 
 # Longer fuzzing than the bounded run inside `make test` (tests/fuzz): each atheris harness for
 # FUZZ_SECONDS, then the hypothesis venue fuzzer with FUZZ_EXAMPLES examples. Crashing inputs

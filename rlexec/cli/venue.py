@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="replay from this New York time of day, HH:MM[:SS]")
     parser.add_argument("--config", type=Path, help="settings file (TOML or JSON)")
     parser.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT"
+        "--metrics-port", type=int, help="serve Prometheus metrics on METRICS_HOST:PORT"
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for the metrics server (default 127.0.0.1; 0.0.0.0 inside a container)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve(config, args.metrics_port))
+    asyncio.run(_serve(config, args.metrics_host, args.metrics_port))
     return 0
 
 
@@ -81,7 +86,7 @@ def _clients(text: str, config_path: Path | None) -> list[dict[str, Any]]:
     return [known.get(name, {"comp_id": name}) for name in names]
 
 
-async def _serve(config: Any, metrics_port: int | None) -> None:
+async def _serve(config: Any, metrics_host: str, metrics_port: int | None) -> None:
     from rlexec.simulator.venue import Venue
 
     venue = Venue(config)
@@ -98,7 +103,14 @@ async def _serve(config: Any, metrics_port: int | None) -> None:
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1", registry=venue.metrics.registry)
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=venue.metrics.registry)
+        except OSError as exc:
+            await venue.stop()
+            raise RlexecError(
+                f"--metrics-host/--metrics-port: cannot listen on {metrics_host}:{metrics_port}: "
+                f"{exc.strerror or exc}"
+            ) from None
     data = venue.data
     print(
         f"rlexec venue: listening on {config.host}:{venue.port} as {config.comp_id} "

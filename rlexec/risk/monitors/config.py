@@ -71,8 +71,9 @@ class MonitorConfig(BaseModel):
     quote_rate_multiplier: float = Field(0.5, ge=0.0, le=1.0)
     collar_bps: float = Field(50.0, gt=0)
     """TRADE_THROUGH: a print further than this from the mid before it pauses the symbol."""
-    stale_after_s: float = Field(5.0, gt=0)
-    """STALE_FEED: no book update for this long pauses the symbol."""
+    stale_after_s: float = Field(10.0, gt=0)
+    """STALE_FEED: no book update for this long pauses the symbol (default 10 s; the service's own
+    freshness check pauses decisions after its `stale_after_s`)."""
     anomaly_grid_s: float = Field(0.1, gt=0)
     """Spread, one-sided book and mid jumps are evaluated on this grid (default 100 ms)."""
     anomaly_warmup_s: float = Field(60.0, ge=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.monitored import run_monitored
@@ -35,7 +36,7 @@ STRESS_S = 60.0
 
 
 def rl_algo(policy: OnnxPolicy, monitors: MonitorSet | None, symbol: str) -> PolicyAlgo:
-    def choose(obs: list[float]) -> int | None:
+    def choose(obs: Sequence[float]) -> int | None:
         decision = policy.decide(obs)
         return None if decision is None else decision.index
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             "horizon_s": args.horizon_s,
             "starts_before_crash_s": args.lead_s,
             "algo": "rl",
-        },  # fmt: skip
+        },
         "bought_with_monitors": ex_with.filled_by(stress_end) - ex_with.filled_by(crash_ns),
         "bought_without_monitors": (
             ex_without.filled_by(stress_end) - ex_without.filled_by(crash_ns)

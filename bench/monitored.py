@@ -26,6 +26,8 @@ from rlexec.simulator.replay import MarketReplay
 
 NS = 1_000_000_000
 TIMER_NS = 100_000_000
+HORIZON_PATIENCE_S = 300
+"""As `ParentExecution.complete`: the rest is taken for up to this long after the horizon."""
 
 
 class MonitoredReplay(MarketReplay):
@@ -147,7 +149,8 @@ def run_monitored(
     """One episode as `models.runner.run_episode` runs it, with the monitors in the loop.
 
     At the horizon the unmonitored run completes at market (as the backtester does); the
-    monitored run takes the rest through the same caps, as `LiveExecution.take_rest` does.
+    monitored run takes the rest through the same caps every second (for up to
+    `HORIZON_PATIENCE_S`), as the live horizon phase repeats `LiveExecution.take_rest`.
     """
     begin = max(data.start_ns, spec.start_ns - round(FEATURE_WARMUP_S * NS))
     replay = MonitoredReplay(data, replay_config(), start_ns=begin)
@@ -170,8 +173,12 @@ def run_monitored(
         ex.advance_to(start + round((step + 1) * spec.interval_s * NS))
     if monitors is None:
         ex.complete()
-    else:
+    else:  # the live horizon phase: cancel, then take the rest through the caps every second
         ex.cancel_all()
-        ex.execute([New(ex.remaining, None, TimeInForce.IOC, OrderType.MARKET)])
+        for _ in range(HORIZON_PATIENCE_S):
+            ex.execute([New(ex.remaining, None, TimeInForce.IOC, OrderType.MARKET)])
+            if not ex.remaining:
+                break
+            ex.advance_to(ex.now_ns + NS)
     c = ex.costs()
     return ex, Outcome(c.filled, c.is_bps, ex.held_back, ex.loosenings)

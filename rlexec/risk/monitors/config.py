@@ -57,11 +57,13 @@ class MonitorConfig(BaseModel):
     spread_min_ticks: Annotated[int, Field(ge=1)] = 4
     spread_halflife_s: Annotated[float, Field(gt=0)] = 600.0
     spread_multiplier: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
-    one_sided_ratio: Annotated[float, Field(gt=0, lt=1.0)] = 0.05
+    one_sided_ratio: Annotated[float, Field(gt=0, lt=1.0)] = 0.02
     """ONE_SIDED_BOOK: thinner side / thicker side (top `one_sided_levels`) below this …"""
     one_sided_levels: Annotated[int, Field(ge=1)] = 5
-    one_sided_min_s: Annotated[float, Field(ge=0)] = 3.0
-    """… for this long (or one side empty) → size × one_sided_multiplier."""
+    one_sided_min_s: Annotated[float, Field(ge=0)] = 10.0
+    """… for this long (or one side empty) → size × one_sided_multiplier. Defaults (2 %, 10 s)
+    are set so a level-1 feed's ordinary top-of-book asymmetry does not fire on normal days
+    (`bench/monitors_backtest.py`)."""
     one_sided_multiplier: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     quote_rate_multiple: Annotated[float, Field(gt=1.0)] = 5.0
     """QUOTE_RATE_SURGE: book messages in the last second > multiple × the slow EWMA rate …"""
@@ -71,8 +73,8 @@ class MonitorConfig(BaseModel):
     quote_rate_multiplier: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     collar_bps: Annotated[float, Field(gt=0)] = 50.0
     """TRADE_THROUGH: a print further than this from the mid before it pauses the symbol."""
-    stale_after_s: Annotated[float, Field(gt=0)] = 10.0
-    """STALE_FEED: no book update for this long pauses the symbol (default 10 s; the service's own
+    stale_after_s: Annotated[float, Field(gt=0)] = 15.0
+    """STALE_FEED: no book update for this long pauses the symbol (default 15 s; the service's own
     freshness check pauses decisions after its `stale_after_s`)."""
     anomaly_grid_s: Annotated[float, Field(gt=0)] = 0.1
     """Spread, one-sided book and mid jumps are evaluated on this grid (default 100 ms)."""

@@ -19,6 +19,7 @@ import statistics
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from bench.monitored import run_monitored
@@ -78,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         overlay = RiskOverlay(limits, store=MemoryKillSwitchStore(), clock=lambda: 0,
                               initialise=True)  # fmt: skip
-        monitors = MonitorSet(config, [data.symbol], overlay=overlay)
-        algo = PolicyAlgo("rl", choose, trusted=lambda m=monitors: m.trusted(data.symbol))
-        _, outcome = run_monitored(data, spec, algo, monitors, overlay)
-        monitors.on_parent_done(data.symbol, outcome.is_bps, spec.start_ns)
+        current = MonitorSet(config, [data.symbol], overlay=overlay)
+        monitors = current
+        algo = PolicyAlgo("rl", choose, trusted=partial(current.trusted, data.symbol))
+        _, outcome = run_monitored(data, spec, algo, current, overlay)
+        current.on_parent_done(data.symbol, outcome.is_bps, spec.start_ns)
         with_m.append(outcome)
-        tightenings = [a for a in monitors.actions if a.tightened and a.ts_ns >= spec.start_ns]
+        tightenings = [a for a in current.actions if a.tightened and a.ts_ns >= spec.start_ns]
         touched += bool(tightenings)
         codes.update(a.code for a in tightenings)
     diffs = [w.is_bps - b.is_bps for w, b in zip(with_m, base, strict=True)]

@@ -356,3 +356,20 @@ def test_monitors_only_ever_tighten(seq: list[Event], qty: int) -> None:
             last[key] = a.ts_ns
         elif a.kind in (k.value for k in Kind):
             assert a.ts_ns - last[key] >= clear.get(a.monitor, 30.0) * S
+
+
+def test_importing_the_monitors_loads_nothing_but_market_and_risk() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\nimport rlexec.risk.monitors\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('rlexec.'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = json.loads(out.stdout)
+    assert "rlexec.risk.monitors.monitor_set" in loaded
+    assert all(m.split(".")[1] in ("market", "risk") for m in loaded), loaded

@@ -156,8 +156,9 @@ class MonitorSet:
         self.anomalies.on_time(now_ns)
         for key, (level, code, reason) in list(self._wanted.items()):
             latch = self._latches[key]
-            if latch.level < level and latch.update(level, now_ns):
-                self._changed(key, latch, code, reason, now_ns)
+            old = latch.level
+            if old < level and latch.update(level, now_ns):
+                self._changed(key, latch, old, code, reason, now_ns)
         self.flush_log()
 
     def flush_log(self) -> None:
@@ -198,8 +199,9 @@ class MonitorSet:
                 return
             latch = self._latches[key] = Latch(self._clear_ns(monitor))
         self._wanted[key] = (level, code, reason)
+        old = latch.level
         if latch.update(level, now_ns):
-            self._changed(key, latch, code, reason, now_ns)
+            self._changed(key, latch, old, code, reason, now_ns)
 
     def reduce(self, monitor: str, symbol: str, code: str, reason: str, now_ns: int) -> None:
         overlay = self.overlay
@@ -225,9 +227,11 @@ class MonitorSet:
             seconds = c.anomaly_clear_s
         return round(seconds * 1e9)
 
-    def _changed(self, key: Key, latch: Latch, code: str, reason: str, now_ns: int) -> None:
+    def _changed(
+        self, key: Key, latch: Latch, old: float, code: str, reason: str, now_ns: int
+    ) -> None:
         monitor, symbol, kind = key
-        tightened = latch.eased_since is None and latch.set_ns == now_ns
+        tightened = latch.level < old
         if tightened:
             self._reasons[key] = reason
         else:

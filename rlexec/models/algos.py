@@ -169,11 +169,17 @@ class SubmitAndLeave:
 class PolicyAlgo:
     """Any callable observation → action index (the ONNX runtime, an SB3 model, a sampler)."""
 
-    def __init__(self, name: str, choose: PolicyFn, lot: int = 100) -> None:
+    def __init__(
+        self, name: str, choose: PolicyFn, lot: int = 100, trusted: Callable[[], bool] | None = None
+    ) -> None:
         self.name = name
         self.choose = choose
         self.lot = lot
+        self.trusted = trusted
+        """Asked before every decision: False (e.g. the risk monitors distrust the policy for
+        this symbol) makes the decision the schedule's, without consulting the policy."""
         self.fallbacks = 0
+        self.distrusted = 0
         self.last_observation: list[float] = []
         self.last_action: int | None = None
         """The action index of the last decision; None when it fell back to the schedule."""
@@ -184,6 +190,11 @@ class PolicyAlgo:
 
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         self.last_observation = observation = ex.observation()
+        if self.trusted is not None and not self.trusted():
+            self.distrusted += 1
+            self.last_action = None
+            self._twap.decide(ex, step, steps)
+            return
         index = self.choose(observation)
         if index is None or not 0 <= index < len(ACTIONS):
             self.fallbacks += 1

@@ -32,6 +32,7 @@ from rlexec.models.port import (
     Replace,
 )
 from rlexec.risk import Approval, RiskOverlay
+from rlexec.risk.monitors import MonitorSet
 from rlexec.service.gate import OrderGate, SendError
 from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
@@ -99,6 +100,7 @@ class LiveExecution(PlannedExecution):
         take_collar_ticks: int = 2,
         limit_price: int | None = None,
         max_participation: float | None = None,
+        monitors: MonitorSet | None = None,
     ) -> None:
         self.parent_id = parent_id
         self.symbol = market.symbol
@@ -115,6 +117,8 @@ class LiveExecution(PlannedExecution):
         self.collar = take_collar_ticks * tick
         self.limit_price = limit_price
         self.max_participation = max_participation
+        self.monitors = monitors
+        """Dynamic risk (issue 14): may shrink or skip a new order or a replace's growth."""
         self.start_volume = market.volume
         self.log = DecisionLog()
         self._open_at_plan = 0
@@ -199,6 +203,15 @@ class LiveExecution(PlannedExecution):
         if child is None or child.state.is_terminal or child.state in _PENDING:
             self.log.outcomes.append(StepOutcome(step, "skipped", "child is done or busy"))
             return
+        growth = step.quantity - child.quantity
+        if self.monitors is not None and growth > 0:  # dynamic risk (issue 14): shrink growth
+            allowed = self.monitors.scale(self.symbol, growth)
+            if allowed < growth:
+                detail = f"monitors: growth {growth} → {allowed}"
+                self.log.outcomes.append(StepOutcome(step, "capped", detail))
+                if allowed <= 0:
+                    return
+                step = Replace(step.id, child.quantity + allowed, step.price)
         leaves = step.quantity - child.cum_qty
         decision = self.overlay.check_replace(
             child.current_cl_ord_id, leaves, self._within_limit(step.price), self.clock()
@@ -238,6 +251,16 @@ class LiveExecution(PlannedExecution):
                 step, "capped", f"quantity {quantity} → max_order_qty {limits.max_order_qty}"
             ))  # fmt: skip
             quantity = limits.max_order_qty
+        # -- dynamic risk monitors (issue 14): never more than the plan, nothing while paused
+        if self.monitors is not None:
+            scaled = self.monitors.scale(self.symbol, quantity)
+            if scaled < quantity:
+                result = "capped" if scaled > 0 else "skipped"
+                detail = f"monitors: quantity {quantity} → {scaled}"
+                self.log.outcomes.append(StepOutcome(step, result, detail))
+                if scaled <= 0:
+                    return
+                quantity = scaled
         self._send_new(step, quantity)
 
     def _send_new(self, step: New, quantity: int) -> bool:

@@ -29,6 +29,7 @@ from rlexec.models.algos import Algo, PolicyAlgo
 from rlexec.models.contract import ACTIONS
 from rlexec.models.port import Cancel
 from rlexec.risk import RiskOverlay
+from rlexec.risk.monitors import MonitorSet
 from rlexec.service.audit import AuditLog
 from rlexec.service.config import ParentSpec
 from rlexec.service.gate import OrderGate
@@ -181,6 +182,8 @@ class ParentManager:
         self.metrics = metrics
         self.audit = audit
         self.make_algo = make_algo
+        self.monitors: MonitorSet | None = None
+        """Dynamic risk (issue 14): handed to every parent's `LiveExecution`."""
         self.interval_ns = round(decision_interval_s * _NS)
         self.stale_after_ns = round(stale_after_s * _NS)
         self.tick = tick
@@ -235,6 +238,7 @@ class ParentManager:
         return LiveExecution(
             parent.id, market, state, self.oms, self.gate, self.overlay, self.clock,
             self.metrics, self.tick, limit_price=limit, max_participation=spec.max_participation,
+            monitors=self.monitors,
         )  # fmt: skip
 
     def pause(self, pid: str, why: str = "requested") -> Parent:

@@ -53,6 +53,7 @@ from rlexec.models.market_stats import MarketStats
 from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
 from rlexec.models.port import ExecutionPort
 from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_limits
+from rlexec.risk.monitors import MonitorConfig, MonitorSet
 from rlexec.service.audit import AuditLog
 from rlexec.service.clock import make_clock
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
@@ -90,6 +91,7 @@ class Service(MarketDataListener, OrderEvents):
         stats: MarketStats | None = None,
         registry: CollectorRegistry | None = None,
         store: StateStore | None = None,
+        monitors: MonitorConfig | None = None,
     ) -> None:
         self.settings = settings
         symbols = list(settings.symbols)
@@ -120,6 +122,10 @@ class Service(MarketDataListener, OrderEvents):
             initialise=memory or settings.initialise,
         )  # fmt: skip
         self.overlay.killswitch.add_listener(self._on_kill_transition)
+        # dynamic risk (issue 14): fed the same events as the overlay, can only tighten
+        self.monitors = MonitorSet(
+            monitors or MonitorConfig(), symbols, overlay=self.overlay, registry=self.registry
+        )
         model = settings.model or DEFAULT_MODEL
         self.policy = OnnxPolicy(model)  # refuses a model whose features differ, naming them
         norm = self.policy.normaliser
@@ -159,6 +165,7 @@ class Service(MarketDataListener, OrderEvents):
             self.make_algo, decision_interval_s=settings.decision_interval_s,
             stale_after_s=settings.stale_after_s, tick=settings.tick_size, lot=settings.lot_size,
         )  # fmt: skip
+        self.parents.monitors = self.monitors
         self.allocators: dict[str, ClOrdIdAllocator] = {}
         self.gate.next_id = self._next_id
         self.gate.persist = self.persist_child
@@ -245,6 +252,7 @@ class Service(MarketDataListener, OrderEvents):
             inference = self.metrics.inference
             imputed = self.metrics.imputed
             drift = self.drift
+            monitors, symbol, clock = self.monitors, spec.symbol, self.clock.now_ns
 
             def choose(obs: list[float] | Any) -> int | None:
                 started = time.perf_counter()
@@ -253,9 +261,11 @@ class Service(MarketDataListener, OrderEvents):
                 drift.observe(obs)
                 if policy.last_imputed:
                     imputed.inc(policy.last_imputed)
-                return None if decision is None else decision.index
+                index = None if decision is None else decision.index
+                monitors.on_action(symbol, index, clock())
+                return index
 
-            return PolicyAlgo("rl", choose, lot)
+            return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol))
         if name == "twap":
             return ScheduleAlgo("twap")
         if name == "sal":
@@ -375,9 +385,12 @@ class Service(MarketDataListener, OrderEvents):
                 self.metrics.md_stale.labels(symbol=symbol).set(0 if fresh else 1)
                 self.parents.on_market(symbol, now)
             self.audit.flush()
-            for feature, score in self.drift.scores().items():
+            scores = self.drift.scores()
+            for feature, score in scores.items():
                 self.metrics.drift.labels(feature=feature).set(score)
             self._risk_gauges(now)
+            self.monitors.on_drift(scores, now)
+            self.monitors.on_time(now)
             self.metrics.store_queue.set(self.store.queue_depth)
             self.metrics.store_errors.set(self.store.errors)
 
@@ -449,6 +462,7 @@ class Service(MarketDataListener, OrderEvents):
         mid = book.mid
         if mid is not None:
             self.overlay.on_market(symbol, float(mid), now)
+        self.monitors.on_book(symbol, book, now)
         before = self.gate.sent
         self.parents.on_market(symbol, now)
         if self.gate.sent != before:
@@ -457,7 +471,9 @@ class Service(MarketDataListener, OrderEvents):
     def on_trade(self, symbol: str, trade: Trade) -> None:
         market = self.markets.get(symbol)
         if market is not None:
-            market.on_trade(self.clock.now_ns(), trade.size, int(trade.aggressor))
+            now = self.clock.now_ns()
+            market.on_trade(now, trade.size, int(trade.aggressor))
+            self.monitors.on_trade(symbol, trade, now)
 
     def on_stale(self, symbol: str, reason: str) -> None:
         market = self.markets.get(symbol)
@@ -490,6 +506,7 @@ class Service(MarketDataListener, OrderEvents):
         now = self.clock.now_ns()
         self.overlay.on_fill(child.symbol, child.side, qty, price,
                              order_id=self.gate.risk_id(child), now_ns=now)  # fmt: skip
+        self.monitors.on_fill(child.symbol, child.side, qty, price, now)
         self.metrics.fills.inc()
         self.store.add_fill(exec_id, {"cl_ord_id": child.cl_ord_id, "parent": child.parent_id,
                                       "symbol": child.symbol, "side": child.side.name, "qty": qty,

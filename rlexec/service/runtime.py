@@ -462,11 +462,13 @@ class Service(MarketDataListener, OrderEvents):
         mid = book.mid
         if mid is not None:
             self.overlay.on_market(symbol, float(mid), now)
-        self.monitors.on_book(symbol, book, now)
         before = self.gate.sent
         self.parents.on_market(symbol, now)
         if self.gate.sent != before:
             self.metrics.tick_to_order.observe(time.perf_counter() - started)
+        # The monitors see the tick after the decision it triggered: their tightenings apply
+        # from the next decision on (seconds of market apart), never delaying this order.
+        self.monitors.on_book(symbol, book, now)
 
     def on_trade(self, symbol: str, trade: Trade) -> None:
         market = self.markets.get(symbol)

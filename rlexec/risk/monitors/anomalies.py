@@ -35,7 +35,7 @@ DETECTORS = (
 
 class _SymbolMarket:
     __slots__ = (
-        "bucket_n", "bucket_start", "first_ns", "grid_ns", "last_mid", "last_update",
+        "bucket_n", "bucket_start", "crossed", "first_ns", "grid_ns", "last_mid", "last_update",
         "mids", "one_sided_since", "rate", "rate_flag", "spread", "spread_flag",
     )  # fmt: skip
 
@@ -52,6 +52,8 @@ class _SymbolMarket:
         self.bucket_n = 0
         self.rate: float | None = None
         self.rate_flag = False
+        self.crossed = False
+        """Whether the last book was crossed or locked (the clear is only told on a change)."""
 
 
 class AnomalyMonitor:
@@ -83,10 +85,13 @@ class AnomalyMonitor:
         bid, ask = book.best_bid, book.best_ask
         if bid is not None and ask is not None and bid >= ask:
             what = "locked" if bid == ask else "crossed"
+            st.crossed = True
             self._want(CROSSED_BOOK, symbol, Kind.PAUSE, 0.0,
                        f"{CROSSED_BOOK}: {what} bid={bid} ≥ ask={ask} → pause", now_ns)  # fmt: skip
             return
-        self._want(CROSSED_BOOK, symbol, Kind.PAUSE, 1.0, "", now_ns)
+        if st.crossed:
+            st.crossed = False
+            self._want(CROSSED_BOOK, symbol, Kind.PAUSE, 1.0, "", now_ns)
         if bid is not None and ask is not None:
             st.last_mid = (bid + ask) / 2
         if now_ns - st.grid_ns >= self.grid_ns:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from deploy.grafana.queries import alert_queries, panel_queries
 from rlexec.gateway.metrics import GatewayMetrics
+from rlexec.risk.monitors import MonitorConfig, MonitorSet
 from rlexec.risk.overlay import RiskOverlay
 from rlexec.risk.testing import ManualClock, limits
 from rlexec.service.metrics import ServiceMetrics
@@ -121,14 +122,15 @@ def test_every_panel_expression_parses(tmp_path: Path) -> None:
 
 
 def _exported() -> set[str]:
-    """Every sample name the four metric modules export, from their real registries."""
-    service, gateway, venue, risk = (CollectorRegistry() for _ in range(4))
+    """Every sample name the metric modules export, from their real registries."""
+    service, gateway, venue, risk, monitors = (CollectorRegistry() for _ in range(5))
     ServiceMetrics(service)
     GatewayMetrics(gateway).for_session("FIX.4.4:CLIENT->VENUE")
     VenueMetrics(venue)
-    RiskOverlay(limits(), clock=ManualClock(), registry=risk, initialise=True)
+    overlay = RiskOverlay(limits(), clock=ManualClock(), registry=risk, initialise=True)
+    MonitorSet(MonitorConfig(), ["AAPL"], overlay=overlay, registry=monitors)
     names: set[str] = set()
-    for registry in (service, gateway, venue, risk):
+    for registry in (service, gateway, venue, risk, monitors):
         for line in generate_latest(registry).decode().splitlines():
             if line.startswith("# TYPE "):  # families with no series yet have only this line
                 _, _, name, kind = line.split()

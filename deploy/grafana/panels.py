@@ -442,6 +442,85 @@ RISK = Dashboard(
                 ),
             ),
         ),
+        Row(
+            "Position and P&L",
+            (
+                Panel(
+                    "Position by symbol",
+                    "timeseries",
+                    (
+                        q(
+                            f"max by (symbol) (rlexec_service_position_shares{{{SVC}}})",
+                            "{{symbol}}",
+                        ),
+                    ),
+                    unit="short",
+                ),
+                Panel(
+                    "Daily P&L",
+                    "timeseries",
+                    (q(f"max(rlexec_service_daily_pnl_dollars{{{SVC}}})", "P&L"),),
+                    unit="currencyUSD",
+                ),
+            ),
+        ),
+        Row(
+            "Dynamic risk monitors (they only tighten)",
+            (
+                Panel(
+                    "Size multiplier by symbol",
+                    "timeseries",
+                    (
+                        q(
+                            f"min by (symbol) (rlexec_risk_monitor_size_multiplier{{{SVC}}})",
+                            "{{symbol}}",
+                        ),
+                    ),
+                    unit="percentunit",
+                    min=0,
+                    max=1,
+                    description="1 = untouched; every monitor can only lower it.",
+                ),
+                Panel(
+                    "Paused / policy distrusted",
+                    "state-timeline",
+                    (
+                        q(
+                            f"max by (symbol) (rlexec_risk_monitor_paused{{{SVC}}})",
+                            "paused {{symbol}}",
+                        ),
+                        q(
+                            f"max by (symbol) (rlexec_risk_monitor_policy_distrusted{{{SVC}}})",
+                            "distrusted {{symbol}}",
+                        ),
+                    ),
+                    mappings=(("0", "no", "green"), ("1", "yes", "orange")),
+                ),
+                Panel(
+                    "Monitor levels",
+                    "timeseries",
+                    (
+                        q(
+                            f"min by (monitor, kind) (rlexec_risk_monitor_level{{{SVC}}})",
+                            "{{monitor}} {{kind}}",
+                        ),
+                    ),
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Monitor actions by reason (5 m)",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (code) (increase(rlexec_risk_monitor_actions_total{{{SVC}}}[5m])) "
+                            "or on() vector(0)",
+                            "{{code}}",
+                        ),
+                    ),
+                    unit="short",
+                ),
+            ),
+        ),
     ),
 )
 

@@ -89,19 +89,8 @@ async def test_graceful_stop_cancels_working_children(venue: Venue) -> None:
 def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     cancels_before = _disconnect_cancels(venue)
     api = _free_port()
-    cmd = [
-        sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
-        "--clock", "venue", "--symbols", "AAPL", "--parent", "buy 20000 AAPL 600s twap",
-        "--api", f"127.0.0.1:{api}",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    proc = _serve_until_an_order(venue, api)
     try:
-        deadline = time.monotonic() + 45
-        while _new_orders_sent(api) < 1:
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "rlexec serve never sent a child order"
-            time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -120,19 +109,8 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
 
 def test_sigusr1_halts_without_the_http_api_and_says_so(venue: Venue) -> None:
     api = _free_port()
-    cmd = [
-        sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
-        "--clock", "venue", "--symbols", "AAPL", "--parent", "buy 20000 AAPL 600s twap",
-        "--api", f"127.0.0.1:{api}",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    proc = _serve_until_an_order(venue, api)
     try:
-        deadline = time.monotonic() + 45
-        while _new_orders_sent(api) < 1:
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "rlexec serve never sent a child order"
-            time.sleep(0.2)
         proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + 10
         while 'rlexec_risk_state{state="HALTED"} 1.0' not in _metrics(api):
@@ -152,6 +130,26 @@ def test_sigusr1_halts_without_the_http_api_and_says_so(venue: Venue) -> None:
     assert signals[0]["parents_cancelled"] == "1"
     stopped = [json.loads(line) for line in err.splitlines() if '"service_stopped"' in line]
     assert stopped and stopped[0]["left_working"] == "0"
+
+
+def _serve_until_an_order(venue: Venue, api: int) -> subprocess.Popen[str]:
+    """`rlexec serve` with a TWAP parent, returned once it has sent a child order."""
+    cmd = [
+        sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
+        "--clock", "venue", "--symbols", "AAPL", "--parent", "buy 20000 AAPL 600s twap",
+        "--api", f"127.0.0.1:{api}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 45
+    while _new_orders_sent(api) < 1:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(
+                f"rlexec serve never sent a child order: {proc.communicate()[1][-2000:]}"
+            )
+        time.sleep(0.2)
+    return proc
 
 
 def _metrics(api: int) -> str:

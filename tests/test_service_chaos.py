@@ -119,16 +119,17 @@ def test_kill_9_twenty_times_loses_no_order(venue: Venue, redis_url: str, tmp_pa
         "recoveries": text.count("event=recovered") + text.count('"event": "recovered"'),
         "adopted": text.count("order_adopted"),
     }  # fmt: skip
-    print(json.dumps(summary))
-    assert kills == KILLS, f"the service finished after {kills} kills: {summary}"
-    assert by_side == {"BUY": venue_buy, "SELL": venue_sell}, summary
+    report = json.dumps(summary)
+    print(report)
+    assert kills == KILLS, f"the service finished after {kills} kills: {report}"
+    assert by_side == {"BUY": venue_buy, "SELL": venue_sell}, report
     assert fills_by_side == by_side, summary
-    assert duplicates == 0, summary
+    assert duplicates == 0, report
     assert not working, summary
-    assert set(parents) == {"chaos-rl", "chaos-twap"}, summary
+    assert set(parents) == {"chaos-rl", "chaos-twap"}, report
     for cid, p in parents.items():
-        assert filled[cid] <= p["spec"]["quantity"], summary
-        assert p["state"] in ("completed", "failed"), summary
+        assert filled[cid] <= p["spec"]["quantity"], report
+        assert p["state"] in ("completed", "failed"), report
 
 
 async def _load(url: str):  # type: ignore[no-untyped-def]

@@ -182,6 +182,12 @@ class Recovery:
                                  child.order_type, child.price, child.time_in_force,
                                  child.venue_order_id, child.cum_qty)  # fmt: skip
         service.persist_child(child)
+        if child.cum_qty:  # its fills' own reports went with the crash: one ledger entry for them
+            service.store.add_fill(f"{child.cl_ord_id}:adopted", {
+                "cl_ord_id": child.cl_ord_id, "parent": parent_id, "symbol": child.symbol,
+                "side": child.side.name, "qty": child.cum_qty,
+                "price": round(child.notional / child.cum_qty), "ts_ns": now,
+            })  # fmt: skip
         self.adopted += 1
         log.warning("event=order_adopted cl_ord_id=%s parent=%s filled=%d of=%d state=%s",
                     child.cl_ord_id, parent_id, child.cum_qty, child.quantity, state.value)  # fmt: skip

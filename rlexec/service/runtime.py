@@ -551,6 +551,10 @@ class Service(MarketDataListener, OrderEvents):
         self.metrics.alerts.labels(code=code).inc()
         log.error("event=oms_alert code=%s cl_ord_id=%s detail=%r", code,
                   child.cl_ord_id if child is not None else "-", detail)  # fmt: skip
+        if code == AlertCode.MISSED_FILL and self.recovery is not None:
+            # After a crash the venue's status answers are how lost fills come back: expected
+            # here (they are applied and recorded), a reason to halt at any other time.
+            return
         if code in HALT_ALERTS:
             self.overlay.halt("oms", f"{code}: {detail}")
 

@@ -123,9 +123,9 @@ def test_kill_9_twenty_times_loses_no_order(venue: Venue, redis_url: str, tmp_pa
     print(report)
     assert kills == KILLS, f"the service finished after {kills} kills: {report}"
     assert by_side == {"BUY": venue_buy, "SELL": venue_sell}, report
-    assert fills_by_side == by_side, summary
+    assert fills_by_side == by_side, report
     assert duplicates == 0, report
-    assert not working, summary
+    assert not working, report
     assert set(parents) == {"chaos-rl", "chaos-twap"}, report
     for cid, p in parents.items():
         assert filled[cid] <= p["spec"]["quantity"], report

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from rlexec.gateway.message import FixMessage
+from rlexec.service.config import ParentSpec
+from rlexec.service.oms import ChildState
 from rlexec.service.parents import ParentState
 from rlexec.service.runtime import Service
 from tests.service_support import Venue, settings, start_venue, submit, wait_for, warm_up
@@ -215,3 +217,32 @@ async def _sleep(s: float) -> None:
     import asyncio
 
     await asyncio.sleep(s)
+
+
+async def test_a_kill_while_a_replace_is_in_flight_still_cancels_that_child(venue: Venue) -> None:
+    """One request at a time per order: the kill's sweep skips a child whose replace is in
+    flight, and the service cancels it as soon as the venue answers the replace."""
+    service = Service(settings(venue))
+    await service.start()
+    try:
+        await warm_up(service, 5.0)
+        mid = service.markets["AAPL"].book.mid
+        assert mid is not None
+        spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0,
+                          algo="twap", limit_price=round(mid * 0.98 / 10_000, 2))  # fmt: skip
+        parent = service.parents.submit(spec)
+        await wait_for("a resting child", lambda: any(
+            c.state is ChildState.NEW for c in service.oms.working(parent.id)))  # fmt: skip
+        child = next(c for c in service.oms.working(parent.id) if c.state is ChildState.NEW)
+        smaller = max(100, child.quantity - child.cum_qty - 100)
+        approval = service.overlay.check_replace(
+            service.gate.risk_id(child), smaller, child.price, service.clock.now_ns()
+        )
+        assert approval.approved, approval
+        service.gate.replace(approval, child)
+        assert child.state is ChildState.PENDING_REPLACE
+        killed = service.control.kill("test", "kill with a replace in flight")
+        assert killed.state == "HALTED"
+        await wait_for("every child cancelled", lambda: not service.oms.working(), within=20)
+    finally:
+        await service.stop(grace_s=2.0)

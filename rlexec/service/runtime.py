@@ -341,12 +341,15 @@ class Service(MarketDataListener, OrderEvents):
         self.parents.pause_all("shutdown")  # pausing a parent cancels its children
         for child in self.oms.working():
             self.gate.cancel(child)
-        cancels = int(self.metrics.sent_cancel.value - before)
         deadline = time.monotonic() + grace
         while self.oms.working() and time.monotonic() < deadline:
             if not self.order_session.is_logged_on:
                 break
+            for child in self.oms.working():  # those whose replace was in flight, now free
+                if child.pending_cl_ord_id is None:
+                    self.gate.cancel(child)
             await asyncio.sleep(0.02)
+        cancels = int(self.metrics.sent_cancel.value - before)
         left = len(self.oms.working())
         for task in self._tasks:
             task.cancel()
@@ -526,12 +529,24 @@ class Service(MarketDataListener, OrderEvents):
         self.persist_child(child)
         if request is not None:
             self.overlay.on_replaced(request, self.clock.now_ns())
+        self._cancel_if_unwanted(child)
 
     def on_replace_rejected(self, child: ChildOrder, reason: str) -> None:
         request = self.gate.pending_replaces.pop(child.cl_ord_id, None)
         self.persist_child(child)
         if request is not None:
             self.overlay.on_replace_rejected(request, self.clock.now_ns())
+        self._cancel_if_unwanted(child)
+
+    def _cancel_if_unwanted(self, child: ChildOrder) -> None:
+        """A child whose replace was in flight when a kill, a pause or the shutdown swept the
+        working orders could not be cancelled then (one request at a time): cancel it now."""
+        if child.state.is_terminal:
+            return
+        parent = self.parents.parents.get(child.parent_id or "")
+        working = parent is not None and parent.state is ParentState.WORKING
+        if self.overlay.state is KillState.HALTED or not working:
+            self.gate.cancel(child)
 
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
         log.info("event=cancel_rejected cl_ord_id=%s reason=%r", child.cl_ord_id, reason)

@@ -132,6 +132,9 @@ class OnnxPolicy:
         self._buffer = np.zeros((1, n), dtype=np.float32)
         self._feed = {self._input: self._buffer}
         self._n = n
+        # One inference now: ONNX Runtime's first run allocates and plans (hundreds of µs),
+        # which must not land on the first live decision.
+        self._session.run(self._outputs, self._feed)
 
     def normalise(self, observation: Sequence[float]) -> npt.NDArray[np.float32]:
         return self.normaliser(observation)

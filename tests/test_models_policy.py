@@ -173,3 +173,11 @@ def test_the_shipped_model_is_the_default_and_fits_the_live_contract(aapl_messag
     assert training["settings"]["window"] == "09:35-13:00" and training["symbol"] == "AAPL"
     evaluation = json.loads(policy.metadata["rlexec.evaluation"])
     assert set(evaluation) == {"time_split", "ticker_split"}
+
+
+def test_refuses_a_model_that_does_not_run_on_its_own_contract(tmp_path: Path) -> None:
+    """The graph takes 12 inputs while its metadata names 11 features: refused at load."""
+    path = linear_model(tmp_path / "m.onnx", np.ones((N + 1, A), np.float32), np.zeros(A, np.float32),
+                        **{META_OBS_MEAN: json.dumps([0.0] * N), META_OBS_STD: json.dumps([1.0] * N)})  # fmt: skip
+    with pytest.raises(PolicyError, match="does not run on a 11-feature observation"):
+        OnnxPolicy(path)

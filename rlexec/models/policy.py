@@ -133,8 +133,14 @@ class OnnxPolicy:
         self._feed = {self._input: self._buffer}
         self._n = n
         # One inference now: ONNX Runtime's first run allocates and plans (hundreds of µs),
-        # which must not land on the first live decision.
-        self._session.run(self._outputs, self._feed)
+        # which must not land on the first live decision; and a model that cannot run on an
+        # observation of its own contract is refused here, not at the first decision.
+        try:
+            self._session.run(self._outputs, self._feed)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise PolicyError(
+                f"{self.path}: refused — it does not run on a {n}-feature observation ({exc})"
+            ) from None
 
     def normalise(self, observation: Sequence[float]) -> npt.NDArray[np.float32]:
         return self.normaliser(observation)

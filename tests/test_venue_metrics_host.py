@@ -14,13 +14,10 @@ import pytest
 
 from tests.service_support import free_port
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lobster"
-MESSAGES = DATA / "AAPL_2012-06-21_34200000_57600000_message_1.csv.gz"
 
-
-def _venue(metrics_host: str, metrics_port: int) -> subprocess.Popen[str]:
+def _venue(data: Path, metrics_host: str, metrics_port: int) -> subprocess.Popen[str]:
     cmd = [
-        sys.executable, "-m", "rlexec.cli.main", "venue", "--data", str(MESSAGES),
+        sys.executable, "-m", "rlexec.cli.main", "venue", "--data", str(data),
         "--port", "0", "--speed", "1", "--metrics-host", metrics_host,
         "--metrics-port", str(metrics_port), "--log-level", "WARNING",
     ]  # fmt: skip
@@ -32,10 +29,9 @@ def _get(host: str, port: int) -> str:
         return str(r.read().decode())
 
 
-@pytest.mark.skipif(not MESSAGES.exists(), reason="LOBSTER sample data not found")
-def test_metrics_served_on_the_given_host_only() -> None:
+def test_metrics_served_on_the_given_host_only(aapl_message: Path) -> None:
     port = free_port()
-    proc = _venue("127.0.0.2", port)
+    proc = _venue(aapl_message, "127.0.0.2", port)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -54,10 +50,9 @@ def test_metrics_served_on_the_given_host_only() -> None:
         proc.wait(10)
 
 
-@pytest.mark.skipif(not MESSAGES.exists(), reason="LOBSTER sample data not found")
-def test_unbindable_metrics_host_names_the_flag() -> None:
+def test_unbindable_metrics_host_names_the_flag(aapl_message: Path) -> None:
     # 192.0.2.1 (TEST-NET-1) is never an address of this machine: bind() fails, nothing is sent.
-    proc = _venue("192.0.2.1", free_port())
+    proc = _venue(aapl_message, "192.0.2.1", free_port())
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "--metrics-host" in err and "192.0.2.1" in err, err

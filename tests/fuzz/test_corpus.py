@@ -1,8 +1,7 @@
 """Every input the fuzzers ever crashed on, replayed as a normal test; plus the seeds.
 
-Files named `pending-<why>-*` fail on today's code in files outside this branch (`fixhard`:
-codec.py / session.py, issue 13 item 2): they are strict xfails, so the merge that fixes one
-must rename it (drop the prefix), and it keeps passing from then on.
+A crash the fuzzers find (atheris writes `crash-<sha1>`) is fixed, then moved
+here under a name that says what it was, so that it can never come back.
 """
 
 from __future__ import annotations
@@ -22,11 +21,6 @@ from tests.fuzz.harness import check_codec, check_session
 from tests.fuzz.test_venue_mutations import VALID, _answer, _client, _inbound
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-PENDING = {
-    "pending-fixhard-": "fixed on branch fixhard",
-    "pending-item2-": "issue 13 item 2 (integers > 4,300 digits) in simulator/market_data.py",
-    "pending-session-": "session.py ignores a ResendRequest for a range it never sent; FIX rejects it",
-}
 
 
 def _cases(kind: str) -> list[object]:
@@ -36,17 +30,7 @@ def _cases(kind: str) -> list[object]:
         else sorted((CORPUS / kind).glob("*.json"))
     )
     return [
-        pytest.param(
-            path,
-            id=f"{path.parent.name}/{path.name}",
-            marks=[
-                pytest.mark.xfail(strict=True, reason=reason)
-                for prefix, reason in PENDING.items()
-                if path.name.startswith(prefix)
-            ],
-        )
-        for path in files
-        if path.is_file()
+        pytest.param(path, id=f"{path.parent.name}/{path.name}") for path in files if path.is_file()
     ]
 
 

@@ -6,17 +6,9 @@ interface); skipped where either is missing.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-
 import pytest
 
 from bench.fix_roundtrip import quickfix_run
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("quickfix") is None or shutil.which("unshare") is None,
-    reason="needs the quickfix bindings and unshare",
-)
 
 
 @pytest.mark.parametrize("in_flight", [1, 20])

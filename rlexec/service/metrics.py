@@ -54,6 +54,7 @@ class ServiceMetrics:
             ["reason"],
         )  # fmt: skip
         self.fallback_invalid = fallbacks.labels(reason="invalid_output")
+        self.fallback_distrusted = fallbacks.labels(reason="distrusted")
         self.imputed = t.counter(
             p + "features_imputed_total",
             "Policy input features that were not finite and were imputed at their training mean.",

@@ -199,6 +199,9 @@ class ParentManager:
         self.on_new: Callable[[Parent], None] = _nothing
         """Called for a new parent (the service reserves its ClOrdID block)."""
         self.ready: Callable[[Parent], bool] = _always
+        self.on_policy: Callable[[str, list[float], int | None, int], None] = _ignore_policy
+        """After a decision the policy made (symbol, observation, action or None, time): the
+        drift monitor and the model-trust monitor, off the tick-to-order path."""
         """Whether a pending parent may start (its ClOrdIDs are reserved)."""
 
     # -- commands ------------------------------------------------------------------------
@@ -361,13 +364,20 @@ class ParentManager:
         touch = (ex.book.best_bid, ex.book.best_ask)
         remaining = ex.remaining
         algo = parent.algo
+        distrusted = algo.distrusted if isinstance(algo, PolicyAlgo) else 0
         algo.decide(ex, step, parent.steps)
+        # everything below runs after the decision's orders are on the wire
         parent.decisions += 1
         record = self._record(parent, ex, step, now_ns, remaining, touch)
         if isinstance(algo, PolicyAlgo):
             record["observation"] = algo.last_observation
             record["action"] = algo.last_action
-            if algo.last_action is None:
+            consulted = algo.distrusted == distrusted
+            if consulted:
+                self.on_policy(parent.spec.symbol, algo.last_observation, algo.last_action, now_ns)
+            if not consulted:
+                self.metrics.fallback_distrusted.inc()
+            elif algo.last_action is None:
                 self.metrics.fallback_invalid.inc()
             else:
                 self.metrics.action_children[algo.last_action].inc()
@@ -439,3 +449,7 @@ def _nothing(parent: Parent) -> None:
 
 def _always(parent: Parent) -> bool:
     return True
+
+
+def _ignore_policy(symbol: str, observation: list[float], action: int | None, now_ns: int) -> None:
+    return None

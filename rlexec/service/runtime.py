@@ -172,6 +172,7 @@ class Service(MarketDataListener, OrderEvents):
         self.parents.persist = self.persist_parent
         self.parents.on_new = self._reserve_ids
         self.parents.ready = self.ids_ready
+        self.parents.on_policy = self._after_policy
         self.recovery: Recovery | None = None
         self.recovered: dict[str, int] = {}
         self.control = Control(self)
@@ -232,6 +233,12 @@ class Service(MarketDataListener, OrderEvents):
             return
         self.parents.on_market(parent.spec.symbol, self.clock.now_ns())
 
+    def _after_policy(
+        self, symbol: str, observation: list[float], action: int | None, now_ns: int
+    ) -> None:
+        self.drift.observe(observation)
+        self.monitors.on_action(symbol, action, now_ns)
+
     def ids_ready(self, parent: Parent) -> bool:
         allocator = self.allocators.get(parent.id)
         return allocator is not None and allocator.current is not None
@@ -251,19 +258,15 @@ class Service(MarketDataListener, OrderEvents):
             policy = self.policy
             inference = self.metrics.inference
             imputed = self.metrics.imputed
-            drift = self.drift
-            monitors, symbol, clock = self.monitors, spec.symbol, self.clock.now_ns
+            monitors, symbol = self.monitors, spec.symbol
 
             def choose(obs: list[float] | Any) -> int | None:
                 started = time.perf_counter()
                 decision = policy.decide(obs)
                 inference.observe(time.perf_counter() - started)
-                drift.observe(obs)
                 if policy.last_imputed:
                     imputed.inc(policy.last_imputed)
-                index = None if decision is None else decision.index
-                monitors.on_action(symbol, index, clock())
-                return index
+                return None if decision is None else decision.index
 
             return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol))
         if name == "twap":

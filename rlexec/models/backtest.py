@@ -18,12 +18,10 @@ from rlexec.models.algos import (
     VwapAlgo,
     random_policy,
 )
-from rlexec.models.episodes import EpisodeSpec, draw_many
+from rlexec.models.backtest_tasks import DEFAULT_ROW, Executor, LocalExecutor, load_data, merge, plan
 from rlexec.models.evaluation import EpisodeResult, write_outputs
 from rlexec.models.market_stats import MarketStats, Window, estimate
 from rlexec.models.policy import OnnxPolicy
-from rlexec.models.runner import run_episode
-from rlexec.simulator.data import ReplayData
 
 ALGOS = ("twap", "vwap", "pov", "ac", "sal", "rl")
 AC_RISK_AVERSION = 0.05
@@ -71,36 +69,30 @@ def backtest(
     window: str = "13:00-15:55",
     train_window: str = "09:35-13:00",
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
+    chunk: int = 25,
 ) -> dict[str, Any]:
-    data = ReplayData.load(data_path)
-    test = Window.parse(window)
-    train = Window.parse(train_window)
-    stats = estimate(data, train, bucket_s=1800)
-    specs: list[EpisodeSpec] = draw_many(episodes, seed, test, stats)
-    runners = make_algos(algos, stats, train, model, seed)
-    by_algo: dict[str, list[EpisodeResult]] = {}
-    total = len(runners) * len(specs)
-    done = 0
-    for algo in runners:
-        results = []
-        for spec in specs:
-            results.append(run_episode(data, spec, algo))
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        by_algo[algo.name] = results
-    fallbacks = {a.name: a.fallbacks for a in runners if isinstance(a, PolicyAlgo)}
+    """Every algorithm on the same seeded episodes; the tasks run wherever `executor` puts them."""
+    for name in algos:
+        if name not in (*ALGOS, "random"):
+            raise ValueError(f"unknown algo {name!r}; choose from {', '.join((*ALGOS, 'random'))}")
+    tasks = plan(data_path, window, train_window, algos, model, episodes, seed, chunk)
+    done = (executor or LocalExecutor()).run(tasks, progress)
+    by_row, fallbacks = merge(done)
+    by_algo = by_row[DEFAULT_ROW]
+    data = load_data(str(data_path))
+    stats = estimate(data, Window.parse(train_window), bucket_s=1800)
     meta: dict[str, object] = {
         "data": Path(data.source).name,
         "symbol": data.symbol,
-        "test_window": str(test),
-        "stats_window": str(train),
-        "episodes": len(specs),
+        "test_window": str(Window.parse(window)),
+        "stats_window": str(Window.parse(train_window)),
+        "episodes": episodes,
         "seed": seed,
         "model": str(model) if model is not None else ("default" if "rl" in algos else None),
         "ac_risk_aversion": AC_RISK_AVERSION,
-        "policy_fallbacks": fallbacks,
+        "policy_fallbacks": fallbacks.get(DEFAULT_ROW, {}),
         "stats": {k: v for k, v in asdict(stats).items() if k != "profile"},
     }
-    tactics = {a.name: TACTICS[a.name] for a in runners}
+    tactics = {name: TACTICS[name] for name in by_algo}
     return write_outputs(out, by_algo, meta, tactics, candidate="rl")

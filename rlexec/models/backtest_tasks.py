@@ -1,0 +1,172 @@
+"""A backtest as a list of independent tasks, so that where they run cannot change the result.
+
+A task is (data file, test window, calibration window, one algorithm, a chunk of the seeded
+episode list, a simulator setting). Every input is in the task itself and every episode
+is drawn from the seed, so a task gives the same results in this process, in a pool or on
+another machine; the backtest merges them in a fixed order. Executors (here the local
+one; `rlexec.scale` adds Ray) decide only where tasks run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from rlexec.models.episodes import EpisodeSpec, draw_many
+from rlexec.models.evaluation import EpisodeResult
+from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.models.runner import replay_config, run_episode
+from rlexec.simulator.config import ReplayConfig
+from rlexec.simulator.data import ReplayData
+
+Progress = Callable[[int, int], None]
+"""(episodes finished, episodes in all)."""
+
+DEFAULT_ROW = "default"
+SEEDED_PER_EPISODE = frozenset({"random"})
+"""Algorithms with a random stream; every other algorithm resets in `start` and is reused."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestTask:
+    data: str
+    """Path of the LOBSTER message file (its orderbook file beside it)."""
+    window: str
+    """Episodes start and end inside this HH:MM-HH:MM window."""
+    train_window: str
+    """What the baselines are calibrated on (market statistics, profiles)."""
+    algo: str
+    model: str | None
+    episodes: int
+    """Size of the whole seeded episode list the chunk is cut from."""
+    seed: int
+    first: int
+    stop: int
+    """This task runs episodes [first, stop) of that list."""
+    row: str = DEFAULT_ROW
+    """Sensitivity row this task belongs to."""
+    config: ReplayConfig = field(default_factory=replay_config)
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.first
+
+
+@dataclass(slots=True)
+class TaskResult:
+    task: BacktestTask
+    results: list[EpisodeResult]
+    fallbacks: int | None
+    """Decisions where the policy had no valid answer (None for algorithms without a policy)."""
+
+
+def plan(
+    data: str | Path,
+    window: str,
+    train_window: str,
+    algos: Sequence[str],
+    model: Path | None,
+    episodes: int,
+    seed: int,
+    chunk: int = 25,
+    rows: dict[str, ReplayConfig] | None = None,
+) -> list[BacktestTask]:
+    """Every (row, algorithm, chunk of episodes), in the order results are merged."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    Window.parse(window), Window.parse(train_window)  # fail here, not inside a worker
+    settings = rows if rows is not None else {DEFAULT_ROW: replay_config()}
+    return [
+        BacktestTask(str(data), window, train_window, algo, str(model) if model else None,
+                     episodes, seed, first, min(first + chunk, episodes), row, config)  # fmt: skip
+        for row, config in settings.items()
+        for algo in algos
+        for first in range(0, episodes, chunk)
+    ]
+
+
+@lru_cache(maxsize=8)
+def load_data(path: str) -> ReplayData:
+    """One parse per file per process: tasks of the same file share it."""
+    return ReplayData.load(path)
+
+
+@lru_cache(maxsize=32)
+def _calibration(path: str, train_window: str) -> MarketStats:
+    return estimate(load_data(path), Window.parse(train_window), bucket_s=1800)
+
+
+@lru_cache(maxsize=32)
+def _episodes(
+    path: str, window: str, train_window: str, n: int, seed: int
+) -> tuple[EpisodeSpec, ...]:
+    stats = _calibration(path, train_window)
+    return tuple(draw_many(n, seed, Window.parse(window), stats))
+
+
+def run_task(
+    task: BacktestTask, data: ReplayData | None = None, on_episode: Callable[[], None] | None = None
+) -> TaskResult:
+    from rlexec.models.backtest import make_algos
+
+    replay = data if data is not None else load_data(task.data)
+    stats = _calibration(task.data, task.train_window)
+    specs = _episodes(task.data, task.window, task.train_window, task.episodes, task.seed)
+    model = Path(task.model) if task.model else None
+    train = Window.parse(task.train_window)
+    results: list[EpisodeResult] = []
+    fallbacks: int | None = None
+    (algo,) = make_algos([task.algo], stats, train, model, task.seed)
+    for spec in specs[task.first : task.stop]:
+        if task.algo in SEEDED_PER_EPISODE:
+            # Its random stream restarts per episode, so a chunk gives the same answers
+            # wherever it is cut.
+            (algo,) = make_algos([task.algo], stats, train, model, task.seed + spec.episode)
+        results.append(run_episode(replay, spec, algo, task.config))
+        if on_episode is not None:
+            on_episode()
+    count = getattr(algo, "fallbacks", None)
+    if isinstance(count, int) and task.algo not in SEEDED_PER_EPISODE:
+        fallbacks = count
+    return TaskResult(task, results, fallbacks)
+
+
+class Executor(Protocol):
+    def run(self, tasks: Sequence[BacktestTask], progress: Progress | None) -> list[TaskResult]:
+        """Results in the order of `tasks`."""
+        ...
+
+
+class LocalExecutor:
+    """In this process, one task after another."""
+
+    def run(self, tasks: Sequence[BacktestTask], progress: Progress | None) -> list[TaskResult]:
+        total = sum(t.size for t in tasks)
+        done = 0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+        return [run_task(task, on_episode=tick) for task in tasks]
+
+
+def merge(
+    results: Iterable[TaskResult],
+) -> tuple[dict[str, dict[str, list[EpisodeResult]]], dict[str, dict[str, int]]]:
+    """Per row, per algorithm, episodes in order; and the policy fallbacks per row and algorithm."""
+    by_row: dict[str, dict[str, list[EpisodeResult]]] = {}
+    fallbacks: dict[str, dict[str, int]] = {}
+    for r in sorted(results, key=lambda r: r.task.first):
+        by_row.setdefault(r.task.row, {}).setdefault(r.task.algo, []).extend(r.results)
+        if r.fallbacks is not None:
+            row = fallbacks.setdefault(r.task.row, {})
+            row[r.task.algo] = row.get(r.task.algo, 0) + r.fallbacks
+    return by_row, fallbacks

@@ -18,8 +18,15 @@ from rlexec.models.algos import (
     VwapAlgo,
     random_policy,
 )
-from rlexec.models.backtest_tasks import DEFAULT_ROW, Executor, LocalExecutor, load_data, merge, plan
-from rlexec.models.evaluation import EpisodeResult, write_outputs
+from rlexec.models.backtest_tasks import (
+    DEFAULT_ROW,
+    Executor,
+    LocalExecutor,
+    load_data,
+    merge,
+    plan,
+)
+from rlexec.models.evaluation import write_outputs
 from rlexec.models.market_stats import MarketStats, Window, estimate
 from rlexec.models.policy import OnnxPolicy
 
@@ -78,7 +85,7 @@ def backtest(
             raise ValueError(f"unknown algo {name!r}; choose from {', '.join((*ALGOS, 'random'))}")
     tasks = plan(data_path, window, train_window, algos, model, episodes, seed, chunk)
     done = (executor or LocalExecutor()).run(tasks, progress)
-    by_row, fallbacks = merge(done)
+    by_row, fallbacks = merge(tasks, done)
     by_algo = by_row[DEFAULT_ROW]
     data = load_data(str(data_path))
     stats = estimate(data, Window.parse(train_window), bucket_s=1800)

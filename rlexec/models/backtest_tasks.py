@@ -82,8 +82,19 @@ def plan(
     Window.parse(window), Window.parse(train_window)  # fail here, not inside a worker
     settings = rows if rows is not None else {DEFAULT_ROW: replay_config()}
     return [
-        BacktestTask(str(data), window, train_window, algo, str(model) if model else None,
-                     episodes, seed, first, min(first + chunk, episodes), row, config)  # fmt: skip
+        BacktestTask(
+            str(data),
+            window,
+            train_window,
+            algo,
+            str(model) if model else None,
+            episodes,
+            seed,
+            first,
+            min(first + chunk, episodes),
+            row,
+            config,
+        )
         for row, config in settings.items()
         for algo in algos
         for first in range(0, episodes, chunk)
@@ -159,12 +170,17 @@ class LocalExecutor:
 
 
 def merge(
-    results: Iterable[TaskResult],
+    tasks: Sequence[BacktestTask], results: Iterable[TaskResult]
 ) -> tuple[dict[str, dict[str, list[EpisodeResult]]], dict[str, dict[str, int]]]:
-    """Per row, per algorithm, episodes in order; and the policy fallbacks per row and algorithm."""
+    """Per row, per algorithm, episodes in plan order (whatever order the tasks finished in);
+    and the policy fallbacks per row and algorithm."""
+    order = {task: i for i, task in enumerate(tasks)}
+    done = sorted(results, key=lambda r: order[r.task])
+    if len(done) != len(order):
+        raise ValueError(f"{len(done)} task results for {len(order)} tasks")
     by_row: dict[str, dict[str, list[EpisodeResult]]] = {}
     fallbacks: dict[str, dict[str, int]] = {}
-    for r in sorted(results, key=lambda r: r.task.first):
+    for r in done:
         by_row.setdefault(r.task.row, {}).setdefault(r.task.algo, []).extend(r.results)
         if r.fallbacks is not None:
             row = fallbacks.setdefault(r.task.row, {})

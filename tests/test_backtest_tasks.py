@@ -14,7 +14,9 @@ WINDOW = "10:00-10:40"
 TRAIN = "09:35-10:00"
 
 
-def _episodes(message: Path, chunk: int, algos: tuple[str, ...]) -> dict[str, list[dict[str, object]]]:
+def _episodes(
+    message: Path, chunk: int, algos: tuple[str, ...]
+) -> dict[str, list[dict[str, object]]]:
     tasks = plan(message, WINDOW, TRAIN, algos, None, 6, seed=5, chunk=chunk)
     by_row, _ = merge(tasks, LocalExecutor().run(tasks, None))
     return {a: [asdict(r) for r in rs] for a, rs in by_row["default"].items()}

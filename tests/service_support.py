@@ -20,7 +20,9 @@ from rlexec.service.config import ParentSpec, ServiceSettings
 from rlexec.service.parents import Parent
 from rlexec.service.runtime import Service
 
-AlgoName = Literal["rl", "twap", "vwap", "pov", "ac", "sal"]
+AlgoName = Literal[
+    "rl", "twap", "twap_inside", "passive_first", "vwap", "pov", "ac", "ac_neutral", "sal"
+]
 LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
 SPEED = 40.0
 WARMUP_S = 180.0

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlexec.models.schedules import allocate, almgren_chriss, pov_quantity, twap, vwap
+from rlexec.models.schedules import (
+    ac_kappa,
+    ac_risk_aversion,
+    allocate,
+    almgren_chriss,
+    pov_quantity,
+    twap,
+    vwap,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -43,6 +51,26 @@ def test_almgren_chriss_front_loads_with_risk_aversion() -> None:
     assert averse == sorted(averse, reverse=True) and averse[0] > averse[-1] * 2
     more = almgren_chriss(10_000, 10, 30.0, sigma=2e-4, eta=1e-7, risk_aversion=1e-2)
     assert more[0] > averse[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kappa=st.floats(1e-5, 0.05),
+    slice_s=st.floats(1.0, 120.0),
+    sigma=st.floats(1e-6, 1e-3),
+    eta=st.floats(1e-9, 1e-2),
+)
+def test_ac_risk_aversion_inverts_kappa(
+    kappa: float, slice_s: float, sigma: float, eta: float
+) -> None:
+    lam = ac_risk_aversion(kappa, slice_s, sigma, eta)
+    assert lam >= 0
+    assert ac_kappa(slice_s, sigma, eta, lam) == pytest.approx(kappa, rel=1e-6)
+
+
+def test_ac_risk_aversion_needs_volatility() -> None:
+    with pytest.raises(ValueError, match="sigma"):
+        ac_risk_aversion(0.01, 15.0, 0.0, 1e-4)
 
 
 def test_pov() -> None:

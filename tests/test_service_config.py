@@ -299,7 +299,9 @@ def test_a_bad_parent_option_names_the_bad_word(text: str, word: str) -> None:
     symbol=st.from_regex(r"[A-Za-z][A-Za-z0-9.]{0,7}", fullmatch=True),
     seconds=st.integers(1, 10**6),
     unit=st.sampled_from(["s", "m", "h"]),
-    algo=st.sampled_from(["rl", "twap", "vwap", "pov", "ac", "sal"]),
+    algo=st.sampled_from(
+        ["rl", "twap", "twap_inside", "passive_first", "vwap", "pov", "ac", "ac_neutral", "sal"]
+    ),
     limit=st.none() | st.floats(0.01, 1e6),
     pov=st.none() | st.floats(0.001, 1.0),
 )

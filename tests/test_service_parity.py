@@ -1,5 +1,5 @@
 """Parity (issue 9): every RL decision the live service made, replayed through the backtest's
-path — the same `PolicyAlgo` over the shipped ONNX policy, built as `models.backtest.make_algos`
+path — the same `PolicyAlgo` over the shipped ONNX policy, built as `models.algo_registry.make_algo`
 builds it, on a `PlannedExecution` fed the audited inputs — gives the same action and plan."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class RecordedExecution(PlannedExecution):
 
 
 def backtest_rl_algo() -> PolicyAlgo:
-    """As `rlexec.models.backtest.make_algos(["rl"], ...)` builds it (shipped model)."""
+    """As `rlexec.models.algo_registry.make_algo("rl", ...)` builds it (shipped model)."""
     policy = OnnxPolicy()
 
     def choose(obs: Sequence[float], p: OnnxPolicy = policy) -> int | None:

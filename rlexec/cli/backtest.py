@@ -10,7 +10,8 @@ from rlexec.cli.progress import ProgressBar
 from rlexec.market.errors import RlexecError
 
 HELP = (
-    "compare RL against TWAP, VWAP, POV, Almgren-Chriss and submit-and-leave on the same episodes"
+    "compare RL against TWAP, VWAP, POV, Almgren-Chriss, submit-and-leave, the passive variants "
+    "and the best constant action on the same episodes"
 )
 
 
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="LOBSTER message file to trade in")
     parser.add_argument("--model", default=None, help="ONNX policy (default: the shipped model)")
     parser.add_argument(
-        "--algos", default="twap,vwap,pov,ac,sal,rl", help="comma-separated (also: random)"
+        "--algos",
+        default=None,
+        help="comma-separated (default: every baseline and rl; also: random)",
     )
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
@@ -29,26 +32,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stats-window", default="09:35-13:00", help="window the baselines are calibrated on"
     )
     parser.add_argument(
+        "--train-data",
+        default=None,
+        help="LOBSTER message file best_constant is selected on, in --stats-window (default: --data; "
+        "needed when --window is --stats-window, e.g. another ticker's day)",
+    )
+    parser.add_argument(
         "--out", required=True, help="output folder for results.json, report.md and plots"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from rlexec.models.backtest import backtest
+        from rlexec.models.backtest import ALGOS, backtest
     except ImportError as exc:
         raise RlexecError(
             f"backtest needs the train extra: pip install -e '.[train]' ({exc})"
         ) from None
     if args.episodes < 1:
         raise RlexecError(f"--episodes must be at least 1, got {args.episodes}")
-    algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    algos = [a.strip() for a in args.algos.split(",") if a.strip()] if args.algos else list(ALGOS)
     bar = ProgressBar("backtest")
     try:
         doc = backtest(
             args.data, Path(args.out), algos, Path(args.model) if args.model else None,
             args.episodes, args.seed, args.window, args.stats_window,
             progress=lambda done, total: bar.update(done / total, f"{done}/{total} runs"),
+            train_data=args.train_data,
         )  # fmt: skip
     except ValueError as exc:
         raise RlexecError(str(exc)) from None

@@ -9,11 +9,14 @@ copied into every backtest report:
 - schedule algos (TWAP, VWAP, Almgren–Chriss, POV): at each decision, first take (IOC
   limit through the far touch) whatever earlier slices left unfilled, then rest the
   current slice at our touch; anything left at the horizon is completed at market.
+- twap_inside: the same, resting one tick inside the spread instead of at the touch.
+- passive_first: TWAP targets, everything due by the end of the slice resting one tick
+  inside; it takes only the part of its deficit beyond a tolerance (10 % of the parent).
 - submit-and-leave: one limit order at the touch for the whole parent at the start,
   never re-priced; the remainder crossed at the horizon (Nevmyvaka, Feng & Kearns 2006).
 - RL: the policy picks a multiple of the even rate and a tactic (rest at the touch, rest
   one tick inside, or take) at each decision; a missing or invalid answer falls back to
-  the TWAP rule for that decision.
+  the TWAP rule for that decision. best_constant is the same with one fixed action.
 """
 
 from __future__ import annotations
@@ -28,18 +31,42 @@ from rlexec.models.contract import ACTIONS, Action, Tactic
 from rlexec.models.market_stats import MarketStats
 from rlexec.models.port import ExecutionPort
 from rlexec.models.schedules import almgren_chriss, pov_quantity, twap, vwap
+from rlexec.models.volume_profile import IntradayProfile
 
-SCHEDULE_TACTIC = "rest the slice at our touch; take earlier slices' unfilled shares (IOC, 2 ticks through the far touch) at the next decision; market order for the rest at the horizon"
+PASSIVE_FIRST_TOLERANCE = 0.10
+"""How far (fraction of the parent) passive_first may fall behind its TWAP targets before it
+takes anything."""
+TAKE = "take (IOC, 2 ticks through the far touch)"
+HORIZON = "market order for the rest at the horizon"
+SCHEDULE_TACTIC = (
+    f"rest the slice at our touch; {TAKE} earlier slices' unfilled shares at the next "
+    f"decision; {HORIZON}"
+)
 TACTICS: dict[str, str] = {
     "twap": "equal slices; " + SCHEDULE_TACTIC,
-    "vwap": "slices ∝ the training window's intraday volume profile (30-min buckets, flat outside it); "
-    + SCHEDULE_TACTIC,
-    "pov": "slice = participation × the market volume of the last interval (rate = parent / expected horizon volume); "
-    + SCHEDULE_TACTIC,
-    "ac": "Almgren–Chriss trajectory (σ, η from the training window; risk aversion stated in meta); "
-    + SCHEDULE_TACTIC,
-    "sal": "submit and leave: one limit at our touch for the whole parent, never re-priced; market order for the rest at the horizon",
-    "rl": "policy: rate ∈ {0, ½, 1, 1½, 2} × even rate, tactic ∈ {rest at touch, rest one tick inside, take}; TWAP rule if the policy has no valid answer; market order for the rest at the horizon",
+    "twap_inside": "equal slices; rest the slice one tick inside the spread (at our touch when "
+    f"the spread is one tick); {TAKE} earlier slices' unfilled shares at the next decision; "
+    + HORIZON,
+    "passive_first": "TWAP targets; rest everything due by the end of the current slice one "
+    "tick inside the spread (at our touch when the spread is one tick), earlier shortfall "
+    f"included; {TAKE} only the part of the shortfall beyond "
+    f"{PASSIVE_FIRST_TOLERANCE:.0%} of the parent, never the rest; " + HORIZON,
+    "vwap": "slices ∝ an intraday volume profile by time of day: the other tickers' whole-session "
+    "curve (30-min buckets, interpolated between bucket centres) blended with this ticker's "
+    "training-window buckets, never its test window (sources in meta); " + SCHEDULE_TACTIC,
+    "pov": "slice = participation × the market volume of the last interval (rate = parent / "
+    "expected horizon volume); " + SCHEDULE_TACTIC,
+    "ac": "Almgren–Chriss trajectory (σ, η from the training window; risk aversion λ set so "
+    "that κT = 1 on the shortest episode horizon, κT ≥ 1 on all; λ, κ in meta); " + SCHEDULE_TACTIC,
+    "ac_neutral": "Almgren–Chriss with λ = 0: the linear trajectory, which in this model is "
+    "exactly TWAP's schedule, worked with TWAP's tactic — identical to twap by construction "
+    "(a check of the Almgren–Chriss machinery, not a separate strategy); " + SCHEDULE_TACTIC,
+    "sal": f"submit and leave: one limit at our touch for the whole parent, never re-priced; {HORIZON}",
+    "best_constant": "one of the 15 policy actions (rate × even rate, tactic) taken at every "
+    "decision: the one that scored best as a fixed rule on training-window episodes (choice, "
+    f"criterion and every action's score in meta); no other catch-up; {HORIZON}",
+    "rl": "policy: rate ∈ {0, ½, 1, 1½, 2} × even rate, tactic ∈ {rest at touch, rest one tick "
+    f"inside, take}}; TWAP rule if the policy has no valid answer; {HORIZON}",
     "random": "uniformly random policy actions (a sanity floor)",
 }
 
@@ -71,8 +98,9 @@ def apply_action(ex: ExecutionPort, action: Action, step: int, steps: int, lot: 
 class ScheduleAlgo:
     """Follow a per-slice schedule; catch up aggressively on what earlier slices missed."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, rest_tactic: Tactic = Tactic.PASSIVE) -> None:
         self.name = name
+        self.rest_tactic = rest_tactic
         self.slices: list[int] = []
         self._targets: list[int] = []
 
@@ -91,25 +119,54 @@ class ScheduleAlgo:
         if behind > 0:
             ex.work(behind, Tactic.CROSS)
         current = self.slice_for(ex, step)
-        ex.rest(current, ex.price_for(Tactic.PASSIVE))
+        ex.rest(current, ex.price_for(self.rest_tactic))
+
+
+class PassiveFirstAlgo(ScheduleAlgo):
+    """TWAP targets worked passively: a shortfall keeps resting, and only what exceeds the
+    tolerance is taken, so the algo crosses the spread as little as its schedule allows."""
+
+    def __init__(
+        self,
+        tolerance: float = PASSIVE_FIRST_TOLERANCE,
+        rest_tactic: Tactic = Tactic.INSIDE,
+        name: str = "passive_first",
+    ) -> None:
+        if not 0.0 <= tolerance < 1.0:
+            raise ValueError(f"passive_first tolerance must be in [0, 1), got {tolerance}")
+        super().__init__(name, rest_tactic)
+        self.tolerance = tolerance
+
+    def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
+        filled = ex.state.filled
+        behind = self._targets[step] - filled
+        excess = behind - int(self.tolerance * ex.state.quantity)
+        if excess > 0:
+            ex.work(excess, Tactic.CROSS)
+        due = self._targets[step + 1] - filled - max(0, excess)
+        ex.rest(due, ex.price_for(self.rest_tactic))
 
 
 class VwapAlgo(ScheduleAlgo):
-    def __init__(self, stats: MarketStats, window_start_ns: int) -> None:
-        super().__init__("vwap")
-        self.stats = stats
-        self.window_start_ns = window_start_ns
+    """Slices in proportion to the profile's expected volume over each slice."""
+
+    def __init__(self, profile: IntradayProfile, name: str = "vwap") -> None:
+        super().__init__(name)
+        self.profile = profile
+
+    def time_of_day_ns(self, ex: ExecutionPort) -> int:
+        """The parent's start as nanoseconds after midnight (the replay's clock is exactly
+        that; a live adapter on an epoch clock overrides this)."""
+        return ex.state.start_ns
 
     def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
-        weights = self.stats.profile_weights(
-            ex.state.start_ns, steps, interval_s, self.window_start_ns
-        )
+        weights = self.profile.weights(self.time_of_day_ns(ex), steps, interval_s)
         return vwap(ex.state.quantity, weights)
 
 
 class AlmgrenChrissAlgo(ScheduleAlgo):
-    def __init__(self, stats: MarketStats, risk_aversion: float) -> None:
-        super().__init__("ac")
+    def __init__(self, stats: MarketStats, risk_aversion: float, name: str = "ac") -> None:
+        super().__init__(name)
         self.stats = stats
         self.risk_aversion = risk_aversion
 
@@ -203,6 +260,17 @@ class PolicyAlgo:
             return
         self.last_action = index
         apply_action(ex, ACTIONS[index], step, steps, self.lot)
+
+
+def constant_policy(index: int) -> PolicyFn:
+    """The same action at every decision (a fixed rule over the policy's action table)."""
+    if not 0 <= index < len(ACTIONS):
+        raise ValueError(f"action index {index} is outside 0..{len(ACTIONS) - 1}")
+
+    def choose(observation: Sequence[float]) -> int | None:
+        return index
+
+    return choose
 
 
 def random_policy(seed: int) -> PolicyFn:

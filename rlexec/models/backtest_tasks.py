@@ -10,11 +10,12 @@ one; `rlexec.scale` adds Ray) decide only where tasks run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+from rlexec.models.algo_registry import AlgoContext, make_algos
 from rlexec.models.episodes import EpisodeSpec, draw_many
 from rlexec.models.evaluation import EpisodeResult
 from rlexec.models.market_stats import MarketStats, Window, estimate
@@ -39,7 +40,9 @@ class BacktestTask:
     train_window: str
     """What the baselines are calibrated on (market statistics, profiles)."""
     algo: str
-    model: str | None
+    context: AlgoContext
+    """What building the algorithm may use (statistics, profile, chosen constant, model), all
+    estimated once from training data by the backtest, so no task estimates anything."""
     episodes: int
     """Size of the whole seeded episode list the chunk is cut from."""
     seed: int
@@ -49,6 +52,8 @@ class BacktestTask:
     row: str = DEFAULT_ROW
     """Sensitivity row this task belongs to."""
     config: ReplayConfig = field(default_factory=replay_config)
+    index: int = 0
+    """Position in the plan: results merge in this order."""
 
     @property
     def size(self) -> int:
@@ -68,7 +73,7 @@ def plan(
     window: str,
     train_window: str,
     algos: Sequence[str],
-    model: Path | None,
+    context: AlgoContext,
     episodes: int,
     seed: int,
     chunk: int = 25,
@@ -81,23 +86,28 @@ def plan(
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     Window.parse(window), Window.parse(train_window)  # fail here, not inside a worker
     settings = rows if rows is not None else {DEFAULT_ROW: replay_config()}
+    cells = [
+        (row, config, algo, first)
+        for row, config in settings.items()
+        for algo in algos
+        for first in range(0, episodes, chunk)
+    ]
     return [
         BacktestTask(
             str(data),
             window,
             train_window,
             algo,
-            str(model) if model else None,
+            context,
             episodes,
             seed,
             first,
             min(first + chunk, episodes),
             row,
             config,
+            index,
         )
-        for row, config in settings.items()
-        for algo in algos
-        for first in range(0, episodes, chunk)
+        for index, (row, config, algo, first) in enumerate(cells)
     ]
 
 
@@ -123,27 +133,21 @@ def _episodes(
 def run_task(
     task: BacktestTask, data: ReplayData | None = None, on_episode: Callable[[], None] | None = None
 ) -> TaskResult:
-    from rlexec.models.backtest import make_algos
-
     replay = data if data is not None else load_data(task.data)
-    stats = _calibration(task.data, task.train_window)
     specs = _episodes(task.data, task.window, task.train_window, task.episodes, task.seed)
-    model = Path(task.model) if task.model else None
-    train = Window.parse(task.train_window)
+    context = replace(task.context, seed=task.seed)
+    (algo,) = make_algos([task.algo], context)
     results: list[EpisodeResult] = []
-    fallbacks: int | None = None
-    (algo,) = make_algos([task.algo], stats, train, model, task.seed)
     for spec in specs[task.first : task.stop]:
         if task.algo in SEEDED_PER_EPISODE:
             # Its random stream restarts per episode, so a chunk gives the same answers
             # wherever it is cut.
-            (algo,) = make_algos([task.algo], stats, train, model, task.seed + spec.episode)
+            (algo,) = make_algos([task.algo], replace(context, seed=task.seed + spec.episode))
         results.append(run_episode(replay, spec, algo, task.config))
         if on_episode is not None:
             on_episode()
     count = getattr(algo, "fallbacks", None)
-    if isinstance(count, int) and task.algo not in SEEDED_PER_EPISODE:
-        fallbacks = count
+    fallbacks = count if isinstance(count, int) and task.algo not in SEEDED_PER_EPISODE else None
     return TaskResult(task, results, fallbacks)
 
 
@@ -174,10 +178,9 @@ def merge(
 ) -> tuple[dict[str, dict[str, list[EpisodeResult]]], dict[str, dict[str, int]]]:
     """Per row, per algorithm, episodes in plan order (whatever order the tasks finished in);
     and the policy fallbacks per row and algorithm."""
-    order = {task: i for i, task in enumerate(tasks)}
-    done = sorted(results, key=lambda r: order[r.task])
-    if len(done) != len(order):
-        raise ValueError(f"{len(done)} task results for {len(order)} tasks")
+    done = sorted(results, key=lambda r: r.task.index)
+    if [r.task.index for r in done] != [t.index for t in tasks]:
+        raise ValueError(f"{len(done)} task results do not answer the {len(tasks)} tasks planned")
     by_row: dict[str, dict[str, list[EpisodeResult]]] = {}
     fallbacks: dict[str, dict[str, int]] = {}
     for r in done:

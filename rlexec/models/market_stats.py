@@ -41,6 +41,9 @@ class Window:
     def seconds(self) -> float:
         return (self.end_ns - self.start_ns) / _NS
 
+    def overlaps(self, other: Window) -> bool:
+        return self.start_ns < other.end_ns and other.start_ns < self.end_ns
+
     def __str__(self) -> str:
         return f"{_fmt(self.start_ns)}-{_fmt(self.end_ns)}"
 
@@ -72,18 +75,6 @@ class MarketStats:
     mean_spread_frac: float
     eta: float
     """Linear temporary impact: fraction of price per (share per second)."""
-
-    def profile_weights(
-        self, start_ns: int, slices: int, slice_s: float, window_start_ns: int
-    ) -> list[float]:
-        """Expected volume weights for consecutive slices starting at start_ns (the profile
-        is by time of day, so it applies to any day or ticker with a similar intraday shape)."""
-        out = []
-        for k in range(slices):
-            t = (start_ns - window_start_ns) / _NS + (k + 0.5) * slice_s
-            i = min(len(self.profile) - 1, max(0, int(t // self.bucket_s)))
-            out.append(self.profile[i])
-        return out
 
 
 def estimate(data: ReplayData, window: Window, bucket_s: int = 300) -> MarketStats:

@@ -83,3 +83,11 @@ def pov_quantity(market_volume: int, rate: float, remaining: int, lot: int = 1) 
         raise ValueError(f"participation rate must be in (0, 1), got {rate}")
     want = int(market_volume * rate / (1 - rate))  # our share of the total, including us
     return min(remaining, want - want % lot)
+
+
+def ac_risk_aversion(kappa: float, slice_s: float, sigma: float, eta: float) -> float:
+    """The λ that gives urgency κ (per second) in the discrete solution: the inverse of
+    `ac_kappa`, λ = 2η(cosh(κτ) − 1) / (σ²τ²)."""
+    if kappa < 0 or slice_s <= 0 or eta <= 0 or sigma <= 0:
+        raise ValueError("need kappa ≥ 0, slice_s > 0, eta > 0 and sigma > 0")
+    return 2.0 * eta * (math.cosh(kappa * slice_s) - 1.0) / (sigma * sigma * slice_s * slice_s)

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         "time_split": backtest(data / TRAIN_DATA, out / "time_split", ALGOS, model, args.episodes,
                                seed=101, window=TIME_SPLIT, train_window=TRAIN_WINDOW),
         "ticker_split": backtest(data / TICKER_DATA, out / "ticker_split", ALGOS, model, args.episodes,
-                                 seed=202, window=TRAIN_WINDOW, train_window=TRAIN_WINDOW),
+                                 seed=202, window=TRAIN_WINDOW, train_window=TRAIN_WINDOW,
+                                 train_data=data / TRAIN_DATA),
     }  # fmt: skip
     summary = {name: _summary(doc) for name, doc in splits.items()}
     model = export(run, out / f"{NAME}.onnx", summary)  # again, now carrying its evaluation

@@ -98,7 +98,9 @@ class ParentSpec(BaseModel):
     side: Literal["buy", "sell"]
     quantity: PosInt
     horizon_s: PosFloat
-    algo: Literal["rl", "twap", "vwap", "pov", "ac", "sal"] = "rl"
+    algo: Literal[
+        "rl", "twap", "twap_inside", "passive_first", "vwap", "pov", "ac", "ac_neutral", "sal"
+    ] = "rl"
     limit_price: PosFloat | None = None
     """Worst price in currency units; None = no limit."""
     max_participation: (

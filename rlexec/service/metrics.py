@@ -41,7 +41,16 @@ class ServiceMetrics:
         self.decisions_by_tactic = {t: decisions.labels(algo="rl", tactic=t.value) for t in Tactic}
         self.decision_schedule = {
             a: decisions.labels(algo=a, tactic="schedule")
-            for a in ("twap", "vwap", "pov", "ac", "sal")
+            for a in (
+                "twap",
+                "twap_inside",
+                "passive_first",
+                "vwap",
+                "pov",
+                "ac",
+                "ac_neutral",
+                "sal",
+            )
         }
         self.actions = t.counter(
             p + "policy_actions_total", "Policy actions by index (see the model's action table).",

@@ -38,20 +38,14 @@ from rlexec.gateway.store_file import FileStore
 from rlexec.market.book import L2Book
 from rlexec.market.errors import RlexecError
 from rlexec.market.events import Trade
-from rlexec.models.algos import (
-    Algo,
-    AlmgrenChrissAlgo,
-    PolicyAlgo,
-    PovAlgo,
-    ScheduleAlgo,
-    SubmitAndLeave,
-    VwapAlgo,
-)
-from rlexec.models.backtest import AC_RISK_AVERSION
+from rlexec.models.algo_registry import AlgoContext
+from rlexec.models.algo_registry import make_algo as make_named_algo
+from rlexec.models.algos import Algo, PolicyAlgo, VwapAlgo
 from rlexec.models.contract import META_TRAINING
 from rlexec.models.market_stats import MarketStats
 from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
 from rlexec.models.port import ExecutionPort
+from rlexec.models.volume_profile import IntradayProfile
 from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_limits
 from rlexec.risk.monitors import MonitorConfig, MonitorSet
 from rlexec.service.audit import AuditLog
@@ -269,23 +263,15 @@ class Service(MarketDataListener, OrderEvents):
                 return None if decision is None else decision.index
 
             return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol))
-        if name == "twap":
-            return ScheduleAlgo("twap")
-        if name == "sal":
-            return SubmitAndLeave()
         stats = self.stats
-        if stats is None:
-            raise ServiceError(
-                f"algo {name!r} needs market statistics (volume profile, σ, η); this service "
-                "was started without them — use rl, twap or sal"
-            )
-        if name == "vwap":
-            return LiveVwapAlgo(stats)
-        if name == "pov":
-            return PovAlgo(stats)
-        if name == "ac":
-            return AlmgrenChrissAlgo(stats, AC_RISK_AVERSION)
-        raise ServiceError(f"unknown algo {name!r}")
+        if name == "vwap" and stats is not None:
+            return LiveVwapAlgo(IntradayProfile.from_stats(stats))
+        context = AlgoContext(stats, interval_s=self.settings.decision_interval_s)
+        try:
+            return make_named_algo(name, context)
+        except ValueError as exc:
+            hint = "; this service was started without them — use rl, twap, twap_inside, passive_first or sal"
+            raise ServiceError(f"{exc}{hint if stats is None else ''}") from None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -578,20 +564,12 @@ class Service(MarketDataListener, OrderEvents):
 
 
 class LiveVwapAlgo(VwapAlgo):
-    """VWAP on an epoch clock: the profile is by New York time of day, so the statistics
-    window's start is placed on the parent's own day when the parent starts."""
+    """VWAP on an epoch clock: the profile is by New York time of day."""
 
-    def __init__(self, stats: MarketStats) -> None:
-        from rlexec.models.market_stats import Window
-
-        super().__init__(stats, 0)
-        self._offset_ns = Window.parse(stats.window).start_ns
-
-    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
+    def time_of_day_ns(self, ex: ExecutionPort) -> int:
         start = datetime.fromtimestamp(ex.state.start_ns / 1e9, NEW_YORK)
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        self.window_start_ns = round(midnight.timestamp()) * 1_000_000_000 + self._offset_ns
-        return super().schedule(ex, steps, interval_s)
+        return ex.state.start_ns - round(midnight.timestamp()) * 1_000_000_000
 
 
 ID_BLOCK = 50

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(abspath ../shared/data/lobster)
 export RLEXEC_DATA_DIR := $(DATA_DIR)
 
-.PHONY: demo test test-deploy bench model redis chaos clean fuzz
+.PHONY: demo test test-deploy bench model redis chaos clean fuzz validate-sim
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ fuzz: $(VENV)/.installed-dev redis
 
 bench: $(VENV)/.installed-dev
 	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done
+
+# The replay's fill model against hftbacktest on the sample days (100 windows per file, ~20 s):
+# writes build/validate-sim/crosscheck.{json,md}; fails when a fill rate is outside the tolerance.
+validate-sim: $(VENV)/.installed-dev
+	$(BIN)/python -m rlexec.simulator.crosscheck --out build/validate-sim
 
 # Train, export and evaluate the shipped policy end to end (about 30 minutes on 2 cores).
 model: $(VENV)/.installed-dev

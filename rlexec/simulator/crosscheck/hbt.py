@@ -41,8 +41,9 @@ from hftbacktest import (
     event_dtype,
 )
 
-from rlexec.market.book import LOBSTER_EMPTY_ASK, LOBSTER_EMPTY_BID
 from rlexec.market.lobster import CROSS, EXECUTE, EXECUTE_HIDDEN
+from rlexec.market.lobster_feed import side_levels
+from rlexec.market.orders import Side
 from rlexec.simulator.crosscheck.experiment import NS, QUANTITY, WINDOW_S, Outcome, Placement
 from rlexec.simulator.data import ReplayData
 
@@ -96,16 +97,16 @@ def events(data: ReplayData, *, hidden: bool) -> npt.NDArray[Any]:
     bids, asks = _Side(True), _Side(False)
     width, levels, book = data.width, data.levels, data.book
     out: list[Any] = []
-    last: list[int] | None = None
+    last: tuple[int, ...] = ()
     rows = zip(data.ts_ns, data.event_type, data.size, data.price, data.direction, strict=True)
     for i, (ts, et, size, price, direction) in enumerate(rows):
         if et in trades:
             aggressor = SELL_EVENT if direction == 1 else BUY_EVENT
             out.append((TRADE_EVENT | aggressor | _VALID, ts, ts, price / PRICE_SCALE, size))
-        cells = book[i * width : (i + 1) * width]
+        cells = tuple(book[i * width : (i + 1) * width])
         if cells != last:
-            asks.update(ts, _levels(cells, 0, LOBSTER_EMPTY_ASK), levels, out)
-            bids.update(ts, _levels(cells, 2, LOBSTER_EMPTY_BID), levels, out)
+            asks.update(ts, list(side_levels(cells, Side.SELL).items()), levels, out)
+            bids.update(ts, list(side_levels(cells, Side.BUY).items()), levels, out)
         last = cells
     arr = np.zeros(len(out), dtype=event_dtype)
     if out:
@@ -113,15 +114,6 @@ def events(data: ReplayData, *, hidden: bool) -> npt.NDArray[Any]:
         for name, col in zip(("ev", "exch_ts", "local_ts", "px", "qty"), cols, strict=True):
             arr[name] = col
     return arr
-
-
-def _levels(cells: list[int], first: int, empty: int) -> list[tuple[int, int]]:
-    """(price, size) of one side of an orderbook row, best first, without empty levels."""
-    return [
-        (cells[k], cells[k + 1])
-        for k in range(first, len(cells), 4)
-        if cells[k + 1] > 0 and cells[k] != empty
-    ]
 
 
 def run(day: npt.NDArray[Any], orders: list[Placement], tick: float = 0.01) -> list[Outcome]:

@@ -1,7 +1,14 @@
-"""Run every algorithm on the same episodes and write the comparison (results, report, plots)."""
+"""Run every algorithm on the same episodes and write the comparison (results, report, plots).
+
+With sensitivity rows, each row is the same episodes under another simulator assumption
+(`sensitivity.py`); the default row gets the full report, every row a results document in
+`sensitivity.json` and a line per baseline in `sensitivity.md`. A run on a test window of
+the evaluation plan must be asked for and is logged (`protocol.py`).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -18,10 +25,22 @@ from rlexec.models.algos import (
     VwapAlgo,
     random_policy,
 )
-from rlexec.models.backtest_tasks import DEFAULT_ROW, Executor, LocalExecutor, load_data, merge, plan
-from rlexec.models.evaluation import EpisodeResult, write_outputs
+from rlexec.models.backtest_tasks import (
+    DEFAULT_ROW,
+    Executor,
+    LocalExecutor,
+    load_data,
+    merge,
+    plan,
+)
+from rlexec.models.episodes import distribution
+from rlexec.models.evaluation import Bootstrap, results_document
 from rlexec.models.market_stats import MarketStats, Window, estimate
-from rlexec.models.policy import OnnxPolicy
+from rlexec.models.objective import RISK_AVERSION
+from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
+from rlexec.models.protocol import PLAN_PATH, Guard, load_plan, sha256_file
+from rlexec.models.report import sensitivity_markdown, write_outputs
+from rlexec.models.sensitivity import Row, select, skipped_rows, standard_rows
 
 ALGOS = ("twap", "vwap", "pov", "ac", "sal", "rl")
 AC_RISK_AVERSION = 0.05
@@ -66,20 +85,43 @@ def backtest(
     model: Path | None = None,
     episodes: int = 200,
     seed: int = 11,
-    window: str = "13:00-15:55",
-    train_window: str = "09:35-13:00",
+    window: str = "11:25-13:00",
+    train_window: str = "09:35-11:25",
     progress: Callable[[int, int], None] | None = None,
     executor: Executor | None = None,
     chunk: int = 25,
+    sizes: str = "large",
+    rows: Sequence[str] | None = None,
+    guard: Guard | None = None,
+    risk_aversion: float = RISK_AVERSION,
+    boot: Bootstrap | None = None,
 ) -> dict[str, Any]:
-    """Every algorithm on the same seeded episodes; the tasks run wherever `executor` puts them."""
+    """Every algorithm on the same seeded episodes; the tasks run wherever `executor` puts them.
+
+    `rows`: sensitivity rows to run besides the default (`sensitivity.ROW_NAMES`; None = the
+    default row only, with no sensitivity files). `guard` (default: the committed plan and
+    log) refuses or logs a run on a test window. Returns the default row's document.
+    """
     for name in algos:
         if name not in (*ALGOS, "random"):
             raise ValueError(f"unknown algo {name!r}; choose from {', '.join((*ALGOS, 'random'))}")
-    tasks = plan(data_path, window, train_window, algos, model, episodes, seed, chunk)
+    dist = distribution(sizes)
+    chosen = _rows(data_path, rows)
+    tasks = plan(data_path, window, train_window, algos, model, episodes, seed, chunk,
+                 rows={r.name: r.config for r in chosen}, sizes=sizes,
+                 row_data={r.name: r.data for r in chosen if r.data})  # fmt: skip
+    g = guard if guard is not None else Guard(load_plan(PLAN_PATH))
+    split = g.check(data_path, window)
+    model_file = model if model is not None else DEFAULT_MODEL
+    model_sha = sha256_file(model_file) if "rl" in algos else None
+    settings = boot or Bootstrap()
+    if split is not None:
+        g.record(split, data=Path(data_path).name, window=window, stats_window=train_window,
+                 episodes=episodes, sizes=sizes, algos=list(algos), rows=[r.name for r in chosen],
+                 seeds={"episodes": seed, "bootstrap": settings.seed},
+                 model=str(model_file) if "rl" in algos else None, model_sha256=model_sha)  # fmt: skip
     done = (executor or LocalExecutor()).run(tasks, progress)
     by_row, fallbacks = merge(done)
-    by_algo = by_row[DEFAULT_ROW]
     data = load_data(str(data_path))
     stats = estimate(data, Window.parse(train_window), bucket_s=1800)
     meta: dict[str, object] = {
@@ -89,10 +131,44 @@ def backtest(
         "stats_window": str(Window.parse(train_window)),
         "episodes": episodes,
         "seed": seed,
+        "sizes": sizes,
+        "size_distribution": asdict(dist),
+        "test_split": split.name if split is not None else None,
         "model": str(model) if model is not None else ("default" if "rl" in algos else None),
+        "model_sha256": model_sha,
         "ac_risk_aversion": AC_RISK_AVERSION,
-        "policy_fallbacks": fallbacks.get(DEFAULT_ROW, {}),
         "stats": {k: v for k, v in asdict(stats).items() if k != "profile"},
     }
-    tactics = {name: TACTICS[name] for name in by_algo}
-    return write_outputs(out, by_algo, meta, tactics, candidate="rl")
+    tactics = {name: TACTICS[name] for name in by_row[DEFAULT_ROW]}
+
+    def row_meta(row: Row) -> dict[str, object]:
+        return {
+            **meta,
+            "row": row.name,
+            "row_description": row.description,
+            "replay_data": Path(row.data).name if row.data else meta["data"],
+            "replay_config": row.config.model_dump(mode="json"),
+            "policy_fallbacks": fallbacks.get(row.name, {}),
+        }
+
+    docs: dict[str, dict[str, object]] = {}
+    for row in chosen:
+        if row.name == DEFAULT_ROW:
+            docs[row.name] = write_outputs(out, by_row[row.name], row_meta(row), tactics, "rl",
+                                           risk_aversion, dist.bucket_edges, settings)  # fmt: skip
+        else:
+            docs[row.name] = results_document(by_row[row.name], row_meta(row), "rl",
+                                              risk_aversion, dist.bucket_edges, settings)  # fmt: skip
+    if rows is not None:
+        sensitivity = {"rows": docs, "skipped": skipped_rows(chosen)}
+        (out / "sensitivity.json").write_text(json.dumps(sensitivity, indent=2, allow_nan=False))
+        (out / "sensitivity.md").write_text(sensitivity_markdown(sensitivity, "rl"))
+    return docs[DEFAULT_ROW]
+
+
+def _rows(data_path: str | Path, names: Sequence[str] | None) -> list[Row]:
+    """The default row, plus the named sensitivity rows this data can run."""
+    available = standard_rows(data_path)
+    if names is None:
+        return [r for r in available if r.name == DEFAULT_ROW]
+    return select(available, list(dict.fromkeys([DEFAULT_ROW, *names])))

@@ -156,3 +156,19 @@ def test_sensitivity_end_to_end_writes_every_row_and_statistic(
     for row in sens["rows"]:
         assert f"| {row} |" in md
     assert "other_fill_mode (" in md
+
+
+def test_every_row_sweeps_deep_enough_whatever_the_base(data_dir: Path) -> None:
+    from rlexec.models.backtest_tasks import load_data
+    from rlexec.models.runner import SWEEP_LEVELS
+    from rlexec.models.sensitivity import deep_sweeps, standard_rows
+    from rlexec.simulator.config import DepthConfig, ReplayConfig
+
+    shallow = ReplayConfig(market_data=True, hidden_fills=False, depth=DepthConfig(gap_ticks=3))
+    deep = deep_sweeps(shallow)
+    assert deep.depth.max_levels == SWEEP_LEVELS and deep.depth.gap_ticks == 3
+    assert deep.model_copy(update={"depth": shallow.depth}) == shallow  # nothing else changed
+    path = str(data_dir / "AMZN_2012-06-21_34200000_57600000_message_1.csv.gz")
+    rows = standard_rows(path, load_data(path), "09:35-13:00", load_data)
+    assert [r.name for r in rows] == [n for n in ROW_NAMES if n != "other_fill_mode"]
+    assert all(r.config.depth.max_levels >= SWEEP_LEVELS for r in rows)

@@ -106,7 +106,7 @@ def backtest(
         if name not in (*ALGOS, "random"):
             raise ValueError(f"unknown algo {name!r}; choose from {', '.join((*ALGOS, 'random'))}")
     dist = distribution(sizes)
-    chosen = _rows(data_path, rows)
+    chosen = _rows(data_path, rows, train_window)
     tasks = plan(data_path, window, train_window, algos, model, episodes, seed, chunk,
                  rows={r.name: r.config for r in chosen}, sizes=sizes,
                  row_data={r.name: r.data for r in chosen if r.data})  # fmt: skip
@@ -166,9 +166,10 @@ def backtest(
     return docs[DEFAULT_ROW]
 
 
-def _rows(data_path: str | Path, names: Sequence[str] | None) -> list[Row]:
+def _rows(data_path: str | Path, names: Sequence[str] | None, train_window: str) -> list[Row]:
     """The default row, plus the named sensitivity rows this data can run."""
-    available = standard_rows(data_path)
+    Window.parse(train_window)
+    available = standard_rows(data_path, load_data(str(data_path)), train_window, load_data)
     if names is None:
         return [r for r in available if r.name == DEFAULT_ROW]
     return select(available, list(dict.fromkeys([DEFAULT_ROW, *names])))

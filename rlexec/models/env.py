@@ -33,7 +33,9 @@ from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
 from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats, Window
 from rlexec.models.objective import RISK_AVERSION, inventory_risk_bps2
-from rlexec.models.runner import replay_config, start_execution
+from rlexec.models.runner import start_execution
+from rlexec.models.sensitivity import base_config
+from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
 
 _NS = 1_000_000_000
@@ -53,6 +55,7 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         episodes: list[EpisodeSpec] | None = None,
         benchmark: bool = False,
         risk_aversion: float = RISK_AVERSION,
+        config: ReplayConfig | None = None,
     ) -> None:
         if not risk_aversion >= 0:
             raise ValueError(f"risk_aversion must be ≥ 0, got {risk_aversion}")
@@ -65,7 +68,8 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self.distribution = distribution or EpisodeDistribution()
         self.episodes = episodes
         self._next_listed = 0
-        self.config = replay_config()
+        self.config = config if config is not None else base_config(data, str(window))
+        """The evaluation's simulator, calibrated on the training window (`sensitivity.py`)."""
         clip = self.normaliser.clip
         n = len(OBSERVATION_NAMES)
         self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)

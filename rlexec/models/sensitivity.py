@@ -13,17 +13,21 @@ backtest tasks with its own `ReplayConfig`):
   level 5) instead of synthetic depth, where such a file lies beside the data.
 
 The rows are built here and nowhere else: `base_config`, `scale_impact` and
-`other_fill_mode` are the three functions to point at the simulator's presets.
+`other_fill_mode` are the three functions to point at the simulator's presets
+(`simulator.presets.evaluation_config`). Whatever they return, every row keeps sweeps deep
+enough for the horizon's market order to complete (`deep_sweeps`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rlexec.market.lobster import LobsterName
-from rlexec.models.runner import replay_config
+from rlexec.models.runner import SWEEP_LEVELS, replay_config
 from rlexec.simulator.config import ImpactConfig, ReplayConfig
+from rlexec.simulator.data import ReplayData
 
 ROW_NAMES = (
     "default",
@@ -36,6 +40,9 @@ ROW_NAMES = (
 """Every standard row, in report order (a row the data or simulator cannot run is skipped)."""
 
 
+Loader = Callable[[str], ReplayData]
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     name: str
@@ -45,9 +52,20 @@ class Row:
     """A different message file of the same ticker and day to replay (None: the backtest's)."""
 
 
-def base_config() -> ReplayConfig:
-    """The `default` row's simulator: the settings training and every evaluation use."""
-    return replay_config()
+def base_config(data: ReplayData, train_window: str) -> ReplayConfig:
+    """The `default` row's simulator for `data`, calibrated on `train_window` only: the
+    settings training and every evaluation use. Today the runner's; point at
+    `presets.evaluation_config(data, train_window, base=replay_config())` once it lands."""
+    return deep_sweeps(replay_config())
+
+
+def deep_sweeps(config: ReplayConfig) -> ReplayConfig:
+    """The same settings with at least `SWEEP_LEVELS` synthetic levels: a large remainder at
+    the horizon must complete, at the prices it walks through, not run the market dry."""
+    if config.depth.max_levels >= SWEEP_LEVELS:
+        return config
+    depth = config.depth.model_copy(update={"max_levels": SWEEP_LEVELS})
+    return config.model_copy(update={"depth": depth})
 
 
 def scale_impact(config: ReplayConfig, factor: float) -> tuple[ReplayConfig, str]:
@@ -89,9 +107,12 @@ def deeper_file(data: str | Path) -> str | None:
     return str(best[1]) if best is not None else None
 
 
-def standard_rows(data: str | Path, base: ReplayConfig | None = None) -> list[Row]:
-    """The rows this data file can run, in `ROW_NAMES` order."""
-    cfg = base if base is not None else base_config()
+def standard_rows(
+    path: str | Path, data: ReplayData, train_window: str, load: Loader | None = None
+) -> list[Row]:
+    """The rows the message file at `path` (loaded: `data`) can run, in `ROW_NAMES` order;
+    `load` reads a deeper file of the same day (for `real_depth`)."""
+    cfg = base_config(data, train_window)
     rows = [
         Row("default", "the evaluation's simulator", cfg),
         Row(
@@ -102,16 +123,17 @@ def standard_rows(data: str | Path, base: ReplayConfig | None = None) -> list[Ro
     ]
     other = other_fill_mode(cfg)
     if other is not None:
-        rows.append(Row("other_fill_mode", other[1], other[0]))
+        rows.append(Row("other_fill_mode", other[1], deep_sweeps(other[0])))
     for name, factor in (("impact_x0.5", 0.5), ("impact_x2", 2.0)):
         config, what = scale_impact(cfg, factor)
-        rows.append(Row(name, what, config))
-    deeper = deeper_file(data)
+        rows.append(Row(name, what, deep_sweeps(config)))
+    deeper = deeper_file(path)
     if deeper is not None:
         levels = LobsterName.parse(Path(deeper))
         assert levels is not None
         what = f"the recorded {levels.levels}-level book ({Path(deeper).name}), not synthetic depth"
-        rows.append(Row("real_depth", what, cfg, deeper))
+        deep_data = (load or ReplayData.load)(deeper)
+        rows.append(Row("real_depth", what, base_config(deep_data, train_window), deeper))
     return rows
 
 

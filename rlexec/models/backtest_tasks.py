@@ -1,9 +1,9 @@
 """A backtest as a list of independent tasks, so that where they run cannot change the result.
 
 A task is (data file, test window, calibration window, one algorithm, a chunk of the seeded
-episode list drawn from a named size distribution, a simulator setting). Every input is in the task itself and every episode
-is drawn from the seed, so a task gives the same results in this process, in a pool or on
-another machine; the backtest merges them in a fixed order. Executors (here the local
+episode list drawn from a named size distribution, a simulator setting). Every input is in
+the task itself and every episode is drawn from the seed, so a task gives the same results
+in this process, in a pool or on another machine; the backtest merges them in a fixed order. Executors (here the local
 one; `rlexec.scale` adds Ray) decide only where tasks run.
 """
 

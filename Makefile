@@ -63,7 +63,8 @@ bench: $(VENV)/.installed-dev
 validate-sim: $(VENV)/.installed-dev
 	$(BIN)/python -m rlexec.simulator.crosscheck --out build/validate-sim
 
-# Train, export and evaluate the shipped policy end to end (about 30 minutes on 2 cores).
+# Train, export and evaluate the shipped policy end to end, exactly as the committed evaluation
+# plan says (rlexec/models/artifacts/evaluation_plan.json); it prints how long it took.
 model: $(VENV)/.installed-dev
 	$(BIN)/python -m rlexec.models.ship
 

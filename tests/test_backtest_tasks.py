@@ -20,7 +20,7 @@ NONE = AlgoContext()
 def _episodes(
     message: Path, chunk: int, algos: tuple[str, ...]
 ) -> dict[str, list[dict[str, object]]]:
-    tasks = plan(message, WINDOW, TRAIN, algos, NONE, 6, seed=5, chunk=chunk)
+    tasks = plan(message, WINDOW, TRAIN, algos, NONE, 6, seed=5, chunk=chunk, sizes="small")
     by_row, _ = merge(tasks, LocalExecutor().run(tasks, None))
     return {a: [asdict(r) for r in rs] for a, rs in by_row["default"].items()}
 
@@ -34,7 +34,7 @@ def test_the_cut_does_not_change_a_single_episode(aapl_message: Path) -> None:
 
 
 def test_results_merge_in_plan_order_whatever_order_they_finish(aapl_message: Path) -> None:
-    tasks = plan(aapl_message, WINDOW, TRAIN, ("twap", "sal"), NONE, 4, seed=5, chunk=2)
+    tasks = plan(aapl_message, WINDOW, TRAIN, ("twap", "sal"), NONE, 4, seed=5, chunk=2, sizes="small")
     done = [run_task(t) for t in reversed(tasks)]
     by_row, fallbacks = merge(tasks, done)
     assert list(by_row["default"]) == ["twap", "sal"]
@@ -44,7 +44,7 @@ def test_results_merge_in_plan_order_whatever_order_they_finish(aapl_message: Pa
 
 def test_rows_carry_their_own_simulator_settings(aapl_message: Path) -> None:
     rows = {"default": ReplayConfig(), "no_hidden": ReplayConfig(hidden_fills=False)}
-    tasks = plan(aapl_message, WINDOW, TRAIN, ("twap",), NONE, 3, seed=5, chunk=2, rows=rows)
+    tasks = plan(aapl_message, WINDOW, TRAIN, ("twap",), NONE, 3, seed=5, chunk=2, rows=rows, sizes="small")
     assert [(t.row, t.first, t.stop) for t in tasks] == [
         ("default", 0, 2), ("default", 2, 3), ("no_hidden", 0, 2), ("no_hidden", 2, 3),
     ]  # fmt: skip
@@ -65,4 +65,4 @@ def test_a_bad_plan_fails_before_any_task_runs(
     args: dict[str, object] = {"window": WINDOW, "episodes": 3, "chunk": 2} | kwargs
     with pytest.raises(ValueError, match=message):
         plan(aapl_message, str(args["window"]), TRAIN, ("twap",), NONE, int(str(args["episodes"])),
-             seed=1, chunk=int(str(args["chunk"])))  # fmt: skip
+             seed=1, chunk=int(str(args["chunk"])), sizes="small")  # fmt: skip

@@ -57,21 +57,52 @@ def test_deterministic_for_a_seed(aapl_data: ReplayData, stats: MarketStats) -> 
     assert other[1] != first[1]
 
 
-def test_rewards_sum_to_minus_the_shortfall(aapl_data: ReplayData, stats: MarketStats) -> None:
-    env = ExecutionEnv(aapl_data, TRAIN, stats)
-    for seed in range(4):
+def test_rewards_sum_to_minus_the_shortfall_without_risk_aversion(
+    aapl_data: ReplayData, stats: MarketStats
+) -> None:
+    env = ExecutionEnv(aapl_data, TRAIN, stats, risk_aversion=0.0)
+    for seed in range(3):
         _, rewards, info = rollout(env, seed, [seed, 14 - seed])
         assert sum(rewards) == pytest.approx(-info["is_bps"], abs=1e-9)
         assert env.ex is not None and env.ex.done
 
 
-def test_benchmark_rewards_sum_to_the_shortfall_against_twap(
+def test_rewards_sum_to_minus_the_risk_adjusted_shortfall(
+    aapl_data: ReplayData, stats: MarketStats
+) -> None:
+    """−(IS + λ·R), R = Σ σ²·Δt·(x_k/X)² over the intervals, x_k the shares held at the end of
+    interval k (the last one: what the horizon's market order takes), recomputed here from
+    what the episode did."""
+    lam = 0.02
+    spec = EpisodeSpec(0, TRAIN.start_ns + 5400 * 10**9, Side.BUY, 6000, 300.0, 15.0)
+    env = ExecutionEnv(aapl_data, TRAIN, stats, risk_aversion=lam)
+    env.reset(options={"episode": spec})
+    sigma_bps = stats.sigma_per_sqrt_s * 1e4
+    rewards, held, done, i = [], [], False, 0
+    info: dict[str, Any] = {}
+    actions = [0, 4, 1, 9, 3, 0]  # mixed rates and tactics: some fills, some inventory left
+    while not done:
+        _, reward, done, _, info = env.step(actions[i % len(actions)])
+        rewards.append(reward)
+        assert env.ex is not None
+        held.append(env.ex.remaining if not done else info["forced_qty"])
+        i += 1
+    risk = sum(sigma_bps**2 * 15.0 * (x / 6000) ** 2 for x in held)
+    assert info["forced_qty"] > 0 and risk > 0  # the penalty is exercised, not zero
+    assert info["risk_bps2"] == pytest.approx(risk, rel=1e-9)
+    assert sum(rewards) == pytest.approx(-(info["is_bps"] + lam * risk), abs=1e-9)
+    assert info["objective_bps"] == pytest.approx(info["is_bps"] + lam * risk, abs=1e-9)
+
+
+def test_benchmark_rewards_sum_to_the_objective_against_twap(
     aapl_data: ReplayData, stats: MarketStats
 ) -> None:
     env = ExecutionEnv(aapl_data, TRAIN, stats, benchmark=True)
     for seed in range(3):
         _, rewards, info = rollout(env, seed, [7, 10, 4])
-        assert sum(rewards) == pytest.approx(info["benchmark_is_bps"] - info["is_bps"], abs=1e-9)
+        expected = info["benchmark_objective_bps"] - info["objective_bps"]
+        assert sum(rewards) == pytest.approx(expected, abs=1e-9)
+        assert info["benchmark_risk_bps2"] > 0
         assert env.shadow is not None and env.shadow.done
 
 

@@ -55,17 +55,25 @@ def test_short_backtest_writes_a_complete_report(
     model = export(trained, tmp_path / "policy.onnx")
     out = tmp_path / "bt"
     backtest(aapl_message, out, ("twap", "vwap", "pov", "ac", "sal", "rl"), model, episodes=12,
-             seed=1, window="14:00-14:40")  # fmt: skip
+             seed=1)  # the validation window, large orders  # fmt: skip
     doc = json.loads((out / "results.json").read_text())
     algos = doc["algos"]
     assert set(algos) == {"twap", "vwap", "pov", "ac", "sal", "rl"}
     for summary in algos.values():
         assert summary["n"] == 12
-        for key in ("mean_is_bps", "median_is_bps", "std_is_bps", "mean_impact_bps"):
+        for key in (
+            "mean_is_bps",
+            "median_is_bps",
+            "std_is_bps",
+            "mean_impact_bps",
+            "cvar95_is_bps",
+            "risk_adjusted_bps",
+        ):
             assert np.isfinite(summary[key])
     assert set(algos["rl"]["vs"]) == {"twap", "vwap", "pov", "ac", "sal"}
     for comparison in algos["rl"]["vs"].values():
-        assert {"mean_diff_bps", "win_rate", "wilcoxon_p"} <= set(comparison)
+        assert {"mean_diff_bps", "mean_diff_ci95", "win_rate", "wilcoxon_p"} <= set(comparison)
+    assert doc["meta"]["sizes"] == "large" and doc["meta"]["test_split"] is None
     for name in ("report.md", "is_distribution.png", "inventory.png", "is_by_time.png"):
         assert (out / name).stat().st_size > 0
     episodes = json.loads((out / "episodes.json").read_text())
@@ -118,3 +126,72 @@ def test_a_short_training_run_beats_a_random_policy(aapl_message: Path) -> None:
         for k in range(5)
     ]
     assert trained < np.mean(random_means), (trained, random_means)
+
+
+def test_training_is_reproducible_and_its_metadata_records_the_objective(
+    trained: Path, aapl_message: Path, tmp_path: Path
+) -> None:
+    """`make model` must reproduce the shipped model: the same settings give the same weights;
+    the exported metadata carries λ and the episode distribution."""
+    import torch
+
+    from rlexec.models.contract import META_TRAINING
+
+    settings = TrainSettings(
+        data=str(aapl_message), timesteps=2_048, seed=3, n_envs=2, calibration_episodes=4
+    )
+    again = train(settings, tmp_path / "again")
+    first, _ = load_sb3(trained)
+    second, _ = load_sb3(tmp_path / "again")
+    a, b = first.policy.state_dict(), second.policy.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (
+        json.loads(json.dumps(again["curve"]))
+        == json.loads((trained / "training.json").read_text())["curve"]
+    )
+    onnx_path = export(trained, tmp_path / "p.onnx")
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    training = json.loads(meta[META_TRAINING])
+    assert training["settings"]["sizes"] == "large"
+    assert training["settings"]["risk_aversion"] == training["objective"]["risk_aversion_per_bps"]
+    assert training["distribution"]["name"] == "large"
+    assert training["distribution"]["participation"] == [0.05, 0.3]
+
+
+def test_ship_evaluates_the_plan_logs_each_split_once_and_writes_the_card(
+    trained: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from rlexec.models.protocol import LOG_PATH, PLAN_PATH, load_plan, read_log, sha256_file
+    from rlexec.models.ship import NAME, main
+
+    raw = json.loads(PLAN_PATH.read_text())
+    raw["algos"], raw["rows"] = ["twap", "rl"], ["default", "no_hidden_fills"]
+    for k, split in enumerate(raw["test"].values()):  # never draw the plan's own test episodes
+        split["seed"] = 1000 + k
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(raw))
+    out, log, artifacts = tmp_path / "ship", tmp_path / "log.jsonl", tmp_path / "artifacts"
+    shutil.copytree(trained, out / "train")
+    committed = LOG_PATH.read_bytes()
+    code = main(["--skip-train", "--out", str(out), "--plan", str(plan_path), "--log", str(log),
+                 "--artifacts", str(artifacts), "--episodes", "3", "--usage-episodes", "2"])  # fmt: skip
+    assert code == 0
+    plan = load_plan(plan_path)
+    entries = read_log(log)
+    assert [e["split"] for e in entries] == ["time_split", "ticker_split"]  # once per split
+    for entry, split in zip(entries, plan.test.values(), strict=True):
+        assert entry["command"] == "ship" and entry["seeds"]["episodes"] == split.seed
+        assert entry["rows"] == ["default", "no_hidden_fills"] and entry["episodes"] == 3
+        assert entry["plan_sha256"] == plan.sha256
+    assert entries[0]["model_sha256"] != sha256_file(artifacts / f"{NAME}.onnx")  # + evaluation
+    card = (artifacts / f"{NAME}.md").read_text()
+    assert "**2**" in card and "not the plan's" in card and "make model" in card
+    for split in plan.test.values():
+        assert f"seed {split.seed}" in card
+        sens = json.loads((out / split.name / "sensitivity.json").read_text())
+        assert list(sens["rows"]) == ["default", "no_hidden_fills"]
+    assert LOG_PATH.read_bytes() == committed

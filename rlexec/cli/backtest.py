@@ -1,4 +1,8 @@
-"""`rlexec backtest`: every algorithm on the same episodes, with a report."""
+"""`rlexec backtest`: every algorithm on the same episodes, with a report.
+
+By default on the evaluation plan's validation window; a window the plan marks as test is
+refused unless `--allow-test` (a final evaluation), and then it is logged.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="LOBSTER message file to trade in")
+    parser.add_argument(
+        "--data", default=None, help="LOBSTER message file (default: the plan's validation data)"
+    )
     parser.add_argument("--model", default=None, help="ONNX policy (default: the shipped model)")
     parser.add_argument(
         "--algos",
@@ -26,11 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
-        "--window", default="13:00-15:55", help="episode starts and ends inside HH:MM-HH:MM"
+        "--window", default=None,
+        help="episodes start and end inside HH:MM-HH:MM (default: the plan's validation window)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stats-window", default=None,
+        help="window the baselines and sizes are calibrated on (default: the validation plan's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sizes", choices=("small", "large"), default="large",
+        help="parent sizes: large = 5-30%% of expected volume over 10-60 min (default); "
+        "small = 2-15%% over 5-20 min",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sensitivity", action="store_true",
+        help="also run the standard sensitivity rows; writes sensitivity.json and sensitivity.md",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rows", default=None, help="comma-separated sensitivity rows (implies --sensitivity)"
     )
     parser.add_argument(
-        "--stats-window", default="09:35-13:00", help="window the baselines are calibrated on"
-    )
+        "--allow-test", action="store_true",
+        help="run on a test window of the evaluation plan (a final evaluation; it is logged)",
+    )  # fmt: skip
     parser.add_argument(
         "--train-data",
         default=None,
@@ -44,7 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        from rlexec.market.sample_data import data_dir
         from rlexec.models.backtest import ALGOS, backtest
+        from rlexec.models.protocol import Guard, load_plan
+        from rlexec.models.sensitivity import ROW_NAMES
     except ImportError as exc:
         raise RlexecError(
             f"backtest needs the train extra: pip install -e '.[train]' ({exc})"
@@ -52,15 +79,27 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise RlexecError(f"--episodes must be at least 1, got {args.episodes}")
     algos = [a.strip() for a in args.algos.split(",") if a.strip()] if args.algos else list(ALGOS)
+    rows: list[str] | None = None
+    if args.rows is not None:
+        rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    elif args.sensitivity:
+        rows = list(ROW_NAMES)
     bar = ProgressBar("backtest")
     try:
+        plan = load_plan()
+        v = plan.validation
+        data = args.data or str(data_dir() / v.data)
+        window = args.window or v.window
+        stats_window = args.stats_window or v.stats_window
         doc = backtest(
-            args.data, Path(args.out), algos, Path(args.model) if args.model else None,
-            args.episodes, args.seed, args.window, args.stats_window,
+            data, Path(args.out), algos, Path(args.model) if args.model else None,
+            args.episodes, args.seed, window, stats_window,
             progress=lambda done, total: bar.update(done / total, f"{done}/{total} runs"),
+            sizes=args.sizes, rows=rows, guard=Guard(plan, allow_test=args.allow_test),
             train_data=args.train_data,
         )  # fmt: skip
     except ValueError as exc:
+        bar.close()
         raise RlexecError(str(exc)) from None
     bar.close()
     summary = {name: {k: v for k, v in s.items() if k != "vs"} for name, s in doc["algos"].items()}

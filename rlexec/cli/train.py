@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--algorithm", choices=("ppo", "dqn"), default="ppo")
+    parser.add_argument(
+        "--sizes", choices=("small", "large"), default="large",
+        help="episode distribution: large = 5-30%% of expected volume over 10-60 min (default)",
+    )  # fmt: skip
     parser.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
 
 
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise RlexecError(f"--timesteps must be positive, got {args.timesteps}")
     settings = TrainSettings(
         data=args.data or default_data(), window=args.window, timesteps=args.timesteps,
-        seed=args.seed, algorithm=args.algorithm,
+        seed=args.seed, algorithm=args.algorithm, sizes=args.sizes,
     )  # fmt: skip
     bar = ProgressBar("train")
 

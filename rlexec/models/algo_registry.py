@@ -178,6 +178,7 @@ def prepare_context(
     config: ReplayConfig | None = None,
     best_constant_episodes: int = BEST_CONSTANT_EPISODES,
     criterion: Criterion = MEAN_IS,
+    dist: EpisodeDistribution | None = None,
 ) -> AlgoContext:
     """Estimate what `names` need from training data only.
 
@@ -190,14 +191,16 @@ def prepare_context(
     unknown = [n for n in names if n not in KNOWN]
     if unknown:
         raise ValueError(f"unknown algo {unknown[0]!r}; choose from {', '.join(KNOWN)}")
-    context = AlgoContext(stats=stats, seed=seed, model=model)
+    d = dist or _DIST
+    context = AlgoContext(stats=stats, seed=seed, model=model, interval_s=d.interval_s,
+                          shortest_horizon_s=min(d.horizons_s))  # fmt: skip
     meta: dict[str, object] = {}
     if "vwap" in names:
         profile = _vwap_profile(data, test, train, profile_data)
         context = replace(context, profile=profile)
         meta["vwap_profile"] = profile.as_meta()
     if "ac" in names:
-        meta["ac"] = ac_meta(context)
+        meta["ac"] = ac_meta(context, d.horizons_s)
     if "ac_neutral" in names:
         meta["ac_neutral"] = {"risk_aversion": 0.0, "note": "linear trajectory = TWAP's schedule"}
     if "best_constant" in names:
@@ -211,7 +214,7 @@ def prepare_context(
         selection_stats = stats if chosen_on is data else estimate(chosen_on, train, bucket_s=1800)
         index, table = select_best_constant(
             chosen_on, train, selection_stats, episodes=best_constant_episodes,
-            seed=BEST_CONSTANT_SEED, config=config, criterion=criterion,
+            seed=BEST_CONSTANT_SEED, config=config, criterion=criterion, dist=d,
         )  # fmt: skip
         context = replace(context, best_constant=index)
         meta["best_constant"] = table.as_meta(index)

@@ -1,9 +1,9 @@
 """A backtest as a list of independent tasks, so that where they run cannot change the result.
 
 A task is (data file, test window, calibration window, one algorithm, a chunk of the seeded
-episode list, a simulator setting). Every input is in the task itself and every episode
-is drawn from the seed, so a task gives the same results in this process, in a pool or on
-another machine; the backtest merges them in a fixed order. Executors (here the local
+episode list drawn from a named size distribution, a simulator setting). Every input is in
+the task itself and every episode is drawn from the seed, so a task gives the same results
+in this process, in a pool or on another machine; the backtest merges them in a fixed order. Executors (here the local
 one; `rlexec.scale` adds Ray) decide only where tasks run.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rlexec.models.algo_registry import AlgoContext, make_algos
-from rlexec.models.episodes import EpisodeSpec, draw_many
+from rlexec.models.episodes import EpisodeSpec, distribution, draw_many
 from rlexec.models.evaluation import EpisodeResult
 from rlexec.models.market_stats import MarketStats, Window, estimate
 from rlexec.models.runner import replay_config, run_episode
@@ -52,6 +52,11 @@ class BacktestTask:
     row: str = DEFAULT_ROW
     """Sensitivity row this task belongs to."""
     config: ReplayConfig = field(default_factory=replay_config)
+    sizes: str = "large"
+    """Named episode distribution (`episodes.SIZES`) the seeded episode list is drawn from."""
+    calibration_data: str | None = None
+    """File the calibration and the episodes come from (None: `data`), so that a row replaying
+    a deeper file of the same ticker and day trades the very same episodes."""
     index: int = 0
     """Position in the plan: results merge in this order."""
 
@@ -78,19 +83,46 @@ def plan(
     seed: int,
     chunk: int = 25,
     rows: dict[str, ReplayConfig] | None = None,
+    sizes: str = "large",
+    row_data: dict[str, str] | None = None,
 ) -> list[BacktestTask]:
-    """Every (row, algorithm, chunk of episodes), in the order results are merged."""
+    """Every (row, algorithm, chunk of episodes), in the order results are merged.
+
+    `row_data` names, per row, another message file of the same ticker and day to replay
+    (e.g. a deeper book); its episodes and calibration still come from `data`."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
-    Window.parse(window), Window.parse(train_window)  # fail here, not inside a worker
+    # Fail here, not inside a worker.
+    distribution(sizes).check_window(Window.parse(window))
+    Window.parse(train_window)
     settings = rows if rows is not None else {DEFAULT_ROW: replay_config()}
+    other = row_data or {}
     cells = [
         (row, config, algo, first)
         for row, config in settings.items()
         for algo in algos
         for first in range(0, episodes, chunk)
+    ]
+    return [
+        BacktestTask(
+            other.get(row, str(data)),
+            window,
+            train_window,
+            algo,
+            context,
+            episodes,
+            seed,
+            first,
+            min(first + chunk, episodes),
+            row,
+            config,
+            sizes,
+            str(data) if row in other else None,
+            index,
+        )
+        for index, (row, config, algo, first) in enumerate(cells)
     ]
     return [
         BacktestTask(
@@ -124,17 +156,18 @@ def _calibration(path: str, train_window: str) -> MarketStats:
 
 @lru_cache(maxsize=32)
 def _episodes(
-    path: str, window: str, train_window: str, n: int, seed: int
+    path: str, window: str, train_window: str, n: int, seed: int, sizes: str
 ) -> tuple[EpisodeSpec, ...]:
     stats = _calibration(path, train_window)
-    return tuple(draw_many(n, seed, Window.parse(window), stats))
+    return tuple(draw_many(n, seed, Window.parse(window), stats, distribution(sizes)))
 
 
 def run_task(
     task: BacktestTask, data: ReplayData | None = None, on_episode: Callable[[], None] | None = None
 ) -> TaskResult:
     replay = data if data is not None else load_data(task.data)
-    specs = _episodes(task.data, task.window, task.train_window, task.episodes, task.seed)
+    source = task.calibration_data or task.data
+    specs = _episodes(source, task.window, task.train_window, task.episodes, task.seed, task.sizes)
     context = replace(task.context, seed=task.seed)
     (algo,) = make_algos([task.algo], context)
     results: list[EpisodeResult] = []

@@ -2,9 +2,18 @@
 
 One episode is one parent order (see episodes.py). Each step is one decision: the action
 (`contract.ACTIONS`) sets how much to have working over the next interval and how, the
-replay then runs to the next decision, and the reward is minus the shortfall the step's
-fills added, in bps of the whole parent — so an episode's rewards sum to −IS. Whatever is
-left at the horizon is taken at market in the last step and charged there.
+replay then runs to the next decision. Whatever is left at the horizon is taken at market
+in the last step and charged there, at the prices its sweep walks through.
+
+The reward is risk-adjusted, with the report's λ (`objective.RISK_AVERSION`, per bps): minus
+the shortfall the step's fills added (bps of the whole parent, inventory marked to mid)
+minus the Almgren–Chriss inventory penalty λ·σ²·Δt·(x/X)², x the shares still held at the
+end of the interval (before the horizon's market order), σ the calibration window's mid
+volatility in bps per √s, Δt the decision interval. So an episode's rewards sum to
+−(IS + λ·R), R = Σ σ²·Δt·(x_k/X)² the variance of the shortfall that holding inventory
+adds (≈ σ²T/3 for an even schedule). With `benchmark`, TWAP's same quantity on the same
+episode is added back (a control variate with the same optimum): the sum is
+−[(IS + λR) − (IS_TWAP + λR_TWAP)].
 
 The observation is the feature contract in its named order, normalised with the fixed
 mean and standard deviation the exported model will carry, clipped, NaN → 0 (the mean):
@@ -23,7 +32,10 @@ from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES, Normaliser, Obs
 from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
 from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats, Window
-from rlexec.models.runner import replay_config, start_execution
+from rlexec.models.objective import RISK_AVERSION, inventory_risk_bps2
+from rlexec.models.runner import start_execution
+from rlexec.models.sensitivity import base_config
+from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
 
 _NS = 1_000_000_000
@@ -42,16 +54,22 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         distribution: EpisodeDistribution | None = None,
         episodes: list[EpisodeSpec] | None = None,
         benchmark: bool = False,
+        risk_aversion: float = RISK_AVERSION,
+        config: ReplayConfig | None = None,
     ) -> None:
+        if not risk_aversion >= 0:
+            raise ValueError(f"risk_aversion must be ≥ 0, got {risk_aversion}")
         self.data = data
         self.benchmark = benchmark
+        self.risk_aversion = risk_aversion
         self.window = window
         self.stats = stats
         self.normaliser = normaliser or Normaliser.identity()
         self.distribution = distribution or EpisodeDistribution()
         self.episodes = episodes
         self._next_listed = 0
-        self.config = replay_config()
+        self.config = config if config is not None else base_config(data, str(window))
+        """The evaluation's simulator, calibrated on the training window (`sensitivity.py`)."""
         clip = self.normaliser.clip
         n = len(OBSERVATION_NAMES)
         self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)
@@ -63,6 +81,8 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self._step = 0
         self._cost = 0.0
         self._shadow_cost = 0.0
+        self._risk = 0.0
+        self._shadow_risk = 0.0
         self._count = 0
 
     def reset(
@@ -85,6 +105,8 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self._step = 0
         self._cost = 0.0
         self._shadow_cost = 0.0
+        self._risk = 0.0
+        self._shadow_risk = 0.0
         self.ex.mark_decision()
         return self.normaliser(self.ex.observation()), {"episode": spec}
 
@@ -101,28 +123,42 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self._step += 1
         until = ex.state.start_ns + round(self._step * spec.interval_s * _NS)
         terminated = self._step >= steps
-        cost = self._advance(ex, until, terminated)
-        reward = -(cost - self._cost)
+        cost, risk = self._advance(ex, until, terminated, spec.interval_s)
+        lam = self.risk_aversion
+        reward = -(cost - self._cost) - lam * risk
         self._cost = cost
+        self._risk += risk
         if shadow is not None:
-            shadow_cost = self._advance(shadow, until, terminated)
-            reward += shadow_cost - self._shadow_cost
+            shadow_cost, shadow_risk = self._advance(shadow, until, terminated, spec.interval_s)
+            reward += shadow_cost - self._shadow_cost + lam * shadow_risk
             self._shadow_cost = shadow_cost
+            self._shadow_risk += shadow_risk
         ex.mark_decision()
         info: dict[str, Any] = {}
         if terminated:
             c = ex.costs()
-            info = {"is_bps": c.is_bps, "forced_qty": c.forced_qty, "impact_bps": c.impact_bps}
+            info = {
+                "is_bps": c.is_bps, "forced_qty": c.forced_qty, "impact_bps": c.impact_bps,
+                "risk_bps2": self._risk, "objective_bps": c.is_bps + lam * self._risk,
+            }  # fmt: skip
             if shadow is not None:
-                info["benchmark_is_bps"] = shadow.costs().is_bps
+                b = shadow.costs().is_bps
+                info["benchmark_is_bps"] = b
+                info["benchmark_risk_bps2"] = self._shadow_risk
+                info["benchmark_objective_bps"] = b + lam * self._shadow_risk
         return self.normaliser(ex.observation()), float(reward), terminated, False, info
 
-    @staticmethod
-    def _advance(ex: ParentExecution, until: int, terminated: bool) -> float:
+    def _advance(
+        self, ex: ParentExecution, until: int, terminated: bool, interval_s: float
+    ) -> tuple[float, float]:
+        """Run to `until` (and complete at the horizon): (marked cost so far in bps, the
+        interval's inventory risk in bps²)."""
         ex.advance_to(until)
+        held = ex.remaining / ex.state.quantity
+        risk = inventory_risk_bps2(self.stats.sigma_per_sqrt_s, held, interval_s)
         if terminated:
             ex.complete()
-        return ex.marked_cost_bps()
+        return ex.marked_cost_bps(), risk
 
 
 def observation_stats(

@@ -6,16 +6,27 @@ from rlexec.models.algos import Algo
 from rlexec.models.episodes import EpisodeSpec
 from rlexec.models.evaluation import EpisodeResult
 from rlexec.models.execution import ParentExecution
-from rlexec.simulator.config import ReplayConfig
+from rlexec.simulator.config import DepthConfig, ReplayConfig
 from rlexec.simulator.data import ReplayData
 from rlexec.simulator.replay import MarketReplay
 
 _NS = 1_000_000_000
 
 
+SWEEP_LEVELS = 2_000
+"""Synthetic levels a sweep may walk past the stored depth. The simulator's default (20, about
+4,000 AAPL shares) runs dry long before a large parent's remainder is done, and the horizon's
+market order must complete, charged at every price it walks through: 2,000 levels hold the
+largest `large` parent (30 % of an hour of AAPL, ~130,000 shares) many times over."""
+
+
 def replay_config(tick_size: int = 100) -> ReplayConfig:
-    """The simulator settings every episode uses (market data on, 30 s of warm-up history)."""
-    return ReplayConfig(tick_size=tick_size, market_data=True, warmup_s=30.0)
+    """The simulator settings every episode uses (market data on, 30 s of warm-up history,
+    synthetic depth deep enough for the horizon's market order to complete)."""
+    return ReplayConfig(
+        tick_size=tick_size, market_data=True, warmup_s=30.0,
+        depth=DepthConfig(max_levels=SWEEP_LEVELS),
+    )  # fmt: skip
 
 
 FEATURE_WARMUP_S = 180.0
@@ -56,5 +67,5 @@ def run_episode(
         algo=algo.name, episode=spec.episode, side=int(spec.side), quantity=spec.quantity,
         start_ns=start, horizon_s=spec.horizon_s, arrival_mid=ex.state.arrival_mid,
         filled=c.filled, avg_price=c.avg_price, is_bps=c.is_bps, impact_bps=c.impact_bps,
-        forced_qty=c.forced_qty, remaining_path=path,
+        forced_qty=c.forced_qty, remaining_path=path, participation=spec.participation,
     )  # fmt: skip

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
-from rlexec.models.episodes import EpisodeDistribution
+from rlexec.models.episodes import distribution
 from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.models.objective import RISK_AVERSION
 from rlexec.simulator.data import ReplayData
 
 ALGORITHMS = ("ppo", "dqn")
@@ -35,17 +36,25 @@ class TrainSettings:
     subprocess: bool = False
     """Step environments in worker processes (measured here: no faster on 2 cores)."""
     calibration_episodes: int = 40
+    sizes: str = "large"
+    """Named episode distribution (`episodes.SIZES`) the training episodes are drawn from."""
+    risk_aversion: float = RISK_AVERSION
+    """λ of the risk-adjusted reward, per bps (`objective.py`); the report uses the same."""
 
 
 def build_env(
     data: ReplayData, settings: TrainSettings
 ) -> tuple[ExecutionEnv, MarketStats, Normaliser]:
     window = Window.parse(settings.window)
+    dist = distribution(settings.sizes)
+    dist.check_window(window)
     stats = estimate(data, window, bucket_s=1800)
-    calibration = ExecutionEnv(data, window, stats)
+    calibration = ExecutionEnv(data, window, stats, distribution=dist)
     mean, std = observation_stats(calibration, settings.calibration_episodes, settings.seed)
     normaliser = Normaliser(mean, std)
-    return ExecutionEnv(data, window, stats, normaliser), stats, normaliser
+    env = ExecutionEnv(data, window, stats, normaliser, distribution=dist,
+                       risk_aversion=settings.risk_aversion)  # fmt: skip
+    return env, stats, normaliser
 
 
 def train(
@@ -61,6 +70,7 @@ def train(
 
     if settings.algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {settings.algorithm!r}")
+    distribution(settings.sizes)  # an unknown name fails before anything is loaded
     torch.set_num_threads(1)
     torch.manual_seed(settings.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,8 +78,11 @@ def train(
     _, stats, normaliser = build_env(data, settings)
     window = Window.parse(settings.window)
 
+    dist = distribution(settings.sizes)
+
     def make(rank: int) -> Callable[[], gym.Env[Any, Any]]:
-        return lambda: ExecutionEnv(data, window, stats, normaliser, benchmark=True)
+        return lambda: ExecutionEnv(data, window, stats, normaliser, distribution=dist,
+                                    benchmark=True, risk_aversion=settings.risk_aversion)  # fmt: skip
 
     # Environments step in worker processes (both cores simulate while PPO waits); one
     # environment, or tests, stay in process.
@@ -121,7 +134,12 @@ def train(
             "clip": normaliser.clip,
         },
         "stats": asdict(stats),
-        "distribution": asdict(EpisodeDistribution()),
+        "distribution": {"name": settings.sizes, **asdict(dist)},
+        "objective": {
+            "risk_aversion_per_bps": settings.risk_aversion,
+            "risk_term": "Almgren–Chriss inventory penalty: sigma_bps² · interval_s · "
+            "(held/parent)² per decision interval, sigma from the training window",
+        },
         "train_seconds": round(seconds, 1),
         "episodes": len(curve),
         "versions": _versions(),

@@ -3,6 +3,7 @@ queue position of unknown order ids, hidden-execution fills."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -79,7 +80,7 @@ def check_side(side: BookSide) -> None:
     assert side.own_total == own_total
 
 
-def check_replay(replay: MarketReplay, data: ReplayData, reports: list[Report]) -> None:
+def check_replay(replay: MarketReplay, data: ReplayData, reports: Sequence[Report]) -> None:
     check_side(replay.engine.bids)
     check_side(replay.engine.asks)
     bid, ask = replay.best_bid, replay.best_ask

@@ -131,7 +131,9 @@ class SqrtImpactModel(ImpactShift):
 
     __slots__ = ("_k_permanent", "_k_transient", "taken")
 
-    def __init__(self, ticks_per_sqrt_share: float, permanent_fraction: float, half_life_s: float):
+    def __init__(
+        self, ticks_per_sqrt_share: float, permanent_fraction: float, half_life_s: float
+    ) -> None:
         super().__init__(half_life_s)
         if not 0 <= permanent_fraction <= 1:
             raise ValueError(f"permanent fraction must be in [0, 1], got {permanent_fraction}")

@@ -73,7 +73,7 @@ def test_sqrt_model_changes_offset_exactly_when_it_says() -> None:
 
 def test_impact_inputs_come_from_the_window_alone(aapl: ReplayData) -> None:
     inputs = impact_inputs(aapl, TRAIN)
-    assert inputs == impact_inputs(aapl, TRAIN)
+    assert inputs == impact_inputs(aapl, TRAIN) == impact_inputs(aapl, "09:35-13:00")
     # AAPL 2012-06-21: about 1 % a day and 2.5 M Nasdaq shares a day, at ~$585
     assert 0.005 < inputs.daily_sigma < 0.02
     assert 1e6 < inputs.daily_volume < 5e6

@@ -49,13 +49,16 @@ class TimeWindow(Protocol):
     def end_ns(self) -> int: ...
 
 
-WindowLike = TimeWindow | tuple[int, int]
+WindowLike = TimeWindow | tuple[int, int] | str
+"""A `TimeWindow`, (start_ns, end_ns), or 'HH:MM-HH:MM'."""
 
 
 def window_bounds(data: ReplayData, window: WindowLike | None) -> tuple[int, int]:
     """(start_ns, end_ns) of a window, the whole session for None; refuses an empty one."""
     if window is None:
         start, end = data.start_ns, data.end_ns
+    elif isinstance(window, str):
+        start, end = parse_window(window)
     elif isinstance(window, tuple):
         start, end = window
     else:

@@ -11,7 +11,10 @@ Volume that the data shows at a level but whose orders were never seen (revealed
 beyond the stored depth, or present before the first message) is *anonymous*: it has no
 order ids and sits at the front of the queue (`anon_hist` / `anon_sim`). Keeping both
 `hist` and `sim` is what lets a replay stay exactly on the recorded book while the
-simulated book differs by what participants did.
+simulated book differs by what participants did: `sim < hist` where participants took
+shares, and (only in the replay's `consume` mode) `sim > hist` where their passive fills
+spared shares that the recorded market lost. A historical order whose recorded size is
+gone but whose spared shares are not stays in its queue with `hist == 0` until they are.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ class HistOrder:
 
 
 class Level:
-    """One price on one side. Invariants: sim <= hist, anon_sim <= anon_hist, own = Σ leaves."""
+    """One price on one side. Invariants: own = Σ leaves; sim <= hist and anon_sim <= anon_hist
+    except for spared shares (see the module docstring)."""
 
     __slots__ = ("anon_hist", "anon_sim", "hist", "orders", "own", "price", "sim")
 
@@ -78,7 +82,7 @@ class BookSide:
     displayed nor traded against; the depth model stands in for it.
     """
 
-    __slots__ = ("bound", "is_bid", "levels", "own_levels", "own_total", "prices")
+    __slots__ = ("bound", "is_bid", "levels", "own_levels", "own_total", "prices", "spared")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
@@ -90,6 +94,8 @@ class BookSide:
         """Participants' resting size on this side."""
         self.own_levels: dict[int, Level] = {}
         """The levels where participants rest (few), so nothing has to scan for them."""
+        self.spared: set[int] = set()
+        """Prices of levels that may hold spared shares (sim > hist); a superset, pruned lazily."""
 
     def level(self, price: int) -> Level:
         lvl = self.levels.get(price)
@@ -99,8 +105,13 @@ class BookSide:
         return lvl
 
     def discard(self, level: Level) -> None:
-        """Drop a level once nothing historical or participant rests in it."""
-        if not level.hist and not level.own and self.levels.get(level.price) is level:
+        """Drop a level once nothing historical, spared or participant rests in it."""
+        if (
+            not level.hist
+            and not level.own
+            and not level.sim
+            and self.levels.get(level.price) is level
+        ):
             del self.levels[level.price]
             prices = self.prices
             del prices[bisect_left(prices, level.price)]

@@ -17,9 +17,9 @@ from rlexec.market.lobster import LobsterArrays, LobsterName, LobsterPair
 
 class ReplayData:
     __slots__ = (
-        "book", "date", "direction", "end_ns", "event_type", "levels", "mean_ask_size",
-        "mean_bid_size", "order_id", "price", "size", "source", "start_ns", "symbol", "ts_ns",
-        "width",
+        "_max_id", "book", "date", "direction", "end_ns", "event_type", "level1_ask_size",
+        "level1_bid_size", "levels", "mean_ask_size", "mean_bid_size", "order_id", "price",
+        "size", "source", "start_ns", "symbol", "ts_ns", "width",
     )  # fmt: skip
 
     def __init__(
@@ -50,6 +50,10 @@ class ReplayData:
         """Row i's orderbook cells are book[i·width : (i+1)·width]."""
         self.mean_ask_size = _mean_size(book[:, 1::4], book[:, 0::4], LOBSTER_EMPTY_ASK)
         self.mean_bid_size = _mean_size(book[:, 3::4], book[:, 2::4], LOBSTER_EMPTY_BID)
+        self.level1_ask_size = _mean_size(book[:, 1:2], book[:, 0:1], LOBSTER_EMPTY_ASK)
+        """The day's mean size of the best ask (what a depth profile's size ratios multiply)."""
+        self.level1_bid_size = _mean_size(book[:, 3:4], book[:, 2:3], LOBSTER_EMPTY_BID)
+        self._max_id: list[int] | None = None
         first = self.ts_ns[0] if self.ts_ns else 0
         last = self.ts_ns[-1] if self.ts_ns else 0
         self.start_ns, self.end_ns = session if session is not None else (first, last)
@@ -74,6 +78,17 @@ class ReplayData:
     def row_after(self, ts_ns: int) -> int:
         """Index of the first row later than ts_ns (= the number of rows at or before it)."""
         return bisect_right(self.ts_ns, ts_ns)
+
+    def max_id_before(self, row: int) -> int:
+        """The largest order id in rows before `row` (0 if none): Nasdaq assigns ids in
+        increasing order, so an order first seen later with a larger id arrived after then."""
+        if row <= 0:
+            return 0
+        if self._max_id is None:
+            seen = np.asarray(self.order_id, dtype=np.int64)
+            self._max_id = np.maximum.accumulate(seen).tolist() if len(seen) else []
+        prefix = self._max_id
+        return prefix[min(row, len(prefix)) - 1] if prefix else 0
 
     def book_row(self, i: int) -> list[int]:
         w = self.width

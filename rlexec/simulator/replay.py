@@ -4,30 +4,63 @@ The recorded market is replayed order by order: submissions rest, cancellations 
 deletions remove, executions trade, all by Nasdaq order id. After every message the
 historical part of the book is checked against the LOBSTER orderbook row and corrected
 where the messages cannot know better (see "Unknowns"). Participants' orders live in the
-same FIFO queues. The model, in the order a reader needs it:
+same FIFO queues. The model, in the order a reader needs it; each switch is a field of
+`ReplayConfig`, its default first:
 
 Queue position (order-level FIFO, risk-averse where unknown). A participant's resting
 order joins the back of its price level. Historical orders that arrived before it are
 ahead of it, by id: their cancellations move it up, cancellations of later orders do
-not. Anonymous volume (below) is always ahead. Volume that disappears without a record
+not. Anonymous volume (below) is ahead. Volume that disappears without a record
 is assumed to have been *behind* the participant; volume that appears without a record
 is put *ahead* of it. This is hftbacktest's conservative "risk-averse" model made exact
 wherever the data names the orders.
 
-Passive fills (overlay). A recorded execution of q shares at price p is the volume of
-an aggressor that, in the simulation, walks the queues on the resting side: first any
-participant orders at prices better than p (they would have been hit first), then the
-level at p from the front up to the executed order — anonymous and historical volume on
-the way absorbs the shares, participant orders met fill at their own limit price. The
-recorded event is then applied as recorded: participants' passive fills do not remove
-historical liquidity (so the replay never drifts from the data), the usual assumption
-when participant size is small against the market's.
+`unknown_queue`: where an execution of an order never seen submitted (its volume is
+anonymous, so ahead of everyone) ranks. `ahead`: its shares stay in front of every
+participant. `by_id`: Nasdaq assigns order ids in increasing order, so an id larger than
+the largest id the replay had seen when the participant joined (`ReplayData.max_id_before`)
+arrived after it: its shares queue behind that participant and in front of later ones
+(and of historical orders with larger ids). The rest of the anonymous volume stays ahead.
+An order that arrived, unseen, in the gap between the last id seen and the participant's
+entry counts as behind (the gap is the time since the last recorded message). Only
+executions rank: a cancellation of shares counted ahead only corrects an over-count.
 
-Hidden executions (type 5, id 0, no book change, mostly inside the spread) are real
-volume: a hidden order traded at p because nothing displayed was at least as good, and
-Nasdaq gives displayed orders priority. So the aggressor's shares go first to
-participant orders at p or better, through the displayed queue at p as above; the
-print itself is replayed. `ReplayConfig.hidden_fills=False` turns this off.
+Passive fills. A recorded execution of q shares at price p is the volume of an aggressor
+that, in the simulation, walks the queues on the resting side: first any participant
+orders at prices better than p (they would have been hit first), then the level at p
+from the front up to the executed order — anonymous and historical volume on the way
+absorbs the shares, participant orders met fill at their own limit price. What the
+recorded book then sees is `passive_fill_model`:
+
+- `overlay`: the recorded event is applied as recorded: participants' passive fills do not
+  remove historical liquidity (so the simulated book never drifts from the data), the usual
+  small-order assumption, which counts the aggressor's liquidity twice: an order alone
+  inside the spread collects every aggressor and the recorded resting order is hit in full.
+- `consume`: only what the participants (and spared shares, below) left of the aggressor
+  reaches the executed order: the f shares they absorbed stay with it in the simulation
+  (`HistOrder.sim > .hist`, `ReplayStats.spared_shares`), at its place in the queue, after
+  it has left the recorded book if need be. Spared shares are displayed and traded like any
+  other; a later recorded aggressor at or through their price takes them first (so they
+  move down the queue behind it, to the order it executed); a recorded order or revealed
+  volume crossing them trades with them; a participant can take them; a deletion of their
+  order removes them; other recorded decrements (partial cancels, executions, row
+  corrections) leave them. Beyond the stored depth they are kept but, like all recorded
+  volume there, neither displayed nor traded; back in view, they trade with any
+  participant order they cross. An execution of an unknown id leaves its spared shares as
+  anonymous volume at the front. Nothing is replayed twice, no size goes negative, the
+  recorded book (`hist`) still equals the orderbook file, and the simulated book is not
+  crossed by spared shares. Prints are what the simulation traded.
+
+`overlay` is the default because the venue, training and the shipped model were built on
+it; `presets.evaluation_config` uses `consume`, and every evaluation reports both.
+
+`hidden_fills` (an assumption, default on). Hidden executions (type 5, id 0, no book
+change, mostly inside the spread) are real volume: a hidden order traded at p because
+nothing displayed was at least as good, and Nasdaq gives displayed orders priority. So
+the aggressor's shares go first to participant orders (and, consume, spared shares) at p
+or better, through the displayed queue at p as above; the print is replayed, less (in
+consume mode) what they absorbed: the hidden order keeps those shares, unseen. Off:
+hidden prints never touch the simulated displayed book.
 
 Crossing liquidity. A recorded submission, or volume revealed by the orderbook row, at a
 price that crosses a participant's resting order trades with it at the participant's
@@ -46,10 +79,13 @@ from the front of the known queue, cancellations from the back). Each orderbook 
 the truth for the stored levels: extra volume becomes anonymous volume at the front,
 missing volume is removed from the back, levels the row no longer shows inside the
 stored range are emptied. Beyond the stored depth the recorded book is unknown: it is
-neither displayed nor traded; sweeps meet synthetic levels (depth.py).
+neither displayed nor traded; sweeps meet synthetic levels (depth.py: `depth.model`
+`uniform`, or `profile`, the level gaps and sizes measured on a deeper file).
 
-Impact (impact.py, off by default) shifts every price participants see by a whole number
-of ticks; participants' resting orders then map to new levels and rejoin at the back.
+Impact (impact.py; `impact.enabled`, off by default; `linear` or the square-root law
+`sqrt`) shifts every price participants see by a whole number of ticks after they take
+liquidity; their resting orders then map to new levels and rejoin at the back. Passive
+fills do not move the market.
 """
 
 from __future__ import annotations
@@ -68,8 +104,8 @@ from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
 from rlexec.simulator.depth import SyntheticDepth
 from rlexec.simulator.engine import MatchingEngine
-from rlexec.simulator.impact import NEVER, ImpactModel
-from rlexec.simulator.orders import ExecReport, Order, Report
+from rlexec.simulator.impact import NEVER, make_impact
+from rlexec.simulator.orders import ExecReport, ExecType, Order, Report
 
 _AGGRESSOR = {1: Side.SELL, -1: Side.BUY}
 """Aggressor of an execution, by the LOBSTER direction of the resting order it hit."""
@@ -97,6 +133,11 @@ class ReplayStats:
     """Participant fills by recorded or revealed liquidity crossing their resting order."""
     passive_fills: int = 0
     """Participant fills by recorded executions (visible or hidden) reaching their order."""
+    spared_shares: int = 0
+    """consume: shares of recorded executions that participants absorbed, left with the
+    historical order the aggressor would otherwise have hit."""
+    spared_taken: int = 0
+    """consume: spared shares later taken by recorded aggressors or crossing recorded orders."""
 
 
 class MarketReplay:
@@ -116,12 +157,24 @@ class MarketReplay:
         self.config = cfg
         tick = cfg.tick_size
         dc = cfg.depth
-        depth = SyntheticDepth(
-            gap=dc.gap_ticks * tick,
-            bid_size=dc.level_size if dc.level_size is not None else data.mean_bid_size,
-            ask_size=dc.level_size if dc.level_size is not None else data.mean_ask_size,
-            max_levels=dc.max_levels,
-        )
+        size = dc.level_size
+        if dc.model == "uniform":
+            depth = SyntheticDepth.uniform(
+                dc.gap_ticks * tick,
+                size if size is not None else data.mean_bid_size,
+                size if size is not None else data.mean_ask_size,
+                dc.max_levels,
+            )
+        else:
+            depth = SyntheticDepth.from_profile(
+                dc.profile_ticks,
+                dc.profile_sizes,
+                data.levels,
+                tick,
+                size if size is not None else data.level1_bid_size,
+                size if size is not None else data.level1_ask_size,
+                dc.max_levels,
+            )
         self.depth = depth
         self.engine = MatchingEngine(
             Instrument(data.symbol, tick, cfg.lot_size),
@@ -129,14 +182,7 @@ class MarketReplay:
             depth,
             cfg.max_order_quantity,
         )
-        ic = cfg.impact
-        self.impact = (
-            ImpactModel(
-                ic.permanent_ticks_per_share, ic.transient_ticks_per_share, ic.transient_half_life_s
-            )
-            if ic.enabled
-            else None
-        )
+        self.impact = make_impact(cfg.impact, tick)
         self._hist: dict[int, HistOrder] = {}
         self._reports: list[Report] = []
         self._md: list[MarketEvent] | None = [] if cfg.market_data else None
@@ -145,6 +191,14 @@ class MarketReplay:
         self._view: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = ((), ())
         self.stats = ReplayStats()
         self._hidden_fills = cfg.hidden_fills
+        self._consume = cfg.passive_fill_model == "consume"
+        self._by_id = cfg.unknown_queue == "by_id"
+        self._beyond = False
+        """A participant rests beyond the other side's stored depth: the row check must look
+        for recorded volume that comes into view across it (`_meet_own`)."""
+        self._joined: dict[int, tuple[int, int, int]] = {}
+        """by_id: engine order id → (book price, quantity, largest Nasdaq id seen) when it
+        last joined the back of a queue."""
         self._row = 0
         self._last_row = -1
         self.now_ns = data.start_ns
@@ -302,11 +356,20 @@ class MarketReplay:
         return self.engine.queue_ahead(order) if order is not None else 0
 
     def _after(self, out: list[Report]) -> list[Report]:
+        if self._by_id:
+            self._record_joins(out)
         impact = self.impact
         if impact is not None and self.engine.taken_signed:
             taken = self.engine.taken_signed
             self.engine.taken_signed = 0
             self._shift(impact.on_taken(self.now_ns, taken))
+        if self._consume:
+            eng = self.engine
+            for side in (eng.bids, eng.asks):
+                if side.spared:  # participants may have taken spared shares
+                    for price in list(side.spared):
+                        self._tidy(side, price)
+        self._watch_beyond()
         if self._reports:
             out.extend(self._drain())
         if self._md is not None:
@@ -317,6 +380,32 @@ class MarketReplay:
         out = self._reports
         self._reports = []
         return out
+
+    def _record_joins(self, out: list[Report]) -> None:
+        """by_id: remember the largest Nasdaq id seen when an order joined the back of a queue
+        (a replace keeps its place only at the same price without growing)."""
+        joined = self._joined
+        orders = self.engine.orders
+        latest = self.data.max_id_before(self._row)
+        for r in out:
+            if not isinstance(r, ExecReport):
+                continue
+            order = orders.get(r.order_id)
+            if order is None or order.level is None or order.key is None:
+                joined.pop(r.order_id, None)
+                continue
+            if r.exec_type is ExecType.NEW or r.exec_type is ExecType.REPLACED:
+                was = joined.get(order.order_id)
+                if was is not None and was[0] == order.key and order.quantity <= was[1]:
+                    joined[order.order_id] = (order.key, order.quantity, was[2])
+                else:
+                    joined[order.order_id] = (order.key, order.quantity, latest)
+
+    def _joined_id(self, order: Order) -> int:
+        """The largest Nasdaq id seen when `order` joined its queue (NEVER if not recorded:
+        then every order is taken to be ahead of it)."""
+        was = self._joined.get(order.order_id)
+        return was[2] if was is not None else NEVER
 
     # -- views -----------------------------------------------------------------------------
 
@@ -426,6 +515,8 @@ class MarketReplay:
         impact = self.impact
         due = impact.next_change_ns if impact is not None else NEVER
         hidden_fills = self._hidden_fills
+        consume = self._consume
+        beyond = self._beyond
         print_trade = eng.print_trade
         # LOBSTER's event numbers as locals: the loop below compares them several times per row
         submit, delete, execute, hidden, cross = SUBMIT, DELETE, EXECUTE, EXECUTE_HIDDEN, CROSS
@@ -446,6 +537,7 @@ class MarketReplay:
                 self.now_ns = ts
                 self._shift(impact.on_time(ts))
                 due = impact.next_change_ns
+                beyond = self._beyond
             side = bids if direction == 1 else asks
             if et == submit:
                 levels = bid_levels if direction == 1 else ask_levels
@@ -458,13 +550,15 @@ class MarketReplay:
                 lvl.sim += size
                 hist[oid] = entry
                 if direction == 1:
-                    if asks.own_total and asks.prices[0] <= price:
+                    if (asks.own_total or asks.spared) and asks.prices and asks.prices[0] <= price:
                         self._cross(bids, asks, lvl, entry)
-                elif bids.own_total and bids.prices[-1] >= price:
+                elif (bids.own_total or bids.spared) and bids.prices and bids.prices[-1] >= price:
                     self._cross(asks, bids, lvl, entry)
+            elif consume and et <= execute and (side.own_total or side.spared):
+                self._remove_consuming(side, price, oid, size, et)
             elif et <= execute:  # CANCEL, DELETE or EXECUTE (LOBSTER numbers them 2..4)
                 if et == execute and side.own_total:
-                    self._passive_fills(side, price, hist.get(oid), size, hidden=False)
+                    self._passive_fills(side, price, hist.get(oid), size, False, oid)
                 known = hist.get(oid)
                 if known is None:
                     traded = self._unknown(side, price, size, et)
@@ -485,12 +579,17 @@ class MarketReplay:
                 if et == execute and traded > 0:
                     print_trade(price + eng.offset, traded, _AGGRESSOR[direction])
             elif et == hidden:
-                if hidden_fills and side.own_total:
-                    self._passive_fills(side, price, None, size, hidden=True)
-                print_trade(price + eng.offset, size, _AGGRESSOR[direction], True)
+                if hidden_fills and (side.own_total or side.spared):
+                    absorbed = self._passive_fills(side, price, None, size, True, 0)
+                    if consume:
+                        size -= absorbed  # the hidden order kept what participants took
+                if size > 0:
+                    print_trade(price + eng.offset, size, _AGGRESSOR[direction], True)
             elif et == cross:
                 print_trade(price + eng.offset, size, _AGGRESSOR[direction])
             # Check the historical book against the orderbook row.
+            if beyond:
+                ask_bound, bid_bound = asks.bound, bids.bound
             o = i * width
             if level_one:
                 ap = cells[o]
@@ -519,6 +618,9 @@ class MarketReplay:
                 bids.bound = bp if bz else BID_ALL
             else:
                 self._check_row(cells[o : o + width])
+            if beyond and (asks.bound > ask_bound or bids.bound < bid_bound):
+                self._meet_own()
+                beyond = self._beyond
             if taken:
                 self._settle_depth()
             if md:
@@ -583,7 +685,7 @@ class MarketReplay:
             lvl.sim += delta
             self.stats.revealed_shares += delta
             opp = self.engine.asks if side.is_bid else self.engine.bids
-            if opp.own_total:
+            if opp.own_total or opp.spared:
                 self._cross(side, opp, lvl, None)
         elif delta < 0:
             self.stats.vanished_shares -= delta
@@ -607,17 +709,23 @@ class MarketReplay:
                 entry = lvl.orders[key]
                 assert isinstance(entry, HistOrder)
                 c = min(qty, entry.hist)
+                spared = entry.sim > entry.hist
                 entry.hist -= c
                 lvl.hist -= c
                 qty -= c
-                if entry.sim > entry.hist:
+                if spared:  # spared shares outlive the recorded decrement
+                    entry.sim -= c
+                    lvl.sim -= c
+                    removed += c
+                elif entry.sim > entry.hist:
                     d = entry.sim - entry.hist
                     entry.sim = entry.hist
                     lvl.sim -= d
                     removed += d
                 if not entry.hist:
-                    del lvl.orders[key]
                     hist.pop(key, None)
+                    if not entry.sim:
+                        del lvl.orders[key]
                 if not qty:
                     break
         if qty and not anon_first and lvl.anon_hist:
@@ -626,6 +734,12 @@ class MarketReplay:
 
     @staticmethod
     def _cut_anon(lvl: Level, c: int) -> int:
+        if lvl.anon_sim > lvl.anon_hist:  # spared shares outlive the recorded decrement
+            lvl.anon_hist -= c
+            lvl.hist -= c
+            lvl.anon_sim -= c
+            lvl.sim -= c
+            return c
         lvl.anon_hist -= c
         lvl.hist -= c
         if lvl.anon_sim > lvl.anon_hist:
@@ -635,48 +749,200 @@ class MarketReplay:
             return d
         return 0
 
-    def _unknown(self, side: BookSide, price: int, size: int, et: int) -> int:
-        """An event for an order never seen: take it from anonymous volume at its price."""
+    def _unknown(self, side: BookSide, price: int, size: int, et: int, spared: int = 0) -> int:
+        """An event for an order never seen: take it from anonymous volume at its price.
+        consume: up to `spared` of the simulated shares it removes stay, as anonymous volume."""
         self.stats.unknown_events += 1
         lvl = side.levels.get(price)
         if lvl is None or not lvl.hist:
             self.stats.unmatched_events += 1
             return 0
         traded = self._cut(lvl, min(size, lvl.hist), anon_first=True, from_front=et == EXECUTE)
+        if spared and traded:
+            back = min(spared, traded)
+            lvl.anon_sim += back
+            lvl.sim += back
+            traded -= back
+            self.stats.spared_shares += back
+            if lvl.anon_sim > lvl.anon_hist:
+                side.spared.add(price)
         side.discard(lvl)
         return traded
 
+    def _remove_consuming(self, side: BookSide, price: int, oid: int, size: int, et: int) -> None:
+        """consume: a cancellation, deletion or execution. An execution's aggressor meets
+        participants and spared shares first; what they absorbed does not come off the order
+        it names, which keeps those shares (module doc). Recorded decrements first use up
+        shares participants took from the order; spared shares outlive them, not a deletion."""
+        known = self._hist.get(oid)
+        absorbed = 0
+        if et == EXECUTE and (side.own_total or side.spared):
+            absorbed = self._passive_fills(side, price, known, size, False, oid)
+        if known is None:
+            traded = self._unknown(side, price, size, et, absorbed)
+        else:
+            lvl = known.level
+            h, s = known.hist, known.sim
+            left = 0 if et == DELETE or size >= h else h - size
+            if et == DELETE:
+                new = 0
+            elif s > h:
+                new = s - (h - left)
+            else:
+                new = min(s, left)
+            traded = s - new
+            if absorbed and traded:
+                back = min(absorbed, traded)
+                new += back
+                traded -= back
+                self.stats.spared_shares += back
+            lvl.hist -= h - left
+            lvl.sim -= s - new
+            known.hist = left
+            known.sim = new
+            if new > left:
+                side.spared.add(lvl.price)
+            if not left:
+                del self._hist[oid]
+                if not new:
+                    del lvl.orders[oid]
+                side.discard(lvl)
+        if et == EXECUTE and traded > 0:
+            eng = self.engine
+            eng.print_trade(price + eng.offset, traded, _AGGRESSOR[1 if side.is_bid else -1])
+
     def _passive_fills(
-        self, side: BookSide, price: int, target: HistOrder | None, size: int, hidden: bool
-    ) -> None:
-        """Walk a recorded execution's volume through the resting side (see module doc)."""
+        self,
+        side: BookSide,
+        price: int,
+        target: HistOrder | None,
+        size: int,
+        hidden: bool,
+        oid: int,
+    ) -> int:
+        """Walk a recorded execution's volume through the resting side (see module doc).
+        Returns what never reached the recorded book: participants' fills and (consume)
+        spared shares taken on the way."""
         budget = size
+        absorbed = 0
         out = self._reports
         fill = self.engine.fill_resting
+        consume = self._consume
+        # by_id: an order never seen submitted queues where its id ranks
+        unknown = oid if self._by_id and target is None and not hidden else 0
         for lvl in side.iter_levels():
             p = lvl.price
             if side.better(price, p) or budget <= 0:
                 break
             at_price = p == price
             trusted = side.within_bound(p)
+            pending = 0
             if trusted:
-                budget -= lvl.anon_sim
+                anon = lvl.anon_sim
+                if consume and anon > lvl.anon_hist:
+                    t = self._take_spared(side, lvl, None, min(budget, anon - lvl.anon_hist))
+                    budget -= t
+                    absorbed += t
+                    anon -= t
+                if unknown and at_price:
+                    pending = min(size, anon)  # its shares, counted in the anonymous volume
+                    anon -= pending
+                budget -= anon
             for key, entry in list(lvl.orders.items()):
                 if budget <= 0:
                     break
                 if key > 0:
+                    assert isinstance(entry, HistOrder)
                     if at_price and entry is target and not hidden:
                         break
+                    if pending and key > unknown:
+                        budget -= pending
+                        pending = 0
                     if trusted:
-                        budget -= entry.sim  # type: ignore[union-attr]
+                        ahead = entry.sim
+                        if consume and ahead > entry.hist and budget > 0:
+                            t = self._take_spared(side, lvl, entry, min(budget, ahead - entry.hist))
+                            budget -= t
+                            absorbed += t
+                            ahead -= t
+                        budget -= ahead
                     continue
                 assert isinstance(entry, Order)
+                if pending and self._joined_id(entry) >= unknown:
+                    budget -= pending
+                    pending = 0
+                    if budget <= 0:
+                        break
                 qty = min(budget, entry.leaves)
                 fill(entry, qty, out)
                 self.stats.passive_fills += 1
                 budget -= qty
+                absorbed += qty
+            if consume and lvl.price in side.spared:
+                self._tidy(side, lvl.price)
             if at_price:
                 break
+        return absorbed
+
+    def _take_spared(self, side: BookSide, lvl: Level, entry: HistOrder | None, qty: int) -> int:
+        """A recorded aggressor takes spared shares (of an order, or anonymous) at lvl."""
+        if qty <= 0:
+            return 0
+        if entry is None:
+            lvl.anon_sim -= qty
+        else:
+            entry.sim -= qty
+        lvl.sim -= qty
+        self.stats.spared_taken += qty
+        eng = self.engine
+        eng.print_trade(lvl.price + eng.offset, qty, Side.SELL if side.is_bid else Side.BUY)
+        return qty
+
+    def _tidy(self, side: BookSide, price: int) -> None:
+        """Forget spent spared shares at a price: orders with nothing left, the level if empty."""
+        lvl = side.levels.get(price)
+        if lvl is None:
+            side.spared.discard(price)
+            return
+        spared = lvl.anon_sim > lvl.anon_hist
+        for key, entry in list(lvl.orders.items()):
+            if key > 0:
+                assert isinstance(entry, HistOrder)
+                if entry.sim > entry.hist:
+                    spared = True
+                elif not entry.hist and not entry.sim:
+                    del lvl.orders[key]
+        if not spared:
+            side.spared.discard(price)
+        side.discard(lvl)
+
+    def _watch_beyond(self) -> None:
+        eng = self.engine
+        bids, asks = eng.bids, eng.asks
+        self._beyond = bool(
+            (bids.own_levels and max(bids.own_levels) > asks.bound)
+            or (asks.own_levels and min(asks.own_levels) < bids.bound)
+        )
+
+    def _meet_own(self) -> None:
+        """The row moved the stored depth outward past a participant's resting order:
+        levels that come into view without a message (known orders, spared shares) and cross
+        it trade with it at the participant's price, as revealed volume does."""
+        self._meet_own_levels()
+        self._watch_beyond()
+
+    def _meet_own_levels(self) -> None:
+        eng = self.engine
+        for side, opp in ((eng.bids, eng.asks), (eng.asks, eng.bids)):
+            if not opp.own_total:
+                continue
+            best_own = max(opp.own_levels) if opp.is_bid else min(opp.own_levels)
+            for lvl in side.iter_levels():
+                p = lvl.price
+                if not side.within_bound(p) or ((p < best_own) if side.is_bid else (p > best_own)):
+                    break
+                if lvl.sim:
+                    self._cross(side, opp, lvl, None)
 
     def _cross(
         self, liq_side: BookSide, opp: BookSide, lvl: Level, entry: HistOrder | None
@@ -685,22 +951,42 @@ class MarketReplay:
         participants' resting orders it crosses: they fill at their own price."""
         price = lvl.price
         out = self._reports
-        fill = self.engine.fill_resting
+        eng = self.engine
+        fill = eng.fill_resting
+        spared = opp.spared
+        aggressor = Side.BUY if liq_side.is_bid else Side.SELL
         for olvl in opp.iter_levels():
             avail = entry.sim if entry is not None else lvl.sim
             if not avail:
                 return
             if (olvl.price < price) if opp.is_bid else (olvl.price > price):
                 return
-            if not olvl.own:
+            has_spared = olvl.price in spared and opp.within_bound(olvl.price)
+            if not olvl.own and not has_spared:
                 continue
+            if has_spared and olvl.anon_sim > olvl.anon_hist:
+                qty = min(avail, olvl.anon_sim - olvl.anon_hist)
+                olvl.anon_sim -= qty
+                olvl.sim -= qty
+                avail -= qty
+                self._took_crossing(lvl, entry, qty)
+                eng.print_trade(olvl.price + eng.offset, qty, aggressor)
             for key, order in list(olvl.orders.items()):
+                if not avail:
+                    break
                 if key > 0:
+                    if has_spared:
+                        assert isinstance(order, HistOrder)
+                        qty = min(avail, order.sim - order.hist)
+                        if qty > 0:
+                            order.sim -= qty
+                            olvl.sim -= qty
+                            avail -= qty
+                            self._took_crossing(lvl, entry, qty)
+                            eng.print_trade(olvl.price + eng.offset, qty, aggressor)
                     continue
                 assert isinstance(order, Order)
                 qty = min(order.leaves, avail)
-                if not qty:
-                    break
                 fill(order, qty, out)
                 self.stats.crossing_fills += 1
                 avail -= qty
@@ -709,6 +995,17 @@ class MarketReplay:
                     lvl.sim -= qty
                 else:
                     _consume_front(lvl, qty)
+            if has_spared:
+                self._tidy(opp, olvl.price)
+
+    def _took_crossing(self, lvl: Level, entry: HistOrder | None, qty: int) -> None:
+        """Recorded liquidity arriving at lvl traded `qty` with spared shares it crossed."""
+        self.stats.spared_taken += qty
+        if entry is not None:
+            entry.sim -= qty
+            lvl.sim -= qty
+        else:
+            _consume_front(lvl, qty)
 
     def _settle_depth(self) -> None:
         """Synthetic shares taken at prices now inside the stored depth come off the real level."""
@@ -729,11 +1026,15 @@ class MarketReplay:
             return
         eng.offset = offset
         working = eng.working_orders()
+        latest = self.data.max_id_before(self._row)
         for order in working:
             eng.rekey(order)
+            if self._by_id and order.key is not None:
+                self._joined[order.order_id] = (order.key, order.quantity, latest)
         for order in working:
             if order.level is not None:
                 self._meet_recorded(order)
+        self._watch_beyond()
 
     def _meet_recorded(self, order: Order) -> None:
         """A participant's resting order that now crosses recorded liquidity trades at its price."""

@@ -34,7 +34,9 @@ def test_the_cut_does_not_change_a_single_episode(aapl_message: Path) -> None:
 
 
 def test_results_merge_in_plan_order_whatever_order_they_finish(aapl_message: Path) -> None:
-    tasks = plan(aapl_message, WINDOW, TRAIN, ("twap", "sal"), NONE, 4, seed=5, chunk=2, sizes="small")
+    tasks = plan(
+        aapl_message, WINDOW, TRAIN, ("twap", "sal"), NONE, 4, seed=5, chunk=2, sizes="small"
+    )
     done = [run_task(t) for t in reversed(tasks)]
     by_row, fallbacks = merge(tasks, done)
     assert list(by_row["default"]) == ["twap", "sal"]
@@ -44,7 +46,9 @@ def test_results_merge_in_plan_order_whatever_order_they_finish(aapl_message: Pa
 
 def test_rows_carry_their_own_simulator_settings(aapl_message: Path) -> None:
     rows = {"default": ReplayConfig(), "no_hidden": ReplayConfig(hidden_fills=False)}
-    tasks = plan(aapl_message, WINDOW, TRAIN, ("twap",), NONE, 3, seed=5, chunk=2, rows=rows, sizes="small")
+    tasks = plan(
+        aapl_message, WINDOW, TRAIN, ("twap",), NONE, 3, seed=5, chunk=2, rows=rows, sizes="small"
+    )
     assert [(t.row, t.first, t.stop) for t in tasks] == [
         ("default", 0, 2), ("default", 2, 3), ("no_hidden", 0, 2), ("no_hidden", 2, 3),
     ]  # fmt: skip

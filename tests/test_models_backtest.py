@@ -16,7 +16,8 @@ from rlexec.models.market_stats import Window, estimate
 from rlexec.models.port import New
 from rlexec.models.protocol import load_plan
 from rlexec.models.runner import replay_config, run_episode, start_execution
-from rlexec.models.sensitivity import ROW_NAMES, scale_impact
+from rlexec.models.sensitivity import ROW_NAMES
+from rlexec.simulator.config import ImpactConfig
 from rlexec.simulator.data import ReplayData
 
 TRAIN = Window.parse("09:35-13:00")
@@ -74,7 +75,8 @@ def test_every_planned_window_is_long_enough_for_its_horizons() -> None:
 
 def forced_fills(spec: EpisodeSpec, aapl: ReplayData, impact: bool) -> tuple[float, int]:
     """(average price of what the horizon's market order took, best ask just before it)."""
-    config = scale_impact(replay_config(), 1.0)[0] if impact else replay_config()
+    linear = ImpactConfig(enabled=True, model="linear")
+    config = replay_config().model_copy(update={"impact": linear}) if impact else replay_config()
     ex = start_execution(aapl, spec, config)
     # Take 3,000 shares at market at the start: with impact on, that moves the market for good.
     ex.execute([New(3_000, None, TimeInForce.IOC, OrderType.MARKET)])
@@ -130,9 +132,9 @@ def test_sensitivity_end_to_end_writes_every_row_and_statistic(
                  "--sensitivity", "--out", str(out)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     sens = json.loads((out / "sensitivity.json").read_text())
-    # Every standard row this data and simulator can run; AMZN has a level-5 file beside it.
-    assert list(sens["rows"]) == [r for r in ROW_NAMES if r != "other_fill_mode"]
-    assert set(sens["skipped"]) == {"other_fill_mode"}
+    # Every standard row; AMZN has a level-5 file beside it.
+    assert list(sens["rows"]) == list(ROW_NAMES)
+    assert sens["skipped"] == {}
     default = json.loads((out / "results.json").read_text())
     assert sens["rows"]["default"] == default
     for name, doc in sens["rows"].items():
@@ -145,8 +147,13 @@ def test_sensitivity_end_to_end_writes_every_row_and_statistic(
     real = sens["rows"]["real_depth"]["meta"]
     assert real["replay_data"].endswith("message_5.csv.gz")
     assert sens["rows"]["no_hidden_fills"]["meta"]["replay_config"]["hidden_fills"] is False
+    base = sens["rows"]["default"]["meta"]["replay_config"]
+    assert (base["passive_fill_model"], base["unknown_queue"]) == ("consume", "by_id")
+    assert base["impact"]["enabled"] and base["impact"]["model"] == "sqrt"
     x2 = sens["rows"]["impact_x2"]["meta"]["replay_config"]["impact"]
-    assert x2["enabled"] and x2["permanent_ticks_per_share"] == pytest.approx(0.001)
+    assert x2["scale"] == pytest.approx(2 * base["impact"]["scale"])
+    other = sens["rows"]["other_fill_mode"]["meta"]["replay_config"]
+    assert other["passive_fill_model"] == "overlay"
     # The rows differ (the assumptions matter), on the same episodes.
     means = {n: d["algos"]["twap"]["mean_is_bps"] for n, d in sens["rows"].items()}
     assert len(set(means.values())) > 1
@@ -155,7 +162,6 @@ def test_sensitivity_end_to_end_writes_every_row_and_statistic(
     md = (out / "sensitivity.md").read_text()
     for row in sens["rows"]:
         assert f"| {row} |" in md
-    assert "other_fill_mode (" in md
 
 
 def test_every_row_sweeps_deep_enough_whatever_the_base(data_dir: Path) -> None:
@@ -170,5 +176,5 @@ def test_every_row_sweeps_deep_enough_whatever_the_base(data_dir: Path) -> None:
     assert deep.model_copy(update={"depth": shallow.depth}) == shallow  # nothing else changed
     path = str(data_dir / "AMZN_2012-06-21_34200000_57600000_message_1.csv.gz")
     rows = standard_rows(path, load_data(path), "09:35-13:00", load_data)
-    assert [r.name for r in rows] == [n for n in ROW_NAMES if n != "other_fill_mode"]
+    assert [r.name for r in rows] == list(ROW_NAMES)
     assert all(r.config.depth.max_levels >= SWEEP_LEVELS for r in rows)

@@ -44,7 +44,11 @@ def test_onnx_export_picks_the_same_action_as_sb3(
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     scores = session.run(None, {"observation": obs})[0]
     assert scores.shape == (10_000, len(ACTIONS))
-    assert np.array_equal(scores.argmax(axis=1), sb3_actions)
+    # The same action everywhere, but where two actions tie to float32 rounding (torch and ORT
+    # may sum in another order): there the SB3 action must score within 1e-5 of the best.
+    differ = np.nonzero(scores.argmax(axis=1) != sb3_actions)[0]
+    gaps = scores[differ].max(axis=1) - scores[differ, sb3_actions[differ]]
+    assert len(differ) <= 5 and np.all(gaps <= 1e-5), (differ, gaps)
     policy = OnnxPolicy(onnx_path)  # the runtime accepts its contract
     assert policy.feature_names == OBSERVATION_NAMES
 

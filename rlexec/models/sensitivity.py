@@ -6,16 +6,16 @@ backtest tasks with its own `ReplayConfig`):
 
 - `default`: the evaluation's simulator (`base_config`);
 - `no_hidden_fills`: recorded hidden executions cannot fill our resting orders;
-- `other_fill_mode`: the other passive-fill model (overlay ↔ aggressor consumption) — only
-  once the simulator has both (`other_fill_mode`);
-- `impact_x0.5`, `impact_x2`: market impact at half and twice its coefficients;
+- `other_fill_mode`: the other passive-fill model (aggressor consumption ↔ the overlay that
+  applies every recorded execution in full even when it filled us);
+- `impact_x0.5`, `impact_x2`: the square-root impact at half and twice its calibration;
 - `real_depth`: the same ticker and day replayed from a deeper LOBSTER file (e.g. AMZN
   level 5) instead of synthetic depth, where such a file lies beside the data.
 
-The rows are built here and nowhere else: `base_config`, `scale_impact` and
-`other_fill_mode` are the three functions to point at the simulator's presets
-(`simulator.presets.evaluation_config`). Whatever they return, every row keeps sweeps deep
-enough for the horizon's market order to complete (`deep_sweeps`).
+The rows are built here and nowhere else, from the simulator's evaluation preset
+(`simulator.presets.evaluation_config`: aggressor consumption, unknown ids queued by id,
+square-root impact and depth calibrated on the calibration window). Every row keeps sweeps
+deep enough for the horizon's market order to complete (`deep_sweeps`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from pathlib import Path
 
 from rlexec.market.lobster import LobsterName
 from rlexec.models.runner import SWEEP_LEVELS, replay_config
-from rlexec.simulator.config import ImpactConfig, ReplayConfig
+from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
+from rlexec.simulator.presets import evaluation_config
 
 ROW_NAMES = (
     "default",
@@ -54,9 +55,8 @@ class Row:
 
 def base_config(data: ReplayData, train_window: str) -> ReplayConfig:
     """The `default` row's simulator for `data`, calibrated on `train_window` only: the
-    settings training and every evaluation use. Today the runner's; point at
-    `presets.evaluation_config(data, train_window, base=replay_config())` once it lands."""
-    return deep_sweeps(replay_config())
+    settings training and every evaluation use."""
+    return deep_sweeps(evaluation_config(data, train_window, base=replay_config()))
 
 
 def deep_sweeps(config: ReplayConfig) -> ReplayConfig:
@@ -69,25 +69,24 @@ def deep_sweeps(config: ReplayConfig) -> ReplayConfig:
 
 
 def scale_impact(config: ReplayConfig, factor: float) -> tuple[ReplayConfig, str]:
-    """Impact at `factor` × its coefficients; turned on (at `factor` × the defaults) if it was off."""
-    impact = config.impact if config.impact.enabled else ImpactConfig(enabled=True)
-    scaled = impact.model_copy(
-        update={
-            "enabled": True,
-            "permanent_ticks_per_share": impact.permanent_ticks_per_share * factor,
-            "transient_ticks_per_share": impact.transient_ticks_per_share * factor,
-        }
-    )
-    what = "the evaluation's" if config.impact.enabled else "the default (off in `default`)"
-    return config.model_copy(update={"impact": scaled}), (
-        f"market impact on at {factor:g} × {what} coefficients"
+    """The same impact model at `factor` × its calibrated size."""
+    if not config.impact.enabled:
+        raise ValueError("the evaluation's simulator has impact off: nothing to scale")
+    impact = config.impact.model_copy(update={"scale": config.impact.scale * factor})
+    return config.model_copy(update={"impact": impact}), (
+        f"market impact at {factor:g} × the evaluation's calibrated {config.impact.model} model"
     )
 
 
-def other_fill_mode(config: ReplayConfig) -> tuple[ReplayConfig, str] | None:
-    """The same settings with the other passive-fill model, or None while the simulator has
-    only the overlay (aggressor consumption is being added to `ReplayConfig`)."""
-    return None
+def other_fill_mode(config: ReplayConfig) -> tuple[ReplayConfig, str]:
+    """The same settings with the other passive-fill model."""
+    if config.passive_fill_model == "consume":
+        return config.model_copy(update={"passive_fill_model": "overlay"}), (
+            "overlay: a recorded execution that filled us still reaches the recorded book in full"
+        )
+    return config.model_copy(update={"passive_fill_model": "consume"}), (
+        "aggressor consumption: only what we left of a recorded aggressor reaches the recorded book"
+    )
 
 
 def deeper_file(data: str | Path) -> str | None:
@@ -121,9 +120,8 @@ def standard_rows(
             cfg.model_copy(update={"hidden_fills": False}),
         ),
     ]
-    other = other_fill_mode(cfg)
-    if other is not None:
-        rows.append(Row("other_fill_mode", other[1], deep_sweeps(other[0])))
+    other, what = other_fill_mode(cfg)
+    rows.append(Row("other_fill_mode", what, deep_sweeps(other)))
     for name, factor in (("impact_x0.5", 0.5), ("impact_x2", 2.0)):
         config, what = scale_impact(cfg, factor)
         rows.append(Row(name, what, deep_sweeps(config)))
@@ -141,7 +139,6 @@ def skipped_rows(rows: list[Row]) -> dict[str, str]:
     """Standard rows not in `rows`, with why."""
     have = {r.name for r in rows}
     why = {
-        "other_fill_mode": "the simulator has one passive-fill model so far",
         "real_depth": "no deeper file of this ticker and day beside the data",
     }
     return {name: why.get(name, "not requested") for name in ROW_NAMES if name not in have}

@@ -53,7 +53,7 @@ def make_algos(
                 decision = p.decide(obs)
                 return None if decision is None else decision.index
 
-            algos.append(PolicyAlgo("rl", choose))
+            algos.append(PolicyAlgo("rl", choose, signal=policy.signal))
         elif name == "random":
             algos.append(PolicyAlgo("random", random_policy(seed)))
         else:
@@ -84,7 +84,8 @@ def backtest(
     for algo in runners:
         results = []
         for spec in specs:
-            results.append(run_episode(data, spec, algo))
+            signal = algo.signal if isinstance(algo, PolicyAlgo) else None
+            results.append(run_episode(data, spec, algo, signal=signal))
             done += 1
             if progress is not None:
                 progress(done, total)

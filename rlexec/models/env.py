@@ -19,11 +19,12 @@ import gymnasium as gym
 import numpy as np
 
 from rlexec.models.algos import ScheduleAlgo, apply_action
-from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES, Normaliser, Obs
+from rlexec.models.contract import ACTIONS, Normaliser, Obs, observation_names
 from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
 from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats, Window
 from rlexec.models.runner import replay_config, start_execution
+from rlexec.models.signal import SignalModel
 from rlexec.simulator.data import ReplayData
 
 _NS = 1_000_000_000
@@ -42,8 +43,11 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         distribution: EpisodeDistribution | None = None,
         episodes: list[EpisodeSpec] | None = None,
         benchmark: bool = False,
+        signal: SignalModel | None = None,
     ) -> None:
+        """`signal`: the observation ends with the price-move signal (`signal_adverse_bps`)."""
         self.data = data
+        self.signal = signal
         self.benchmark = benchmark
         self.window = window
         self.stats = stats
@@ -53,7 +57,7 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self._next_listed = 0
         self.config = replay_config()
         clip = self.normaliser.clip
-        n = len(OBSERVATION_NAMES)
+        n = len(observation_names(signal is not None))
         self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self.ex: ParentExecution | None = None
@@ -78,7 +82,7 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
             spec = draw(self.np_random, self._count, self.window, self.stats, self.distribution)
         self._count += 1
         self.spec_ = spec
-        self.ex = start_execution(self.data, spec, self.config)
+        self.ex = start_execution(self.data, spec, self.config, signal=self.signal)
         if self.benchmark:
             self.shadow = start_execution(self.data, spec, self.config)
             self._twap.start(self.shadow, spec.steps, spec.interval_s)

@@ -19,6 +19,7 @@ import numpy as np
 from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
 from rlexec.models.episodes import EpisodeDistribution
 from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.models.signal import SignalModel
 from rlexec.simulator.data import ReplayData
 
 ALGORITHMS = ("ppo", "dqn")
@@ -35,17 +36,24 @@ class TrainSettings:
     subprocess: bool = False
     """Step environments in worker processes (measured here: no faster on 2 cores)."""
     calibration_episodes: int = 40
+    signal: Path | None = None
+    """A price-move signal model (`models.signal`): the policy's observation then ends with
+    `signal_adverse_bps`, and the exported policy names the signal by sha256."""
+
+
+def load_signal(settings: TrainSettings) -> SignalModel | None:
+    return SignalModel(settings.signal) if settings.signal is not None else None
 
 
 def build_env(
-    data: ReplayData, settings: TrainSettings
+    data: ReplayData, settings: TrainSettings, signal: SignalModel | None = None
 ) -> tuple[ExecutionEnv, MarketStats, Normaliser]:
     window = Window.parse(settings.window)
     stats = estimate(data, window, bucket_s=1800)
-    calibration = ExecutionEnv(data, window, stats)
+    calibration = ExecutionEnv(data, window, stats, signal=signal)
     mean, std = observation_stats(calibration, settings.calibration_episodes, settings.seed)
     normaliser = Normaliser(mean, std)
-    return ExecutionEnv(data, window, stats, normaliser), stats, normaliser
+    return ExecutionEnv(data, window, stats, normaliser, signal=signal), stats, normaliser
 
 
 def train(
@@ -65,11 +73,12 @@ def train(
     torch.manual_seed(settings.seed)
     out.mkdir(parents=True, exist_ok=True)
     data = ReplayData.load(settings.data)
-    _, stats, normaliser = build_env(data, settings)
+    signal = load_signal(settings)
+    _, stats, normaliser = build_env(data, settings, signal)
     window = Window.parse(settings.window)
 
     def make(rank: int) -> Callable[[], gym.Env[Any, Any]]:
-        return lambda: ExecutionEnv(data, window, stats, normaliser, benchmark=True)
+        return lambda: ExecutionEnv(data, window, stats, normaliser, benchmark=True, signal=signal)
 
     # Environments step in worker processes (both cores simulate while PPO waits); one
     # environment, or tests, stay in process.
@@ -127,7 +136,9 @@ def train(
         "versions": _versions(),
         "curve": curve,
     }
-    (out / "training.json").write_text(json.dumps(record))
+    if signal is not None:
+        record["signal"] = signal.identity
+    (out / "training.json").write_text(json.dumps(record, default=str))
     _plot_curve(curve, out / "training_curve.png", settings)
     return record
 

@@ -1,0 +1,290 @@
+"""Order-book features for the short-horizon price-move signal, maintained incrementally.
+
+`SIGNAL_FEATURE_NAMES` is the signal model's contract, kept apart from the policy's
+`FEATURE_NAMES` so the shipped policy keeps loading. `SignalFeatureBuilder` is a
+`FeatureBuilder` (the policy's features are unchanged) that also keeps, O(1) amortised per
+event:
+
+- order-flow imbalance (Cont, Kukanov & Stoikov 2014) over a short and a long window: the
+  signed change of best bid/ask size and price between consecutive touches, summed, then
+  divided by the mean touch depth over the same window;
+- prints: the trade imbalance and count over the long window, the signed volume that
+  printed strictly inside the spread (hidden liquidity: not in the book, seen only as a
+  print between the quotes) over the long window per share of touch depth, and where the
+  last print was relative to the mid;
+- the mid's return over the long window and its deviation from a time-decayed average
+  (mean reversion).
+
+The touch is read once per distinct timestamp: the book as it stands after the last event
+at that time. One LOBSTER row, or one FIX message, can change a level in two steps (old
+price removed, new one added) and a feed may split an instant's changes over several
+messages; coalescing by time makes the features independent of how the changes were
+split, so the replay (one call per level change) and the live service (one per message)
+see the same flow. The latest timestamp counts as it stands when the vector is read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from rlexec.market.book import L2Book
+from rlexec.market.events import MarketEvent, Trade
+from rlexec.market.features import FeatureBuilder, FeatureConfig
+
+SIGNAL_FEATURE_NAMES: tuple[str, ...] = (
+    "ofi_short",  # order-flow imbalance over the short window / mean touch depth
+    "ofi_long",  # the same over the long window
+    "imbalance_l1",  # (bid size − ask size) / (bid size + ask size) at the touch
+    "microprice_offset_bps",  # (microprice − mid) / mid × 1e4
+    "spread_bps",  # (ask − bid) / mid × 1e4
+    "trade_imbalance",  # (buyer − seller initiated shares) / shares printed, long window
+    "trade_count",  # prints over the long window
+    "inside_flow",  # signed shares printed strictly inside the spread, long window / touch depth
+    "last_trade_offset_bps",  # (last print price − mid) / mid × 1e4
+    "return_long_bps",  # mid now vs the mid the long window ago, bps
+    "mid_deviation_bps",  # mid vs its time-decayed average (time constant reversion_s), bps
+    "volatility_bps",  # the policy features' EWMA volatility of mid returns
+)
+
+Touch = tuple[int, int, int, int]
+"""(best bid, bid size, best ask, ask size)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalConfig:
+    short_s: float = 5.0
+    """Short order-flow window, seconds."""
+    long_s: float = 30.0
+    """Long window (order flow, prints, mid return), seconds."""
+    reversion_s: float = 300.0
+    """Time constant of the mid's decayed average, seconds."""
+
+    def __post_init__(self) -> None:
+        if not (self.short_s > 0 and math.isfinite(self.short_s)):
+            raise ValueError(f"short_s must be positive, got {self.short_s}")
+        if not (self.long_s >= self.short_s and math.isfinite(self.long_s)):
+            raise ValueError(f"long_s must be at least short_s, got {self.long_s}")
+        if not (self.reversion_s > 0 and math.isfinite(self.reversion_s)):
+            raise ValueError(f"reversion_s must be positive, got {self.reversion_s}")
+
+    def as_json(self) -> dict[str, float]:
+        return {"short_s": self.short_s, "long_s": self.long_s, "reversion_s": self.reversion_s}
+
+
+def ofi_increment(prev: Touch, cur: Touch) -> int:
+    """Cont, Kukanov & Stoikov's e_n between two touches: bid-side flow minus ask-side flow.
+
+    A bid that rises brings its whole size, one that falls takes its old size away, one that
+    stays adds its size change; mirrored for the ask."""
+    pb, qb, pa, qa = prev
+    cb, cqb, ca, cqa = cur
+    e = (cqb if cb >= pb else 0) - (qb if cb <= pb else 0)
+    e -= (cqa if ca <= pa else 0) - (qa if ca >= pa else 0)
+    return e
+
+
+class _FlowWindow:
+    """Σ flow, Σ depth and count of touch transitions in a rolling time window."""
+
+    __slots__ = ("count", "depth", "flow", "items", "span_ns")
+
+    def __init__(self, span_s: float) -> None:
+        self.span_ns = round(span_s * 1e9)
+        self.items: deque[tuple[int, int, int]] = deque()  # (ts, flow, bid size + ask size)
+        self.flow = 0
+        self.depth = 0
+        self.count = 0
+
+    def add(self, ts: int, flow: int, depth2: int) -> None:
+        self.items.append((ts, flow, depth2))
+        self.flow += flow
+        self.depth += depth2
+        self.count += 1
+
+    def expire(self, now: int) -> None:
+        items = self.items
+        edge = now - self.span_ns
+        while items and items[0][0] <= edge:
+            _, flow, depth2 = items.popleft()
+            self.flow -= flow
+            self.depth -= depth2
+            self.count -= 1
+
+    def value(self, extra: tuple[int, int] | None) -> float:
+        """Σ flow / mean touch depth, with one more (flow, depth) transition if given."""
+        flow, depth2, count = self.flow, self.depth, self.count
+        if extra is not None:
+            flow += extra[0]
+            depth2 += extra[1]
+            count += 1
+        return flow * 2 * count / depth2 if count and depth2 > 0 else 0.0
+
+
+class SignalFeatureBuilder(FeatureBuilder):
+    """A `FeatureBuilder` that also keeps the signal's features; feed it exactly the same
+    (with trade prices: `on_trade(ts, size, aggressor, price)`)."""
+
+    __slots__ = (
+        "_committed", "_ewma", "_ewma_mid", "_ewma_ts", "_inside", "_inside_signed",
+        "_last_print", "_long", "_mids", "_pending", "_pending_ts", "_prints", "_prints_abs",
+        "_prints_signed", "_short", "_span_ns", "_tau_ns", "signal_config",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        book: L2Book,
+        config: FeatureConfig | None = None,
+        signal: SignalConfig | None = None,
+    ) -> None:
+        super().__init__(book, config)
+        self.signal_config = sc = signal or SignalConfig()
+        self._short = _FlowWindow(sc.short_s)
+        self._long = _FlowWindow(sc.long_s)
+        self._span_ns = self._long.span_ns
+        self._tau_ns = sc.reversion_s * 1e9
+        self._committed: Touch | None = None
+        """The touch at the end of the last completed timestamp."""
+        self._pending: Touch | None = None
+        """The touch after the latest event (None: one-sided); its timestamp may not be over."""
+        self._pending_ts = 0
+        self._mids: deque[tuple[int, float]] = deque()  # (ts, mid) where the committed mid changed
+        self._ewma: float | None = None  # decayed average of committed mids up to _ewma_ts
+        self._ewma_mid = 0.0  # the committed mid since _ewma_ts
+        self._ewma_ts = 0
+        self._prints: deque[tuple[int, int]] = deque()  # (ts, signed size)
+        self._prints_signed = 0
+        self._prints_abs = 0
+        self._inside: deque[tuple[int, int]] = deque()  # (ts, signed size) printed inside
+        self._inside_signed = 0
+        self._last_print: int | None = None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on_event(self, event: MarketEvent) -> None:
+        if type(event) is Trade:
+            self.on_trade(event.ts_ns, event.size, event.aggressor, event.price)
+        else:
+            self.on_book(event.ts_ns)
+
+    def on_trade(self, ts_ns: int, size: int, aggressor: int, price: int | None = None) -> None:
+        """A print; `price` (integer units) feeds the inside-spread flow and the last print
+        (a print without a price counts only towards imbalance and count)."""
+        FeatureBuilder.on_trade(self, ts_ns, size, aggressor)
+        signed = size if aggressor > 0 else -size
+        self._prints.append((ts_ns, signed))
+        self._prints_signed += signed
+        self._prints_abs += size
+        if price is not None:
+            self._last_print = price
+            bids, asks = self.book.bid_prices, self.book.ask_prices
+            if bids and asks and bids[-1] < price < asks[0]:
+                self._inside.append((ts_ns, signed))
+                self._inside_signed += signed
+        self._expire_prints(ts_ns - self._span_ns)
+
+    def _expire_prints(self, edge: int) -> None:
+        prints = self._prints
+        while prints and prints[0][0] <= edge:
+            _, signed = prints.popleft()
+            self._prints_signed -= signed
+            self._prints_abs -= abs(signed)
+        inside = self._inside
+        while inside and inside[0][0] <= edge:
+            self._inside_signed -= inside.popleft()[1]
+
+    def on_book(self, ts_ns: int) -> None:
+        FeatureBuilder.on_book(self, ts_ns)
+        if ts_ns != self._pending_ts:
+            self._commit()
+            self._pending_ts = ts_ns
+        book = self.book
+        bids, asks = book.bid_prices, book.ask_prices
+        if bids and asks:
+            self._pending = (bids[-1], book.best_bid_size, asks[0], book.best_ask_size)
+        else:
+            self._pending = None
+
+    def _commit(self) -> None:
+        """The pending timestamp is over: its last touch becomes a transition."""
+        cur = self._pending
+        if cur is None:
+            return
+        ts = self._pending_ts
+        prev = self._committed
+        if prev is not None and prev != cur:
+            flow = ofi_increment(prev, cur)
+            depth2 = cur[1] + cur[3]
+            self._short.add(ts, flow, depth2)
+            self._long.add(ts, flow, depth2)
+        self._committed = cur
+        mid = (cur[0] + cur[2]) / 2
+        mids = self._mids
+        if not mids or mids[-1][1] != mid:
+            mids.append((ts, mid))
+        self._ewma = mid if self._ewma is None else self._decayed(ts)
+        self._ewma_mid, self._ewma_ts = mid, ts
+        # expire here too: memory stays bounded when nobody reads the vector
+        self._short.expire(ts)
+        self._long.expire(ts)
+        self._mid_at(ts - self._span_ns)
+
+    def _decayed(self, ts: int) -> float:
+        """The decayed average at `ts` (after the first commit): it moves towards the
+        committed mid held since the last commit, time constant `reversion_s`."""
+        ewma, held = self._ewma or 0.0, self._ewma_mid
+        return held + (ewma - held) * math.exp(-(ts - self._ewma_ts) / self._tau_ns)
+
+    def _mid_at(self, edge: int) -> float:
+        """The committed mid as it stood at `edge` (the oldest kept if none is that old);
+        older entries are dropped."""
+        mids = self._mids
+        while len(mids) > 1 and mids[1][0] <= edge:
+            mids.popleft()
+        return mids[0][1]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def signal_vector(self, now_ns: int | None = None) -> list[float]:
+        """The signal features in `SIGNAL_FEATURE_NAMES` order; NaN where the book is
+        one-sided (or, for the last print's offset, before the first print)."""
+        now = self.now_ns if now_ns is None else max(now_ns, self.now_ns)
+        self._short.expire(now)
+        self._long.expire(now)
+        edge = now - self._span_ns
+        self._expire_prints(edge)
+        # the latest timestamp as it stands now, as if it were committed
+        cur, prev = self._pending, self._committed
+        extra = None
+        if cur is not None and prev is not None and cur != prev:
+            extra = (ofi_increment(prev, cur), cur[1] + cur[3])
+        ofi_short, ofi_long = self._short.value(extra), self._long.value(extra)
+        prints = self._prints_abs
+        trade_imb = self._prints_signed / prints if prints else 0.0
+        nan = math.nan
+        if cur is None:  # one-sided now
+            return [ofi_short, ofi_long, nan, nan, nan, trade_imb, float(len(self._prints)),
+                    nan, nan, nan, nan, self.volatility_bps]  # fmt: skip
+        bid, bsz, ask, asz = cur
+        mid = (bid + ask) / 2
+        # The latest timestamp is a sample of the mid path like the committed ones: the mid
+        # at the window's edge is the last sample at or before it (the oldest if none is).
+        then = self._mid_at(edge) if self._mids and self._pending_ts > edge else mid
+        average = mid
+        if self._ewma is not None:
+            decay = math.exp(-(now - self._pending_ts) / self._tau_ns)
+            average = mid + (self._decayed(self._pending_ts) - mid) * decay
+        last = self._last_print
+        return [
+            ofi_short, ofi_long,
+            (bsz - asz) / (bsz + asz),
+            ((bid * asz + ask * bsz) / (bsz + asz) - mid) / mid * 1e4,
+            (ask - bid) / mid * 1e4,
+            trade_imb, float(len(self._prints)),
+            self._inside_signed * 2 / (bsz + asz),
+            (last - mid) / mid * 1e4 if last is not None else nan,
+            (mid / then - 1.0) * 1e4,
+            (mid / average - 1.0) * 1e4,
+            self.volatility_bps,
+        ]  # fmt: skip

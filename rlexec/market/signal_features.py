@@ -12,8 +12,9 @@ event:
   printed strictly inside the spread (hidden liquidity: not in the book, seen only as a
   print between the quotes) over the long window per share of touch depth, and where the
   last print was relative to the mid;
-- the mid's return over the long window and its deviation from a time-decayed average
-  (mean reversion).
+- the mid's return over the long window, its deviation from a time-decayed average
+  (mean reversion), and the EWMA volatility of its returns (the policy feature's rule,
+  half-life `FeatureConfig.vol_halflife` mid changes, on the coalesced mids).
 
 The touch is read once per distinct timestamp: the book as it stands after the last event
 at that time. One LOBSTER row, or one FIX message, can change a level in two steps (old
@@ -45,7 +46,7 @@ SIGNAL_FEATURE_NAMES: tuple[str, ...] = (
     "last_trade_offset_bps",  # (last print price − mid) / mid × 1e4
     "return_long_bps",  # mid now vs the mid the long window ago, bps
     "mid_deviation_bps",  # mid vs its time-decayed average (time constant reversion_s), bps
-    "volatility_bps",  # the policy features' EWMA volatility of mid returns
+    "volatility_bps",  # EWMA volatility of mid returns per mid change (as the policy's)
 )
 
 Touch = tuple[int, int, int, int]
@@ -112,12 +113,13 @@ class _FlowWindow:
             self.depth -= depth2
             self.count -= 1
 
-    def value(self, extra: tuple[int, int] | None) -> float:
-        """Σ flow / mean touch depth, with one more (flow, depth) transition if given."""
+    def value(self, now: int, extra: tuple[int, int, int] | None) -> float:
+        """Σ flow / mean touch depth at `now` (after `expire(now)`), counting one more
+        (ts, flow, depth) transition if it is inside the window."""
         flow, depth2, count = self.flow, self.depth, self.count
-        if extra is not None:
-            flow += extra[0]
-            depth2 += extra[1]
+        if extra is not None and extra[0] > now - self.span_ns:
+            flow += extra[1]
+            depth2 += extra[2]
             count += 1
         return flow * 2 * count / depth2 if count and depth2 > 0 else 0.0
 
@@ -129,7 +131,8 @@ class SignalFeatureBuilder(FeatureBuilder):
     __slots__ = (
         "_committed", "_ewma", "_ewma_mid", "_ewma_ts", "_inside", "_inside_signed",
         "_last_print", "_long", "_mids", "_pending", "_pending_ts", "_prints", "_prints_abs",
-        "_prints_signed", "_short", "_span_ns", "_tau_ns", "signal_config",
+        "_prints_signed", "_short", "_span_ns", "_tau_ns", "_vol_alpha", "_vol_var",
+        "signal_config",
     )  # fmt: skip
 
     def __init__(
@@ -159,6 +162,8 @@ class SignalFeatureBuilder(FeatureBuilder):
         self._inside: deque[tuple[int, int]] = deque()  # (ts, signed size) printed inside
         self._inside_signed = 0
         self._last_print: int | None = None
+        self._vol_alpha: float = 1.0 - 0.5 ** (1.0 / (config or FeatureConfig()).vol_halflife)
+        self._vol_var = 0.0
 
     # -- events ----------------------------------------------------------------------------
 
@@ -222,6 +227,8 @@ class SignalFeatureBuilder(FeatureBuilder):
         mid = (cur[0] + cur[2]) / 2
         mids = self._mids
         if not mids or mids[-1][1] != mid:
+            if mids:
+                self._vol_var = self._variance(mids[-1][1], mid)
             mids.append((ts, mid))
         self._ewma = mid if self._ewma is None else self._decayed(ts)
         self._ewma_mid, self._ewma_ts = mid, ts
@@ -235,6 +242,11 @@ class SignalFeatureBuilder(FeatureBuilder):
         committed mid held since the last commit, time constant `reversion_s`."""
         ewma, held = self._ewma or 0.0, self._ewma_mid
         return held + (ewma - held) * math.exp(-(ts - self._ewma_ts) / self._tau_ns)
+
+    def _variance(self, last: float, mid: float) -> float:
+        """The volatility EWMA after a mid change from `last` to `mid`."""
+        r = (mid - last) / last * 1e4
+        return self._vol_var + self._vol_alpha * (r * r - self._vol_var)
 
     def _mid_at(self, edge: int) -> float:
         """The committed mid as it stood at `edge` (the oldest kept if none is that old);
@@ -258,14 +270,14 @@ class SignalFeatureBuilder(FeatureBuilder):
         cur, prev = self._pending, self._committed
         extra = None
         if cur is not None and prev is not None and cur != prev:
-            extra = (ofi_increment(prev, cur), cur[1] + cur[3])
-        ofi_short, ofi_long = self._short.value(extra), self._long.value(extra)
+            extra = (self._pending_ts, ofi_increment(prev, cur), cur[1] + cur[3])
+        ofi_short, ofi_long = self._short.value(now, extra), self._long.value(now, extra)
         prints = self._prints_abs
         trade_imb = self._prints_signed / prints if prints else 0.0
         nan = math.nan
         if cur is None:  # one-sided now
             return [ofi_short, ofi_long, nan, nan, nan, trade_imb, float(len(self._prints)),
-                    nan, nan, nan, nan, self.volatility_bps]  # fmt: skip
+                    nan, nan, nan, nan, math.sqrt(self._vol_var)]  # fmt: skip
         bid, bsz, ask, asz = cur
         mid = (bid + ask) / 2
         # The latest timestamp is a sample of the mid path like the committed ones: the mid
@@ -275,6 +287,9 @@ class SignalFeatureBuilder(FeatureBuilder):
         if self._ewma is not None:
             decay = math.exp(-(now - self._pending_ts) / self._tau_ns)
             average = mid + (self._decayed(self._pending_ts) - mid) * decay
+        variance = self._vol_var
+        if self._mids and self._mids[-1][1] != mid:  # the latest instant moved the mid
+            variance = self._variance(self._mids[-1][1], mid)
         last = self._last_print
         return [
             ofi_short, ofi_long,
@@ -286,5 +301,5 @@ class SignalFeatureBuilder(FeatureBuilder):
             (last - mid) / mid * 1e4 if last is not None else nan,
             (mid / then - 1.0) * 1e4,
             (mid / average - 1.0) * 1e4,
-            self.volatility_bps,
+            math.sqrt(variance),
         ]  # fmt: skip

@@ -51,13 +51,16 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         self.benchmark = benchmark
         self.window = window
         self.stats = stats
-        self.normaliser = normaliser or Normaliser.identity()
+        n = len(observation_names(signal is not None))
+        self.normaliser = normaliser or Normaliser.identity(n)
+        if len(self.normaliser.mean) != n:
+            raise ValueError(f"the normaliser has {len(self.normaliser.mean)} features, the "
+                             f"observation {n}")  # fmt: skip
         self.distribution = distribution or EpisodeDistribution()
         self.episodes = episodes
         self._next_listed = 0
         self.config = replay_config()
         clip = self.normaliser.clip
-        n = len(observation_names(signal is not None))
         self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self.ex: ParentExecution | None = None

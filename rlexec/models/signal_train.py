@@ -165,7 +165,8 @@ def cross_validate(family: str, ds: SignalDataset, k: int, seed: int) -> dict[st
         norm = fit_normaliser(ds.x[train])
         model = fit(family, _normalised(norm, ds.x[train]), ds.y[train], seed)
         pred[test] = model.predict(_normalised(norm, ds.x[test]))
-        ics.append(float(spearmanr(pred[test], ds.y[test])[0]))
+        flat = np.ptp(pred[test]) == 0  # a constant prediction carries no information
+        ics.append(0.0 if flat else float(spearmanr(pred[test], ds.y[test])[0]))
     return {
         "fold_spearman_ic": [round(v, 4) for v in ics],
         "mean_spearman_ic": round(float(np.mean(ics)), 4),

@@ -23,6 +23,7 @@ from rlexec.models.contract import (
     actions_json,
     observation_names,
 )
+from rlexec.models.policy import OnnxPolicy
 
 
 def _gemm(path: Path, weights: np.ndarray, bias: np.ndarray, props: dict[str, str]) -> Path:
@@ -68,7 +69,12 @@ def signal_model(
 
 def signal_policy(path: Path, signal: Path, vote: tuple[int, int] = (2, 12)) -> Path:
     """A policy over the contract + `signal_adverse_bps`: the signal feature votes for action
-    `vote[1]` when positive and `vote[0]` when negative; the rest is noise-free zero."""
+    `vote[1]` when positive and `vote[0]` when negative; the rest is zero. Its normaliser is
+    the shipped policy's (the signal: mean 0, std 1 bps), so that the live drift monitor
+    sees ordinary markets as ordinary."""
+    shipped = OnnxPolicy().normaliser
+    mean = [*shipped.mean.tolist(), 0.0]
+    std = [*shipped.std.tolist(), 1.0]
     names = observation_names(True)
     n, a = len(names), len(ACTIONS)
     weights = np.zeros((n, a), dtype=np.float32)
@@ -78,8 +84,8 @@ def signal_policy(path: Path, signal: Path, vote: tuple[int, int] = (2, 12)) -> 
     props = {
         META_FEATURES: json.dumps(list(names)),
         META_ACTIONS: actions_json(),
-        META_OBS_MEAN: json.dumps([0.0] * n),
-        META_OBS_STD: json.dumps([1.0] * n),
+        META_OBS_MEAN: json.dumps(mean),
+        META_OBS_STD: json.dumps(std),
         META_OUTPUT: "action_scores",
         META_SIGNAL: json.dumps(identity),
     }

@@ -92,7 +92,7 @@ def test_the_shipped_signal_loads_and_says_what_it_was_trained_on() -> None:
     assert training["validation_window"] == "12:20-13:00"
     assert training["data"].startswith("AAPL_2012-06-21")
     validation = json.loads(model.metadata[META_VALIDATION])
-    assert {"validation", "baselines", "inference"} <= set(validation)
+    assert {"validation", "baselines", "families"} <= set(validation)
     assert DEFAULT_SIGNAL.stat().st_size < 1_000_000
 
 

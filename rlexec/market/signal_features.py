@@ -27,6 +27,7 @@ see the same flow. The latest timestamp counts as it stands when the vector is r
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 
@@ -86,42 +87,49 @@ def ofi_increment(prev: Touch, cur: Touch) -> int:
     return e
 
 
-class _FlowWindow:
-    """Σ flow, Σ depth and count of touch transitions in a rolling time window."""
+_COMPACT_EVERY = 4096
 
-    __slots__ = ("count", "depth", "flow", "items", "span_ns")
 
-    def __init__(self, span_s: float) -> None:
-        self.span_ns = round(span_s * 1e9)
-        self.items: deque[tuple[int, int, int]] = deque()  # (ts, flow, bid size + ask size)
-        self.flow = 0
-        self.depth = 0
-        self.count = 0
+class _Flow:
+    """Cumulative order flow and touch depth after each committed transition: a window's
+    sums are two differences, so a commit costs one append (window sums are found by
+    bisection when the vector is read). Entries older than the long window are dropped
+    every `_COMPACT_EVERY` appends; index 0 holds the totals before the first kept one."""
 
-    def add(self, ts: int, flow: int, depth2: int) -> None:
-        self.items.append((ts, flow, depth2))
-        self.flow += flow
-        self.depth += depth2
-        self.count += 1
+    __slots__ = ("compact_at", "cum", "ts")
 
-    def expire(self, now: int) -> None:
-        items = self.items
-        edge = now - self.span_ns
-        while items and items[0][0] <= edge:
-            _, flow, depth2 = items.popleft()
-            self.flow -= flow
-            self.depth -= depth2
-            self.count -= 1
+    def __init__(self) -> None:
+        self.ts: list[int] = [-1]
+        self.cum: list[tuple[int, int]] = [(0, 0)]  # (Σ flow, Σ bid + ask size)
+        self.compact_at = _COMPACT_EVERY
 
-    def value(self, now: int, extra: tuple[int, int, int] | None) -> float:
-        """Σ flow / mean touch depth at `now` (after `expire(now)`), counting one more
-        (ts, flow, depth) transition if it is inside the window."""
-        flow, depth2, count = self.flow, self.depth, self.count
-        if extra is not None and extra[0] > now - self.span_ns:
-            flow += extra[1]
-            depth2 += extra[2]
-            count += 1
-        return flow * 2 * count / depth2 if count and depth2 > 0 else 0.0
+    def push(self, ts: int, flow: int, depth2: int, keep_from: int) -> None:
+        f, d = self.cum[-1]
+        self.ts.append(ts)
+        self.cum.append((f + flow, d + depth2))
+        if len(self.ts) >= self.compact_at:
+            cut = bisect_right(self.ts, keep_from)
+            if cut > 1:
+                self.cum[0] = self.cum[cut - 1]
+                del self.ts[1:cut], self.cum[1:cut]
+            self.compact_at = len(self.ts) + _COMPACT_EVERY
+
+    def window(self, edge: int) -> tuple[int, int, int]:
+        """(Σ flow, Σ depth, count) of the transitions after `edge`."""
+        j = bisect_right(self.ts, edge)
+        f0, d0 = self.cum[j - 1]
+        f1, d1 = self.cum[-1]
+        return f1 - f0, d1 - d0, len(self.ts) - j
+
+
+def _ofi(sums: tuple[int, int, int], extra: tuple[int, int] | None) -> float:
+    """Σ flow / mean touch depth, counting one more (flow, depth) transition if given."""
+    flow, depth2, count = sums
+    if extra is not None:
+        flow += extra[0]
+        depth2 += extra[1]
+        count += 1
+    return flow * 2 * count / depth2 if count and depth2 > 0 else 0.0
 
 
 class SignalFeatureBuilder(FeatureBuilder):
@@ -129,10 +137,10 @@ class SignalFeatureBuilder(FeatureBuilder):
     (with trade prices: `on_trade(ts, size, aggressor, price)`)."""
 
     __slots__ = (
-        "_committed", "_ewma", "_ewma_mid", "_ewma_ts", "_inside", "_inside_signed",
-        "_last_print", "_long", "_mids", "_pending", "_pending_ts", "_prints", "_prints_abs",
-        "_prints_signed", "_short", "_span_ns", "_tau_ns", "_vol_alpha", "_vol_var",
-        "signal_config",
+        "_committed", "_ewma", "_ewma_mid", "_ewma_ts", "_flow", "_inside", "_inside_signed",
+        "_last_print", "_long_ns", "_mid_compact_at", "_mid_ts", "_mids", "_pending",
+        "_pending_ts", "_prints", "_prints_abs", "_prints_signed", "_short_ns", "_tau_ns",
+        "_vol_alpha", "_vol_var", "signal_config",
     )  # fmt: skip
 
     def __init__(
@@ -143,16 +151,18 @@ class SignalFeatureBuilder(FeatureBuilder):
     ) -> None:
         super().__init__(book, config)
         self.signal_config = sc = signal or SignalConfig()
-        self._short = _FlowWindow(sc.short_s)
-        self._long = _FlowWindow(sc.long_s)
-        self._span_ns = self._long.span_ns
+        self._short_ns = round(sc.short_s * 1e9)
+        self._long_ns = round(sc.long_s * 1e9)
+        self._flow = _Flow()
         self._tau_ns = sc.reversion_s * 1e9
         self._committed: Touch | None = None
         """The touch at the end of the last completed timestamp."""
         self._pending: Touch | None = None
         """The touch after the latest event (None: one-sided); its timestamp may not be over."""
         self._pending_ts = 0
-        self._mids: deque[tuple[int, float]] = deque()  # (ts, mid) where the committed mid changed
+        self._mid_ts: list[int] = []  # where the committed mid changed, and to what
+        self._mids: list[float] = []
+        self._mid_compact_at = _COMPACT_EVERY
         self._ewma: float | None = None  # decayed average of committed mids up to _ewma_ts
         self._ewma_mid = 0.0  # the committed mid since _ewma_ts
         self._ewma_ts = 0
@@ -187,7 +197,7 @@ class SignalFeatureBuilder(FeatureBuilder):
             if bids and asks and bids[-1] < price < asks[0]:
                 self._inside.append((ts_ns, signed))
                 self._inside_signed += signed
-        self._expire_prints(ts_ns - self._span_ns)
+        self._expire_prints(ts_ns - self._long_ns)
 
     def _expire_prints(self, edge: int) -> None:
         prints = self._prints
@@ -212,30 +222,35 @@ class SignalFeatureBuilder(FeatureBuilder):
             self._pending = None
 
     def _commit(self) -> None:
-        """The pending timestamp is over: its last touch becomes a transition."""
+        """The pending timestamp is over: its last touch becomes a transition. (Nothing to do
+        when the touch did not change; a decayed average whose mid did not change needs no
+        update either: decays compose.)"""
         cur = self._pending
-        if cur is None:
+        prev = self._committed
+        if cur is None or cur == prev:
             return
         ts = self._pending_ts
-        prev = self._committed
-        if prev is not None and prev != cur:
-            flow = ofi_increment(prev, cur)
-            depth2 = cur[1] + cur[3]
-            self._short.add(ts, flow, depth2)
-            self._long.add(ts, flow, depth2)
         self._committed = cur
+        if prev is not None:
+            self._flow.push(ts, ofi_increment(prev, cur), cur[1] + cur[3], ts - self._long_ns)
         mid = (cur[0] + cur[2]) / 2
         mids = self._mids
-        if not mids or mids[-1][1] != mid:
-            if mids:
-                self._vol_var = self._variance(mids[-1][1], mid)
-            mids.append((ts, mid))
-        self._ewma = mid if self._ewma is None else self._decayed(ts)
+        if mids:
+            if mids[-1] == mid:
+                return
+            self._vol_var = self._variance(mids[-1], mid)
+            self._ewma = self._decayed(ts)  # the previous mid, held until now
+        else:
+            self._ewma = mid
         self._ewma_mid, self._ewma_ts = mid, ts
-        # expire here too: memory stays bounded when nobody reads the vector
-        self._short.expire(ts)
-        self._long.expire(ts)
-        self._mid_at(ts - self._span_ns)
+        mids.append(mid)
+        self._mid_ts.append(ts)
+        if len(mids) >= self._mid_compact_at:
+            # keep the last change at or before the long window's edge: the mid there
+            cut = bisect_right(self._mid_ts, ts - self._long_ns) - 1
+            if cut > 0:
+                del self._mid_ts[:cut], mids[:cut]
+            self._mid_compact_at = len(mids) + _COMPACT_EVERY
 
     def _decayed(self, ts: int) -> float:
         """The decayed average at `ts` (after the first commit): it moves towards the
@@ -248,30 +263,22 @@ class SignalFeatureBuilder(FeatureBuilder):
         r = (mid - last) / last * 1e4
         return self._vol_var + self._vol_alpha * (r * r - self._vol_var)
 
-    def _mid_at(self, edge: int) -> float:
-        """The committed mid as it stood at `edge` (the oldest kept if none is that old);
-        older entries are dropped."""
-        mids = self._mids
-        while len(mids) > 1 and mids[1][0] <= edge:
-            mids.popleft()
-        return mids[0][1]
-
     # -- reading ---------------------------------------------------------------------------
 
     def signal_vector(self, now_ns: int | None = None) -> list[float]:
         """The signal features in `SIGNAL_FEATURE_NAMES` order; NaN where the book is
         one-sided (or, for the last print's offset, before the first print)."""
         now = self.now_ns if now_ns is None else max(now_ns, self.now_ns)
-        self._short.expire(now)
-        self._long.expire(now)
-        edge = now - self._span_ns
+        edge = now - self._long_ns
         self._expire_prints(edge)
-        # the latest timestamp as it stands now, as if it were committed
-        cur, prev = self._pending, self._committed
+        # the latest timestamp as it stands now, as if it were committed (if in the window)
+        cur, prev, pending_ts = self._pending, self._committed, self._pending_ts
         extra = None
         if cur is not None and prev is not None and cur != prev:
-            extra = (self._pending_ts, ofi_increment(prev, cur), cur[1] + cur[3])
-        ofi_short, ofi_long = self._short.value(now, extra), self._long.value(now, extra)
+            extra = (ofi_increment(prev, cur), cur[1] + cur[3])
+        short_edge = now - self._short_ns
+        ofi_short = _ofi(self._flow.window(short_edge), extra if pending_ts > short_edge else None)
+        ofi_long = _ofi(self._flow.window(edge), extra if pending_ts > edge else None)
         prints = self._prints_abs
         trade_imb = self._prints_signed / prints if prints else 0.0
         nan = math.nan
@@ -282,14 +289,17 @@ class SignalFeatureBuilder(FeatureBuilder):
         mid = (bid + ask) / 2
         # The latest timestamp is a sample of the mid path like the committed ones: the mid
         # at the window's edge is the last sample at or before it (the oldest if none is).
-        then = self._mid_at(edge) if self._mids and self._pending_ts > edge else mid
+        mids = self._mids
+        then = mid
+        if mids and pending_ts > edge:
+            then = mids[max(0, bisect_right(self._mid_ts, edge) - 1)]
         average = mid
         if self._ewma is not None:
-            decay = math.exp(-(now - self._pending_ts) / self._tau_ns)
-            average = mid + (self._decayed(self._pending_ts) - mid) * decay
+            decay = math.exp(-(now - pending_ts) / self._tau_ns)
+            average = mid + (self._decayed(pending_ts) - mid) * decay
         variance = self._vol_var
-        if self._mids and self._mids[-1][1] != mid:  # the latest instant moved the mid
-            variance = self._variance(self._mids[-1][1], mid)
+        if mids and mids[-1] != mid:  # the latest instant moved the mid
+            variance = self._variance(mids[-1], mid)
         last = self._last_print
         return [
             ofi_short, ofi_long,

@@ -106,6 +106,7 @@ def _integer_missing_flags() -> Iterator[None]:
 def _fit_torch(family: str, x: F32, y: F64, seed: int) -> Fitted:
     import torch
 
+    torch.set_num_threads(1)  # deterministic reductions: the same run gives the same file
     torch.manual_seed(seed)
     n = x.shape[1]
     if family == "mlp":

@@ -54,11 +54,11 @@ from rlexec.models.signal import (
     OUTPUT,
     SignalModel,
 )
+from rlexec.models.signal_card import NAME, card
 from rlexec.models.signal_data import SignalDataset, build
 from rlexec.models.signal_fit import FAMILIES, fit
 from rlexec.simulator.data import ReplayData
 
-NAME = "rlexec-signal-aapl"
 _NS = 1_000_000_000
 F64 = npt.NDArray[np.float64]
 
@@ -267,10 +267,12 @@ def train_signal(settings: SignalSettings, out: Path, log: Any = None) -> dict[s
     }  # fmt: skip
     report = {
         "chosen": family, "validation": validation_rows[family],
-        "families": validation_rows, "baselines": baselines, "inference": costs,
+        "families": validation_rows, "baselines": baselines,
         "label_std_bps": {"fit": round(float(fit_part.y.std()), 4), "validation": round(float(val.y.std()), 4)},
     }  # fmt: skip
+    # timings stay out of the model file: the same command rebuilds it byte for byte
     _write_metadata(path, norm, config, settings.horizon_s, training, report)
+    report["inference"] = costs
     shipped = SignalModel(path)
     record = {"settings": asdict(settings), "training": training, "report": report,
               "model": shipped.identity, "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
@@ -319,79 +321,6 @@ def _versions() -> dict[str, str]:
     return {"rlexec": rlexec.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__,
             "skl2onnx": skl2onnx.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__}  # fmt: skip
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "n/a" if v != v else f"{v:+.3f}"
-    return str(v)
-
-
-def card(record: dict[str, Any]) -> str:
-    t, r = record["training"], record["report"]
-    rows = [(f"**{t['family']}** (shipped)", r["validation"])]
-    rows += [(name, m) for name, m in r["families"].items() if name != t["family"]]
-    rows += [(f"baseline: {name}", m) for name, m in r["baselines"].items() if name != "linear"]
-    table = [
-        "| model | Spearman IC (95 % CI) | Pearson IC | hit rate | R² |",
-        "|---|---|---|---|---|",
-    ]
-    for name, m in rows:
-        ci = m.get("spearman_ic_ci95")
-        ci_text = f" ({ci[0]:+.3f}…{ci[1]:+.3f})" if ci else ""
-        table.append(f"| {name} | {_fmt(m['spearman_ic'])}{ci_text} | {_fmt(m['pearson_ic'])} | "
-                     f"{_fmt(m['hit_rate'])} | {_fmt(m['r2'])} |")  # fmt: skip
-    cv = "\n".join(f"| {f} | {c['mean_spearman_ic']:+.4f} | {', '.join(f'{v:+.3f}' for v in c['fold_spearman_ic'])} |"
-                   for f, c in t["cross_validation"].items())  # fmt: skip
-    cost = "\n".join(f"| {f} | {c['median_us']} | {c['p99_us']} | {c['onnx_bytes']:,} |"
-                     for f, c in r["inference"].items())  # fmt: skip
-    val = r["validation"]
-    return f"""# {NAME}: the short-horizon price-move signal
-
-Predicts the mid move over the next {t["horizon_s"]:g} s (one decision interval), in bps, from
-the order-book features `market.signal_features.SIGNAL_FEATURE_NAMES` (order-flow imbalance over
-{t["feature_config"]["short_s"]:g} s and {t["feature_config"]["long_s"]:g} s, queue imbalance, microprice offset, spread, trade imbalance and
-count, signed prints inside the spread, last print vs mid, mid return and mean-reversion gap).
-The policy sees it as `signal_adverse_bps` (prediction × side: + = against us).
-
-- data: {t["data"]} ({t["symbol"]} {t["date"]}), training window {t["window"]} only; validation
-  = {t["validation_window"]} (its last part); the test windows (13:00–15:55, AMZN) were not read
-- dataset: one sample per {t["sampling"]["step_s"]:g} s (seeded jitter, seed {t["sampling"]["seed"]}), features warmed up for
-  {t["sampling"]["warmup_s"]:g} s inside the window, labels never past its end; {t["samples"]["fit"]:,} fit samples,
-  {t["samples"]["validation"]:,} validation samples (~{val["independent_moves"]} independent {t["horizon_s"]:g}-s moves)
-- model: {t["family"]} ({json.dumps(t.get("params", {}))}), chosen by blocked, purged
-  {len(next(iter(t["cross_validation"].values()))["fold_spearman_ic"])}-fold cross-validation inside the fit part
-- sha256 {record["model"]["sha256"]}
-
-## Validation ({t["validation_window"]})
-
-{chr(10).join(table)}
-
-Hit rate: share of the validation samples where both the prediction and the move are non-zero
-and have the same sign. R²: 1 − SSE / Σ(y − ȳ)². The CI is a block bootstrap (blocks of four
-horizons; the labels overlap). Label std: fit {r["label_std_bps"]["fit"]} bps, validation
-{r["label_std_bps"]["validation"]} bps.
-
-## Cross-validation inside the fit part (Spearman IC)
-
-| family | mean | folds |
-|---|---|---|
-{cv}
-
-## Inference cost (one `SignalModel.predict`: normalise + one ONNX Runtime run, 1 thread)
-
-| family | median µs | p99 µs | ONNX bytes |
-|---|---|---|---|
-{cost}
-
-## Caveats
-
-- The feature set was chosen by looking at feature/label correlations over the whole training
-  window (validation part included), so the validation numbers are not a clean out-of-sample
-  figure; the test windows are. One day, one ticker: at a {t["horizon_s"]:g}-s horizon the
-  predictable part of the mid move is small, and the CI says how small.
-- Reproduce: `python -m rlexec.models.signal train --out runs/signal` (about a minute on one core).
-"""
 
 
 def main(argv: list[str] | None = None) -> int:

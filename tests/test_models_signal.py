@@ -170,7 +170,8 @@ def test_onnx_export_reproduces_the_fitted_model(
 def test_training_run_writes_a_loadable_model_with_its_numbers(
     tmp_path: Path, aapl_message: Path
 ) -> None:
-    from rlexec.models.signal_train import NAME, SignalSettings, train_signal
+    from rlexec.models.signal_card import NAME
+    from rlexec.models.signal_train import SignalSettings, train_signal
 
     settings = SignalSettings(
         data=str(aapl_message), window="10:00-10:45", validation="10:35-10:45", step_s=2.0,

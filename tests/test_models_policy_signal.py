@@ -171,3 +171,37 @@ def test_live_market_state_gives_the_replay_observation(
         assert math.isfinite(live[-1])
         compared += 1
     assert compared == spec.steps
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_train_and_export_a_policy_that_takes_the_signal(
+    aapl_message: Path, tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    from rlexec.models.export import export, load_sb3
+    from rlexec.models.signal import DEFAULT_SIGNAL
+    from rlexec.models.train import TrainSettings, train
+
+    signal = tmp_path / "signals" / DEFAULT_SIGNAL.name
+    signal.parent.mkdir()
+    shutil.copy(DEFAULT_SIGNAL, signal)
+    settings = TrainSettings(
+        data=str(aapl_message), timesteps=1_024, seed=3, n_envs=1, calibration_episodes=2,
+        signal=signal,
+    )  # fmt: skip
+    record = train(settings, tmp_path / "run")
+    assert record["signal"] == SignalModel(signal).identity
+    assert len(record["normaliser"]["mean"]) == len(OBSERVATION_NAMES) + 1
+    path = export(tmp_path / "run", tmp_path / "out" / "policy.onnx")
+    assert (tmp_path / "out" / signal.name).is_file()  # exported beside the policy
+    policy = OnnxPolicy(path)
+    assert policy.signal is not None and policy.signal.identity == record["signal"]
+    assert policy.feature_names[-1] == SIGNAL_FEATURE
+    model, _ = load_sb3(tmp_path / "run")
+    obs = np.random.default_rng(0).normal(0, 2, (2_000, len(OBSERVATION_NAMES) + 1))
+    obs = np.clip(obs, -10, 10).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    scores = session.run(None, {"observation": obs})[0]
+    assert np.array_equal(scores.argmax(axis=1), model.predict(obs, deterministic=True)[0])

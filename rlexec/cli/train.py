@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--algorithm", choices=("ppo", "dqn"), default="ppo")
+    parser.add_argument(
+        "--signal", default=None, metavar="ONNX",
+        help="a price-move signal model (python -m rlexec.models.signal): the policy's "
+        "observation then ends with signal_adverse_bps",
+    )  # fmt: skip
     parser.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
 
 
@@ -40,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         data=args.data or default_data(), window=args.window, timesteps=args.timesteps,
         seed=args.seed, algorithm=args.algorithm,
+        signal=Path(args.signal) if args.signal else None,
     )  # fmt: skip
     bar = ProgressBar("train")
 

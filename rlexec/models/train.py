@@ -19,7 +19,7 @@ import numpy as np
 from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
 from rlexec.models.episodes import EpisodeDistribution
 from rlexec.models.market_stats import MarketStats, Window, estimate
-from rlexec.models.signal import SignalModel
+from rlexec.models.signal import SignalError, SignalModel
 from rlexec.simulator.data import ReplayData
 
 ALGORITHMS = ("ppo", "dqn")
@@ -73,7 +73,10 @@ def train(
     torch.manual_seed(settings.seed)
     out.mkdir(parents=True, exist_ok=True)
     data = ReplayData.load(settings.data)
-    signal = load_signal(settings)
+    try:
+        signal = load_signal(settings)
+    except SignalError as exc:
+        raise ValueError(str(exc)) from None
     _, stats, normaliser = build_env(data, settings, signal)
     window = Window.parse(settings.window)
 

@@ -99,7 +99,7 @@ class _Flow:
     __slots__ = ("compact_at", "cum", "ts")
 
     def __init__(self) -> None:
-        self.ts: list[int] = [-1]
+        self.ts: list[int] = [-(1 << 62)]  # before any edge, even of a clock near 0
         self.cum: list[tuple[int, int]] = [(0, 0)]  # (Σ flow, Σ bid + ask size)
         self.compact_at = _COMPACT_EVERY
 

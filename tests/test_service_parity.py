@@ -1,6 +1,8 @@
 """Parity (issue 9): every RL decision the live service made, replayed through the backtest's
 path — the same `PolicyAlgo` over the shipped ONNX policy, built as `models.algo_registry.make_algo`
-builds it, on a `PlannedExecution` fed the audited inputs — gives the same action and plan."""
+builds it, on a `PlannedExecution` fed the audited inputs — gives the same action and plan.
+Also for a policy that takes the price-move signal (issue 12): the live observation carries
+`signal_adverse_bps`, computed at each decision from the shipped signal model."""
 
 from __future__ import annotations
 
@@ -15,13 +17,16 @@ from rlexec.market.book import L2Book
 from rlexec.market.features import ExecutionState
 from rlexec.market.orders import Side
 from rlexec.models.algos import PolicyAlgo
+from rlexec.models.contract import observation_names
 from rlexec.models.policy import OnnxPolicy
 from rlexec.models.port import ChildView, PlannedExecution, PlanStep
+from rlexec.models.signal import DEFAULT_SIGNAL
 from rlexec.service.audit import read_audit
 from rlexec.service.live_execution import plan_json
 from rlexec.service.parents import ParentState
 from rlexec.service.runtime import Service
 from tests.service_support import Venue, settings, start_venue, submit, wait_for, warm_up
+from tests.signal_support import signal_policy
 
 pytestmark = pytest.mark.slow
 
@@ -61,19 +66,19 @@ class RecordedExecution(PlannedExecution):
         self.plans.append(list(steps))
 
 
-def backtest_rl_algo() -> PolicyAlgo:
-    """As `rlexec.models.algo_registry.make_algo("rl", ...)` builds it (shipped model)."""
-    policy = OnnxPolicy()
+def backtest_rl_algo(model: Path | None = None) -> PolicyAlgo:
+    """As `rlexec.models.algo_registry.make_algo("rl", ...)` builds it."""
+    policy = OnnxPolicy(model) if model is not None else OnnxPolicy()
 
     def choose(obs: Sequence[float], p: OnnxPolicy = policy) -> int | None:
         decision = p.decide(obs)
         return None if decision is None else decision.index
 
-    return PolicyAlgo("rl", choose)
+    return PolicyAlgo("rl", choose, signal=policy.signal)
 
 
-async def _live_rl_run(venue: Venue, audit: Path) -> None:
-    service = Service(settings(venue, audit_log=audit))
+async def _live_rl_run(venue: Venue, audit: Path, model: Path | None = None) -> None:
+    service = Service(settings(venue, audit_log=audit, model=model))
     await service.start()
     try:
         await warm_up(service)
@@ -85,14 +90,23 @@ async def _live_rl_run(venue: Venue, audit: Path) -> None:
     assert stopped["left_working"] == 0
 
 
+@pytest.mark.parametrize("with_signal", [False, True], ids=["shipped", "signal"])
 async def test_live_rl_decisions_replay_identically_through_the_backtest_path(
-    venue: Venue, tmp_path: Path
+    venue: Venue, tmp_path: Path, with_signal: bool
 ) -> None:
     audit = tmp_path / "audit.jsonl"
-    await _live_rl_run(venue, audit)
+    # a policy trained with the shipped signal (found by name among the artifacts)
+    model = signal_policy(tmp_path / "policy.onnx", DEFAULT_SIGNAL) if with_signal else None
+    await _live_rl_run(venue, audit, model)
     records = [r for r in read_audit(audit) if r["algo"] == "rl" and not r.get("horizon")]
     assert len(records) >= 10, f"only {len(records)} RL decisions audited"
-    algo = backtest_rl_algo()
+    algo = backtest_rl_algo(model)
+    names = observation_names(with_signal)
+    assert all(len(r["observation"]) == len(names) for r in records)
+    if with_signal:
+        signals = [r["observation"][-1] for r in records]
+        assert all(s is not None and math.isfinite(s) for s in signals)
+        assert len(set(signals)) > 1  # computed at every decision from the live market
     with_orders = 0
     for record in records:
         assert record["lot"] == algo.lot

@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sizes", choices=("small", "large"), default="large",
         help="episode distribution: large = 5-30%% of expected volume over 10-60 min (default)",
     )  # fmt: skip
+    parser.add_argument(
+        "--signal", default=None, metavar="ONNX",
+        help="a price-move signal model (python -m rlexec.models.signal): the policy's "
+        "observation then ends with signal_adverse_bps",
+    )  # fmt: skip
     parser.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
 
 
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         data=args.data or default_data(), window=args.window, timesteps=args.timesteps,
         seed=args.seed, algorithm=args.algorithm, sizes=args.sizes,
+        signal=Path(args.signal) if args.signal else None,
     )  # fmt: skip
     bar = ProgressBar("train")
 

@@ -35,9 +35,9 @@ class BookReplay:
         on_trade = self.features.on_trade
         on_book = self.features.on_book
         for row in self.pair.tuples():
-            ts, etype, _, size, _, direction, levels = row
+            ts, etype, _, size, price, direction, levels = row
             if etype in TRADE_TYPES:
-                on_trade(ts, size, -direction)
+                on_trade(ts, size, -direction, price)
                 self.trades += 1
                 self.hidden_trades += etype == EXECUTE_HIDDEN
             changed = diff(levels, set_level)

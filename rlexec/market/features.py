@@ -108,8 +108,9 @@ class FeatureBuilder:
         else:
             self.on_book(event.ts_ns)
 
-    def on_trade(self, ts_ns: int, size: int, aggressor: int) -> None:
-        """A print of `size` shares; `aggressor` is +1 (buyer-initiated) or −1."""
+    def on_trade(self, ts_ns: int, size: int, aggressor: int, price: int | None = None) -> None:
+        """A print of `size` shares; `aggressor` is +1 (buyer-initiated) or −1. (`price` is
+        for the signal's features, `market.signal_features`; these ignore it.)"""
         if self._first_ns is None:
             self._first_ns = ts_ns
         self._now_ns = ts_ns

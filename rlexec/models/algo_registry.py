@@ -134,7 +134,7 @@ def make_algo(name: str, context: AlgoContext) -> Algo:
             decision = p.decide(obs)
             return None if decision is None else decision.index
 
-        return PolicyAlgo("rl", choose)
+        return PolicyAlgo("rl", choose, signal=policy.signal)
     if name == "random":
         return PolicyAlgo("random", random_policy(context.seed))
     raise ValueError(f"unknown algo {name!r}; choose from {', '.join(KNOWN)}")

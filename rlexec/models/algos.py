@@ -31,6 +31,7 @@ from rlexec.models.contract import ACTIONS, Action, Tactic
 from rlexec.models.market_stats import MarketStats
 from rlexec.models.port import ExecutionPort
 from rlexec.models.schedules import almgren_chriss, pov_quantity, twap, vwap
+from rlexec.models.signal import SignalModel
 from rlexec.models.volume_profile import IntradayProfile
 
 PASSIVE_FIRST_TOLERANCE = 0.10
@@ -227,11 +228,19 @@ class PolicyAlgo:
     """Any callable observation → action index (the ONNX runtime, an SB3 model, a sampler)."""
 
     def __init__(
-        self, name: str, choose: PolicyFn, lot: int = 100, trusted: Callable[[], bool] | None = None
+        self,
+        name: str,
+        choose: PolicyFn,
+        lot: int = 100,
+        trusted: Callable[[], bool] | None = None,
+        signal: SignalModel | None = None,
     ) -> None:
         self.name = name
         self.choose = choose
         self.lot = lot
+        self.signal = signal
+        """The price-move signal its observations must carry (a policy trained with one): the
+        execution it works is built with it (`runner.run_episode(..., signal=)`)."""
         self.trusted = trusted
         """Asked before every decision: False (e.g. the risk monitors distrust the policy for
         this symbol) makes the decision the schedule's, without consulting the policy."""

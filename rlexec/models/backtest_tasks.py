@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rlexec.models.algo_registry import AlgoContext, make_algos
+from rlexec.models.algos import PolicyAlgo
 from rlexec.models.episodes import EpisodeSpec, distribution, draw_many
 from rlexec.models.evaluation import EpisodeResult
 from rlexec.models.market_stats import MarketStats, Window, estimate
@@ -176,7 +177,8 @@ def run_task(
             # Its random stream restarts per episode, so a chunk gives the same answers
             # wherever it is cut.
             (algo,) = make_algos([task.algo], replace(context, seed=task.seed + spec.episode))
-        results.append(run_episode(replay, spec, algo, task.config))
+        signal = algo.signal if isinstance(algo, PolicyAlgo) else None
+        results.append(run_episode(replay, spec, algo, task.config, signal=signal))
         if on_episode is not None:
             on_episode()
     count = getattr(algo, "fallbacks", None)

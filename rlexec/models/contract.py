@@ -43,6 +43,15 @@ ACTIONS: tuple[Action, ...] = tuple(Action(r, t) for r in RATES for t in Tactic)
 
 OBSERVATION_NAMES: tuple[str, ...] = FEATURE_NAMES
 
+SIGNAL_FEATURE = "signal_adverse_bps"
+"""The price-move signal as a policy feature (`models.signal`): its prediction of the mid
+move over the next decision interval × the parent's side, bps, + = against us."""
+
+
+def observation_names(signal: bool = False) -> tuple[str, ...]:
+    """The observation a policy sees: the feature contract, then the signal if it takes one."""
+    return (*OBSERVATION_NAMES, SIGNAL_FEATURE) if signal else OBSERVATION_NAMES
+
 
 def actions_json(actions: tuple[Action, ...] = ACTIONS) -> str:
     return json.dumps([a.as_json() for a in actions])
@@ -61,6 +70,7 @@ META_OBS_CLIP = "rlexec.obs_clip"
 META_OUTPUT = "rlexec.output"  # "action_scores": argmax over the last axis picks the action
 META_TRAINING = "rlexec.training"  # data, window, seed, timesteps, algorithm, library versions
 META_EVALUATION = "rlexec.evaluation"  # out-of-sample summary
+META_SIGNAL = "rlexec.signal"  # {"name", "sha256"} of the signal model a policy takes, if any
 REQUIRED_META = (META_FEATURES, META_ACTIONS, META_OBS_MEAN, META_OBS_STD, META_OUTPUT)
 
 
@@ -116,3 +126,21 @@ class Normaliser:
 def imputed(raw: Sequence[float]) -> int:
     """How many features of an observation are not finite (the normaliser imputes them)."""
     return sum(1 for v in raw if not math.isfinite(v))
+
+
+def contract_differences(model: Sequence[str], live: Sequence[str]) -> list[str]:
+    """Human-readable differences between the model's feature list and the live one."""
+    problems: list[str] = []
+    missing = [n for n in model if n not in live]
+    extra = [n for n in live if n not in model]
+    if missing:
+        problems.append(f"model needs features the service cannot build: {', '.join(missing)}")
+    if extra:
+        problems.append(f"service builds features the model was not trained on: {', '.join(extra)}")
+    if not problems and list(model) != list(live):
+        first = next(i for i, (a, b) in enumerate(zip(model, live, strict=True)) if a != b)
+        problems.append(
+            f"feature order differs from position {first}: model has {model[first]!r}, "
+            f"service has {live[first]!r}"
+        )
+    return problems

@@ -28,13 +28,14 @@ import gymnasium as gym
 import numpy as np
 
 from rlexec.models.algos import ScheduleAlgo, apply_action
-from rlexec.models.contract import ACTIONS, OBSERVATION_NAMES, Normaliser, Obs
+from rlexec.models.contract import ACTIONS, Normaliser, Obs, observation_names
 from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw
 from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats, Window
 from rlexec.models.objective import RISK_AVERSION, inventory_risk_bps2
 from rlexec.models.runner import start_execution
 from rlexec.models.sensitivity import base_config
+from rlexec.models.signal import SignalModel
 from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
 
@@ -56,22 +57,28 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
         benchmark: bool = False,
         risk_aversion: float = RISK_AVERSION,
         config: ReplayConfig | None = None,
+        signal: SignalModel | None = None,
     ) -> None:
+        """`signal`: the observation ends with the price-move signal (`signal_adverse_bps`)."""
         if not risk_aversion >= 0:
             raise ValueError(f"risk_aversion must be ≥ 0, got {risk_aversion}")
         self.data = data
+        self.signal = signal
         self.benchmark = benchmark
         self.risk_aversion = risk_aversion
         self.window = window
         self.stats = stats
-        self.normaliser = normaliser or Normaliser.identity()
+        n = len(observation_names(signal is not None))
+        self.normaliser = normaliser or Normaliser.identity(n)
+        if len(self.normaliser.mean) != n:
+            raise ValueError(f"the normaliser has {len(self.normaliser.mean)} features, the "
+                             f"observation {n}")  # fmt: skip
         self.distribution = distribution or EpisodeDistribution()
         self.episodes = episodes
         self._next_listed = 0
         self.config = config if config is not None else base_config(data, str(window))
         """The evaluation's simulator, calibrated on the training window (`sensitivity.py`)."""
         clip = self.normaliser.clip
-        n = len(OBSERVATION_NAMES)
         self.observation_space = gym.spaces.Box(-clip, clip, (n,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self.ex: ParentExecution | None = None
@@ -98,7 +105,7 @@ class ExecutionEnv(gym.Env[Obs, np.int64]):
             spec = draw(self.np_random, self._count, self.window, self.stats, self.distribution)
         self._count += 1
         self.spec_ = spec
-        self.ex = start_execution(self.data, spec, self.config)
+        self.ex = start_execution(self.data, spec, self.config, signal=self.signal)
         if self.benchmark:
             self.shadow = start_execution(self.data, spec, self.config)
             self._twap.start(self.shadow, spec.steps, spec.interval_s)

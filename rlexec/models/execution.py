@@ -16,7 +16,9 @@ from rlexec.market.book import L2Book
 from rlexec.market.events import Trade
 from rlexec.market.features import ExecutionState, FeatureBuilder, FeatureConfig
 from rlexec.market.orders import OrderType, Side, TimeInForce
+from rlexec.market.signal_features import SignalConfig, SignalFeatureBuilder
 from rlexec.models.port import Cancel, ChildView, New, PlannedExecution, PlanStep, Replace
+from rlexec.models.signal import SignalModel, observation
 from rlexec.simulator.orders import ExecReport, Report
 from rlexec.simulator.replay import MarketReplay
 
@@ -44,7 +46,12 @@ class ParentExecution(PlannedExecution):
         horizon_s: float,
         features: FeatureConfig | None = None,
         take_collar_ticks: int = 2,
+        signal: SignalModel | None = None,
+        signal_features: SignalConfig | None = None,
     ) -> None:
+        """`signal`: the policy takes the price-move signal (its observation gains
+        `signal_adverse_bps`); `signal_features`: keep the signal's features without a model
+        (the signal's own dataset)."""
         if not replay.config.market_data:
             raise ValueError("the replay must collect market data (ReplayConfig.market_data=True)")
         if quantity <= 0:
@@ -56,7 +63,15 @@ class ParentExecution(PlannedExecution):
         self.book = L2Book()
         self.market_volume = 0
         """Shares printed since the start, ours included."""
-        self.features = FeatureBuilder(self.book, features or FeatureConfig(tick_size=self.tick))
+        config = features or FeatureConfig(tick_size=self.tick)
+        self.signal = signal
+        if signal is not None and signal_features is None:
+            signal_features = signal.feature_config
+        self.features = (
+            FeatureBuilder(self.book, config)
+            if signal_features is None
+            else SignalFeatureBuilder(self.book, config, signal_features)
+        )
         # Like a market-data subscriber: a snapshot first, then the incremental updates.
         snapshot = replay.snapshot()
         replay.market_events()
@@ -98,7 +113,7 @@ class ParentExecution(PlannedExecution):
         return self.remaining <= 0
 
     def observation(self) -> list[float]:
-        return self.features.vector(self.state, self.now_ns)
+        return observation(self.features, self.state, self.now_ns, self.signal)
 
     def costs(self) -> ExecutionCosts:
         s = self.state

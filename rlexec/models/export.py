@@ -9,6 +9,7 @@ torch 2.13 trips on SB3's distribution argument checks.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from rlexec.models.contract import (
     META_OBS_MEAN,
     META_OBS_STD,
     META_OUTPUT,
+    META_SIGNAL,
     META_TRAINING,
-    OBSERVATION_NAMES,
     actions_json,
+    observation_names,
 )
 
 OPSET = 17
@@ -68,7 +70,9 @@ def export(run_dir: Path, out: Path, evaluation: dict[str, Any] | None = None) -
 
     model, record = load_sb3(run_dir)
     module = scores_module(model)
-    n = len(OBSERVATION_NAMES)
+    signal = record.get("signal")
+    names = observation_names(signal is not None)
+    n = len(names)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated but is the one that handles SB3 (see above).
@@ -82,7 +86,7 @@ def export(run_dir: Path, out: Path, evaluation: dict[str, Any] | None = None) -
     norm = record["normaliser"]
     training = {k: v for k, v in record.items() if k not in ("curve", "normaliser")}
     props = {
-        META_FEATURES: json.dumps(list(OBSERVATION_NAMES)),
+        META_FEATURES: json.dumps(list(names)),
         META_ACTIONS: actions_json(ACTIONS),
         META_OBS_MEAN: json.dumps(norm["mean"]),
         META_OBS_STD: json.dumps(norm["std"]),
@@ -91,6 +95,12 @@ def export(run_dir: Path, out: Path, evaluation: dict[str, Any] | None = None) -
         META_TRAINING: json.dumps(training),
         META_EVALUATION: json.dumps(evaluation or {}),
     }
+    if signal is not None:
+        props[META_SIGNAL] = json.dumps(signal)
+        source = Path(record["settings"].get("signal") or "")
+        beside = out.parent / signal["name"]
+        if source.is_file() and not beside.exists():  # the policy is found with its signal
+            shutil.copy(source, beside)
     del proto.metadata_props[:]
     for key, value in props.items():
         entry = proto.metadata_props.add()

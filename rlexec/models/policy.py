@@ -29,13 +29,18 @@ from rlexec.models.contract import (
     META_OBS_MEAN,
     META_OBS_STD,
     META_OUTPUT,
+    META_SIGNAL,
     OBSERVATION_NAMES,
     REQUIRED_META,
+    SIGNAL_FEATURE,
     Action,
     Normaliser,
     actions_from_json,
+    contract_differences,
     imputed,
 )
+from rlexec.models.signal import ARTIFACTS as SIGNAL_ARTIFACTS
+from rlexec.models.signal import SignalError, SignalModel
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "artifacts" / "rlexec-ppo-aapl.onnx"
 
@@ -50,24 +55,6 @@ class Decision:
     action: Action
 
 
-def contract_differences(model: Sequence[str], live: Sequence[str]) -> list[str]:
-    """Human-readable differences between the model's feature list and the live one."""
-    problems: list[str] = []
-    missing = [n for n in model if n not in live]
-    extra = [n for n in live if n not in model]
-    if missing:
-        problems.append(f"model needs features the service cannot build: {', '.join(missing)}")
-    if extra:
-        problems.append(f"service builds features the model was not trained on: {', '.join(extra)}")
-    if not problems and list(model) != list(live):
-        first = next(i for i, (a, b) in enumerate(zip(model, live, strict=True)) if a != b)
-        problems.append(
-            f"feature order differs from position {first}: model has {model[first]!r}, "
-            f"service has {live[first]!r}"
-        )
-    return problems
-
-
 class OnnxPolicy:
     """A loaded, contract-checked policy."""
 
@@ -76,7 +63,11 @@ class OnnxPolicy:
         path: str | Path = DEFAULT_MODEL,
         feature_names: Sequence[str] = OBSERVATION_NAMES,
         actions: tuple[Action, ...] = ACTIONS,
+        signal: SignalModel | str | Path | None = None,
     ) -> None:
+        """`signal`: the price-move signal model, for a policy trained with one (its metadata
+        names it by sha256). Left out, it is looked for by name beside the policy file, then
+        among the shipped artifacts; a policy trained without a signal refuses one."""
         self.path = Path(path)
         if not self.path.is_file():
             raise PolicyError(f"{self.path}: no such model file")
@@ -103,6 +94,9 @@ class OnnxPolicy:
             clip = float(json.loads(meta.get(META_OBS_CLIP, "10.0")))
         except (ValueError, KeyError, TypeError) as exc:
             raise PolicyError(f"{self.path}: unreadable contract metadata ({exc})") from None
+        self.signal = self._signal(meta, signal)
+        if self.signal is not None:
+            feature_names = (*feature_names, SIGNAL_FEATURE)
         problems = contract_differences(model_features, feature_names)
         if model_actions != actions:
             problems.append(
@@ -141,6 +135,39 @@ class OnnxPolicy:
             raise PolicyError(
                 f"{self.path}: refused — it does not run on a {n}-feature observation ({exc})"
             ) from None
+
+    def _signal(
+        self, meta: dict[str, str], given: SignalModel | str | Path | None
+    ) -> SignalModel | None:
+        """The signal model this policy was trained with, checked by sha256; None if none."""
+        if META_SIGNAL not in meta:
+            if given is not None:
+                raise PolicyError(f"{self.path}: refused — it was trained without a price-move "
+                                  "signal, but one was given")  # fmt: skip
+            return None
+        try:
+            wanted = json.loads(meta[META_SIGNAL])
+            name, sha = str(wanted["name"]), str(wanted["sha256"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PolicyError(f"{self.path}: unreadable signal metadata ({exc})") from None
+        if given is None:
+            found = [p for p in (self.path.parent / name, SIGNAL_ARTIFACTS / name) if p.is_file()]
+            if not found:
+                raise PolicyError(
+                    f"{self.path}: refused — it needs the price-move signal {name} "
+                    f"(sha256 {sha[:16]}…), found neither beside it nor in {SIGNAL_ARTIFACTS}"
+                )
+            given = found[0]
+        try:
+            model = given if isinstance(given, SignalModel) else SignalModel(given)
+        except SignalError as exc:
+            raise PolicyError(f"{self.path}: refused — its signal model: {exc}") from None
+        if model.sha256 != sha:
+            raise PolicyError(
+                f"{self.path}: refused — it was trained with signal {name} sha256 {sha[:16]}…, "
+                f"given {model.path.name} sha256 {model.sha256[:16]}…"
+            )
+        return model
 
     def normalise(self, observation: Sequence[float]) -> npt.NDArray[np.float32]:
         return self.normaliser(observation)

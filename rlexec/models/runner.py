@@ -6,6 +6,7 @@ from rlexec.models.algos import Algo
 from rlexec.models.episodes import EpisodeSpec
 from rlexec.models.evaluation import EpisodeResult
 from rlexec.models.execution import ParentExecution
+from rlexec.models.signal import SignalModel
 from rlexec.simulator.config import DepthConfig, ReplayConfig
 from rlexec.simulator.data import ReplayData
 from rlexec.simulator.replay import MarketReplay
@@ -36,11 +37,16 @@ not ramping up from zero (which would make training and backtests see features l
 
 
 def start_execution(
-    data: ReplayData, spec: EpisodeSpec, config: ReplayConfig, warmup_s: float = FEATURE_WARMUP_S
+    data: ReplayData,
+    spec: EpisodeSpec,
+    config: ReplayConfig,
+    warmup_s: float = FEATURE_WARMUP_S,
+    signal: SignalModel | None = None,
 ) -> ParentExecution:
+    """`signal`: the observation carries the price-move signal (a policy trained with it)."""
     begin = max(data.start_ns, spec.start_ns - round(warmup_s * _NS))
     replay = MarketReplay(data, config, start_ns=begin)
-    ex = ParentExecution(replay, spec.side, spec.quantity, spec.horizon_s)
+    ex = ParentExecution(replay, spec.side, spec.quantity, spec.horizon_s, signal=signal)
     if begin < spec.start_ns:
         ex.advance_to(spec.start_ns)
         ex.start_now(spec.horizon_s)
@@ -48,9 +54,13 @@ def start_execution(
 
 
 def run_episode(
-    data: ReplayData, spec: EpisodeSpec, algo: Algo, config: ReplayConfig | None = None
+    data: ReplayData,
+    spec: EpisodeSpec,
+    algo: Algo,
+    config: ReplayConfig | None = None,
+    signal: SignalModel | None = None,
 ) -> EpisodeResult:
-    ex = start_execution(data, spec, config or replay_config())
+    ex = start_execution(data, spec, config or replay_config(), signal=signal)
     steps = spec.steps
     algo.start(ex, steps, spec.interval_s)
     path = [1.0]

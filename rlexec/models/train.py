@@ -20,6 +20,7 @@ from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
 from rlexec.models.episodes import distribution
 from rlexec.models.market_stats import MarketStats, Window, estimate
 from rlexec.models.objective import RISK_AVERSION
+from rlexec.models.signal import SignalError, SignalModel
 from rlexec.simulator.data import ReplayData
 
 ALGORITHMS = ("ppo", "dqn")
@@ -40,20 +41,27 @@ class TrainSettings:
     """Named episode distribution (`episodes.SIZES`) the training episodes are drawn from."""
     risk_aversion: float = RISK_AVERSION
     """λ of the risk-adjusted reward, per bps (`objective.py`); the report uses the same."""
+    signal: Path | None = None
+    """A price-move signal model (`models.signal`): the policy's observation then ends with
+    `signal_adverse_bps`, and the exported policy names the signal by sha256."""
+
+
+def load_signal(settings: TrainSettings) -> SignalModel | None:
+    return SignalModel(settings.signal) if settings.signal is not None else None
 
 
 def build_env(
-    data: ReplayData, settings: TrainSettings
+    data: ReplayData, settings: TrainSettings, signal: SignalModel | None = None
 ) -> tuple[ExecutionEnv, MarketStats, Normaliser]:
     window = Window.parse(settings.window)
     dist = distribution(settings.sizes)
     dist.check_window(window)
     stats = estimate(data, window, bucket_s=1800)
-    calibration = ExecutionEnv(data, window, stats, distribution=dist)
+    calibration = ExecutionEnv(data, window, stats, distribution=dist, signal=signal)
     mean, std = observation_stats(calibration, settings.calibration_episodes, settings.seed)
     normaliser = Normaliser(mean, std)
     env = ExecutionEnv(data, window, stats, normaliser, distribution=dist,
-                       risk_aversion=settings.risk_aversion)  # fmt: skip
+                       risk_aversion=settings.risk_aversion, signal=signal)  # fmt: skip
     return env, stats, normaliser
 
 
@@ -75,14 +83,19 @@ def train(
     torch.manual_seed(settings.seed)
     out.mkdir(parents=True, exist_ok=True)
     data = ReplayData.load(settings.data)
-    _, stats, normaliser = build_env(data, settings)
+    try:
+        signal = load_signal(settings)
+    except SignalError as exc:
+        raise ValueError(str(exc)) from None
+    _, stats, normaliser = build_env(data, settings, signal)
     window = Window.parse(settings.window)
 
     dist = distribution(settings.sizes)
 
     def make(rank: int) -> Callable[[], gym.Env[Any, Any]]:
         return lambda: ExecutionEnv(data, window, stats, normaliser, distribution=dist,
-                                    benchmark=True, risk_aversion=settings.risk_aversion)  # fmt: skip
+                                    benchmark=True, risk_aversion=settings.risk_aversion,
+                                    signal=signal)  # fmt: skip
 
     # Environments step in worker processes (both cores simulate while PPO waits); one
     # environment, or tests, stay in process.
@@ -145,7 +158,9 @@ def train(
         "versions": _versions(),
         "curve": curve,
     }
-    (out / "training.json").write_text(json.dumps(record))
+    if signal is not None:
+        record["signal"] = signal.identity
+    (out / "training.json").write_text(json.dumps(record, default=str))
     _plot_curve(curve, out / "training_curve.png", settings)
     return record
 

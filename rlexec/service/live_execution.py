@@ -31,6 +31,7 @@ from rlexec.models.port import (
     PlanStep,
     Replace,
 )
+from rlexec.models.signal import SignalModel, observation
 from rlexec.risk import Approval, RiskOverlay
 from rlexec.risk.monitors import MonitorSet
 from rlexec.service.gate import OrderGate, SendError
@@ -101,6 +102,7 @@ class LiveExecution(PlannedExecution):
         limit_price: int | None = None,
         max_participation: float | None = None,
         monitors: MonitorSet | None = None,
+        signal: SignalModel | None = None,
     ) -> None:
         self.parent_id = parent_id
         self.symbol = market.symbol
@@ -119,6 +121,9 @@ class LiveExecution(PlannedExecution):
         self.max_participation = max_participation
         self.monitors = monitors
         """Dynamic risk (issue 14): may shrink or skip a new order or a replace's growth."""
+        self.signal = signal
+        """The price-move signal (the policy takes it): computed only when the algo asks for
+        an observation, i.e. at an RL decision, never per market-data message."""
         self.start_volume = market.volume
         self.log = DecisionLog()
         self._open_at_plan = 0
@@ -134,7 +139,7 @@ class LiveExecution(PlannedExecution):
         return self.market.volume - self.start_volume
 
     def observation(self) -> list[float]:
-        return self.market.features.vector(self.state, self.clock())
+        return observation(self.market.features, self.state, self.clock(), self.signal)
 
     def price_for(self, tactic: Tactic) -> int | None:
         price = super().price_for(tactic)

@@ -11,6 +11,7 @@ from typing import Any
 
 from rlexec.market.book import L2Book
 from rlexec.market.features import FeatureBuilder, FeatureConfig
+from rlexec.market.signal_features import SignalConfig, SignalFeatureBuilder
 
 
 class SymbolMarket:
@@ -18,10 +19,18 @@ class SymbolMarket:
         "book", "features", "last_update_ns", "stale_reason", "symbol", "updates", "volume",
     )  # fmt: skip
 
-    def __init__(self, symbol: str, book: L2Book, tick_size: int) -> None:
+    def __init__(
+        self, symbol: str, book: L2Book, tick_size: int, signal: SignalConfig | None = None
+    ) -> None:
+        """`signal`: also keep the price-move signal's features (the policy takes the signal)."""
         self.symbol = symbol
         self.book = book
-        self.features = FeatureBuilder(book, FeatureConfig(tick_size=tick_size))
+        config = FeatureConfig(tick_size=tick_size)
+        self.features = (
+            FeatureBuilder(book, config)
+            if signal is None
+            else SignalFeatureBuilder(book, config, signal)
+        )
         self.volume = 0
         """Shares printed since the service subscribed, ours included."""
         self.last_update_ns = 0
@@ -36,10 +45,10 @@ class SymbolMarket:
         self.features.on_book(now_ns)
         self.last_update_ns = now_ns
 
-    def on_trade(self, now_ns: int, size: int, aggressor: int) -> None:
+    def on_trade(self, now_ns: int, size: int, aggressor: int, price: int | None = None) -> None:
         if now_ns <= 0:
             return
-        self.features.on_trade(now_ns, size, aggressor)
+        self.features.on_trade(now_ns, size, aggressor, price)
         self.volume += size
         self.last_update_ns = now_ns
 

@@ -28,6 +28,7 @@ from rlexec.market.shortfall import shortfall_bps
 from rlexec.models.algos import Algo, PolicyAlgo
 from rlexec.models.contract import ACTIONS
 from rlexec.models.port import Cancel
+from rlexec.models.signal import SignalModel
 from rlexec.risk import RiskOverlay
 from rlexec.risk.monitors import MonitorSet
 from rlexec.service.audit import AuditLog
@@ -184,6 +185,8 @@ class ParentManager:
         self.make_algo = make_algo
         self.monitors: MonitorSet | None = None
         """Dynamic risk (issue 14): handed to every parent's `LiveExecution`."""
+        self.signal: SignalModel | None = None
+        """The price-move signal the policy takes, if any: the RL observation carries it."""
         self.interval_ns = round(decision_interval_s * _NS)
         self.stale_after_ns = round(stale_after_s * _NS)
         self.tick = tick
@@ -241,7 +244,7 @@ class ParentManager:
         return LiveExecution(
             parent.id, market, state, self.oms, self.gate, self.overlay, self.clock,
             self.metrics, self.tick, limit_price=limit, max_participation=spec.max_participation,
-            monitors=self.monitors,
+            monitors=self.monitors, signal=self.signal,
         )  # fmt: skip
 
     def pause(self, pid: str, why: str = "requested") -> Parent:

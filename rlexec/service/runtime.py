@@ -149,7 +149,10 @@ class Service(MarketDataListener, OrderEvents):
         self.markets: dict[str, SymbolMarket] = {}
         for symbol in symbols:
             self.md.subscribe(symbol)
-            market = SymbolMarket(symbol, self.md.books[symbol], settings.tick_size)
+            market = SymbolMarket(
+                symbol, self.md.books[symbol], settings.tick_size,
+                self.policy.signal.feature_config if self.policy.signal is not None else None,
+            )  # fmt: skip
             market.updates = self.metrics.md_messages.labels(symbol=symbol)
             self.markets[symbol] = market
         self.oms = Oms(self, now)
@@ -160,6 +163,7 @@ class Service(MarketDataListener, OrderEvents):
             stale_after_s=settings.stale_after_s, tick=settings.tick_size, lot=settings.lot_size,
         )  # fmt: skip
         self.parents.monitors = self.monitors
+        self.parents.signal = self.policy.signal
         self.allocators: dict[str, ClOrdIdAllocator] = {}
         self.gate.next_id = self._next_id
         self.gate.persist = self.persist_child
@@ -262,7 +266,8 @@ class Service(MarketDataListener, OrderEvents):
                     imputed.inc(policy.last_imputed)
                 return None if decision is None else decision.index
 
-            return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol))
+            return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol),
+                              signal=policy.signal)  # fmt: skip
         stats = self.stats
         if name == "vwap" and stats is not None:
             return LiveVwapAlgo(IntradayProfile.from_stats(stats))
@@ -466,7 +471,7 @@ class Service(MarketDataListener, OrderEvents):
         market = self.markets.get(symbol)
         if market is not None:
             now = self.clock.now_ns()
-            market.on_trade(now, trade.size, int(trade.aggressor))
+            market.on_trade(now, trade.size, int(trade.aggressor), trade.price)
             self.monitors.on_trade(symbol, trade, now)
 
     def on_stale(self, symbol: str, reason: str) -> None:

@@ -103,6 +103,10 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     stopped = [json.loads(line) for line in err.splitlines() if '"service_stopped"' in line]
     assert len(stopped) == 1, err[-2000:]
     assert stopped[0]["left_working"] == "0"
+    # Every log line is whole JSON (one writer: nothing interleaves), the parent's summary too.
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    summaries = [line for line in lines if line.get("event") == "parent_summary"]
+    assert len(summaries) == 1 and summaries[0]["algo"] == "twap", err[-2000:]
     time.sleep(0.5)
     # whatever was still working at SIGTERM was cancelled by the service, not by the venue's
     # cancel-on-disconnect (the child may also have filled first: no cancel count asserted)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import sys
 
@@ -77,5 +78,8 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
             await asyncio.wait_for(stop.wait(), 0.2)
     result = await service.stop()
     for parent in service.parents.parents.values():
-        print(parent.summary(service.clock.now_ns()), file=sys.stderr)
+        # Through the log's one writer: a print here could interleave with its lines.
+        summary = parent.summary(service.clock.now_ns())
+        log.info("event=parent_summary %s",
+                 " ".join(f"{k}={shlex.quote(str(v))}" for k, v in summary.items()))  # fmt: skip
     return 0 if result["left_working"] == 0 else 1

@@ -4,8 +4,9 @@ The acceptor runs in its own process (the machine has two cores: one per side) a
 every NewOrderSingle with an ExecutionReport New and an ExecutionReport Fill. Both sides
 persist sequence numbers and sent messages in the append-only file store (each send, corked
 burst or batch of replies is appended with one write before its socket write; fsync at most
-once a second on a worker thread), and run on uvloop when it is installed. Latencies run
-from just before the order is encoded to the execution report's callback.
+once a second on a worker thread), and run on rlexec's event loop (uvloop where installed,
+rlexec/gateway/eventloop.py). Latencies run from just before the order is encoded to the
+execution report's callback.
 
 `sequential`: send one order, wait for its fill, repeat. `pipelined`: keep 100 orders in
 flight (each burst that fits the window goes out corked, in one write). Prints one JSON
@@ -41,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from rlexec.gateway import eventloop  # noqa: E402
 from rlexec.gateway.acceptor import FixAcceptor  # noqa: E402
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
@@ -51,16 +53,6 @@ from rlexec.gateway.order_client import OrderClient, OrderEvents  # noqa: E402
 from rlexec.gateway.session import FixSession  # noqa: E402
 from rlexec.gateway.store_file import FileStore  # noqa: E402
 from rlexec.market.orders import OrderIntent, Side  # noqa: E402
-
-
-def install_uvloop() -> str:
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
-
 
 # -- the acceptor process ------------------------------------------------------------------------
 
@@ -296,9 +288,8 @@ def main() -> int:
     )
     parser.add_argument("--serve", metavar="STORE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    loop_name = install_uvloop()
     if args.serve:
-        asyncio.run(serve(args.serve))
+        eventloop.run(serve(args.serve))
         return 0
     sequential: list[dict[str, float]] = []
     pipelined: list[dict[str, float]] = []
@@ -319,10 +310,10 @@ def main() -> int:
             client_dir = os.path.join(tmp, "client")
             for i in range(args.repeat):
                 sequential.append(
-                    asyncio.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
+                    eventloop.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
                 )
                 pipelined.append(
-                    asyncio.run(
+                    eventloop.run(
                         run_mode(venue, port, client_dir, args.orders, args.in_flight, f"p{i}-")
                     )
                 )
@@ -337,10 +328,10 @@ def main() -> int:
         for i in range(args.repeat):
             same_dir = os.path.join(tmp, f"same{i}")
             same_sequential.append(
-                asyncio.run(run_same_process(same_dir, args.orders, 1, f"S{i}-"))
+                eventloop.run(run_same_process(same_dir, args.orders, 1, f"S{i}-"))
             )
             same_pipelined.append(
-                asyncio.run(run_same_process(same_dir, args.orders, args.in_flight, f"P{i}-"))
+                eventloop.run(run_same_process(same_dir, args.orders, args.in_flight, f"P{i}-"))
             )
     anchor: dict[str, object] = {}
     if args.quickfix:
@@ -380,7 +371,7 @@ def main() -> int:
                 "orders": args.orders,
                 "in_flight": args.in_flight,
                 "repeats": args.repeat,
-                "loop": loop_name,
+                "loop": eventloop.loop_name(),
                 "persistence": "file store on both sides: one append write per batch before the "
                 "socket write, fsync at most every 1 s on a worker thread",
                 "sequential": median_run(sequential),

@@ -32,7 +32,7 @@ from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore
-from rlexec.gateway.values import parse_price, parse_qty
+from rlexec.gateway.values import format_price, parse_price, parse_qty
 from rlexec.market.book import L2Book
 from rlexec.market.events import Trade
 from rlexec.market.instrument import price_from_text
@@ -324,10 +324,22 @@ def test_a_price_read_again_reads_as_it_did_the_first_time(texts: list[bytes]) -
             assert parse_price(text, 31, b"8") == expected
 
 
+@given(st.lists(st.integers(-(10**30), 10**30) | st.integers(-(10**9), 10**9), max_size=30))
+def test_a_price_formatted_again_reads_as_it_did_the_first_time(prices: list[int]) -> None:
+    for price in prices + prices:
+        whole, frac = divmod(abs(price), 10_000)
+        text = b"%d" % whole if not frac else (b"%d.%04d" % (whole, frac)).rstrip(b"0")
+        assert format_price(price) == (b"-" + text if price < 0 else text)
+        assert parse_price(format_price(price)) == price
+
+
 def test_the_kept_prices_are_bounded() -> None:
     for i in range(3 * values._PRICES_KEPT):
         assert parse_price(b"%d.25" % i) == i * 10_000 + 2_500
     assert len(values._prices) <= values._PRICES_KEPT
+    for i in range(3 * values._PRICES_KEPT):
+        assert format_price(i * 10_000 + 2_500) == b"%d.25" % i
+    assert len(values._price_texts) <= values._PRICES_KEPT
     assert parse_price(b"7" * 30 + b".5") == int("7" * 30) * 10_000 + 5_000
     assert b"7" * 30 + b".5" not in values._prices
 

@@ -91,8 +91,11 @@ def checksum(data: bytes | bytearray, start: int = 0, end: int | None = None) ->
 
 def frame(begin_string: bytes, type_and_body: bytes) -> bytes:
     """Wrap `35=...<SOH>...<SOH>` into a complete message with BodyLength and CheckSum."""
-    head = b"8=" + begin_string + b"\x019=" + str(len(type_and_body)).encode() + SOH
-    message = head + type_and_body
+    message = b"".join(
+        (b"8=", begin_string, b"\x019=", b"%d" % len(type_and_body), SOH, type_and_body)
+    )
+    if len(message) <= _ADLER_SPAN:  # `checksum`, inline for the usual short message
+        return message + _CHECKSUM_FIELDS[(adler32(message) - 1) & 255]
     return message + _CHECKSUM_FIELDS[checksum(message)]
 
 

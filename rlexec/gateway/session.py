@@ -31,6 +31,7 @@ from rlexec.gateway.application import Application
 from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp, within_latency
 from rlexec.gateway.codec import (
     MAX_INT_DIGITS,
+    SOH,
     FieldValue,
     Garbled,
     GarbledError,
@@ -256,11 +257,18 @@ class FixSession:
         """The whole message sent as `seq`: standard header stamped now, body, trailer."""
         return frame(
             self._begin,
-            b"35="
-            + msg_type
-            + self._header_mid
-            + b"%d\x0152=%s\x01" % (seq, utc_timestamp())
-            + body,
+            b"".join(
+                (
+                    b"35=",
+                    msg_type,
+                    self._header_mid,
+                    b"%d" % seq,
+                    b"\x0152=",
+                    utc_timestamp(),
+                    SOH,
+                    body,
+                )
+            ),
         )
 
     @contextmanager

@@ -69,34 +69,42 @@ class AckAndFill(Application):
         f = message.fields
         self.order_ids += 1
         oid = b"%d" % self.order_ids
-        cl, sym, side, qty = f[11], f[55], f[54], f[38]
+        qty = f[38]
         px = f.get(44, b"0") or b"0"
-        common = (
-            b"37=" + oid + b"\x0111=" + cl + b"\x0155=" + sym + b"\x0154=" + side + b"\x0138=" + qty
+        common = b"".join(
+            (b"37=", oid, b"\x0111=", f[11], b"\x0155=", f[55], b"\x0154=", f[54], b"\x0138=", qty)
         )
         session.send(
             b"8",
-            common
-            + b"\x0117=N"
-            + oid
-            + b"\x01150=0\x0139=0\x0114=0\x01151="
-            + qty
-            + b"\x016=0\x01",
+            b"".join(
+                (
+                    common,
+                    b"\x0117=N",
+                    oid,
+                    b"\x01150=0\x0139=0\x0114=0\x01151=",
+                    qty,
+                    b"\x016=0\x01",
+                )
+            ),
         )
         session.send(
             b"8",
-            common
-            + b"\x0117=F"
-            + oid
-            + b"\x01150=F\x0139=2\x0131="
-            + px
-            + b"\x0132="
-            + qty
-            + b"\x0114="
-            + qty
-            + b"\x01151=0\x016="
-            + px
-            + b"\x01",
+            b"".join(
+                (
+                    common,
+                    b"\x0117=F",
+                    oid,
+                    b"\x01150=F\x0139=2\x0131=",
+                    px,
+                    b"\x0132=",
+                    qty,
+                    b"\x0114=",
+                    qty,
+                    b"\x01151=0\x016=",
+                    px,
+                    b"\x01",
+                )
+            ),
         )
 
 

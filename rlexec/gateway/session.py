@@ -291,6 +291,12 @@ class FixSession:
     def _flush(self) -> None:
         """Store first, then the socket: nothing reaches the wire that was not recorded."""
         self._store_dirty = False
+        timer = self._store_timer
+        if timer is not None:
+            # The store is clean now: a timer left to fire for nothing would wake an idle
+            # process (costly on a VM) once a millisecond while it waits for its peer.
+            timer.cancel()
+            self._store_timer = None
         try:
             self.store.flush()
         except (StoreError, OSError) as exc:

@@ -4,8 +4,9 @@ The acceptor runs in its own process (the machine has two cores: one per side) a
 every NewOrderSingle with an ExecutionReport New and an ExecutionReport Fill. Both sides
 persist sequence numbers and sent messages in the append-only file store (each send, corked
 burst or batch of replies is appended with one write before its socket write; fsync at most
-once a second on a worker thread), and run on uvloop when it is installed. Latencies run
-from just before the order is encoded to the execution report's callback.
+once a second on a worker thread), and run on rlexec's event loop (uvloop where installed,
+rlexec/gateway/eventloop.py). Latencies run from just before the order is encoded to the
+execution report's callback.
 
 `sequential`: send one order, wait for its fill, repeat. `pipelined`: keep 100 orders in
 flight (each burst that fits the window goes out corked, in one write). Prints one JSON
@@ -41,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from rlexec.gateway import eventloop  # noqa: E402
 from rlexec.gateway.acceptor import FixAcceptor  # noqa: E402
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
@@ -51,16 +53,6 @@ from rlexec.gateway.order_client import OrderClient, OrderEvents  # noqa: E402
 from rlexec.gateway.session import FixSession  # noqa: E402
 from rlexec.gateway.store_file import FileStore  # noqa: E402
 from rlexec.market.orders import OrderIntent, Side  # noqa: E402
-
-
-def install_uvloop() -> str:
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
-
 
 # -- the acceptor process ------------------------------------------------------------------------
 
@@ -77,34 +69,42 @@ class AckAndFill(Application):
         f = message.fields
         self.order_ids += 1
         oid = b"%d" % self.order_ids
-        cl, sym, side, qty = f[11], f[55], f[54], f[38]
+        qty = f[38]
         px = f.get(44, b"0") or b"0"
-        common = (
-            b"37=" + oid + b"\x0111=" + cl + b"\x0155=" + sym + b"\x0154=" + side + b"\x0138=" + qty
+        common = b"".join(
+            (b"37=", oid, b"\x0111=", f[11], b"\x0155=", f[55], b"\x0154=", f[54], b"\x0138=", qty)
         )
         session.send(
             b"8",
-            common
-            + b"\x0117=N"
-            + oid
-            + b"\x01150=0\x0139=0\x0114=0\x01151="
-            + qty
-            + b"\x016=0\x01",
+            b"".join(
+                (
+                    common,
+                    b"\x0117=N",
+                    oid,
+                    b"\x01150=0\x0139=0\x0114=0\x01151=",
+                    qty,
+                    b"\x016=0\x01",
+                )
+            ),
         )
         session.send(
             b"8",
-            common
-            + b"\x0117=F"
-            + oid
-            + b"\x01150=F\x0139=2\x0131="
-            + px
-            + b"\x0132="
-            + qty
-            + b"\x0114="
-            + qty
-            + b"\x01151=0\x016="
-            + px
-            + b"\x01",
+            b"".join(
+                (
+                    common,
+                    b"\x0117=F",
+                    oid,
+                    b"\x01150=F\x0139=2\x0131=",
+                    px,
+                    b"\x0132=",
+                    qty,
+                    b"\x0114=",
+                    qty,
+                    b"\x01151=0\x016=",
+                    px,
+                    b"\x01",
+                )
+            ),
         )
 
 
@@ -296,9 +296,8 @@ def main() -> int:
     )
     parser.add_argument("--serve", metavar="STORE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    loop_name = install_uvloop()
     if args.serve:
-        asyncio.run(serve(args.serve))
+        eventloop.run(serve(args.serve))
         return 0
     sequential: list[dict[str, float]] = []
     pipelined: list[dict[str, float]] = []
@@ -319,10 +318,10 @@ def main() -> int:
             client_dir = os.path.join(tmp, "client")
             for i in range(args.repeat):
                 sequential.append(
-                    asyncio.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
+                    eventloop.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
                 )
                 pipelined.append(
-                    asyncio.run(
+                    eventloop.run(
                         run_mode(venue, port, client_dir, args.orders, args.in_flight, f"p{i}-")
                     )
                 )
@@ -337,10 +336,10 @@ def main() -> int:
         for i in range(args.repeat):
             same_dir = os.path.join(tmp, f"same{i}")
             same_sequential.append(
-                asyncio.run(run_same_process(same_dir, args.orders, 1, f"S{i}-"))
+                eventloop.run(run_same_process(same_dir, args.orders, 1, f"S{i}-"))
             )
             same_pipelined.append(
-                asyncio.run(run_same_process(same_dir, args.orders, args.in_flight, f"P{i}-"))
+                eventloop.run(run_same_process(same_dir, args.orders, args.in_flight, f"P{i}-"))
             )
     anchor: dict[str, object] = {}
     if args.quickfix:
@@ -380,7 +379,7 @@ def main() -> int:
                 "orders": args.orders,
                 "in_flight": args.in_flight,
                 "repeats": args.repeat,
-                "loop": loop_name,
+                "loop": eventloop.loop_name(),
                 "persistence": "file store on both sides: one append write per batch before the "
                 "socket write, fsync at most every 1 s on a worker thread",
                 "sequential": median_run(sequential),

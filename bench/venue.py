@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rlexec.gateway import eventloop
 from rlexec.gateway.config import SessionConfig
 from rlexec.gateway.execution import ExecKind, ExecutionEvent
 from rlexec.gateway.initiator import FixInitiator
@@ -192,17 +193,11 @@ async def fix_run(port: int, orders: int, in_flight: int, run_id: str) -> dict[s
 
 
 def fix_path(data: Path, repeat: int, sequential: int, pipelined: int) -> dict[str, object]:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
     with tempfile.TemporaryDirectory(prefix="rlexec-venue-bench-") as tmp:
         proc, port, _ = start_venue_process(data, tmp)
         try:
-            seq = [asyncio.run(fix_run(port, sequential, 1, f"s{i}")) for i in range(repeat)]
-            pipe = [asyncio.run(fix_run(port, pipelined, 100, f"p{i}")) for i in range(repeat)]
+            seq = [eventloop.run(fix_run(port, sequential, 1, f"s{i}")) for i in range(repeat)]
+            pipe = [eventloop.run(fix_run(port, pipelined, 100, f"p{i}")) for i in range(repeat)]
         finally:
             proc.terminate()
             proc.wait(timeout=20)

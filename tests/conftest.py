@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from rlexec.gateway import eventloop
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("RLEXEC_DATA_DIR", REPO.parent / "shared" / "data" / "lobster"))
@@ -15,6 +18,13 @@ REDIS_URL = os.environ.get("RLEXEC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AAPL_1 = "AAPL_2012-06-21_34200000_57600000_message_1.csv.gz"
 AMZN_1 = "AMZN_2012-06-21_34200000_57600000_message_1.csv.gz"
 AMZN_5 = "AMZN_2012-06-21_34200000_57600000_message_5.csv.gz"
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on the loop rlexec runs on in production (uvloop where installed)."""
+    return {eventloop.loop_name(): eventloop.loop_factory()}
 
 
 @pytest.fixture(scope="session")

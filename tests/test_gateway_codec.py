@@ -115,6 +115,40 @@ def test_framing_does_not_depend_on_how_the_stream_is_cut(
 
 
 @settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            messages().map(simplefix_encode),
+            st.tuples(messages(), st.integers(0, 400), st.integers(0, 255)).map(
+                lambda m: _flip(simplefix_encode(m[0]), m[1], m[2])
+            ),
+            st.binary(max_size=30),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_whole_reads_frame_as_byte_by_byte_reads_do(pieces: list[bytes]) -> None:
+    """A read of whole messages takes the framer's short way, a byte at a time its careful
+    way: both find the same messages and the same garbled stretches."""
+    stream = b"".join(pieces)
+    at_once = FixFramer(max_body_length=4096)
+    whole = at_once.feed(stream)
+    one_by_one = FixFramer(max_body_length=4096)
+    careful = [item for i in range(len(stream)) for item in one_by_one.feed(stream[i : i + 1])]
+    assert [i for i in whole if isinstance(i, bytes)] == [
+        i for i in careful if isinstance(i, bytes)
+    ]
+    assert at_once.pending == one_by_one.pending
+
+
+def _flip(wire: bytes, index: int, value: int) -> bytes:
+    corrupted = bytearray(wire)
+    corrupted[index % len(wire)] = value
+    return bytes(corrupted)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300), st.lists(st.binary(max_size=40), max_size=5))
 def test_the_framer_never_raises_on_garbage(garbage: bytes, chunks: list[bytes]) -> None:
     framer = FixFramer(max_body_length=4096)

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from rlexec.gateway import tags as fix
+from rlexec.gateway import values
 from rlexec.gateway.application import Application
 from rlexec.gateway.clock import (
     parse_utc_timestamp,
@@ -24,13 +26,16 @@ from rlexec.gateway.clock import (
 from rlexec.gateway.codec import FieldValue, FixFramer, checksum, encode_pairs
 from rlexec.gateway.config import Role, SessionConfig
 from rlexec.gateway.connection import FixConnection
-from rlexec.gateway.errors import NotLoggedOnError
+from rlexec.gateway.errors import FieldError, NotLoggedOnError
+from rlexec.gateway.execution import ExecutionEvent, parse_execution_report
 from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore
+from rlexec.gateway.values import format_price, parse_price, parse_qty
 from rlexec.market.book import L2Book
 from rlexec.market.events import Trade
+from rlexec.market.instrument import price_from_text
 
 # -- CheckSum --------------------------------------------------------------------------------
 
@@ -83,6 +88,19 @@ def test_nanosecond_timestamps_are_exact(moment: dt.datetime, fraction: str, n: 
     digits = value[18:]
     assert ns == epoch * 10**9 + (int(digits) * 10 ** (9 - len(digits)) if digits else 0)
     assert abs(ns / 1e9 - seconds) < 1e-6
+
+
+@given(st.lists(st.floats(631_152_000, 3_786_912_000), min_size=1, max_size=20), st.data())
+def test_stamping_reuses_a_millisecond_only_within_it(
+    moments: list[float], draw: st.DataObject
+) -> None:
+    """Stamps taken in any order, the same instant again or a nearby one, each read back as
+    the millisecond it was taken in (the per-millisecond reuse never leaks into another)."""
+    for now in moments + [m + draw.draw(st.floats(-0.002, 0.002)) for m in moments]:
+        stamp = utc_timestamp(now)
+        expected = dt.datetime.fromtimestamp(int(now * 1000) / 1000, dt.UTC)
+        assert stamp == expected.strftime("%Y%m%d-%H:%M:%S.%f")[:-3].encode()
+        assert 0 <= now - parse_utc_timestamp(stamp) < 0.001 + 1e-6
 
 
 @settings(max_examples=300)
@@ -280,3 +298,128 @@ async def test_a_corked_burst_is_written_in_bounded_writes() -> None:
             session.send(b"8", b"11=c%d\x01150=0\x01" % i)
         assert len(transport.writes) == 1  # the first WRITE_BATCH, before the block ends
     assert [len(list(FixFramer().feed(w))) for w in transport.writes] == [64, 6]
+
+
+# -- prices read once ------------------------------------------------------------------------
+
+_price_texts = st.one_of(
+    st.from_regex(rb"\A-?[0-9]{0,7}(\.[0-9]{0,7})?\Z"),
+    st.binary(max_size=30),
+    st.from_regex(rb"\A[0-9]{20,40}\.[0-9]{1,5}\Z"),  # valid, but too long to be kept
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(_price_texts, min_size=1, max_size=30))
+def test_a_price_read_again_reads_as_it_did_the_first_time(texts: list[bytes]) -> None:
+    for text in texts + texts:
+        try:
+            expected: int | None = price_from_text(text)
+        except ValueError:
+            expected = None
+        if expected is None:
+            with pytest.raises(FieldError, match="tag 31 in MsgType 8: not a price"):
+                parse_price(text, 31, b"8")
+        else:
+            assert parse_price(text, 31, b"8") == expected
+
+
+@given(st.lists(st.integers(-(10**30), 10**30) | st.integers(-(10**9), 10**9), max_size=30))
+def test_a_price_formatted_again_reads_as_it_did_the_first_time(prices: list[int]) -> None:
+    for price in prices + prices:
+        whole, frac = divmod(abs(price), 10_000)
+        text = b"%d" % whole if not frac else (b"%d.%04d" % (whole, frac)).rstrip(b"0")
+        assert format_price(price) == (b"-" + text if price < 0 else text)
+        assert parse_price(format_price(price)) == price
+
+
+def test_the_kept_prices_are_bounded() -> None:
+    for i in range(3 * values._PRICES_KEPT):
+        assert parse_price(b"%d.25" % i) == i * 10_000 + 2_500
+    assert len(values._prices) <= values._PRICES_KEPT
+    for i in range(3 * values._PRICES_KEPT):
+        assert format_price(i * 10_000 + 2_500) == b"%d.25" % i
+    assert len(values._price_texts) <= values._PRICES_KEPT
+    assert parse_price(b"7" * 30 + b".5") == int("7" * 30) * 10_000 + 5_000
+    assert b"7" * 30 + b".5" not in values._prices
+
+
+# -- execution reports -----------------------------------------------------------------------
+
+_qty_texts = st.one_of(
+    st.integers(0, 10**12).map(lambda n: b"%d" % n),
+    st.sampled_from([b"100.0", b"100.5", b"", b"-5", b"1e3", b"9" * 19, b"9" * 5000]),
+)
+_px_texts = st.one_of(
+    st.sampled_from([b"585.33", b"0", b"-0.5", b"1.00005", b"x"]),
+    _price_texts.filter(lambda text: b"\x01" not in text),  # a field value holds no SOH
+)
+_ER_TAGS = {
+    "order_qty": fix.ORDER_QTY,
+    "last_qty": fix.LAST_QTY,
+    "cum_qty": fix.CUM_QTY,
+    "leaves_qty": fix.LEAVES_QTY,
+    "last_px": fix.LAST_PX,
+    "avg_px": fix.AVG_PX,
+    "price": fix.PRICE,
+}
+
+
+def _read_field(name: str, text: bytes | None) -> int | None:
+    """What the ER field reads as, the long way: parse_qty / parse_price, or FieldError."""
+    tag = _ER_TAGS[name]
+    if text is None:
+        return 0 if name in ("order_qty", "last_qty") else None
+    if name.endswith("_px") or name == "price":
+        return parse_price(text, tag, b"8")
+    return parse_qty(text, tag)
+
+
+@settings(max_examples=300)
+@given(
+    st.fixed_dictionaries(
+        {"cum_qty": _qty_texts, "leaves_qty": _qty_texts},
+        optional={
+            "order_qty": _qty_texts,
+            "last_qty": _qty_texts,
+            "last_px": _px_texts,
+            "avg_px": _px_texts,
+            "price": _px_texts,
+        },
+    ),
+    st.sampled_from([b"0", b"F", b"4", b"Z"]),
+)
+def test_an_execution_report_reads_its_numbers_as_the_field_readers_do(
+    numbers: dict[str, bytes], exec_type: bytes
+) -> None:
+    fields = [(37, b"O1"), (11, b"c1"), (17, b"E1"), (150, exec_type), (39, b"1"), (54, b"1")]
+    fields += [(_ER_TAGS[name], text) for name, text in numbers.items()]
+    raw = encode_pairs([(8, "FIX.4.4"), (35, "8"), *fields])
+    msg = FixMessage.decode(raw)
+    expected: dict[str, int | None] = {}
+    error: FieldError | None = None
+    # The report's numbers in the order the event holds them: the first bad one is named.
+    for name in ("order_qty", "last_qty", "last_px", "cum_qty", "leaves_qty", "avg_px", "price"):
+        try:
+            expected[name] = _read_field(name, numbers.get(name))
+        except FieldError as exc:
+            error = error or exc
+        except ValueError:  # int() of over 4,300 digits: parse_qty's own limit
+            error = error or FieldError(_ER_TAGS[name], "too long", b"8")
+    if exec_type == b"Z":
+        with pytest.raises(FieldError, match="tag 150"):
+            parse_execution_report(msg, 7)
+        return
+    if error is not None:
+        with pytest.raises((FieldError, ValueError)):
+            parse_execution_report(msg, 7)
+        return
+    event = parse_execution_report(msg, 7)
+    assert {name: getattr(event, name) for name in expected} == expected
+    assert (event.cl_ord_id, event.order_id, event.exec_id, event.received_ns) == (
+        "c1",
+        "O1",
+        "E1",
+        7,
+    )
+    assert type(event) is ExecutionEvent and event == ExecutionEvent(*event)

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         raise RlexecError(f"{data}: no such LOBSTER message file (set DATA_DIR or --data)")
     if args.quantity <= 0 or args.horizon <= 0 or args.speed <= 0:
         raise RlexecError("--quantity, --horizon and --speed must be positive")
-    summary = asyncio.run(_demo(args, data))
+    from rlexec.gateway import eventloop
+
+    summary = eventloop.run(_demo(args, data))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -74,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         username=args.username,
         password=args.password,
     )
-    result = asyncio.run(run_probe(options))
+    from rlexec.gateway import eventloop
+
+    result = eventloop.run(run_probe(options))
     print(json.dumps(result))
     return 0 if probe_succeeded(result) else 1

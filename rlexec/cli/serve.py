@@ -36,13 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     configure_logging(settings.log_format, settings.log_level)
-    try:
-        import uvloop
+    from rlexec.gateway import eventloop
 
-        uvloop.install()
-    except ImportError:
-        pass
-    return asyncio.run(_serve(settings, args.exit_when_done, args.stats_data))
+    return eventloop.run(_serve(settings, args.exit_when_done, args.stats_data))
 
 
 async def _serve(settings: object, exit_when_done: bool, stats_data: str | None) -> int:

@@ -62,13 +62,9 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    try:
-        import uvloop
+    from rlexec.gateway import eventloop
 
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(_serve(config, args.metrics_host, args.metrics_port))
+    eventloop.run(_serve(config, args.metrics_host, args.metrics_port))
     return 0
 
 

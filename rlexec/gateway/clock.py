@@ -11,6 +11,8 @@ import time
 
 _prefix_second = -1
 _prefix = b""
+_last_ms = -1
+_last_text = b""
 _parsed: dict[bytes, int] = {}
 """Epoch seconds by "YYYYMMDD-HH:MM:SS" prefix: a session sees a handful of distinct seconds at
 a time (SendingTime, and a venue's MDEntryTime on another clock), each parsed once."""
@@ -19,15 +21,23 @@ _NS_PER_DIGIT_UNIT: tuple[int, ...] = tuple(int(10 ** (9 - n)) for n in range(10
 
 
 def utc_timestamp(now: float | None = None) -> bytes:
-    """`now` (epoch seconds, default the wall clock) as a FIX UTCTimestamp with milliseconds."""
-    global _prefix_second, _prefix
+    """`now` (epoch seconds, default the wall clock) as a FIX UTCTimestamp with milliseconds.
+
+    Every message sent stamps one (a NewOrderSingle two): the text of the last millisecond is
+    kept, so the many stamps of a busy millisecond cost a clock read and a compare."""
+    global _prefix_second, _prefix, _last_ms, _last_text
     if now is None:
         now = time.time()
-    second = int(now)
+    ms = int(now * 1000)
+    if ms == _last_ms:
+        return _last_text
+    second, fraction = divmod(ms, 1000)
     if second != _prefix_second:
         _prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
         _prefix_second = second
-    return _prefix + b".%03d" % int((now - second) * 1000)
+    _last_ms = ms
+    _last_text = _prefix + b".%03d" % fraction
+    return _last_text
 
 
 def parse_utc_timestamp(value: bytes) -> float:

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final, NamedTuple
+from zlib import adler32
 
 from rlexec.gateway.tags import RAW_DATA_PAIRS
 
@@ -90,8 +91,11 @@ def checksum(data: bytes | bytearray, start: int = 0, end: int | None = None) ->
 
 def frame(begin_string: bytes, type_and_body: bytes) -> bytes:
     """Wrap `35=...<SOH>...<SOH>` into a complete message with BodyLength and CheckSum."""
-    head = b"8=" + begin_string + b"\x019=" + str(len(type_and_body)).encode() + SOH
-    message = head + type_and_body
+    message = b"".join(
+        (b"8=", begin_string, b"\x019=", b"%d" % len(type_and_body), SOH, type_and_body)
+    )
+    if len(message) <= _ADLER_SPAN:  # `checksum`, inline for the usual short message
+        return message + _CHECKSUM_FIELDS[(adler32(message) - 1) & 255]
     return message + _CHECKSUM_FIELDS[checksum(message)]
 
 
@@ -218,6 +222,38 @@ def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
     return pairs
 
 
+def _whole_message_end(buf: bytes, start: int, size: int, max_body_length: int) -> int:
+    """End offset of the complete, valid message at `start`, or -1 for anything else: not a
+    message there, not all of it yet, or garbled (`FixFramer._parse_at` says which).
+
+    The same rules as `_parse_at`, with one byte comparison for the whole CheckSum field:
+    three digits equal to the computed sum are exactly its zero-padded text."""
+    if not buf.startswith(_BEGIN_MARK, start):
+        return -1
+    soh = buf.find(SOH, start + 2, start + 2 + MAX_BEGIN_STRING)
+    if soh < 0 or not buf.startswith(b"9=", soh + 1):
+        return -1
+    len_end = buf.find(SOH, soh + 3, soh + 13)
+    length_text = buf[soh + 3 : len_end]
+    if len_end < 0 or not length_text.isdigit():
+        return -1
+    body_length = int(length_text)
+    body_end = len_end + 1 + body_length
+    end = body_end + 7
+    if (
+        end > size
+        or body_length > max_body_length
+        or not buf.startswith(b"35=", len_end + 1)
+        or buf[body_end - 1] != 1
+    ):
+        return -1
+    if body_end - start <= _ADLER_SPAN:  # `checksum`, inline for the usual short message
+        actual = (adler32(buf[start:body_end]) - 1) & 255
+    else:
+        actual = checksum(buf, start, body_end)
+    return end if buf[body_end:end] == _CHECKSUM_FIELDS[actual] else -1
+
+
 class Garbled(NamedTuple):
     """A frame the framer refused: why, and the first bytes of it for the log line."""
 
@@ -279,21 +315,24 @@ class FixFramer:
         held = self._buffer
         out: list[bytes | Garbled] = []
         start = 0
-        if not held and type(data) is bytes and data.startswith(_BEGIN_MARK):
-            # The usual read starts with a whole message: taken here, without a copy when
-            # it is all there is; `_cut` takes whatever follows it.
-            work = self.work
-            self._look_start = -1
-            end = self._parse_at(data, 0, len(data))
-            if type(end) is int and end <= len(data):
+        if not held and type(data) is bytes:
+            # The usual read is whole valid messages back to back: taken here (without a copy
+            # when there is one), each looked at once; `_cut` takes whatever is left from the
+            # first byte that is anything else.
+            size = len(data)
+            end = _whole_message_end(data, 0, size, self.max_body_length)
+            if end == size:
                 self._discarding = False
-                self.work += end
-                if end == len(data):
-                    return [data]
-                out.append(data[:end])
+                self._look_start = -1
+                self.work += size
+                return [data]
+            while end > 0:
+                self._discarding = False
+                self._look_start = -1
+                out.append(data[start:end])
+                self.work += end - start
                 start = end
-            else:
-                self.work = work  # `_cut` examines it again
+                end = _whole_message_end(data, start, size, self.max_body_length)
         buf: bytes | bytearray
         if held:
             held += data

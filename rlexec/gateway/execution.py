@@ -129,6 +129,11 @@ class MassCancelReport(NamedTuple):
     received_ns: int
 
 
+_new_event: Final = tuple.__new__
+_QTY_DIGITS: Final = 18
+"""Whole quantities of up to this many digits are read inline; longer ones go to parse_qty."""
+
+
 def _opt(fields: dict[int, bytes], tag: int) -> str | None:
     value = fields.get(tag)
     return None if value is None else value.decode(errors="replace")
@@ -144,7 +149,10 @@ def _int_or_none(fields: dict[int, bytes], tag: int, msg_type: bytes) -> int | N
 
 
 def parse_execution_report(msg: FixMessage, received_ns: int) -> ExecutionEvent:
-    """An ExecutionReport as an ExecutionEvent; FieldError names a missing or bad tag."""
+    """An ExecutionReport as an ExecutionEvent; FieldError names a missing or bad tag.
+
+    One per report on the order client's receive path: whole-number quantities are read
+    inline (`parse_qty` for anything else) and the tuple is built without its __new__."""
     f = msg.fields
     mt = b"8"
     try:
@@ -168,32 +176,49 @@ def parse_execution_report(msg: FixMessage, received_ns: int) -> ExecutionEvent:
     side = SIDES.get(side_code)
     if side is None:
         raise FieldError(fix.SIDE, f"unsupported Side {side_code[:8]!r}", mt)
-    last_px = f.get(fix.LAST_PX)
-    avg_px = f.get(fix.AVG_PX)
-    price = f.get(fix.PRICE)
-    order_qty = f.get(fix.ORDER_QTY)
-    last_qty = f.get(fix.LAST_QTY)
-    return ExecutionEvent(
-        kind,
-        cl_ord_id.decode(errors="replace"),
-        order_id.decode(errors="replace"),
-        exec_id.decode(errors="replace"),
-        exec_type.decode(errors="replace"),
-        ord_status.decode(errors="replace"),
-        f.get(fix.SYMBOL, b"").decode(errors="replace"),
-        side,
-        parse_qty(order_qty, fix.ORDER_QTY) if order_qty is not None else 0,
-        parse_qty(last_qty, fix.LAST_QTY) if last_qty is not None else 0,
-        parse_price(last_px, fix.LAST_PX, mt) if last_px is not None else None,
-        parse_qty(cum, fix.CUM_QTY),
-        parse_qty(leaves, fix.LEAVES_QTY),
-        parse_price(avg_px, fix.AVG_PX, mt) if avg_px is not None else None,
-        parse_price(price, fix.PRICE, mt) if price is not None else None,
-        _opt(f, fix.ORIG_CL_ORD_ID),
-        _opt(f, fix.TEXT),
-        _int_or_none(f, fix.ORD_REJ_REASON, mt),
-        f.get(fix.POSS_DUP_FLAG) == b"Y" or f.get(fix.POSS_RESEND) == b"Y",
-        received_ns,
+    get = f.get
+    last_px = get(fix.LAST_PX)
+    avg_px = get(fix.AVG_PX)
+    price = get(fix.PRICE)
+    order_qty = get(fix.ORDER_QTY)
+    last_qty = get(fix.LAST_QTY)
+    orig = get(fix.ORIG_CL_ORD_ID)
+    text = get(fix.TEXT)
+    reason = get(fix.ORD_REJ_REASON)
+    return _new_event(
+        ExecutionEvent,
+        (
+            kind,
+            cl_ord_id.decode(errors="replace"),
+            order_id.decode(errors="replace"),
+            exec_id.decode(errors="replace"),
+            exec_type.decode(errors="replace"),
+            ord_status.decode(errors="replace"),
+            get(fix.SYMBOL, b"").decode(errors="replace"),
+            side,
+            0
+            if order_qty is None
+            else int(order_qty)
+            if order_qty.isdigit() and len(order_qty) <= _QTY_DIGITS
+            else parse_qty(order_qty, fix.ORDER_QTY),
+            0
+            if last_qty is None
+            else int(last_qty)
+            if last_qty.isdigit() and len(last_qty) <= _QTY_DIGITS
+            else parse_qty(last_qty, fix.LAST_QTY),
+            None if last_px is None else parse_price(last_px, fix.LAST_PX, mt),
+            int(cum) if cum.isdigit() and len(cum) <= _QTY_DIGITS else parse_qty(cum, fix.CUM_QTY),
+            int(leaves)
+            if leaves.isdigit() and len(leaves) <= _QTY_DIGITS
+            else parse_qty(leaves, fix.LEAVES_QTY),
+            None if avg_px is None else parse_price(avg_px, fix.AVG_PX, mt),
+            None if price is None else parse_price(price, fix.PRICE, mt),
+            None if orig is None else orig.decode(errors="replace"),
+            None if text is None else text.decode(errors="replace"),
+            None if reason is None else _int_or_none(f, fix.ORD_REJ_REASON, mt),
+            get(fix.POSS_DUP_FLAG) == b"Y" or get(fix.POSS_RESEND) == b"Y",
+            received_ns,
+        ),
     )
 
 

@@ -31,6 +31,7 @@ from rlexec.gateway.application import Application
 from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp, within_latency
 from rlexec.gateway.codec import (
     MAX_INT_DIGITS,
+    SOH,
     FieldValue,
     Garbled,
     GarbledError,
@@ -256,11 +257,18 @@ class FixSession:
         """The whole message sent as `seq`: standard header stamped now, body, trailer."""
         return frame(
             self._begin,
-            b"35="
-            + msg_type
-            + self._header_mid
-            + b"%d\x0152=%s\x01" % (seq, utc_timestamp())
-            + body,
+            b"".join(
+                (
+                    b"35=",
+                    msg_type,
+                    self._header_mid,
+                    b"%d" % seq,
+                    b"\x0152=",
+                    utc_timestamp(),
+                    SOH,
+                    body,
+                )
+            ),
         )
 
     @contextmanager
@@ -283,6 +291,12 @@ class FixSession:
     def _flush(self) -> None:
         """Store first, then the socket: nothing reaches the wire that was not recorded."""
         self._store_dirty = False
+        timer = self._store_timer
+        if timer is not None:
+            # The store is clean now: a timer left to fire for nothing would wake an idle
+            # process (costly on a VM) once a millisecond while it waits for its peer.
+            timer.cancel()
+            self._store_timer = None
         try:
             self.store.flush()
         except (StoreError, OSError) as exc:
@@ -460,6 +474,57 @@ class FixSession:
         fields = msg.fields
         msg_type = fields.get(fix.MSG_TYPE, b"")
         self.metrics.count_in(msg_type)
+        if self._sm.state is _ACTIVE and msg_type not in _ADMIN and self._in_order(msg, msg_type):
+            seq = self._next_target
+            self._next_target = seq + 1  # _advance, inline on the application path
+            self.store.set_next_target_seq(seq + 1)
+            try:
+                self.application.on_message(self, msg)
+            except Exception:
+                log.exception(
+                    "event=application_error session=%s seq=%d msg_type=%s",
+                    self.name,
+                    seq,
+                    msg_type.decode(errors="replace"),
+                )
+            if self._queue:
+                self._drain_queue()
+            return
+        self._on_message_checked(msg, msg_type)
+
+    def _in_order(self, msg: FixMessage, msg_type: bytes) -> bool:
+        """Whether an application message passes every header, sequence and session check as
+        it stands: the next MsgSeqNum, our CompIDs and BeginString, a timely SendingTime, no
+        PossDup, no empty or repeated field, a known MsgType. Such a message (nearly all of
+        them) is dispatched at once; anything else takes the long way, `_on_message_checked`,
+        which applies the same rules one by one and answers each failure as FIX says."""
+        fields = msg.fields
+        get = fields.get
+        seq_text = get(fix.MSG_SEQ_NUM)
+        if (
+            seq_text is None
+            or len(seq_text) > MAX_INT_DIGITS
+            or not seq_text.isdigit()
+            or int(seq_text) != self._next_target
+            or get(fix.BEGIN_STRING) != self._begin
+            or get(fix.SENDER_COMP_ID) != self._target
+            or get(fix.TARGET_COMP_ID) != self._sender
+            or len(fields) != msg.field_count
+            or get(fix.POSS_DUP_FLAG) == b"Y"
+            or b"=\x01" in msg.raw
+        ):
+            return False
+        cfg = self.config
+        if cfg.validate_msg_type and msg_type not in fix.FIX44_MSG_TYPES:
+            return False
+        sending_time = get(fix.SENDING_TIME)
+        if sending_time is None:
+            return False
+        max_latency = cfg.max_latency
+        return max_latency is None or within_latency(sending_time, time.time(), max_latency)
+
+    def _on_message_checked(self, msg: FixMessage, msg_type: bytes) -> None:
+        fields = msg.fields
         state = self._sm.state
         if state is not _ACTIVE and state is not _LOGOUT_SENT:
             if msg_type == MsgType.LOGON:

@@ -75,7 +75,8 @@ def _line(body: bytes) -> bytes:
 
 
 def _message_record(seq: int, raw: bytes, payload_crc: int) -> bytes:
-    return _line(b"M %d %d %08x" % (seq, len(raw), payload_crc)) + raw + b"\n"
+    head = b"M %d %d %08x" % (seq, len(raw), payload_crc)
+    return b"".join((head, b" %08x\n" % crc32(head), raw, b"\n"))
 
 
 class _TornError(Exception):
@@ -346,8 +347,10 @@ class FileStore:
     # -- hot path --------------------------------------------------------------------------
 
     def save_message(self, seq: int, raw: bytes) -> None:
+        if type(seq) is not int or seq < 1:
+            checked_seq("MsgSeqNum", seq)  # raises, naming it
         payload_crc = crc32(raw)
-        record = _message_record(checked_seq("MsgSeqNum", seq), raw, payload_crc)
+        record = _message_record(seq, raw, payload_crc)
         length = len(raw)
         self._index[seq] = (
             self._size + self._pending_size + len(record) - length - 1,
@@ -362,7 +365,9 @@ class FileStore:
         self._sender = checked_seq("next sender seq", seq)
 
     def set_next_target_seq(self, seq: int) -> None:
-        self._target = checked_seq("next target seq", seq)
+        if type(seq) is not int or seq < 1:
+            checked_seq("next target seq", seq)  # raises, naming it
+        self._target = seq
 
     def flush(self) -> None:
         if self._sender != self._written_sender:

@@ -1,0 +1,87 @@
+"""What runs inside a Ray worker process: one backtest task against data shipped once.
+
+Each process turns a shipped file (numpy columns in the object store) into its
+`ReplayData` once and keeps the last few; the model file arrives as bytes once per node
+and is written under the node's temporary folder by content hash.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from rlexec.models.backtest_tasks import BacktestTask, TaskResult, run_task
+from rlexec.simulator.data import ReplayData, ReplayFile
+
+CACHED_FILES = 4
+"""ReplayData kept per worker process (AAPL's day is ~30 MB of lists, AMZN level 5 ~100 MB)."""
+_replays: OrderedDict[str, ReplayData] = OrderedDict()
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedModel:
+    digest: str
+    """sha256 of the ONNX file: its name on every node."""
+    box: list[Any]
+    """[ObjectRef of the bytes], boxed so Ray passes the reference, not the bytes, per task."""
+
+
+def replay_for(box: list[Any]) -> ReplayData:
+    ref = box[0]
+    key = ref.hex()
+    data = _replays.get(key)
+    if data is None:
+        file: ReplayFile = ray.get(ref)
+        data = file.replay_data()
+        del file  # releases the object store's buffers; the lists are this process's own
+        _replays[key] = data
+        while len(_replays) > CACHED_FILES:
+            _replays.popitem(last=False)
+    else:
+        _replays.move_to_end(key)
+    return data
+
+
+def model_path(model: ShippedModel) -> str:
+    folder = Path(tempfile.gettempdir()) / "rlexec-models"
+    path = folder / f"{model.digest}.onnx"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{model.digest}.{os.getpid()}.tmp"
+        partial.write_bytes(ray.get(model.box[0]))
+        os.replace(partial, path)  # atomic: processes of one node may race here
+    return str(path)
+
+
+def execute(
+    index: int,
+    task: BacktestTask,
+    data_box: list[Any],
+    model: ShippedModel | None,
+    board: Any,
+) -> tuple[TaskResult, str]:
+    """Run task `index`; returns its result (with the task as the driver planned it) and the
+    node it ran on."""
+    node = ray.get_runtime_context().get_node_id()
+    attempt = str(os.getpid())
+    if board is not None:
+        board.report.remote(index, 0, task.size, node, attempt)
+    data = replay_for(data_box)
+    local = task if model is None else replace(task, model=model_path(model))
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if board is not None:
+            board.report.remote(index, done, task.size, node, attempt)
+
+    result = run_task(local, data, on_episode=tick)
+    result.task = task
+    return result, node

@@ -94,11 +94,15 @@ def find_files(paths: Sequence[str | Path]) -> tuple[list[DataFile], list[str]]:
         other = chosen.get(key)
         if other is None or file.levels > other.levels:
             if other is not None:
-                skipped.append(f"{other.name}: {file.name} has the same ticker-day, deeper")
+                skipped.append(_left_out(other, file))
             chosen[key] = file
         else:
-            skipped.append(f"{file.name}: {other.name} has the same ticker-day, as deep or deeper")
+            skipped.append(_left_out(file, other))
     return list(chosen.values()), skipped
+
+
+def _left_out(file: DataFile, kept: DataFile) -> str:
+    return f"{file.name}: left out, {kept.name} is the same ticker-day with {kept.levels} levels"
 
 
 def _is_message(path: Path) -> bool:

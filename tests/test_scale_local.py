@@ -1,0 +1,141 @@
+"""What scaling out rests on, checked without Ray: tasks are pure functions of themselves
+(any chunking, data handed in or read from disk), multi-file runs keep each file's episodes
+its own, sweeps refuse a validation window touching training or test time, and the local
+path never imports Ray."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rlexec.cli.main import main
+from rlexec.market.errors import DataError
+from rlexec.models.backtest_tasks import LocalExecutor, merge, plan, run_task
+from rlexec.models.multi import find_files, multi_backtest
+from rlexec.models.validation import ValidationPlan, check_windows
+from rlexec.simulator.data import ReplayData, ReplayFile
+from tests.conftest import AAPL_1, AMZN_1, AMZN_5
+
+pytestmark = pytest.mark.train
+REPO = Path(__file__).resolve().parent.parent
+WINDOW = "14:00-14:40"
+
+
+def test_results_do_not_depend_on_how_episodes_are_cut_into_tasks(aapl_message: Path) -> None:
+    runs = []
+    for chunk in (2, 5):
+        tasks = plan(
+            aapl_message, WINDOW, "09:35-13:00", ["twap", "random", "rl"], None, 6, 3, chunk
+        )
+        runs.append(merge(LocalExecutor().run(tasks, None)))
+    assert runs[0] == runs[1]
+    by_row, _ = runs[0]
+    assert [len(v) for v in by_row["default"].values()] == [6, 6, 6]
+
+
+def test_a_task_given_its_data_never_reads_its_path(aapl_message: Path, tmp_path: Path) -> None:
+    (task,) = plan(aapl_message, WINDOW, "09:35-13:00", ["twap"], None, 3, 5, chunk=3)
+    expected = run_task(task)
+    shipped = ReplayFile.read(aapl_message)
+    assert shipped.nbytes == sum(int(c.nbytes) for c in shipped.arrays)
+    elsewhere = tmp_path / "not-here" / aapl_message.name  # as on a node without the file
+    got = run_task(replace(task, data=str(elsewhere)), shipped.replay_data())
+    assert got.results == expected.results
+
+
+def test_replay_file_builds_the_same_replay_as_loading(aapl_message: Path) -> None:
+    a, b = ReplayData.load(aapl_message), ReplayFile.read(aapl_message).replay_data()
+    for name in ("ts_ns", "price", "size", "book", "start_ns", "end_ns", "symbol", "date"):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+def test_a_folder_gives_one_file_per_ticker_day_the_deepest(data_dir: Path) -> None:
+    files, skipped = find_files([data_dir])
+    assert [f.name for f in files] == [AAPL_1, AMZN_5]
+    assert skipped == [f"{AMZN_1}: left out, {AMZN_5} is the same ticker-day with 5 levels"]
+    again, _ = find_files([data_dir / AMZN_5, data_dir / AMZN_1, data_dir / AMZN_5])
+    assert [f.name for f in again] == [AMZN_5]
+
+
+def test_bad_data_arguments_are_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no LOBSTER message files"):
+        find_files([tmp_path])
+    with pytest.raises(DataError, match="no such file"):
+        find_files([tmp_path / "MSFT_2012-06-21_34200000_57600000_message_1.csv"])
+
+
+def test_adding_a_file_leaves_the_others_episodes_alone(
+    aapl_message: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    kw = {"algos": ["twap", "rl"], "episodes": 4, "seed": 9, "window": WINDOW, "chunk": 3}
+    one = multi_backtest([aapl_message], tmp_path / "one", **kw)  # type: ignore[arg-type]
+    two = multi_backtest([aapl_message, data_dir / AMZN_1], tmp_path / "two", **kw)  # type: ignore[arg-type]
+    assert one["by_file"][AAPL_1] == two["by_file"][AAPL_1]
+    assert set(two["by_ticker"]) == {"AAPL", "AMZN"} and two["overall"]["algos"]["rl"]["n"] == 8
+    episodes = json.loads((tmp_path / "two" / "episodes.json").read_text())
+    rl = [(e["data"], e["episode"]) for e in episodes if e["algo"] == "rl"]
+    assert len({n for _, n in rl}) == 8  # numbered run-wide: each pairs only with itself
+    assert (tmp_path / "two" / "overall" / "is_distribution.png").stat().st_size > 0
+    assert "| ticker AMZN | 4 |" in (tmp_path / "two" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("windows", "message"),
+    [
+        (("09:35-12:30", "12:20-13:00", "13:00-15:55"), "overlaps the training window"),
+        (("09:35-12:20", "12:20-13:30", "13:00-15:55"), "overlaps the test window"),
+        (("09:35-13:30", "08:00-09:00", "13:00-15:55"), "training window 09:35-13:30 overlaps"),
+    ],
+)
+def test_validation_may_not_touch_training_or_test_time(
+    windows: tuple[str, str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_windows(ValidationPlan(*windows))
+    check_windows(ValidationPlan())  # the defaults: 09:35-12:20 | 12:20-13:00 | 13:00-15:55
+
+
+def test_the_sweep_command_refuses_a_window_on_test_time_before_starting_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sweep", "--validation-window", "12:40-13:20", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "validation window 12:40-13:20 overlaps the test window 13:00-15:55" in err
+    assert not Path("unused").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--chunk", "0"], "--chunk must be at least 1"),
+        (["--seeds", "1,x"], "--seeds: '1,x' is not a comma-separated list"),
+    ],
+)
+def test_bad_arguments_get_one_line(
+    args: list[str], message: str, aapl_message: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = "sweep" if args[0] == "--seeds" else "backtest"
+    base = ["--data", str(aapl_message), "--out", "unused"]
+    assert main([command, *base, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_the_local_path_never_imports_ray(aapl_message: Path, tmp_path: Path) -> None:
+    argv = ["backtest", "--data", str(aapl_message), "--algos", "twap,rl", "--episodes", "2",
+            "--window", WINDOW, "--out", str(tmp_path / "bt")]  # fmt: skip
+    code = (
+        "import sys\n"
+        "from rlexec.cli.main import main\n"
+        f"assert main({argv!r}) == 0\n"
+        "assert 'ray' not in sys.modules, 'the local backtest imported ray'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          timeout=180, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "bt" / "results.json").read_text())["algos"]["rl"]["n"] == 2

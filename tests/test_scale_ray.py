@@ -1,0 +1,134 @@
+"""Scale-out on a real Ray cluster (issue 15): results equal the local run's, a lost worker
+node is survived, a sweep ships a loadable model.
+
+The cluster (a head and a worker node) runs inside a private network namespace whose only
+interface is `lo` (tests/scale_scenarios.py, started once for the module); the local
+references run here, in this process, without Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import onnx
+import pytest
+
+from bench.ray_cluster import in_private_network
+from rlexec.cli.main import main
+from rlexec.models.contract import META_EVALUATION, META_TRAINING
+from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
+from tests.conftest import AMZN_1
+
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+HERE = Path(__file__).resolve().parent
+SCENARIOS = HERE / "scale_scenarios.py"
+sys.path.insert(0, str(HERE))
+import scale_scenarios as sc  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def files(aapl_message: Path, data_dir: Path) -> list[str]:
+    return [str(aapl_message), str(data_dir / AMZN_1)]
+
+
+@pytest.fixture(scope="module")
+def ran(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("ray")
+    stdout = in_private_network([str(SCENARIOS), str(out), *files, str(DEFAULT_MODEL)], timeout=420)
+    return out, json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def local(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("local")
+    assert main(sc.backtest_args(files, str(DEFAULT_MODEL), out / "multi")) == 0
+    assert main(["backtest", "--data", files[0], "--model", str(DEFAULT_MODEL), *sc.SMALL,
+                 "--out", str(out / "single")]) == 0  # fmt: skip
+    return out
+
+
+def same_outputs(a: Path, b: Path) -> list[str]:
+    """Every JSON and Markdown output, compared byte for byte; returns the files compared."""
+    names = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.suffix in (".json", ".md"))
+    assert names == sorted(
+        str(p.relative_to(b)) for p in b.rglob("*") if p.suffix in (".json", ".md")
+    )
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    return names
+
+
+def test_a_local_ray_started_by_the_command_gives_the_local_result(
+    ran: tuple[Path, dict[str, Any]], local: Path
+) -> None:
+    out, report = ran
+    assert same_outputs(local / "single", out / "local_ray") == [
+        "episodes.json", "report.md", "results.json"
+    ]  # fmt: skip
+    stats = report["local_ray"]
+    assert stats["tasks"] == 2 * 3 and stats["episodes"] == 12 and stats["files"] == 1
+    assert stats["retried"] == 0
+
+
+def test_a_two_file_backtest_on_the_cluster_equals_the_local_one(
+    ran: tuple[Path, dict[str, Any]], local: Path
+) -> None:
+    out, report = ran
+    compared = same_outputs(local / "multi", out / "cluster")
+    assert {"results.json", "episodes.json", "overall/results.json"} <= set(compared)
+    doc = json.loads((out / "cluster" / "results.json").read_text())
+    assert set(doc["by_ticker"]) == {"AAPL", "AMZN"} and set(doc["by_day"]) == {"2012-06-21"}
+    assert doc["overall"]["algos"]["rl"]["n"] == 2 * sc.EPISODES
+    assert set(doc["overall"]["algos"]["rl"]["vs"]) == {"twap", "vwap", "random"}
+    stats = report["cluster_backtest"]
+    assert stats["tasks"] == 2 * 4 * 3 and stats["files"] == 2
+    # Each file and the model were shipped once: the two files' numpy columns and the model.
+    model_bytes = DEFAULT_MODEL.stat().st_size
+    assert model_bytes < stats["bytes_shipped"] < 20_000_000
+    assert sum(stats["nodes"].values()) == stats["tasks"]
+    assert set(stats["nodes"]) <= {report["cluster"]["head"], *report["cluster"]["workers"]}
+
+
+def test_killing_the_worker_node_mid_run_still_completes_with_identical_results(
+    ran: tuple[Path, dict[str, Any]], local: Path
+) -> None:
+    out, report = ran
+    killed = report["killed_run"]
+    assert killed.get("processes", 0) > 0, f"the worker node was never killed: {killed}"
+    stats = killed["stats"]
+    assert killed["episodes_done"] < stats["episodes"]  # mid-run
+    assert stats["retried"] >= 1  # the attempt lost with the node ran again
+    assert stats["tasks"] == 2 * 4 * 2  # chunks of 6: another cut than the local run's
+    same_outputs(local / "multi", out / "killed")
+
+
+def test_a_two_trial_sweep_exports_a_model_the_runtime_loads(
+    ran: tuple[Path, dict[str, Any]],
+) -> None:
+    out, report = ran
+    sweep = report["sweep"]
+    assert sweep["trials"] == 2
+    table_path = out / "sweep" / "sweep.json"
+    table = json.loads(table_path.read_text())
+    assert [t["learning_rate"] for t in table["trials"]] == [3e-4, 1e-3]
+    assert table["plan"]["validation_window"] == "12:20-13:00"
+    scores = [t["validation_rl_minus_twap_bps"] for t in table["trials"]]
+    best = table["trials"][scores.index(min(scores))]
+    assert sweep["best"]["trial"] == best["trial"]
+    assert (out / "sweep" / "sweep.csv").read_text().count("\n") == 3
+
+    OnnxPolicy(Path(sweep["model"]))  # the runtime accepts it: contract, warm-up inference
+    meta = {p.key: p.value for p in onnx.load(sweep["model"]).metadata_props}
+    record = json.loads(meta[META_EVALUATION])["sweep"]
+    assert record["table_sha256"] == hashlib.sha256(table_path.read_bytes()).hexdigest()
+    assert record["params"]["learning_rate"] == best["learning_rate"]
+    assert record["validation"]["validation_rl_minus_twap_bps"] == min(scores)
+    assert record["trials"] == 2
+    training = json.loads(meta[META_TRAINING])
+    assert training["settings"]["window"] == "09:35-12:20"
+    assert training["settings"]["learning_rate"] == best["learning_rate"]
+    assert training["settings"]["interval_s"] == 30.0

@@ -17,6 +17,8 @@ import contextlib
 import json
 import logging
 import os
+import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -33,9 +35,21 @@ HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 3,
 """A lost node is declared dead after ~1.5 s instead of Ray's default ~15 s."""
 
 
-def in_private_network(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
-    """Run `python argv…` in new network and PID namespaces with only `lo` up; its stdout."""
-    inner = " ".join([sys.executable, *argv])
+REPO = Path(__file__).resolve().parent.parent
+
+
+def in_private_network(argv: list[str], timeout: float) -> str:
+    """Run `python argv…` in new network and PID namespaces with only `lo` up; its stdout.
+
+    This checkout comes first on PYTHONPATH, so the Ray nodes started inside, and their
+    worker processes, import the same rlexec as the driver. Ray's token authentication is on,
+    with a fresh token in the environment: nothing depends on, or writes, ~/.ray/auth_token
+    (which Ray otherwise reads, and creates for a local cluster, in the shared home)."""
+    inner = " ".join(shlex.quote(a) for a in [sys.executable, *argv])
+    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN=secrets.token_hex(32))  # fmt: skip
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
     proc = subprocess.run(
         ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c",
          f"ip link set lo up && exec {inner}"],

@@ -2,12 +2,14 @@
 
     scale_scenarios.py OUT DATA_A DATA_B MODEL
 
-1. `rlexec backtest --ray` with no address: a local Ray started and stopped by the command;
+1. `rlexec backtest --ray` with no address: a local Ray started and stopped by the command,
+   the data file parsed by a task on it (`--ray-read cluster`);
 2. a loopback cluster (head + one worker node, one CPU each) started here;
 3. `rlexec backtest --ray ADDRESS` over two files;
 4. `rlexec sweep --ray ADDRESS`: two tiny trials;
-5. the same backtest as 3 through `RayExecutor` (other chunks), the worker node SIGKILLed
-   mid-run while a task of its own has at least 3 episodes to go;
+5. the same backtest as 3 through `RayExecutor` (other chunks, progress after every
+   episode), the worker node SIGKILLed mid-run while a task of its own has at least 3
+   episodes to go;
 then the cluster is stopped. Prints one JSON object; outputs land under OUT.
 """
 
@@ -60,7 +62,7 @@ def main_() -> None:
     report: dict[str, Any] = {}
     started = time.perf_counter()
     local = cli(["backtest", "--data", a, "--model", model, *SMALL,
-                 "--out", str(out / "local_ray"), "--ray"])  # fmt: skip
+                 "--out", str(out / "local_ray"), "--ray-read", "cluster", "--ray"])  # fmt: skip
     report["local_ray"] = local["ray"]
     with LoopbackCluster(workers=1, head_cpus=1, worker_cpus=1) as cluster:
         report["cluster"] = {"start_seconds": cluster.start_seconds, "head": cluster.head_node_id,
@@ -72,7 +74,7 @@ def main_() -> None:
         report["sweep"] = sweep
         worker = cluster.worker_node_ids[0]
         killed: dict[str, Any] = {}
-        with RayExecutor(cluster.address) as executor:
+        with RayExecutor(cluster.address, report_every_s=0.0) as executor:
 
             def progress(done: int, total: int) -> None:
                 # Mid-run, and mid-task on the worker: at least 3 episodes of it still to go.

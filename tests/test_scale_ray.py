@@ -72,6 +72,7 @@ def test_a_local_ray_started_by_the_command_gives_the_local_result(
     stats = report["local_ray"]
     assert stats["tasks"] == 2 * 3 and stats["episodes"] == 12 and stats["files"] == 1
     assert stats["retried"] == 0
+    assert stats["bytes_shipped"] == DEFAULT_MODEL.stat().st_size  # the file was read there
 
 
 def test_a_two_file_backtest_on_the_cluster_equals_the_local_one(

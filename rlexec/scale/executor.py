@@ -26,13 +26,16 @@ from rlexec.market.errors import RlexecError
 from rlexec.models.backtest_tasks import BacktestTask, Progress, TaskResult
 from rlexec.scale.cluster import RayConnection
 from rlexec.scale.progress import Snapshot, start_board
-from rlexec.scale.worker import ShippedModel, execute
+from rlexec.scale.worker import ShippedModel, execute, read_file
 from rlexec.simulator.data import ReplayFile
 
 RETRY_EXCEPTIONS: list[type[BaseException]] = [OSError, MemoryError]
 """Application errors worth another attempt elsewhere (a full disk or memory on one node).
 Bad data or a bad model fail the same way everywhere and are reported at once; a lost
 worker or node (a system failure) is always retried, up to `max_retries`."""
+
+
+READ_MODES = ("driver", "cluster")
 
 
 class TaskFailedError(RlexecError):
@@ -45,7 +48,8 @@ class RunStats:
     episodes: int = 0
     files: int = 0
     bytes_shipped: int = 0
-    """numpy bytes put in the object store (data files and models), once each."""
+    """Bytes the driver put in the object store (data files' numpy columns and models),
+    once each; files read on the cluster are not counted."""
     seconds: float = 0.0
     retried: int = 0
     """Tasks seen running in more than one attempt (a worker or node lost, an error retried)."""
@@ -63,7 +67,12 @@ def describe(task: BacktestTask) -> str:
 
 
 class RayExecutor:
-    """The `Executor` protocol on Ray. `address` as `RayConnection` takes it."""
+    """The `Executor` protocol on Ray. `address` as `RayConnection` takes it.
+
+    `read="driver"` (default): the driver parses each file and puts it in the object store;
+    `read="cluster"`: a task on the cluster parses it (the path must be readable on every
+    node, e.g. shared storage), so a run of many files is not bound by one driver's parsing.
+    """
 
     def __init__(
         self,
@@ -73,12 +82,20 @@ class RayExecutor:
         cpus_per_task: float = 1.0,
         poll_s: float = 0.2,
         episode_progress: bool = True,
+        report_every_s: float = 0.25,
+        read: str = "driver",
     ) -> None:
+        if read not in READ_MODES:
+            raise ValueError(f"read must be one of {', '.join(READ_MODES)}, got {read!r}")
         self.connection = RayConnection(address)
         self.max_retries = max_retries
         self.cpus_per_task = cpus_per_task
         self.poll_s = poll_s
         self.episode_progress = episode_progress
+        self.report_every_s = report_every_s
+        """A task tells the board at most this often (and when it starts and ends): one
+        small actor must keep up with every core of the cluster."""
+        self.read = read
         self.stats = RunStats()
 
     def __enter__(self) -> RayExecutor:
@@ -102,6 +119,9 @@ class RayExecutor:
             num_cpus=self.cpus_per_task, max_retries=self.max_retries,
             retry_exceptions=RETRY_EXCEPTIONS, scheduling_strategy="SPREAD",
         )  # fmt: skip
+        reader = ray.remote(read_file).options(
+            num_cpus=1, max_retries=self.max_retries, scheduling_strategy="SPREAD"
+        )
         watch = _Watch(tasks, board, progress, stats)
         refs: list[Any] = []
         keep: list[Any] = []  # shipped objects stay referenced until every task is done
@@ -112,16 +132,14 @@ class RayExecutor:
         index_of: dict[int, int] = {}
         try:
             for path, indices in by_file.items():
-                file = ReplayFile.read(path)
-                data_ref = ray.put(file)
-                stats.files += 1
-                stats.bytes_shipped += file.nbytes
+                data_ref = self._ship_file(path, reader)
                 keep.append(data_ref)
-                del file
+                stats.files += 1
                 for i in indices:
                     model = self._ship_model(tasks[i].model, models, keep)
                     index_of[len(refs)] = i
-                    refs.append(remote.remote(i, tasks[i], [data_ref], model, board))
+                    refs.append(remote.remote(i, tasks[i], [data_ref], model, board,
+                                              self.report_every_s))  # fmt: skip
                 watch.poll(refs, index_of, 0.0)
             watch.wait_all(refs, index_of, self.poll_s)
             results: list[TaskResult | None] = [None] * len(tasks)
@@ -150,6 +168,13 @@ class RayExecutor:
             if board is not None:
                 ray.kill(board)
         return [r for r in results if r is not None]
+
+    def _ship_file(self, path: str, reader: Any) -> Any:
+        if self.read == "cluster":
+            return reader.remote(path)
+        file = ReplayFile.read(path)
+        self.stats.bytes_shipped += file.nbytes
+        return ray.put(file)
 
     def _ship_model(
         self, path: str | None, models: dict[str, ShippedModel], keep: list[Any]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -59,12 +60,18 @@ def model_path(model: ShippedModel) -> str:
     return str(path)
 
 
+def read_file(path: str) -> ReplayFile:
+    """On a node that can read `path`: the file parsed, into that node's object store."""
+    return ReplayFile.read(path)
+
+
 def execute(
     index: int,
     task: BacktestTask,
     data_box: list[Any],
     model: ShippedModel | None,
     board: Any,
+    report_every_s: float = 0.0,
 ) -> tuple[TaskResult, str]:
     """Run task `index`; returns its result (with the task as the driver planned it) and the
     node it ran on."""
@@ -75,12 +82,15 @@ def execute(
     data = replay_for(data_box)
     local = task if model is None else replace(task, model=model_path(model))
     done = 0
+    last = time.monotonic()
 
     def tick() -> None:
-        nonlocal done
+        nonlocal done, last
         done += 1
-        if board is not None:
+        now = time.monotonic()
+        if board is not None and (done == task.size or now - last >= report_every_s):
             board.report.remote(index, done, task.size, node, attempt)
+            last = now
 
     result = run_task(local, data, on_episode=tick)
     result.task = task

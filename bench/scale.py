@@ -14,8 +14,8 @@ Prints one JSON object:
   CPU per episode does not;
 - `overhead`: what Ray adds per task (a no-op task with the executor's options, submitted
   in a batch), per progress report (a fire-and-forget actor call), per byte shipped
-  (`ray.put` of a file's columns on the driver, and a task on the worker node fetching
-  them) and per worker process and file (building the replay from the shipped columns);
+  (parsing the file on the driver, `ray.put` of its columns, and a task on the worker node
+  fetching them) and per worker process and file (building the replay from the columns);
 - `load_avg`: `os.getloadavg()` before and after: the machine is shared, read the figures
   against it.
 
@@ -148,7 +148,9 @@ def overheads(address: str, worker: str) -> dict[str, Any]:
         per_report_us = (time.perf_counter() - started) / m * 1e6
         ray.kill(board)
 
+        t0 = time.perf_counter()
         shipped = ReplayFile.read(data_dir() / FILES[0])
+        parse_s = time.perf_counter() - t0
         puts, fetches, builds = [], [], []
         there = NodeAffinitySchedulingStrategy(node_id=worker, soft=False)
         remote_fetch = ray.remote(fetch_and_build).options(num_cpus=1, scheduling_strategy=there)
@@ -165,7 +167,7 @@ def overheads(address: str, worker: str) -> dict[str, Any]:
         return {
             "per_task_us": round(per_task_us),
             "per_progress_report_us": round(per_report_us, 1),
-            "file": FILES[0], "file_mb": round(mb, 2),
+            "file": FILES[0], "file_mb": round(mb, 2), "driver_parse_s": round(parse_s, 2),
             "put_ms_per_mb": round(statistics.median(puts) / mb * 1e3, 2),
             "fetch_on_other_node_ms_per_mb": round(statistics.median(fetches) / mb * 1e3, 2),
             "replay_build_s_per_process_and_file": round(statistics.median(builds), 2),

@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,17 +45,23 @@ def in_private_network(argv: list[str], timeout: float) -> str:
     This checkout comes first on PYTHONPATH, so the Ray nodes started inside, and their
     worker processes, import the same rlexec as the driver. Ray's token authentication is on,
     with a fresh token in the environment: nothing depends on, or writes, ~/.ray/auth_token
-    (which Ray otherwise reads, and creates for a local cluster, in the shared home)."""
+    (which Ray otherwise reads, and creates for a local cluster, in the shared home). Every
+    temporary file (Ray's sessions, logs and sockets included) goes to one folder, removed
+    afterwards."""
     inner = " ".join(shlex.quote(a) for a in [sys.executable, *argv])
     paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    scratch = tempfile.mkdtemp(prefix="rlexec-ns-")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN=secrets.token_hex(32))  # fmt: skip
+               RAY_AUTH_TOKEN=secrets.token_hex(32), TMPDIR=scratch, RAY_TMPDIR=scratch)  # fmt: skip
     env.pop("RAY_AUTH_TOKEN_PATH", None)
-    proc = subprocess.run(
-        ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c",
-         f"ip link set lo up && exec {inner}"],
-        capture_output=True, text=True, timeout=timeout, env=env, check=False,
-    )  # fmt: skip
+    try:
+        proc = subprocess.run(
+            ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c",
+             f"ip link set lo up && exec {inner}"],
+            capture_output=True, text=True, timeout=timeout, env=env, check=False,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-4000:]}")
     return proc.stdout

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,12 @@ from bench.ray_cluster import in_private_network
 from rlexec.cli.main import main
 from rlexec.models.contract import META_EVALUATION, META_TRAINING
 from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
+from tests import scale_scenarios as sc
 from tests.conftest import AMZN_1
 
 pytestmark = [pytest.mark.slow, pytest.mark.train]
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scale_scenarios.py"
-sys.path.insert(0, str(HERE))
-import scale_scenarios as sc  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -46,11 +46,20 @@ WINDOW, STATS_WINDOW, SEED = "13:00-15:55", "09:35-13:00", 11
 
 
 def tasks(args: argparse.Namespace) -> list[Any]:
-    from rlexec.models.backtest_tasks import plan
+    """The algorithms prepared per file on the driver, as a multi-file backtest does."""
+    from rlexec.models.algo_registry import prepare_context
+    from rlexec.models.backtest_tasks import load_data, plan
+    from rlexec.models.market_stats import Window, estimate
 
-    algos = args.algos.split(",")
-    return [t for name in FILES for t in plan(data_dir() / name, WINDOW, STATS_WINDOW, algos,
-                                                None, args.episodes, SEED, args.chunk)]  # fmt: skip
+    algos, test, train = args.algos.split(","), Window.parse(WINDOW), Window.parse(STATS_WINDOW)
+    planned = []
+    for name in FILES:
+        data = load_data(str(data_dir() / name))
+        stats = estimate(data, train, bucket_s=1800)
+        context = prepare_context(algos, data=data, test=test, train=train, stats=stats, seed=SEED)
+        planned += plan(data_dir() / name, WINDOW, STATS_WINDOW, algos, context, args.episodes,
+                        SEED, args.chunk)  # fmt: skip
+    return planned
 
 
 def cpu_seconds() -> float:

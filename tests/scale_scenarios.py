@@ -85,7 +85,8 @@ def main_() -> None:
                     killed["processes"] = cluster.kill_worker(0)
 
             multi_backtest([a, b], out / "killed", ALGOS.split(","), Path(model), EPISODES,
-                           11, WINDOW, "09:35-13:00", progress, executor, KILL_CHUNK)  # fmt: skip
+                           11, WINDOW, "09:35-13:00", progress, executor=executor,
+                           chunk=KILL_CHUNK)  # fmt: skip
             report["killed_run"] = {**killed, "worker": worker, "stats": _plain(executor.stats)}
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report))

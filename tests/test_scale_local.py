@@ -1,6 +1,5 @@
-"""What scaling out rests on, checked without Ray: tasks are pure functions of themselves
-(any chunking, data handed in or read from disk), multi-file runs keep each file's episodes
-its own, sweeps refuse a validation window touching training or test time, and the local
+"""What scaling out rests on, checked without Ray: a task gives the same results with its
+data handed in as read from disk, multi-file runs keep each file's episodes their own, sweeps refuse a validation window touching training or test time, and the local
 path never imports Ray."""
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ import pytest
 
 from rlexec.cli.main import main
 from rlexec.market.errors import DataError
-from rlexec.models.backtest_tasks import LocalExecutor, merge, plan, run_task
+from rlexec.models.algo_registry import AlgoContext
+from rlexec.models.backtest_tasks import plan, run_task
 from rlexec.models.multi import find_files, multi_backtest
 from rlexec.models.validation import ValidationPlan, check_windows
 from rlexec.simulator.data import ReplayData, ReplayFile
@@ -26,20 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 WINDOW = "14:00-14:40"
 
 
-def test_results_do_not_depend_on_how_episodes_are_cut_into_tasks(aapl_message: Path) -> None:
-    runs = []
-    for chunk in (2, 5):
-        tasks = plan(
-            aapl_message, WINDOW, "09:35-13:00", ["twap", "random", "rl"], None, 6, 3, chunk
-        )
-        runs.append(merge(LocalExecutor().run(tasks, None)))
-    assert runs[0] == runs[1]
-    by_row, _ = runs[0]
-    assert [len(v) for v in by_row["default"].values()] == [6, 6, 6]
-
-
 def test_a_task_given_its_data_never_reads_its_path(aapl_message: Path, tmp_path: Path) -> None:
-    (task,) = plan(aapl_message, WINDOW, "09:35-13:00", ["twap"], None, 3, 5, chunk=3)
+    (task,) = plan(aapl_message, WINDOW, "09:35-13:00", ["twap"], AlgoContext(), 3, 5, chunk=3)
     expected = run_task(task)
     shipped = ReplayFile.read(aapl_message)
     assert shipped.nbytes == sum(int(c.nbytes) for c in shipped.arrays)

@@ -100,6 +100,7 @@ def test_killing_the_worker_node_mid_run_still_completes_with_identical_results(
     assert killed.get("processes", 0) > 0, f"the worker node was never killed: {killed}"
     stats = killed["stats"]
     assert killed["episodes_done"] < stats["episodes"]  # mid-run
+    assert stats["board_lost"] is None  # per-episode progress survived: it lives by the driver
     assert stats["retried"] >= 1  # the attempt lost with the node ran again
     assert stats["tasks"] == 2 * 4 * 2  # chunks of 6: another cut than the local run's
     same_outputs(local / "multi", out / "killed")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlexec.models.backtest import make_algos
+from rlexec.models.algo_registry import AlgoContext, make_algos
 from rlexec.models.episodes import EpisodeDistribution, draw_many
 from rlexec.models.evaluation import paired, summarise
 from rlexec.models.market_stats import Window, estimate
@@ -57,7 +57,8 @@ def validate(
     stats = estimate(data, train, bucket_s=1800)
     dist = EpisodeDistribution(interval_s=interval_s)
     specs = draw_many(plan.episodes, plan.seed, Window.parse(plan.validation_window), stats, dist)
-    twap, rl = make_algos(["twap", "rl"], stats, train, model, plan.seed)
+    context = AlgoContext(stats=stats, seed=plan.seed, model=model, interval_s=interval_s)
+    twap, rl = make_algos(["twap", "rl"], context)
     rl_results = [run_episode(data, spec, rl) for spec in specs]
     twap_results = [run_episode(data, spec, twap) for spec in specs]
     vs = paired(rl_results, twap_results)

@@ -57,6 +57,8 @@ class RunStats:
     """Tasks whose result came from each node (node id)."""
     attempts: dict[str, int] = field(default_factory=dict)
     """Attempts started on each node, updated while the run goes on."""
+    board_lost: str | None = None
+    """Why per-episode progress stopped (then the bar counts finished tasks), if it did."""
     running: dict[str, dict[int, int]] = field(default_factory=dict)
     """Per node, tasks running there now and their episodes done (while the run goes on)."""
 
@@ -125,7 +127,7 @@ class RayExecutor:
         watch = _Watch(tasks, board, progress, stats)
         refs: list[Any] = []
         keep: list[Any] = []  # shipped objects stay referenced until every task is done
-        models: dict[str, ShippedModel] = {}
+        models: dict[Path, ShippedModel] = {}
         by_file: dict[str, list[int]] = {}
         for i, task in enumerate(tasks):
             by_file.setdefault(task.data, []).append(i)
@@ -136,7 +138,7 @@ class RayExecutor:
                 keep.append(data_ref)
                 stats.files += 1
                 for i in indices:
-                    model = self._ship_model(tasks[i].model, models, keep)
+                    model = self._ship_model(tasks[i].context.model, models, keep)
                     index_of[len(refs)] = i
                     refs.append(remote.remote(i, tasks[i], [data_ref], model, board,
                                               self.report_every_s))  # fmt: skip
@@ -177,13 +179,13 @@ class RayExecutor:
         return ray.put(file)
 
     def _ship_model(
-        self, path: str | None, models: dict[str, ShippedModel], keep: list[Any]
+        self, path: Path | None, models: dict[Path, ShippedModel], keep: list[Any]
     ) -> ShippedModel | None:
         if path is None:
             return None  # the model packaged with rlexec, on every node
         if path not in models:
             try:
-                content = Path(path).read_bytes()
+                content = path.read_bytes()
             except OSError as exc:
                 raise RlexecError(f"model {path}: {exc.strerror or exc}") from None
             ref = ray.put(content)
@@ -228,8 +230,9 @@ class _Watch:
                     if (live := {i: n for i, n in tasks.items() if i not in self.finished})
                 }
                 done = max(done, min(snap.episodes, self.total))
-            except RayError:
-                self.board = None  # the board's node is gone: count finished tasks only
+            except RayError as exc:  # the board is gone: count finished tasks from now on
+                self.board = None
+                self.stats.board_lost = f"{type(exc).__name__}: {exc}"[:300]
         if done > self.reported:
             self.reported = done
             if self.progress is not None:

@@ -54,7 +54,8 @@ class ProgressBoard:
 
 
 def start_board() -> Any:
-    """On the driver's node when it has one (soft): losing a worker node must not lose it."""
+    """On the driver's node, strictly (a soft affinity let Ray place it elsewhere, measured):
+    losing a worker node must not lose it."""
     here = ray.get_runtime_context().get_node_id()
-    strategy = NodeAffinitySchedulingStrategy(node_id=here, soft=True)
+    strategy = NodeAffinitySchedulingStrategy(node_id=here, soft=False)
     return ProgressBoard.options(scheduling_strategy=strategy).remote()  # type: ignore[attr-defined]

@@ -80,7 +80,11 @@ def execute(
     if board is not None:
         board.report.remote(index, 0, task.size, node, attempt)
     data = replay_for(data_box)
-    local = task if model is None else replace(task, model=model_path(model))
+    local = (
+        task
+        if model is None
+        else replace(task, context=replace(task.context, model=Path(model_path(model))))
+    )
     done = 0
     last = time.monotonic()
 

@@ -2,8 +2,9 @@
 
     scale_scenarios.py OUT DATA_A DATA_B MODEL
 
-1. `rlexec backtest --ray` with no address: a local Ray started and stopped by the command,
-   the data file parsed by a task on it (`--ray-read cluster`);
+1. `rlexec backtest --ray` with no address over two files: a local Ray started and stopped
+   by the command, the files parsed and their algorithms prepared by tasks on it
+   (`--ray-read cluster`);
 2. a loopback cluster (head + one worker node, one CPU each) started here;
 3. `rlexec backtest --ray ADDRESS` over two files;
 4. `rlexec sweep --ray ADDRESS`: two tiny trials;
@@ -34,7 +35,8 @@ ALGOS = "twap,vwap,rl,random"
 EPISODES, CHUNK, WINDOW = 12, 4, "14:00-14:40"
 KILL_CHUNK = 6
 """Another cut of the same episodes: results must not depend on it either."""
-SMALL = ["--algos", "twap,rl", "--episodes", "6", "--chunk", "2", "--window", WINDOW]
+SMALL = ["--algos", "twap,vwap,rl", "--episodes", "6", "--chunk", "2", "--window", WINDOW]
+"""vwap: its profile is prepared from the other ticker's day, on the cluster with --ray-read."""
 SWEEP = ["--seeds", "1", "--learning-rates", "3e-4,1e-3", "--ent-coefs", "0.005",
          "--net-sizes", "16", "--intervals", "30", "--timesteps", "512", "--n-envs", "1",
          "--calibration-episodes", "2", "--validation-episodes", "4"]  # fmt: skip
@@ -61,7 +63,7 @@ def main_() -> None:
     assert only_loopback(), "run me inside `unshare --net` with only lo up"
     report: dict[str, Any] = {}
     started = time.perf_counter()
-    local = cli(["backtest", "--data", a, "--model", model, *SMALL,
+    local = cli(["backtest", "--data", a, b, "--model", model, *SMALL,
                  "--out", str(out / "local_ray"), "--ray-read", "cluster", "--ray"])  # fmt: skip
     report["local_ray"] = local["ray"]
     with LoopbackCluster(workers=1, head_cpus=1, worker_cpus=1) as cluster:

@@ -44,8 +44,8 @@ def ran(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 def local(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("local")
     assert main(sc.backtest_args(files, str(DEFAULT_MODEL), out / "multi")) == 0
-    assert main(["backtest", "--data", files[0], "--model", str(DEFAULT_MODEL), *sc.SMALL,
-                 "--out", str(out / "single")]) == 0  # fmt: skip
+    assert main(["backtest", "--data", *files, "--model", str(DEFAULT_MODEL), *sc.SMALL,
+                 "--out", str(out / "small")]) == 0  # fmt: skip
     return out
 
 
@@ -64,13 +64,14 @@ def test_a_local_ray_started_by_the_command_gives_the_local_result(
     ran: tuple[Path, dict[str, Any]], local: Path
 ) -> None:
     out, report = ran
-    assert same_outputs(local / "single", out / "local_ray") == [
-        "episodes.json", "report.md", "results.json"
-    ]  # fmt: skip
+    assert "overall/results.json" in same_outputs(local / "small", out / "local_ray")
     stats = report["local_ray"]
-    assert stats["tasks"] == 2 * 3 and stats["episodes"] == 12 and stats["files"] == 1
+    assert stats["tasks"] == 2 * 3 * 3 and stats["episodes"] == 36 and stats["files"] == 2
     assert stats["retried"] == 0
-    assert stats["bytes_shipped"] == DEFAULT_MODEL.stat().st_size  # the file was read there
+    assert stats["bytes_shipped"] == DEFAULT_MODEL.stat().st_size  # the files were read there
+    doc = json.loads((out / "local_ray" / "results.json").read_text())
+    sources = [f["vwap_profile"]["source"] for f in doc["meta"]["files"]]  # prepared there
+    assert sources[0].startswith("AMZN") and sources[1].startswith("AAPL"), sources
 
 
 def test_a_two_file_backtest_on_the_cluster_equals_the_local_one(

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rlexec.market.errors import DataError
 from rlexec.market.lobster import LobsterName, LobsterPair
@@ -109,6 +109,39 @@ def _is_message(path: Path) -> bool:
     return path.is_file() and "_message_" in path.name and path.name.endswith((".csv", ".csv.gz"))
 
 
+@dataclass(frozen=True, slots=True)
+class Preparation:
+    """What one file's `AlgoContext` is estimated from (its training window only)."""
+
+    data: str
+    window: str
+    train_window: str
+    algos: tuple[str, ...]
+    model: Path | None
+    seed: int
+    train_data: str | None
+
+
+def prepare(job: Preparation) -> AlgoContext:
+    """As `backtest` prepares its algorithms: statistics, VWAP's profile from the same day's
+    other tickers beside the file, best_constant's selection (the costly part: ~20 CPU-s)."""
+    data = load_data(job.data)
+    test, train = Window.parse(job.window), Window.parse(job.train_window)
+    stats = estimate(data, train, bucket_s=1800)
+    chosen_on = load_data(job.train_data) if job.train_data is not None else None
+    return prepare_context(job.algos, data=data, test=test, train=train, stats=stats,
+                           seed=job.seed, model=job.model, train_data=chosen_on)  # fmt: skip
+
+
+@runtime_checkable
+class Mapper(Protocol):
+    """An executor that can also run per-file preparation where it reads files."""
+
+    def map(
+        self, fn: Callable[[Preparation], AlgoContext], items: Sequence[Preparation]
+    ) -> list[AlgoContext]: ...
+
+
 def file_seed(seed: int, file: DataFile) -> int:
     """The run's seed and the ticker-day, mixed (CRC-32): stable across runs and machines."""
     return zlib.crc32(f"{seed}:{file.symbol}:{file.date}".encode())
@@ -136,20 +169,20 @@ def multi_backtest(
     unknown = [n for n in algos if n not in KNOWN]
     if unknown:
         raise ValueError(f"unknown algo {unknown[0]!r}; choose from {', '.join(KNOWN)}")
-    test, train = Window.parse(window), Window.parse(train_window)
+    Window.parse(window), Window.parse(train_window)
     files, skipped = find_files(paths)
     seeds = {f.path: file_seed(seed, f) for f in files}
-    chosen_on = load_data(str(train_data)) if train_data is not None else None
+    chosen_on = str(train_data) if train_data is not None else None
+    jobs = [Preparation(str(f.path), window, train_window, tuple(algos), model, seeds[f.path],
+                        chosen_on) for f in files]  # fmt: skip
+    prepared = executor.map(prepare, jobs) if isinstance(executor, Mapper) else map(prepare, jobs)
+    contexts = {job.data: context for job, context in zip(jobs, prepared, strict=True)}
     planned: dict[str, list[BacktestTask]] = {}
-    contexts: dict[str, AlgoContext] = {}
     for f in files:
-        data = load_data(str(f.path))
-        stats = estimate(data, train, bucket_s=1800)
-        context = prepare_context(algos, data=data, test=test, train=train, stats=stats,
-                                  seed=seeds[f.path], model=model, train_data=chosen_on)  # fmt: skip
-        contexts[str(f.path)] = context
-        planned[str(f.path)] = plan(f.path, window, train_window, algos, context, episodes,
-                                    seeds[f.path], chunk)  # fmt: skip
+        context = contexts[str(f.path)]
+        planned[str(f.path)] = plan(
+            f.path, window, train_window, algos, context, episodes, seeds[f.path], chunk
+        )
     tasks = [t for file_tasks in planned.values() for t in file_tasks]
     done = (executor or LocalExecutor()).run(tasks, progress)
     by_file: dict[str, list[TaskResult]] = {str(f.path): [] for f in files}

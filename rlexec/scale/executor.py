@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayError, RayTaskError
@@ -36,6 +36,8 @@ worker or node (a system failure) is always retried, up to `max_retries`."""
 
 
 READ_MODES = ("driver", "cluster")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TaskFailedError(RlexecError):
@@ -170,6 +172,30 @@ class RayExecutor:
             if board is not None:
                 ray.kill(board)
         return [r for r in results if r is not None]
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """Per-file work that reads files by path (a multi-file run's preparation of each
+        file's algorithms): on the cluster when files are read there (`read="cluster"`), one
+        task per item, else in this process. Results in the order of `items`."""
+        if self.read != "cluster":
+            return [fn(item) for item in items]
+        self.connection.open()
+        remote = ray.remote(fn).options(
+            num_cpus=1, max_retries=self.max_retries, retry_exceptions=RETRY_EXCEPTIONS,
+            scheduling_strategy="SPREAD",
+        )  # fmt: skip
+        refs = [remote.remote(item) for item in items]
+        results: list[R] = []
+        for item, ref in zip(items, refs, strict=True):
+            try:
+                results.append(ray.get(ref))
+            except RayTaskError as exc:
+                for other in refs:
+                    ray.cancel(other)
+                raise TaskFailedError(
+                    f"{fn.__name__}({item}) failed: {type(exc.cause).__name__}: {exc.cause}"
+                ) from None
+        return results
 
     def _ship_file(self, path: str, reader: Any) -> Any:
         if self.read == "cluster":

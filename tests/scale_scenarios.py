@@ -30,16 +30,18 @@ from bench.ray_cluster import LoopbackCluster, only_loopback
 from rlexec.cli.main import main
 from rlexec.models.multi import multi_backtest
 from rlexec.scale.executor import RayExecutor
+from tests.scale_support import STATS_WINDOW, WINDOW
 
 ALGOS = "twap,vwap,rl,random"
-EPISODES, CHUNK, WINDOW = 12, 4, "14:00-14:40"
+EPISODES, CHUNK = 12, 4
 KILL_CHUNK = 6
 """Another cut of the same episodes: results must not depend on it either."""
-SMALL = ["--algos", "twap,vwap,rl", "--episodes", "6", "--chunk", "2", "--window", WINDOW]
+PLACE = ["--window", WINDOW, "--stats-window", STATS_WINDOW, "--sizes", "small"]
+SMALL = ["--algos", "twap,vwap,rl", "--episodes", "6", "--chunk", "2", *PLACE]
 """vwap: its profile is prepared from the other ticker's day, on the cluster with --ray-read."""
 SWEEP = ["--seeds", "1", "--learning-rates", "3e-4,1e-3", "--ent-coefs", "0.005",
          "--net-sizes", "16", "--intervals", "30", "--timesteps", "512", "--n-envs", "1",
-         "--calibration-episodes", "2", "--validation-episodes", "4"]  # fmt: skip
+         "--calibration-episodes", "2", "--validation-episodes", "4", "--sizes", "small"]  # fmt: skip
 
 
 def cli(argv: list[str]) -> dict[str, Any]:
@@ -54,8 +56,7 @@ def cli(argv: list[str]) -> dict[str, Any]:
 
 def backtest_args(files: list[str], model: str, out: Path) -> list[str]:
     return ["backtest", "--data", *files, "--model", model, "--algos", ALGOS,
-            "--episodes", str(EPISODES), "--chunk", str(CHUNK), "--window", WINDOW,
-            "--out", str(out)]  # fmt: skip
+            "--episodes", str(EPISODES), "--chunk", str(CHUNK), *PLACE, "--out", str(out)]  # fmt: skip
 
 
 def main_() -> None:
@@ -87,8 +88,8 @@ def main_() -> None:
                     killed["processes"] = cluster.kill_worker(0)
 
             multi_backtest([a, b], out / "killed", ALGOS.split(","), Path(model), EPISODES,
-                           11, WINDOW, "09:35-13:00", progress, executor=executor,
-                           chunk=KILL_CHUNK)  # fmt: skip
+                           11, WINDOW, STATS_WINDOW, progress, executor=executor,
+                           chunk=KILL_CHUNK, sizes="small")  # fmt: skip
             report["killed_run"] = {**killed, "worker": worker, "stats": _plain(executor.stats)}
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report))

@@ -1,6 +1,7 @@
 """What scaling out rests on, checked without Ray: a task gives the same results with its
-data handed in as read from disk, multi-file runs keep each file's episodes their own, sweeps refuse a validation window touching training or test time, and the local
-path never imports Ray."""
+data handed in as read from disk, multi-file runs keep each file's episodes their own and
+pass the evaluation plan's guard, sweeps refuse a validation window touching training or
+test time, and the local path never imports Ray."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,14 +22,16 @@ from rlexec.models.multi import find_files, multi_backtest
 from rlexec.models.validation import ValidationPlan, check_windows
 from rlexec.simulator.data import ReplayData, ReplayFile
 from tests.conftest import AAPL_1, AMZN_1, AMZN_5
+from tests.scale_support import STATS_WINDOW, WINDOW, two_days
 
 pytestmark = pytest.mark.train
 REPO = Path(__file__).resolve().parent.parent
-WINDOW = "14:00-14:40"
+PLACE = ["--window", WINDOW, "--stats-window", STATS_WINDOW, "--sizes", "small"]
 
 
 def test_a_task_given_its_data_never_reads_its_path(aapl_message: Path, tmp_path: Path) -> None:
-    (task,) = plan(aapl_message, WINDOW, "09:35-13:00", ["twap"], AlgoContext(), 3, 5, chunk=3)
+    (task,) = plan(aapl_message, WINDOW, STATS_WINDOW, ["twap"], AlgoContext(), 3, 5, chunk=3,
+                   sizes="small")  # fmt: skip
     expected = run_task(task)
     shipped = ReplayFile.read(aapl_message)
     assert shipped.nbytes == sum(int(c.nbytes) for c in shipped.arrays)
@@ -57,35 +61,49 @@ def test_bad_data_arguments_are_named(tmp_path: Path) -> None:
         find_files([tmp_path / "MSFT_2012-06-21_34200000_57600000_message_1.csv"])
 
 
-def test_adding_a_file_leaves_the_others_episodes_alone(
-    aapl_message: Path, data_dir: Path, tmp_path: Path
-) -> None:
-    kw = {"algos": ["twap", "rl"], "episodes": 4, "seed": 9, "window": WINDOW, "chunk": 3}
-    one = multi_backtest([aapl_message], tmp_path / "one", **kw)  # type: ignore[arg-type]
-    two = multi_backtest([aapl_message, data_dir / AMZN_1], tmp_path / "two", **kw)  # type: ignore[arg-type]
+def test_adding_a_file_leaves_the_others_episodes_alone(data_dir: Path, tmp_path: Path) -> None:
+    first, second = two_days(data_dir, tmp_path / "days")
+
+    def run(files: list[Path], out: str) -> dict[str, Any]:
+        return multi_backtest(files, tmp_path / out, ["twap", "rl"], None, 4, 9, WINDOW,
+                              STATS_WINDOW, chunk=3, sizes="small")  # fmt: skip
+
+    one, two = run([first], "one"), run([first, second], "two")
     assert one["by_file"][AAPL_1] == two["by_file"][AAPL_1]
-    assert set(two["by_ticker"]) == {"AAPL", "AMZN"} and two["overall"]["algos"]["rl"]["n"] == 8
+    assert set(two["by_day"]) == {"2012-06-21", "2012-06-22"}
+    assert two["overall"]["algos"]["rl"]["n"] == 8
     episodes = json.loads((tmp_path / "two" / "episodes.json").read_text())
     rl = [(e["data"], e["episode"]) for e in episodes if e["algo"] == "rl"]
     assert len({n for _, n in rl}) == 8  # numbered run-wide: each pairs only with itself
     assert (tmp_path / "two" / "overall" / "is_distribution.png").stat().st_size > 0
-    assert "| ticker AMZN | 4 |" in (tmp_path / "two" / "report.md").read_text()
+    assert "| day 2012-06-22 | 4 |" in (tmp_path / "two" / "report.md").read_text()
+
+
+def test_a_file_on_a_test_split_is_refused_like_a_single_backtest(
+    data_dir: Path, aapl_message: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="overlaps the test split 'ticker_split'"):
+        multi_backtest([aapl_message, data_dir / AMZN_1], tmp_path / "out", ["twap"], None, 2, 9,
+                       WINDOW, STATS_WINDOW, sizes="small")  # fmt: skip
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
     ("windows", "message"),
     [
-        (("09:35-12:30", "12:20-13:00", "13:00-15:55"), "overlaps the training window"),
-        (("09:35-12:20", "12:20-13:30", "13:00-15:55"), "overlaps the test window"),
-        (("09:35-13:30", "08:00-09:00", "13:00-15:55"), "training window 09:35-13:30 overlaps"),
+        (("09:35-11:30", "11:25-13:00"), "overlaps the training window"),
+        (("09:35-11:25", "11:25-13:30"), "overlaps the test window 13:00-15:55"),
+        (("09:35-13:30", "08:00-09:00"), "training window 09:35-13:30 overlaps"),
     ],
 )
 def test_validation_may_not_touch_training_or_test_time(
-    windows: tuple[str, str, str], message: str
+    windows: tuple[str, str], message: str, aapl_message: Path
 ) -> None:
+    plan = ValidationPlan.from_evaluation_plan(aapl_message)
+    assert plan.test_windows == ("13:00-15:55",)  # AAPL's split; AMZN's is another ticker
     with pytest.raises(ValueError, match=message):
-        check_windows(ValidationPlan(*windows))
-    check_windows(ValidationPlan())  # the defaults: 09:35-12:20 | 12:20-13:00 | 13:00-15:55
+        check_windows(replace(plan, train_window=windows[0], validation_window=windows[1]))
+    check_windows(plan)  # the plan's own: 09:35-11:25 | 11:25-13:00
 
 
 def test_the_sweep_command_refuses_a_window_on_test_time_before_starting_anything(
@@ -116,7 +134,7 @@ def test_bad_arguments_get_one_line(
 
 def test_the_local_path_never_imports_ray(aapl_message: Path, tmp_path: Path) -> None:
     argv = ["backtest", "--data", str(aapl_message), "--algos", "twap,rl", "--episodes", "2",
-            "--window", WINDOW, "--out", str(tmp_path / "bt")]  # fmt: skip
+            *PLACE, "--out", str(tmp_path / "bt")]  # fmt: skip
     code = (
         "import sys\n"
         "from rlexec.cli.main import main\n"

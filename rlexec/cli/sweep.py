@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,11 +20,13 @@ T = TypeVar("T")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--data", default=None, help="LOBSTER message file (default: the shared AAPL day)")
-    a("--train-window", default="09:35-12:20", help="trials train here (default 09:35-12:20)")
-    a("--validation-window", default="12:20-13:00",
-      help="trials are scored here only (default 12:20-13:00)")  # fmt: skip
-    a("--test-window", default="13:00-15:55",
-      help="held out: never run, only checked not to overlap (default 13:00-15:55)")  # fmt: skip
+    a("--train-window", default=None,
+      help="trials train here (default: the evaluation plan's, 09:35-11:25)")  # fmt: skip
+    a("--validation-window", default=None,
+      help="trials are scored here only (default: the plan's, 11:25-13:00); a window on a "
+      "test split of the plan is refused")  # fmt: skip
+    a("--sizes", choices=("small", "large"), default=None,
+      help="parent sizes of training and validation episodes (default: the plan's, large)")  # fmt: skip
     a("--seeds", default="7,8", help="training seeds (default 7,8)")
     a("--learning-rates", default="3e-4,1e-3")
     a("--ent-coefs", default="0,0.005", help="PPO entropy coefficients")
@@ -34,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--n-envs", type=int, default=4, help="environments per trial")
     a("--calibration-episodes", type=int, default=40)
     a("--validation-episodes", type=int, default=60)
-    a("--validation-seed", type=int, default=404)
+    a("--validation-seed", type=int, default=None, help="default: the plan's validation seed")
     a("--cpus-per-trial", type=float, default=1.0)
     a("--ray", nargs="?", const="local", default="local", metavar="ADDRESS",
       help="Ray to run on: none given starts a local Ray, 'auto' the cluster `ray start` made, "
@@ -68,10 +71,20 @@ def run(args: argparse.Namespace) -> int:
                         ("--calibration-episodes", args.calibration_episodes)):  # fmt: skip
         if value < 1:
             raise RlexecError(f"{flag} must be at least 1, got {value}")
-    plan = ValidationPlan(args.train_window, args.validation_window, args.test_window,
-                          args.validation_episodes, args.validation_seed)  # fmt: skip
+    data = args.data or default_data()
+    try:
+        base = ValidationPlan.from_evaluation_plan(data, args.validation_episodes)
+    except ValueError as exc:
+        raise RlexecError(str(exc)) from None
+    plan = replace(
+        base,
+        train_window=args.train_window or base.train_window,
+        validation_window=args.validation_window or base.validation_window,
+        sizes=args.sizes or base.sizes,
+        seed=base.seed if args.validation_seed is None else args.validation_seed,
+    )
     spec = SweepSpec(
-        data=args.data or default_data(), plan=plan,
+        data=data, plan=plan,
         seeds=_values("--seeds", args.seeds, int),
         learning_rates=_values("--learning-rates", args.learning_rates, float),
         ent_coefs=_values("--ent-coefs", args.ent_coefs, float),

@@ -24,13 +24,18 @@ from rlexec.models.backtest_tasks import (
     BacktestTask,
     Executor,
     LocalExecutor,
-    TaskResult,
     load_data,
     merge,
     plan,
 )
-from rlexec.models.evaluation import EpisodeResult, fmt_p, results_document, write_outputs
+from rlexec.models.best_constant import RiskAdjusted
+from rlexec.models.episodes import distribution
+from rlexec.models.evaluation import Bootstrap, EpisodeResult, fmt_p, results_document
 from rlexec.models.market_stats import Window, estimate
+from rlexec.models.objective import RISK_AVERSION
+from rlexec.models.protocol import PLAN_PATH, Guard, load_plan
+from rlexec.models.report import write_outputs
+from rlexec.models.runner import replay_config
 
 UNDATED = "undated"
 
@@ -120,6 +125,8 @@ class Preparation:
     model: Path | None
     seed: int
     train_data: str | None
+    sizes: str
+    risk_aversion: float
 
 
 def prepare(job: Preparation) -> AlgoContext:
@@ -130,7 +137,9 @@ def prepare(job: Preparation) -> AlgoContext:
     stats = estimate(data, train, bucket_s=1800)
     chosen_on = load_data(job.train_data) if job.train_data is not None else None
     return prepare_context(job.algos, data=data, test=test, train=train, stats=stats,
-                           seed=job.seed, model=job.model, train_data=chosen_on)  # fmt: skip
+                           seed=job.seed, model=job.model, train_data=chosen_on,
+                           config=replay_config(), criterion=RiskAdjusted(job.risk_aversion),
+                           dist=distribution(job.sizes))  # fmt: skip
 
 
 @runtime_checkable
@@ -154,43 +163,67 @@ def multi_backtest(
     model: Path | None = None,
     episodes: int = 200,
     seed: int = 11,
-    window: str = "13:00-15:55",
-    train_window: str = "09:35-13:00",
+    window: str = "11:25-13:00",
+    train_window: str = "09:35-11:25",
     progress: Callable[[int, int], None] | None = None,
     train_data: str | Path | None = None,
     executor: Executor | None = None,
     chunk: int = 25,
+    sizes: str = "large",
+    guard: Guard | None = None,
+    risk_aversion: float = RISK_AVERSION,
+    boot: Bootstrap | None = None,
 ) -> dict[str, Any]:
     """`episodes` per file; writes results.json, episodes.json, report.md and, for the
     pooled episodes, the single-file report with its plots in `out/overall/`.
 
     Each file's algorithms are prepared from its own training window as `backtest` prepares
-    them (`train_data`, when given, is where best_constant is selected for every file)."""
+    them (`train_data`, when given, is where best_constant is selected for every file). Every
+    file passes the evaluation plan's `guard` as a single backtest would: a file on a test
+    split is refused unless allowed, and then logged."""
     unknown = [n for n in algos if n not in KNOWN]
     if unknown:
         raise ValueError(f"unknown algo {unknown[0]!r}; choose from {', '.join(KNOWN)}")
-    Window.parse(window), Window.parse(train_window)
+    dist = distribution(sizes)
+    dist.check_window(Window.parse(window))
+    Window.parse(train_window)
     files, skipped = find_files(paths)
+    g = guard if guard is not None else Guard(load_plan(PLAN_PATH))
+    splits = {f.path: g.check(f.path, window) for f in files}
     seeds = {f.path: file_seed(seed, f) for f in files}
     chosen_on = str(train_data) if train_data is not None else None
     jobs = [Preparation(str(f.path), window, train_window, tuple(algos), model, seeds[f.path],
-                        chosen_on) for f in files]  # fmt: skip
+                        chosen_on, sizes, risk_aversion) for f in files]  # fmt: skip
     prepared = executor.map(prepare, jobs) if isinstance(executor, Mapper) else map(prepare, jobs)
     contexts = {job.data: context for job, context in zip(jobs, prepared, strict=True)}
     planned: dict[str, list[BacktestTask]] = {}
     for f in files:
         context = contexts[str(f.path)]
         planned[str(f.path)] = plan(
-            f.path, window, train_window, algos, context, episodes, seeds[f.path], chunk
+            f.path,
+            window,
+            train_window,
+            algos,
+            context,
+            episodes,
+            seeds[f.path],
+            chunk,
+            sizes=sizes,
         )
+    settings = boot or Bootstrap()
+    for f in files:
+        split = splits[f.path]
+        if split is not None:
+            g.record(split, data=f.name, window=window, stats_window=train_window,
+                     episodes=episodes, sizes=sizes, algos=list(algos), rows=[DEFAULT_ROW],
+                     seeds={"episodes": seeds[f.path], "bootstrap": settings.seed},
+                     model=str(model) if model is not None else None, multi_file=True)  # fmt: skip
     tasks = [t for file_tasks in planned.values() for t in file_tasks]
-    done = (executor or LocalExecutor()).run(tasks, progress)
-    by_file: dict[str, list[TaskResult]] = {str(f.path): [] for f in files}
-    for result in done:
-        by_file[result.task.data].append(result)
+    done = iter((executor or LocalExecutor()).run(tasks, progress))  # in the order of `tasks`
     per_file: list[FileResults] = []
     for i, f in enumerate(files):
-        rows, fallbacks = merge(planned[str(f.path)], by_file[str(f.path)])
+        mine = planned[str(f.path)]
+        rows, fallbacks = merge(mine, [next(done) for _ in mine])
         first = i * episodes
         renumbered = {
             algo: [replace(r, episode=first + r.episode) for r in results]
@@ -199,10 +232,14 @@ def multi_backtest(
         per_file.append(FileResults(f, seeds[f.path], first, renumbered,
                                     fallbacks.get(DEFAULT_ROW, {}), contexts[str(f.path)].meta))  # fmt: skip
     meta: dict[str, object] = {
-        "files": [r.meta(episodes) for r in per_file],
+        "files": [
+            {**r.meta(episodes), "test_split": getattr(splits[r.file.path], "name", None)}
+            for r in per_file
+        ],
         "skipped": skipped,
         "test_window": str(Window.parse(window)),
         "stats_window": str(Window.parse(train_window)),
+        "sizes": sizes,
         "seed": seed,
         "seeds": "per file: crc32('seed:symbol:date') (rlexec.models.multi.file_seed)",
         "model": str(model) if model is not None else ("default" if "rl" in algos else None),
@@ -210,19 +247,27 @@ def multi_backtest(
     candidate = "rl"
     overall = _pool(per_file)
     tactics = {name: TACTICS[name] for name in overall}
-    write_outputs(out / "overall", overall, {**meta, "group": "overall"}, tactics, candidate)
+    write_outputs(out / "overall", overall, {**meta, "group": "overall"}, tactics, candidate,
+                  risk_aversion, dist.bucket_edges, settings)  # fmt: skip
+
+    def summary(by_algo: dict[str, list[EpisodeResult]]) -> dict[str, object]:
+        """evaluation's document for one group, without the (run-wide) meta."""
+        document = results_document(by_algo, {}, candidate, risk_aversion, dist.bucket_edges,
+                                    settings)  # fmt: skip
+        return {k: v for k, v in document.items() if k != "meta"}
+
     doc: dict[str, Any] = {
-        "meta": meta,
-        "overall": _summary(overall, candidate),
+        "meta": {**meta, "risk_aversion_per_bps": risk_aversion, "bootstrap": asdict(settings)},
+        "overall": summary(overall),
         "by_ticker": {
-            s: _summary(_pool([r for r in per_file if r.file.symbol == s]), candidate)
+            s: summary(_pool([r for r in per_file if r.file.symbol == s]))
             for s in sorted({f.symbol for f in files})
         },
         "by_day": {
-            d: _summary(_pool([r for r in per_file if r.file.date == d]), candidate)
+            d: summary(_pool([r for r in per_file if r.file.date == d]))
             for d in sorted({f.date for f in files})
         },
-        "by_file": {r.file.name: _summary(r.by_algo, candidate) for r in per_file},
+        "by_file": {r.file.name: summary(r.by_algo) for r in per_file},
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
@@ -235,12 +280,6 @@ def multi_backtest(
     (out / "episodes.json").write_text(json.dumps(labelled))
     (out / "report.md").write_text(_report(doc, candidate))
     return doc
-
-
-def _summary(by_algo: dict[str, list[EpisodeResult]], candidate: str) -> dict[str, object]:
-    """evaluation's document for one group, without the (run-wide) meta."""
-    document = results_document(by_algo, {}, candidate)
-    return {k: v for k, v in document.items() if k != "meta"}
 
 
 def _pool(parts: Sequence[FileResults]) -> dict[str, list[EpisodeResult]]:
@@ -265,7 +304,8 @@ def _report(doc: dict[str, Any], candidate: str) -> str:
         "",
         "IS = implementation shortfall in bps of the arrival mid, positive = cost. Groups pool "
         "episodes of different tickers: their IS scales differ, so read the per-ticker rows too. "
-        f"Paired columns: {candidate} − TWAP on the same episodes (negative = {candidate} cheaper). "
+        f"Paired columns: {candidate} − TWAP on the same episodes (negative = {candidate} cheaper; "
+        f"risk-adjusted: mean + λ·var, λ = {meta['risk_aversion_per_bps']}/bps). "
         "`overall/` holds the pooled report with its plots.",
         "",
     ]
@@ -273,8 +313,8 @@ def _report(doc: dict[str, Any], candidate: str) -> str:
     header = "| group | n | " + " | ".join(f"{a} mean IS" for a in algos)
     has_pair = candidate in algos and "twap" in algos
     if has_pair:
-        header += f" | {candidate}−twap (bps) | win rate | Wilcoxon p"
-    lines += [header + " |", "|---|---:|" + "---:|" * (len(algos) + (3 if has_pair else 0))]
+        header += f" | {candidate}−twap (bps) | risk-adjusted | win rate | Wilcoxon p"
+    lines += [header + " |", "|---|---:|" + "---:|" * (len(algos) + (4 if has_pair else 0))]
     sections: list[tuple[str, dict[str, Any]]] = [("overall", doc["overall"])]
     for kind, label in (("by_ticker", "ticker"), ("by_day", "day"), ("by_file", "file")):
         sections += [(f"{label} {key}", part) for key, part in doc[kind].items()]
@@ -286,6 +326,7 @@ def _report(doc: dict[str, Any], candidate: str) -> str:
         )
         if has_pair:
             c = summaries[candidate]["vs"]["twap"]
-            row += f" | {c['mean_diff_bps']:+.2f} | {c['win_rate']:.1%} | {fmt_p(c['wilcoxon_p'])}"
+            row += (f" | {c['mean_diff_bps']:+.2f} | {c['risk_adjusted_diff_bps']:+.2f} | "
+                    f"{c['win_rate']:.1%} | {fmt_p(c['wilcoxon_p'])}")  # fmt: skip
         lines.append(row + " |")
     return "\n".join(lines) + "\n"

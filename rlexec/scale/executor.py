@@ -23,7 +23,7 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from rlexec.market.errors import RlexecError
-from rlexec.models.backtest_tasks import BacktestTask, Progress, TaskResult
+from rlexec.models.backtest_tasks import BacktestTask, Progress, TaskResult, files_of
 from rlexec.scale.cluster import RayConnection
 from rlexec.scale.progress import Snapshot, start_board
 from rlexec.scale.worker import ShippedModel, execute, read_file
@@ -128,27 +128,21 @@ class RayExecutor:
         )
         watch = _Watch(tasks, board, progress, stats)
         refs: list[Any] = []
-        keep: list[Any] = []  # shipped objects stay referenced until every task is done
+        shipped: dict[str, Any] = {}  # path → its object; referenced until every task is done
         models: dict[Path, ShippedModel] = {}
-        by_file: dict[str, list[int]] = {}
-        for i, task in enumerate(tasks):
-            by_file.setdefault(task.data, []).append(i)
-        index_of: dict[int, int] = {}
         try:
-            for path, indices in by_file.items():
-                data_ref = self._ship_file(path, reader)
-                keep.append(data_ref)
-                stats.files += 1
-                for i in indices:
-                    model = self._ship_model(tasks[i].context.model, models, keep)
-                    index_of[len(refs)] = i
-                    refs.append(remote.remote(i, tasks[i], [data_ref], model, board,
-                                              self.report_every_s))  # fmt: skip
-                watch.poll(refs, index_of, 0.0)
-            watch.wait_all(refs, index_of, self.poll_s)
-            results: list[TaskResult | None] = [None] * len(tasks)
-            for n, ref in enumerate(refs):
-                i = index_of[n]
+            for i, task in enumerate(tasks):
+                for path in files_of(task):
+                    if path not in shipped:
+                        watch.poll(refs, 0.0)  # the cluster works while this file is read
+                        shipped[path] = self._ship_file(path, reader)
+                        stats.files += 1
+                model = self._ship_model(task.context.model, models)
+                needs = {path: shipped[path] for path in files_of(task)}
+                refs.append(remote.remote(i, task, needs, model, board, self.report_every_s))
+            watch.wait_all(refs, self.poll_s)
+            results: list[TaskResult] = []
+            for i, ref in enumerate(refs):
                 try:
                     result, node = ray.get(ref)
                 except RayTaskError as exc:
@@ -161,7 +155,7 @@ class RayExecutor:
                         f"{describe(tasks[i])} was lost after {self.max_retries} retries: "
                         f"{type(exc).__name__}: {exc}"
                     ) from None
-                results[i] = result
+                results.append(result)
                 stats.nodes[node] = stats.nodes.get(node, 0) + 1
         except BaseException:
             for ref in refs:
@@ -171,7 +165,7 @@ class RayExecutor:
             stats.seconds = round(time.perf_counter() - started, 3)
             if board is not None:
                 ray.kill(board)
-        return [r for r in results if r is not None]
+        return results
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """Per-file work that reads files by path (a multi-file run's preparation of each
@@ -205,7 +199,7 @@ class RayExecutor:
         return ray.put(file)
 
     def _ship_model(
-        self, path: Path | None, models: dict[Path, ShippedModel], keep: list[Any]
+        self, path: Path | None, models: dict[Path, ShippedModel]
     ) -> ShippedModel | None:
         if path is None:
             return None  # the model packaged with rlexec, on every node
@@ -215,7 +209,6 @@ class RayExecutor:
             except OSError as exc:
                 raise RlexecError(f"model {path}: {exc.strerror or exc}") from None
             ref = ray.put(content)
-            keep.append(ref)
             self.stats.bytes_shipped += len(content)
             models[path] = ShippedModel(hashlib.sha256(content).hexdigest(), [ref])
         return models[path]
@@ -236,13 +229,14 @@ class _Watch:
         self.finished_episodes = 0
         self.reported = 0
 
-    def poll(self, refs: list[Any], index_of: dict[int, int], timeout: float) -> None:
-        waiting = [r for n, r in enumerate(refs) if index_of[n] not in self.finished]
+    def poll(self, refs: list[Any], timeout: float) -> None:
+        """`refs[i]` runs task i."""
+        waiting = [r for i, r in enumerate(refs) if i not in self.finished]
         if waiting:
             ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=timeout)
-            position = {r: n for n, r in enumerate(refs)}
+            position = {r: i for i, r in enumerate(refs)}
             for ref in ready:
-                i = index_of[position[ref]]
+                i = position[ref]
                 self.finished.add(i)
                 self.finished_episodes += self.tasks[i].size
         done = self.finished_episodes
@@ -264,7 +258,7 @@ class _Watch:
             if self.progress is not None:
                 self.progress(done, self.total)
 
-    def wait_all(self, refs: list[Any], index_of: dict[int, int], poll_s: float) -> None:
+    def wait_all(self, refs: list[Any], poll_s: float) -> None:
         while len(self.finished) < len(refs):
-            self.poll(refs, index_of, poll_s)
-        self.poll(refs, index_of, 0.0)
+            self.poll(refs, poll_s)
+        self.poll(refs, 0.0)

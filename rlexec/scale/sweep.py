@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,22 @@ from rlexec.models.validation import ValidationPlan, check_windows, validate
 from rlexec.scale.cluster import RayConnection
 from rlexec.simulator.data import ReplayFile
 
-METRIC = "validation_rl_minus_twap_bps"
+METRIC = "validation_rl_minus_twap_risk_adjusted_bps"
 PARAMS = ("seed", "learning_rate", "ent_coef", "net_size", "interval_s")
 
 
 @dataclass(frozen=True, slots=True)
 class SweepSpec:
     data: str
-    plan: ValidationPlan = field(default_factory=ValidationPlan)
+    plan: ValidationPlan
+    """Where trials train and are scored (`ValidationPlan.from_evaluation_plan`)."""
     seeds: tuple[int, ...] = (7, 8)
     learning_rates: tuple[float, ...] = (3e-4, 1e-3)
     ent_coefs: tuple[float, ...] = (0.0, 0.005)
     net_sizes: tuple[int, ...] = (64, 128)
     """Width of the policy's two hidden layers."""
     intervals_s: tuple[float, ...] = (15.0, 30.0)
+    """Decision intervals; every horizon of the plan's sizes must hold one."""
     timesteps: int = 200_000
     algorithm: str = "ppo"
     n_envs: int = 4
@@ -68,7 +70,8 @@ class SweepSpec:
         return TrainSettings(
             data=self.data, window=self.plan.train_window, timesteps=self.timesteps,
             seed=int(params["seed"]), algorithm=self.algorithm, n_envs=self.n_envs,
-            calibration_episodes=self.calibration_episodes,
+            calibration_episodes=self.calibration_episodes, sizes=self.plan.sizes,
+            risk_aversion=self.plan.risk_aversion,
             learning_rate=float(params["learning_rate"]), ent_coef=float(params["ent_coef"]),
             net_arch=(int(params["net_size"]),) * 2, interval_s=float(params["interval_s"]),
         )  # fmt: skip
@@ -176,7 +179,7 @@ def sweep(
             "params": {k: best[k] for k in PARAMS},
             "validation": {k: v for k, v in best.items() if k.startswith("validation_")},
             "plan": asdict(spec.plan),
-            "metric": f"{METRIC} (min)",
+            "metric": f"{METRIC} (min): RL's mean IS + λ·var minus TWAP's, same episodes",
             "trials": len(rows),
             "space": spec.space(),
             "timesteps": spec.timesteps,

@@ -33,8 +33,7 @@ class ShippedModel:
     """[ObjectRef of the bytes], boxed so Ray passes the reference, not the bytes, per task."""
 
 
-def replay_for(box: list[Any]) -> ReplayData:
-    ref = box[0]
+def replay_for(ref: Any) -> ReplayData:
     key = ref.hex()
     data = _replays.get(key)
     if data is None:
@@ -68,18 +67,19 @@ def read_file(path: str) -> ReplayFile:
 def execute(
     index: int,
     task: BacktestTask,
-    data_box: list[Any],
+    files: dict[str, Any],
     model: ShippedModel | None,
     board: Any,
     report_every_s: float = 0.0,
 ) -> tuple[TaskResult, str]:
-    """Run task `index`; returns its result (with the task as the driver planned it) and the
+    """Run task `index` on the shipped `files` (path → object reference; refs inside a dict
+    reach the task as references, fetched here only when this process has not built that
+    file's replay yet). Returns the result, with the task as the driver planned it, and the
     node it ran on."""
     node = ray.get_runtime_context().get_node_id()
     attempt = str(os.getpid())
     if board is not None:
         board.report.remote(index, 0, task.size, node, attempt)
-    data = replay_for(data_box)
     local = (
         task
         if model is None
@@ -96,6 +96,6 @@ def execute(
             board.report.remote(index, done, task.size, node, attempt)
             last = now
 
-    result = run_task(local, data, on_episode=tick)
+    result = run_task(local, on_episode=tick, files=lambda path: replay_for(files[path]))
     result.task = task
     return result, node

@@ -6,7 +6,7 @@
    by the command, the files parsed and their algorithms prepared by tasks on it
    (`--ray-read cluster`);
 2. a loopback cluster (head + one worker node, one CPU each) started here;
-3. `rlexec backtest --ray ADDRESS` over two files;
+3. `rlexec backtest --ray ADDRESS` over two files, and `--sensitivity` on one;
 4. `rlexec sweep --ray ADDRESS`: two tiny trials;
 5. the same backtest as 3 through `RayExecutor` (other chunks, progress after every
    episode), the worker node SIGKILLed mid-run while a task of its own has at least 3
@@ -39,6 +39,9 @@ KILL_CHUNK = 6
 PLACE = ["--window", WINDOW, "--stats-window", STATS_WINDOW, "--sizes", "small"]
 SMALL = ["--algos", "twap,vwap,rl", "--episodes", "6", "--chunk", "2", *PLACE]
 """vwap: its profile is prepared from the other ticker's day, on the cluster with --ray-read."""
+SENSITIVITY = ["backtest", "--sensitivity", "--algos", "twap", "--episodes", "2", "--chunk", "1",
+               *PLACE, "--data"]  # fmt: skip
+"""The sensitivity grid: its rows are tasks like any other."""
 SWEEP = ["--seeds", "1", "--learning-rates", "3e-4,1e-3", "--ent-coefs", "0.005",
          "--net-sizes", "16", "--intervals", "30", "--timesteps", "512", "--n-envs", "1",
          "--calibration-episodes", "2", "--validation-episodes", "4", "--sizes", "small"]  # fmt: skip
@@ -72,6 +75,8 @@ def main_() -> None:
                              "workers": cluster.worker_node_ids}  # fmt: skip
         run = cli([*backtest_args([a, b], model, out / "cluster"), "--ray", cluster.address])
         report["cluster_backtest"] = run["ray"]
+        grid = cli([*SENSITIVITY, a, "--out", str(out / "sensitivity"), "--ray", cluster.address])
+        report["cluster_sensitivity"] = grid["ray"]
         sweep = cli(["sweep", "--data", a, *SWEEP, "--ray", cluster.address,
                      "--out", str(out / "sweep")])  # fmt: skip
         report["sweep"] = sweep

@@ -46,6 +46,7 @@ def local(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert main(sc.backtest_args(files, str(DEFAULT_MODEL), out / "multi")) == 0
     assert main(["backtest", "--data", *files, "--model", str(DEFAULT_MODEL), *sc.SMALL,
                  "--out", str(out / "small")]) == 0  # fmt: skip
+    assert main([*sc.SENSITIVITY, files[0], "--out", str(out / "sensitivity")]) == 0
     return out
 
 
@@ -91,6 +92,15 @@ def test_a_two_file_backtest_on_the_cluster_equals_the_local_one(
     assert model_bytes < stats["bytes_shipped"] < 20_000_000
     assert sum(stats["nodes"].values()) == stats["tasks"]
     assert set(stats["nodes"]) <= {report["cluster"]["head"], *report["cluster"]["workers"]}
+
+
+def test_the_sensitivity_grid_on_the_cluster_equals_the_local_one(
+    ran: tuple[Path, dict[str, Any]], local: Path
+) -> None:
+    out, report = ran
+    assert "sensitivity.json" in same_outputs(local / "sensitivity", out / "sensitivity")
+    rows = json.loads((out / "sensitivity" / "sensitivity.json").read_text())["rows"]
+    assert len(rows) >= 4 and report["cluster_sensitivity"]["tasks"] == len(rows) * 2
 
 
 def test_killing_the_worker_node_mid_run_still_completes_with_identical_results(

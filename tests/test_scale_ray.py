@@ -19,9 +19,10 @@ import pytest
 from bench.ray_cluster import in_private_network
 from rlexec.cli.main import main
 from rlexec.models.contract import META_EVALUATION, META_TRAINING
-from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
+from rlexec.models.policy import OnnxPolicy
 from tests import scale_scenarios as sc
 from tests.scale_support import two_days
+from tests.signal_support import signal_model, signal_policy
 
 pytestmark = [pytest.mark.slow, pytest.mark.train]
 HERE = Path(__file__).resolve().parent
@@ -34,17 +35,27 @@ def files(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]
 
 
 @pytest.fixture(scope="module")
-def ran(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A policy that takes a price-move signal found beside it (not among the artifacts):
+    the workers must get both files, laid out the same way."""
+    folder = tmp_path_factory.mktemp("policy")
+    return signal_policy(folder / "policy.onnx", signal_model(folder / "my-signal.onnx"))
+
+
+@pytest.fixture(scope="module")
+def ran(
+    files: list[str], policy: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("ray")
-    stdout = in_private_network([str(SCENARIOS), str(out), *files, str(DEFAULT_MODEL)], timeout=420)
+    stdout = in_private_network([str(SCENARIOS), str(out), *files, str(policy)], timeout=420)
     return out, json.loads(stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
-def local(files: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def local(files: list[str], policy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("local")
-    assert main(sc.backtest_args(files, str(DEFAULT_MODEL), out / "multi")) == 0
-    assert main(["backtest", "--data", *files, "--model", str(DEFAULT_MODEL), *sc.SMALL,
+    assert main(sc.backtest_args(files, str(policy), out / "multi")) == 0
+    assert main(["backtest", "--data", *files, "--model", str(policy), *sc.SMALL,
                  "--out", str(out / "small")]) == 0  # fmt: skip
     assert main([*sc.SENSITIVITY, files[0], "--out", str(out / "sensitivity")]) == 0
     return out
@@ -62,21 +73,22 @@ def same_outputs(a: Path, b: Path) -> list[str]:
 
 
 def test_a_local_ray_started_by_the_command_gives_the_local_result(
-    ran: tuple[Path, dict[str, Any]], local: Path
+    ran: tuple[Path, dict[str, Any]], local: Path, policy: Path
 ) -> None:
     out, report = ran
     assert "overall/results.json" in same_outputs(local / "small", out / "local_ray")
     stats = report["local_ray"]
     assert stats["tasks"] == 2 * 3 * 3 and stats["episodes"] == 36 and stats["files"] == 2
     assert stats["retried"] == 0
-    assert stats["bytes_shipped"] == DEFAULT_MODEL.stat().st_size  # the files were read there
+    # The data files were read there; the policy went with the signal beside it.
+    assert stats["bytes_shipped"] == sum(p.stat().st_size for p in policy.parent.iterdir())
     doc = json.loads((out / "local_ray" / "results.json").read_text())
     sources = [f["vwap_profile"]["source"] for f in doc["meta"]["files"]]  # prepared there
     assert "AMZN" in sources[0] and "AMZN" not in sources[1], sources  # 06-22 has no AMZN
 
 
 def test_a_two_file_backtest_on_the_cluster_equals_the_local_one(
-    ran: tuple[Path, dict[str, Any]], local: Path
+    ran: tuple[Path, dict[str, Any]], local: Path, policy: Path
 ) -> None:
     out, report = ran
     compared = same_outputs(local / "multi", out / "cluster")
@@ -88,7 +100,7 @@ def test_a_two_file_backtest_on_the_cluster_equals_the_local_one(
     stats = report["cluster_backtest"]
     assert stats["tasks"] == 2 * 4 * 3 and stats["files"] == 2
     # Each file and the model were shipped once: the two files' numpy columns and the model.
-    model_bytes = DEFAULT_MODEL.stat().st_size
+    model_bytes = sum(p.stat().st_size for p in policy.parent.iterdir())
     assert model_bytes < stats["bytes_shipped"] < 20_000_000
     assert sum(stats["nodes"].values()) == stats["tasks"]
     assert set(stats["nodes"]) <= {report["cluster"]["head"], *report["cluster"]["workers"]}

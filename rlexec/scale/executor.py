@@ -24,6 +24,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from rlexec.market.errors import RlexecError
 from rlexec.models.backtest_tasks import BacktestTask, Progress, TaskResult, files_of
+from rlexec.models.policy import OnnxPolicy
 from rlexec.scale.cluster import RayConnection
 from rlexec.scale.progress import Snapshot, start_board
 from rlexec.scale.worker import ShippedModel, execute, read_file
@@ -204,13 +205,21 @@ class RayExecutor:
         if path is None:
             return None  # the model packaged with rlexec, on every node
         if path not in models:
-            try:
-                content = path.read_bytes()
-            except OSError as exc:
-                raise RlexecError(f"model {path}: {exc.strerror or exc}") from None
-            ref = ray.put(content)
-            self.stats.bytes_shipped += len(content)
-            models[path] = ShippedModel(hashlib.sha256(content).hexdigest(), [ref])
+            files = [path]
+            signal = OnnxPolicy(path).signal  # refused here, not in a worker, if it cannot load
+            if signal is not None and signal.path.parent.resolve() == path.parent.resolve():
+                files.append(signal.path)  # found beside the policy: it must be beside it there
+            digest = hashlib.sha256()
+            refs: dict[str, Any] = {}
+            for file in files:
+                try:
+                    content = file.read_bytes()
+                except OSError as exc:
+                    raise RlexecError(f"model {file}: {exc.strerror or exc}") from None
+                digest.update(file.name.encode() + b"\0" + content)
+                refs[file.name] = ray.put(content)
+                self.stats.bytes_shipped += len(content)
+            models[path] = ShippedModel(digest.hexdigest(), path.name, refs)
         return models[path]
 
 

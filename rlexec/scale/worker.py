@@ -28,9 +28,12 @@ _replays: OrderedDict[str, ReplayData] = OrderedDict()
 @dataclass(frozen=True, slots=True)
 class ShippedModel:
     digest: str
-    """sha256 of the ONNX file: its name on every node."""
-    box: list[Any]
-    """[ObjectRef of the bytes], boxed so Ray passes the reference, not the bytes, per task."""
+    """sha256 over the files: their folder's name on every node."""
+    name: str
+    """The policy's file name."""
+    files: dict[str, Any]
+    """File name → ObjectRef of its bytes: the policy and what it finds beside itself (its
+    price-move signal). Inside a dict, Ray passes the references, not the bytes, per task."""
 
 
 def replay_for(ref: Any) -> ReplayData:
@@ -49,14 +52,16 @@ def replay_for(ref: Any) -> ReplayData:
 
 
 def model_path(model: ShippedModel) -> str:
-    folder = Path(tempfile.gettempdir()) / "rlexec-models"
-    path = folder / f"{model.digest}.onnx"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{model.digest}.{os.getpid()}.tmp"
-        partial.write_bytes(ray.get(model.box[0]))
-        os.replace(partial, path)  # atomic: processes of one node may race here
-    return str(path)
+    """The policy written once per node, its companions beside it, as on the driver."""
+    folder = Path(tempfile.gettempdir()) / "rlexec-models" / model.digest
+    for name, ref in model.files.items():
+        path = folder / name
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{name}.{os.getpid()}.tmp"
+            partial.write_bytes(ray.get(ref))
+            os.replace(partial, path)  # atomic: processes of one node may race here
+    return str(folder / model.name)
 
 
 def read_file(path: str) -> ReplayFile:

@@ -17,10 +17,11 @@ $(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
-# Tests need the train extra (torch is pinned to the CPU build cached on this machine) and
-# QuickFIX for the interoperability tests (built from source once, then from pip's cache).
+# Tests need the train extra (torch is pinned to the CPU build cached on this machine),
+# QuickFIX for the interoperability tests (built from source once, then from pip's cache) and
+# Ray for the scale-out tests (a real two-node cluster on loopback).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,train,interop]'
+	$(BIN)/pip install --quiet -e '.[dev,train,interop,scale]'
 	@touch $@ $(VENV)/.installed-runtime
 
 # The venue on loopback at 20x real time, the live service on the venue's clock, an RL and a

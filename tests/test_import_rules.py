@@ -14,6 +14,7 @@ ALLOWED = {
     "risk": {"market"},
     "simulator": {"market", "gateway"},
     "models": {"market", "simulator"},
+    "scale": {"market", "simulator", "models"},
 }
 
 

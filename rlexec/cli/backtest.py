@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.errors import RlexecError
@@ -21,8 +24,10 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", default=None, help="LOBSTER message file (default: the plan's validation data)"
-    )
+        "--data", default=None, nargs="+",
+        help="LOBSTER message file(s) or folder(s) (default: the plan's validation data); "
+        "several ticker-days are reported per ticker, per day and overall",
+    )  # fmt: skip
     parser.add_argument("--model", default=None, help="ONNX policy (default: the shipped model)")
     parser.add_argument(
         "--algos",
@@ -64,6 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, help="output folder for results.json, report.md and plots"
     )
+    parser.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="run the tasks on Ray (the scale extra): no ADDRESS starts a local Ray, 'auto' "
+        "joins the cluster `ray start` made, or host:port / ray://host:10001",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ray-read", choices=("driver", "cluster"), default="driver",
+        help="with --ray, who reads the data files: this process, shipping them once "
+        "(default), or tasks on the cluster (the paths must be readable on every node)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--chunk", type=int, default=25, help="episodes per task (default 25): the unit of work"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     if args.episodes < 1:
         raise RlexecError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.chunk < 1:
+        raise RlexecError(f"--chunk must be at least 1, got {args.chunk}")
     algos = [a.strip() for a in args.algos.split(",") if a.strip()] if args.algos else list(ALGOS)
     rows: list[str] | None = None
     if args.rows is not None:
@@ -85,23 +105,55 @@ def run(args: argparse.Namespace) -> int:
     elif args.sensitivity:
         rows = list(ROW_NAMES)
     bar = ProgressBar("backtest")
-    try:
-        plan = load_plan()
-        v = plan.validation
-        data = args.data or str(data_dir() / v.data)
-        window = args.window or v.window
-        stats_window = args.stats_window or v.stats_window
-        doc = backtest(
-            data, Path(args.out), algos, Path(args.model) if args.model else None,
-            args.episodes, args.seed, window, stats_window,
-            progress=lambda done, total: bar.update(done / total, f"{done}/{total} runs"),
-            sizes=args.sizes, rows=rows, guard=Guard(plan, allow_test=args.allow_test),
-            train_data=args.train_data,
-        )  # fmt: skip
-    except ValueError as exc:
-        bar.close()
-        raise RlexecError(str(exc)) from None
+    model = Path(args.model) if args.model else None
+    with ExitStack() as stack:
+        executor = stack.enter_context(_ray_executor(args)) if args.ray else None
+        try:
+            plan = load_plan()
+            v = plan.validation
+            data = args.data or [str(data_dir() / v.data)]
+            window = args.window or v.window
+            stats_window = args.stats_window or v.stats_window
+            guard = Guard(plan, allow_test=args.allow_test)
+            several = len(data) > 1 or Path(data[0]).is_dir()
+            if several:
+                from rlexec.models.multi import multi_backtest
+
+                if rows is not None:
+                    raise RlexecError("--sensitivity and --rows run on one --data file")
+                doc = multi_backtest(
+                    data, Path(args.out), algos, model, args.episodes, args.seed, window,
+                    stats_window,
+                    progress=lambda done, total: bar.update(done / total, f"{done}/{total} runs"),
+                    sizes=args.sizes, guard=guard, train_data=args.train_data,
+                    executor=executor, chunk=args.chunk,
+                )["overall"]  # fmt: skip
+            else:
+                doc = backtest(
+                    data[0], Path(args.out), algos, model, args.episodes, args.seed, window,
+                    stats_window,
+                    progress=lambda done, total: bar.update(done / total, f"{done}/{total} runs"),
+                    sizes=args.sizes, rows=rows, guard=guard, train_data=args.train_data,
+                    executor=executor, chunk=args.chunk,
+                )  # fmt: skip
+        except ValueError as exc:
+            bar.close()
+            raise RlexecError(str(exc)) from None
     bar.close()
     summary = {name: {k: v for k, v in s.items() if k != "vs"} for name, s in doc["algos"].items()}
-    print(json.dumps({"out": args.out, "algos": summary}, indent=1))
+    report: dict[str, object] = {"out": args.out, "algos": summary}
+    if executor is not None:
+        report["ray"] = asdict(executor.stats)
+    print(json.dumps(report, indent=1))
     return 0
+
+
+def _ray_executor(args: argparse.Namespace) -> Any:
+    """Imported only when asked for: the local path never imports Ray."""
+    try:
+        from rlexec.scale.executor import RayExecutor
+    except ImportError as exc:
+        raise RlexecError(
+            f"--ray needs the scale extra: pip install -e '.[scale]' ({exc})"
+        ) from None
+    return RayExecutor(args.ray, read=args.ray_read)

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "export": "export",
     "backtest": "backtest",
+    "sweep": "sweep",
     "serve": "serve",
     "demo": "demo",
     "parents": "parents",

@@ -19,7 +19,7 @@ from rlexec.models.algo_registry import AlgoContext, make_algos
 from rlexec.models.algos import PolicyAlgo
 from rlexec.models.episodes import EpisodeSpec, distribution, draw_many
 from rlexec.models.evaluation import EpisodeResult
-from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.models.market_stats import Window, estimate
 from rlexec.models.runner import replay_config, run_episode
 from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
@@ -125,23 +125,6 @@ def plan(
         )
         for index, (row, config, algo, first) in enumerate(cells)
     ]
-    return [
-        BacktestTask(
-            str(data),
-            window,
-            train_window,
-            algo,
-            context,
-            episodes,
-            seed,
-            first,
-            min(first + chunk, episodes),
-            row,
-            config,
-            index,
-        )
-        for index, (row, config, algo, first) in enumerate(cells)
-    ]
 
 
 @lru_cache(maxsize=8)
@@ -150,25 +133,44 @@ def load_data(path: str) -> ReplayData:
     return ReplayData.load(path)
 
 
-@lru_cache(maxsize=32)
-def _calibration(path: str, train_window: str) -> MarketStats:
-    return estimate(load_data(path), Window.parse(train_window), bucket_s=1800)
+_EPISODE_LISTS: dict[tuple[str, str, str, int, int, str], tuple[EpisodeSpec, ...]] = {}
+_MEMO_SIZE = 32
 
 
-@lru_cache(maxsize=32)
-def _episodes(
-    path: str, window: str, train_window: str, n: int, seed: int, sizes: str
-) -> tuple[EpisodeSpec, ...]:
-    stats = _calibration(path, train_window)
-    return tuple(draw_many(n, seed, Window.parse(window), stats, distribution(sizes)))
+def _episodes(task: BacktestTask, calibration: ReplayData) -> tuple[EpisodeSpec, ...]:
+    """The seeded episode list, drawn from the calibration file's data as the task was given
+    it (shipped to another process, the file may not be on disk there), kept per file and draw."""
+    source = task.calibration_data or task.data
+    key = (source, task.window, task.train_window, task.episodes, task.seed, task.sizes)
+    if key not in _EPISODE_LISTS:
+        if len(_EPISODE_LISTS) >= _MEMO_SIZE:
+            _EPISODE_LISTS.pop(next(iter(_EPISODE_LISTS)))
+        stats = estimate(calibration, Window.parse(task.train_window), bucket_s=1800)
+        specs = draw_many(task.episodes, task.seed, Window.parse(task.window), stats,
+                          distribution(task.sizes))  # fmt: skip
+        _EPISODE_LISTS[key] = tuple(specs)
+    return _EPISODE_LISTS[key]
+
+
+def files_of(task: BacktestTask) -> tuple[str, ...]:
+    """Every data file the task reads: the one it replays, and the one its episodes are
+    calibrated on when that is another."""
+    other = task.calibration_data
+    return (task.data,) if other is None or other == task.data else (task.data, other)
 
 
 def run_task(
-    task: BacktestTask, data: ReplayData | None = None, on_episode: Callable[[], None] | None = None
+    task: BacktestTask,
+    data: ReplayData | None = None,
+    on_episode: Callable[[], None] | None = None,
+    files: Callable[[str], ReplayData] = load_data,
 ) -> TaskResult:
-    replay = data if data is not None else load_data(task.data)
+    """`files` turns a path the task names into its replay: read here by default (once per
+    process); an executor that shipped the files passes its own. `data`: the task's own file,
+    when the caller already has it."""
+    replay = data if data is not None else files(task.data)
     source = task.calibration_data or task.data
-    specs = _episodes(source, task.window, task.train_window, task.episodes, task.seed, task.sizes)
+    specs = _episodes(task, replay if source == task.data else files(source))
     context = replace(task.context, seed=task.seed)
     (algo,) = make_algos([task.algo], context)
     results: list[EpisodeResult] = []

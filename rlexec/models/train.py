@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlexec.models.env import ExecutionEnv, Normaliser, observation_stats
-from rlexec.models.episodes import distribution
+from rlexec.models.episodes import EpisodeDistribution, distribution
 from rlexec.models.market_stats import MarketStats, Window, estimate
 from rlexec.models.objective import RISK_AVERSION
 from rlexec.models.signal import SignalError, SignalModel
@@ -44,6 +44,19 @@ class TrainSettings:
     signal: Path | None = None
     """A price-move signal model (`models.signal`): the policy's observation then ends with
     `signal_adverse_bps`, and the exported policy names the signal by sha256."""
+    learning_rate: float | None = None
+    """None: the algorithm's own (PPO 3e-4, DQN 5e-4). The fields from here on are what a
+    hyperparameter sweep varies (`rlexec sweep`)."""
+    ent_coef: float = 0.005
+    """PPO's entropy bonus."""
+    net_arch: tuple[int, ...] = (64, 64)
+    interval_s: float | None = None
+    """Seconds between decisions in the training episodes (None: the size distribution's)."""
+
+    @property
+    def episode_distribution(self) -> EpisodeDistribution:
+        dist = distribution(self.sizes)
+        return dist if self.interval_s is None else replace(dist, interval_s=self.interval_s)
 
 
 def load_signal(settings: TrainSettings) -> SignalModel | None:
@@ -54,7 +67,7 @@ def build_env(
     data: ReplayData, settings: TrainSettings, signal: SignalModel | None = None
 ) -> tuple[ExecutionEnv, MarketStats, Normaliser]:
     window = Window.parse(settings.window)
-    dist = distribution(settings.sizes)
+    dist = settings.episode_distribution
     dist.check_window(window)
     stats = estimate(data, window, bucket_s=1800)
     calibration = ExecutionEnv(data, window, stats, distribution=dist, signal=signal)
@@ -69,7 +82,9 @@ def train(
     settings: TrainSettings,
     out: Path,
     progress: Callable[[int, int, float | None], None] | None = None,
+    data: ReplayData | None = None,
 ) -> dict[str, Any]:
+    """`data`: the file of `settings.data` already in memory (a sweep ships it to its trials)."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN, PPO
@@ -82,7 +97,7 @@ def train(
     torch.set_num_threads(1)
     torch.manual_seed(settings.seed)
     out.mkdir(parents=True, exist_ok=True)
-    data = ReplayData.load(settings.data)
+    data = data if data is not None else ReplayData.load(settings.data)
     try:
         signal = load_signal(settings)
     except SignalError as exc:
@@ -90,7 +105,7 @@ def train(
     _, stats, normaliser = build_env(data, settings, signal)
     window = Window.parse(settings.window)
 
-    dist = distribution(settings.sizes)
+    dist = settings.episode_distribution
 
     def make(rank: int) -> Callable[[], gym.Env[Any, Any]]:
         return lambda: ExecutionEnv(data, window, stats, normaliser, distribution=dist,
@@ -125,15 +140,18 @@ def train(
     if settings.algorithm == "ppo":
         model = PPO(
             "MlpPolicy", vec, seed=settings.seed, device="cpu", n_steps=512, batch_size=512,
-            n_epochs=10, gamma=1.0, gae_lambda=0.95, ent_coef=0.005, learning_rate=3e-4,
-            policy_kwargs={"net_arch": [64, 64]}, verbose=0,
+            n_epochs=10, gamma=1.0, gae_lambda=0.95, ent_coef=settings.ent_coef,
+            learning_rate=settings.learning_rate or 3e-4,
+            policy_kwargs={"net_arch": list(settings.net_arch)}, verbose=0,
         )  # fmt: skip
     else:
         model = DQN(
-            "MlpPolicy", vec, seed=settings.seed, device="cpu", learning_rate=5e-4,
+            "MlpPolicy", vec, seed=settings.seed, device="cpu",
+            learning_rate=settings.learning_rate or 5e-4,
             buffer_size=100_000, learning_starts=5_000, batch_size=128, gamma=1.0,
             train_freq=4, target_update_interval=2_000, exploration_fraction=0.3,
-            exploration_final_eps=0.02, policy_kwargs={"net_arch": [64, 64]}, verbose=0,
+            exploration_final_eps=0.02, policy_kwargs={"net_arch": list(settings.net_arch)},
+            verbose=0,
         )  # fmt: skip
     model.learn(total_timesteps=settings.timesteps, callback=Curve())
     seconds = time.perf_counter() - started

@@ -7,6 +7,7 @@ is O(stored depth), which is what lets a training environment reset thousands of
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,15 +62,7 @@ class ReplayData:
     @classmethod
     def load(cls, source: LobsterPair | str | Path) -> ReplayData:
         """Read a LOBSTER pair (or its message file, the orderbook file found beside it)."""
-        pair = source if isinstance(source, LobsterPair) else LobsterPair.from_message(source)
-        name = LobsterName.parse(pair.message)
-        arrays = pair.load()
-        session = None
-        if name is not None:
-            last = int(arrays.ts_ns[-1]) if arrays.rows else 0
-            session = (name.start_ms * 1_000_000, max(name.end_ms * 1_000_000, last))
-        date = name.date if name is not None else None
-        return cls(arrays, pair.symbol, pair.levels, str(pair.message), session, date)
+        return ReplayFile.read(source).replay_data()
 
     @property
     def rows(self) -> int:
@@ -98,3 +91,41 @@ class ReplayData:
 def _mean_size(sizes: np.ndarray, prices: np.ndarray, empty: int) -> int:
     real = (sizes > 0) & (prices != empty)
     return round(float(sizes[real].mean())) if real.any() else 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFile:
+    """A LOBSTER pair as numpy columns plus what `ReplayData` needs beside them.
+
+    The form to ship between processes: numpy buffers pickle without copies (Ray's object
+    store maps them), where the lists `ReplayData` reads fastest would be copied element by
+    element; each process then builds its `ReplayData` once.
+    """
+
+    arrays: LobsterArrays
+    symbol: str
+    levels: int
+    source: str
+    session: tuple[int, int] | None
+    date: str | None
+
+    @classmethod
+    def read(cls, source: LobsterPair | str | Path) -> ReplayFile:
+        pair = source if isinstance(source, LobsterPair) else LobsterPair.from_message(source)
+        name = LobsterName.parse(pair.message)
+        arrays = pair.load()
+        session = None
+        if name is not None:
+            last = int(arrays.ts_ns[-1]) if arrays.rows else 0
+            session = (name.start_ms * 1_000_000, max(name.end_ms * 1_000_000, last))
+        date = name.date if name is not None else None
+        return cls(arrays, pair.symbol, pair.levels, str(pair.message), session, date)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(column.nbytes) for column in self.arrays)
+
+    def replay_data(self) -> ReplayData:
+        return ReplayData(
+            self.arrays, self.symbol, self.levels, self.source, self.session, self.date
+        )

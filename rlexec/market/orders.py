@@ -21,10 +21,16 @@ class OrderType(Enum):
     LIMIT = "LIMIT"
     MARKET = "MARKET"
 
+    # Members are singletons compared by identity: hash them in C, not through Enum's Python
+    # __hash__ (the order path looks codes up by them on every order).
+    __hash__ = object.__hash__
+
 
 class TimeInForce(Enum):
     DAY = "DAY"
     IOC = "IOC"
+
+    __hash__ = object.__hash__  # as OrderType's
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,10 @@ _MD_ENTRY_SIZE = fix.MD_ENTRY_SIZE
 _MD_ENTRY_TIME = fix.MD_ENTRY_TIME
 _SYMBOL = fix.SYMBOL
 _RPT_SEQ = fix.RPT_SEQ
+_MSG_TYPE = fix.MSG_TYPE
+_X = MsgType.MARKET_DATA_INCREMENTAL
+_BUY = Side.BUY
+_SELL = Side.SELL
 _ENTRY_TAGS = frozenset(
     {
         fix.MD_UPDATE_ACTION,
@@ -201,9 +205,9 @@ class MarketDataClient(Application):
             self._mark_stale(symbol, f"session down: {reason}")
 
     def on_message(self, session: FixSession, message: FixMessage) -> None:
-        msg_type = message.fields.get(fix.MSG_TYPE)
+        msg_type = message.fields.get(_MSG_TYPE)
         try:
-            if msg_type == MsgType.MARKET_DATA_INCREMENTAL:
+            if msg_type == _X:
                 self._on_incremental(message)
             elif msg_type == MsgType.MARKET_DATA_SNAPSHOT:
                 self._on_snapshot(message)
@@ -294,7 +298,7 @@ class MarketDataClient(Application):
     def _apply_entry(self, entry: dict[int, bytes], symbol: str | None, now: int) -> L2Book | None:
         """Apply one incremental entry for `symbol` (the entry's own or the one in effect);
         the book if a level changed, None if not (a trade, a stale book, an old RptSeq)."""
-        mt = MsgType.MARKET_DATA_INCREMENTAL
+        mt = _X
         if symbol is None:
             raise FieldError(fix.SYMBOL, "missing from an incremental entry", mt)
         book = self.books.get(symbol)
@@ -302,9 +306,10 @@ class MarketDataClient(Application):
             return None
         rpt_text = entry.get(_RPT_SEQ)
         if rpt_text is not None:
-            expected = self._next_rpt.get(symbol)
+            next_rpt = self._next_rpt
+            expected = next_rpt.get(symbol)
             if expected is not None and rpt_text.isdigit() and int(rpt_text) == expected:
-                self._next_rpt[symbol] = expected + 1  # in sequence: the usual case
+                next_rpt[symbol] = expected + 1  # in sequence: the usual case
             elif not self._in_sequence(symbol, rpt_text):
                 return None
         entry_type = entry.get(_MD_ENTRY_TYPE)
@@ -318,20 +323,20 @@ class MarketDataClient(Application):
         price = parse_price(px, fix.MD_ENTRY_PX, mt)
         size_text = entry.get(_MD_ENTRY_SIZE)
         if entry_type == _BID:
-            side = Side.BUY
+            side = _BUY
         elif entry_type == _OFFER:
-            side = Side.SELL
+            side = _SELL
         elif entry_type == _TRADE:
             if size_text is None:
                 raise FieldError(fix.MD_ENTRY_SIZE, "required in a trade entry", mt)
             aggressor = entry.get(fix.SIDE)
             if aggressor == b"1":
-                side = Side.BUY
+                side = _BUY
             elif aggressor == b"2":
-                side = Side.SELL
+                side = _SELL
             else:
                 ask = book.best_ask
-                side = Side.BUY if ask is not None and price >= ask else Side.SELL
+                side = _BUY if ask is not None and price >= ask else _SELL
             self.listener.on_trade(
                 symbol, Trade(now, price, parse_qty(size_text, fix.MD_ENTRY_SIZE, mt), side)
             )

@@ -130,11 +130,15 @@ class MonitorSet:
     # -- what the service feeds ------------------------------------------------------------
 
     def on_book(self, symbol: str, book: L2Book, now_ns: int) -> None:
-        mid = book.mid
-        if mid is not None:
+        # Every market-data message: the touch is read once here for all three monitors.
+        bids, asks = book.bid_prices, book.ask_prices
+        bid = bids[-1] if bids else None
+        ask = asks[0] if asks else None
+        if bid is not None and ask is not None:
+            mid = (bid + ask) / 2
             self.volatility.on_mid(symbol, mid, now_ns)
             self.loss.on_mid(symbol, mid, now_ns)
-        self.anomalies.on_book(symbol, book, now_ns)
+        self.anomalies.on_touch(symbol, book, bid, ask, now_ns)
 
     def on_trade(self, symbol: str, trade: Trade, now_ns: int) -> None:
         self.anomalies.on_trade(symbol, trade, now_ns)

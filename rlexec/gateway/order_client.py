@@ -62,23 +62,21 @@ class NewOrderEncoder:
     """NewOrderSingle bodies filled into pre-built templates.
 
     What is fixed for a (symbol, side) and for an (order type, time in force) is encoded
-    once, each distinct price once; per order only the ClOrdID, TransactTime, quantity and
-    the cached pieces are joined, in one format operation. Field order and bytes are those
-    of the plain encoding (11, [1], 55, 54, 60, 38, 40, [44], 59); a test holds it to that
-    and to simplefix, byte for byte.
+    once; per order only the ClOrdID, TransactTime, quantity and price are filled in, with
+    one format operation. Field order and bytes are those of the plain encoding (11, [1],
+    55, 54, 60, 38, 40, [44], 59); a test holds it to that and to simplefix, byte for byte.
     """
 
-    MAX_CACHED = 4096
-    """Entries per cache before it is cleared (symbols and prices are few in practice)."""
+    MAX_HEADS = 4096
+    """(symbol, side) templates kept before the cache is cleared."""
 
-    __slots__ = ("_account", "_heads", "_prices", "_tails")
+    __slots__ = ("_account", "_heads", "_tails")
 
     def __init__(self, account: bytes = b"") -> None:
         self._account = account
         """`1=<account><SOH>`, or empty."""
         self._heads: dict[tuple[str, Side], bytes] = {}
         self._tails: dict[tuple[OrderType, TimeInForce], tuple[bytes, bytes]] = {}
-        self._prices: dict[int, bytes] = {}
 
     def body(self, cl_ord_id: str, intent: OrderIntent, transact_time: bytes) -> bytes:
         """The fields after the standard header, for `session.send(b"D", ...)`."""
@@ -93,35 +91,27 @@ class NewOrderEncoder:
             return b"11=%s%s%s\x0138=%d%s%s" % (
                 cl_ord_id.encode(), head, transact_time, intent.quantity, tail[0], tail[1]
             )  # fmt: skip
-        px = self._prices.get(price)
-        if px is None:
-            px = self._price(price)
-        return b"11=%s%s%s\x0138=%d%s%s%s" % (
-            cl_ord_id.encode(), head, transact_time, intent.quantity, tail[0], px, tail[1]
+        return b"11=%s%s%s\x0138=%d%s44=%s\x01%s" % (
+            cl_ord_id.encode(), head, transact_time, intent.quantity, tail[0],
+            format_price(price), tail[1],
         )  # fmt: skip
 
     def _head(self, symbol: str, side: Side) -> bytes:
         """`<SOH>[1=…<SOH>]55=<symbol><SOH>54=<side><SOH>60=`: from the ClOrdID to TransactTime."""
-        if len(self._heads) >= self.MAX_CACHED:
+        if len(self._heads) >= self.MAX_HEADS:
             self._heads.clear()
         head = b"\x01%s55=%s\x0154=%s\x0160=" % (self._account, symbol.encode(), SIDE_CODES[side])
         self._heads[(symbol, side)] = head
         return head
 
     def _tail(self, order_type: OrderType, tif: TimeInForce) -> tuple[bytes, bytes]:
+        """`<SOH>40=<type><SOH>` and `59=<tif><SOH>`: around the price, if any."""
         tail = (
             b"\x0140=" + ORD_TYPE_CODES[order_type] + b"\x01",
             b"59=" + TIF_CODES[tif] + b"\x01",
         )
         self._tails[(order_type, tif)] = tail
         return tail
-
-    def _price(self, price: int) -> bytes:
-        if len(self._prices) >= self.MAX_CACHED:
-            self._prices.clear()
-        px = b"44=" + format_price(price) + b"\x01"
-        self._prices[price] = px
-        return px
 
 
 class OrderEvents:

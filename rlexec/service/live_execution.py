@@ -149,6 +149,8 @@ class LiveExecution(PlannedExecution):
         return self.market.volume - self.start_volume
 
     def observation(self) -> list[float]:
+        if self.signal is None:  # what `observation` builds without a signal, one call less
+            return self.market.features.vector(self.state, self.clock())
         return observation(self.market.features, self.state, self.clock(), self.signal)
 
     def price_for(self, tactic: Tactic) -> int | None:
@@ -251,11 +253,13 @@ class LiveExecution(PlannedExecution):
     def _new(self, step: New) -> None:
         quantity = step.quantity
         open_qty = self._open_at_plan
-        room = self.remaining - open_qty
+        state = self.state
+        remaining = state.quantity - state.filled  # self.remaining
+        room = remaining - open_qty
         if self.max_participation is not None:
             p = self.max_participation
-            allowed = int(p / (1 - p) * self.market_volume) if p < 1 else self.remaining
-            room = min(room, allowed - self.state.filled - open_qty)
+            allowed = int(p / (1 - p) * self.market_volume) if p < 1 else remaining
+            room = min(room, allowed - state.filled - open_qty)
         if room < quantity:
             quantity = max(0, room)
             self.log.outcomes.append(

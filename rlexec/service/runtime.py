@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -280,7 +281,7 @@ class Service(MarketDataListener, OrderEvents):
                 timed.append(clock() - started)
                 return None if decision is None else decision.index
 
-            return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol),
+            return PolicyAlgo("rl", choose, lot, trusted=partial(monitors.trusted, symbol),
                               signal=self.policy.signal)  # fmt: skip
         stats = self.stats
         if name == "vwap" and stats is not None:

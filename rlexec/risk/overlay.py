@@ -73,6 +73,9 @@ _RISK = "risk"
 """`who` of a transition the overlay takes by itself."""
 
 _INF = math.inf
+# Module constants: reading a member off an Enum class costs ~50 ns, on every check.
+_BUY, _SELL = Side.BUY, Side.SELL
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
 _REF_NONE = 0
 _REF_OK = 1
 _REF_NONFINITE = 2
@@ -409,13 +412,13 @@ class RiskOverlay:
             return self._bad_number("qty", qty)
         if qty <= 0:
             return self._deny(Reason.INVALID_ORDER, f"INVALID_ORDER: qty={qty} is not positive")
-        if side is Side.BUY:
+        if side is _BUY:
             buy = True
-        elif side is Side.SELL:
+        elif side is _SELL:
             buy = False
         else:
             return self._deny(Reason.INVALID_ORDER, f"INVALID_ORDER: side={side!r} is not a Side")
-        if otype is OrderType.LIMIT:
+        if otype is _LIMIT:
             if type(price) is not int:
                 return self._bad_number("price", price)
             if price <= 0:
@@ -423,7 +426,7 @@ class RiskOverlay:
                     Reason.INVALID_ORDER, f"INVALID_ORDER: price={price} is not positive"
                 )
             pkey = price
-        elif otype is OrderType.MARKET and price is None:
+        elif otype is _MARKET and price is None:
             pkey = _BIG if buy else 0
         else:
             return self._deny(

@@ -22,9 +22,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bench import hotpath
-from rlexec.gateway.clock import utc_timestamp
+from rlexec.gateway.clock import parse_utc_timestamp_ns, utc_timestamp
+from rlexec.gateway.codec import FieldValue, encode_pairs
 from rlexec.gateway.codes import ORD_TYPE_CODES, SIDE_CODES, TIF_CODES
+from rlexec.gateway.config import SessionConfig
+from rlexec.gateway.errors import FieldError
+from rlexec.gateway.md_client import MarketDataClient
+from rlexec.gateway.message import FixMessage
 from rlexec.gateway.order_client import NewOrderEncoder
+from rlexec.gateway.session import FixSession
+from rlexec.gateway.store import MemoryStore
 from rlexec.gateway.values import format_price
 from rlexec.market.book import L2Book
 from rlexec.market.features import ExecutionState, FeatureBuilder
@@ -304,3 +311,40 @@ async def test_only_live_parents_are_walked_and_a_finished_one_never_again() -> 
     assert first.state is ParentState.CANCELLED and first.decisions == before[0]
     assert second.decisions == before[1] + 3
     await asyncio.sleep(0)
+
+
+# -- venue time ------------------------------------------------------------------------------
+
+stamp_times = st.one_of(
+    st.tuples(st.integers(13, 14), st.integers(0, 1), st.integers(58, 60), st.integers(0, 10**9 - 1),
+              st.sampled_from([3, 6, 9])).map(
+        lambda t: b"%02d:%02d:%02d.%s" % (t[0], t[1], t[2], (b"%09d" % t[3])[: t[4]])
+    ),
+    st.sampled_from([b"14:00:59", b"14:00:59.", b"14:00:59.12x", b"14:00:59.1234567890",
+                     b"14:00:5.123", b"14:00:59.000000001", b"bad"]),
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.sampled_from([b"20120621", b"20120622"]), stamp_times), max_size=12))
+def test_the_venue_clock_reads_each_stamp_as_the_timestamp_parser(
+    stamps: list[tuple[bytes, bytes]],
+) -> None:
+    """MDEntryDate + MDEntryTime through a real market-data client (the same second's stamps
+    read by their fraction only) against `parse_utc_timestamp_ns` on the joined text."""
+    md = MarketDataClient(FixSession(SessionConfig("C", "V"), MemoryStore()))
+    md.subscribe("AAPL")
+    expected: int | None = None
+    for seq, (day, at) in enumerate(stamps, 1):
+        fields: list[tuple[int, FieldValue]] = [(8, "FIX.4.4"), (35, "X"), (34, seq), (268, 1)]
+        fields += [(279, "0"), (269, "0"), (55, "AAPL"), (270, "1"), (271, "1"), (272, day)]
+        message = FixMessage.decode(encode_pairs([*fields, (273, at)]))
+        try:
+            ns = parse_utc_timestamp_ns(day + b"-" + at)
+        except ValueError:
+            with pytest.raises(FieldError, match="not a UTCTimestamp"):
+                md._venue_time(message.fields)
+            continue
+        md._venue_time(message.fields)
+        expected = ns if expected is None else max(expected, ns)
+        assert md.venue_time_ns == expected

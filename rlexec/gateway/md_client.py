@@ -145,6 +145,10 @@ class MarketDataClient(Application):
         self.venue_time_ns: int | None = None
         """The latest MDEntryDate (272) + MDEntryTime (273) the venue stamped on an
         incremental: the market's own clock (a simulator may run faster than real time)."""
+        self._second_day = b""
+        self._second = b""
+        self._second_ns = 0
+        """The day, `HH:MM:SS.` and epoch ns of the last venue stamp's second (`_venue_time`)."""
         self._next_rpt: dict[str, int | None] = {}
         self._snapshot_rpt: dict[str, int] = {}
         self._subscriptions: dict[str, str] = {}
@@ -363,10 +367,19 @@ class MarketDataClient(Application):
         day, at = entry.get(_MD_ENTRY_DATE), entry.get(_MD_ENTRY_TIME)
         if day is None or at is None:
             return
-        try:
-            ns = parse_utc_timestamp_ns(day + b"-" + at)
-        except ValueError as exc:
-            raise FieldError(fix.MD_ENTRY_TIME, str(exc), MsgType.MARKET_DATA_INCREMENTAL) from None
+        frac = at[9:]
+        if day == self._second_day and at[:9] == self._second and len(frac) <= 9 and frac.isdigit():
+            # The second of the last stamp (`HH:MM:SS.` and the day alike): its fraction only,
+            # what `parse_utc_timestamp_ns` answers (a test holds the two to the same values).
+            ns = self._second_ns + int(frac.ljust(9, b"0"))
+        else:
+            try:
+                ns = parse_utc_timestamp_ns(day + b"-" + at)
+            except ValueError as exc:
+                raise FieldError(fix.MD_ENTRY_TIME, str(exc), _X) from None
+            if at[8:9] == b".":
+                self._second_day, self._second = day, at[:9]
+                self._second_ns = ns - int(frac.ljust(9, b"0"))
         if self.venue_time_ns is None or ns > self.venue_time_ns:
             self.venue_time_ns = ns
 

@@ -9,8 +9,10 @@ real in-process service (the hot-path benchmark's rig: real FIX sessions, the sh
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -348,3 +350,61 @@ def test_the_venue_clock_reads_each_stamp_as_the_timestamp_parser(
         md._venue_time(message.fields)
         expected = ns if expected is None else max(expected, ns)
         assert md.venue_time_ns == expected
+
+
+# -- the order intent ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedIntent:
+    """OrderIntent as `dataclass` writes it (the generated __init__ and __post_init__)."""
+
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.LIMIT
+    price: int | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    parent_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.order_type is OrderType.LIMIT and self.price is None:
+            raise ValueError(f"{self.symbol}: a limit order needs a price")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise ValueError(f"{self.symbol}: a market order carries no price")
+
+
+@given(
+    symbols, st.sampled_from(Side), st.integers(-5, 10**9), st.sampled_from(OrderType),
+    st.one_of(st.none(), st.integers(-5, 10**11)), st.sampled_from(TimeInForce),
+    st.one_of(st.none(), ids), st.booleans(),
+)  # fmt: skip
+def test_the_written_out_intent_constructor_is_the_generated_one(
+    symbol: str, side: Side, qty: int, order_type: OrderType, price: int | None,
+    tif: TimeInForce, parent: str | None, by_keyword: bool,
+) -> None:  # fmt: skip
+    args = (symbol, side, qty, order_type, price, tif, parent)
+    names = ("symbol", "side", "quantity", "order_type", "price", "time_in_force", "parent_id")
+    outcomes = []
+    for cls in (OrderIntent, GeneratedIntent):
+        try:
+            made: OrderIntent | GeneratedIntent = (
+                cls(symbol=symbol, side=side, quantity=qty, order_type=order_type, price=price,
+                    time_in_force=tif, parent_id=parent)
+                if by_keyword
+                else cls(*args)
+            )  # fmt: skip
+        except ValueError as exc:
+            outcomes.append(str(exc))
+            continue
+        outcomes.append(repr(made).replace(cls.__name__, "X"))
+        assert tuple(getattr(made, n) for n in names) == args
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.quantity = 1  # type: ignore[misc]
+    assert outcomes[0] == outcomes[1]
+    if order_type is OrderType.MARKET:  # the defaults
+        assert OrderIntent(symbol, side, qty, order_type) == OrderIntent(
+            symbol, side, qty, order_type, None, TimeInForce.DAY, None
+        )
+        intent = OrderIntent(symbol, side, qty, order_type)
+        assert dataclasses.replace(intent, quantity=qty + 1).quantity == qty + 1

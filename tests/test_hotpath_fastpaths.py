@@ -408,3 +408,20 @@ def test_the_written_out_intent_constructor_is_the_generated_one(
         )
         intent = OrderIntent(symbol, side, qty, order_type)
         assert dataclasses.replace(intent, quantity=qty + 1).quantity == qty + 1
+
+
+def test_an_onnxruntime_without_the_wrapped_objects_runs_through_the_public_method() -> None:
+    """The bound run reaches past `run_with_iobinding`'s wrapper only when the objects it
+    wraps are there; otherwise the public method runs, with the same scores."""
+    policy = OnnxPolicy()
+    obs = [1.0, 0.0, -0.125, 0.0, 0.01, 0.0, 0.0, 5.0, 0.5, 0.9, 1.5]
+    native = policy.scores(obs)
+    session = policy._session
+
+    class PublicOnly:  # an InferenceSession as far as its public API goes
+        run_with_iobinding = staticmethod(session.run_with_iobinding)
+
+    policy._session = PublicOnly()
+    policy._run = policy._bound_run()
+    assert policy._run.func == session.run_with_iobinding  # type: ignore[attr-defined]
+    assert policy.scores(obs) == native

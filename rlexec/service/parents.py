@@ -374,8 +374,9 @@ class ParentManager:
         parent.latencies_ns.append(time.perf_counter_ns() - started)
 
     def _decide(self, parent: Parent, ex: LiveExecution, step: int, now_ns: int) -> None:
-        touch = (ex.book.best_bid, ex.book.best_ask)
-        remaining = ex.remaining
+        bids, asks = ex.book.bid_prices, ex.book.ask_prices
+        touch = (bids[-1] if bids else None, asks[0] if asks else None)  # best bid, best ask
+        remaining = ex.state.quantity - ex.state.filled  # ex.remaining
         algo = parent.algo
         distrusted = algo.distrusted if isinstance(algo, PolicyAlgo) else 0
         algo.decide(ex, step, parent.steps)

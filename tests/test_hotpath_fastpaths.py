@@ -312,6 +312,12 @@ async def test_only_live_parents_are_walked_and_a_finished_one_never_again() -> 
         hotpath.answer(service, sent)
     assert first.state is ParentState.CANCELLED and first.decisions == before[0]
     assert second.decisions == before[1] + 3
+    assert service.parents.live_on[hotpath.SYMBOL] == (second,)
+    service.parents.cancel(second.id)
+    assert hotpath.SYMBOL not in service.parents.live_on  # market data no longer asks
+    for frame in rig.frames(2, 1_001_000_000):
+        rig.md_conn.data_received(frame)
+    assert second.decisions == before[1] + 3
     await asyncio.sleep(0)
 
 

@@ -195,9 +195,10 @@ class ParentManager:
         self.lot = lot
         self.patience_ns = round(completion_patience_s * _NS)
         self.parents: dict[str, Parent] = {}
-        self._live_on: dict[str, tuple[Parent, ...]] = {}
+        self.live_on: dict[str, tuple[Parent, ...]] = {}
         """Symbol → its parents not yet terminal, in submission order: what a market-data
-        message walks (a tuple, replaced on change, so a parent may finish mid-walk)."""
+        message walks (a tuple, replaced on change, so a parent may finish mid-walk).
+        Read-only outside this class."""
         self._ids = itertools.count(1)
         self._prefix = f"P{time.time_ns() // 1_000_000:x}-"
         self._by_client_id: dict[str, str] = {}
@@ -242,7 +243,7 @@ class ParentManager:
             self._by_client_id[parent.spec.client_id] = parent.id
         if not parent.state.is_terminal:  # terminal states are final: such a parent never trades
             symbol = parent.spec.symbol
-            self._live_on[symbol] = (*self._live_on.get(symbol, ()), parent)
+            self.live_on[symbol] = (*self.live_on.get(symbol, ()), parent)
 
     def execution(
         self, parent: Parent, market: SymbolMarket, state: ExecutionState
@@ -303,7 +304,7 @@ class ParentManager:
         market = self.markets.get(symbol)
         if market is None:
             return
-        for parent in self._live_on.get(symbol, ()):
+        for parent in self.live_on.get(symbol, ()):
             state = parent.fsm.state
             if state is _WORKING:
                 self._step(parent, market, now_ns)
@@ -440,7 +441,11 @@ class ParentManager:
     def _finish(self, parent: Parent, event: ParentEvent, why: str) -> None:
         parent.fsm.fire(event)
         symbol = parent.spec.symbol
-        self._live_on[symbol] = tuple(p for p in self._live_on.get(symbol, ()) if p is not parent)
+        rest = tuple(p for p in self.live_on.get(symbol, ()) if p is not parent)
+        if rest:
+            self.live_on[symbol] = rest
+        else:  # no parent works the symbol now: market data need not ask
+            self.live_on.pop(symbol, None)
         parent.reason = why
         parent.finished_ns = self.clock()
         if parent.ex is not None:

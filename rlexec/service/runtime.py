@@ -460,10 +460,7 @@ class Service(MarketDataListener, OrderEvents):
     def on_book(self, symbol: str, book: L2Book) -> None:
         started = time.perf_counter()
         venue_ns = self.md.venue_time_ns
-        clock = self.clock
-        if venue_ns is not None:
-            clock.observe(venue_ns)
-        now = clock.now_ns()
+        now = self.clock.now_ns() if venue_ns is None else self.clock.observe(venue_ns)
         market = self.markets.get(symbol)
         if market is None:
             return
@@ -474,11 +471,12 @@ class Service(MarketDataListener, OrderEvents):
         bids, asks = book.bid_prices, book.ask_prices
         if bids and asks:  # the mid, as `book.mid` has it
             self.overlay.on_market(symbol, (bids[-1] + asks[0]) / 2, now)
-        gate = self.gate
-        before = gate.sent
-        self.parents.on_market(symbol, now)
-        if gate.sent != before:
-            self.metrics.tick_to_order.observe(time.perf_counter() - started)
+        if symbol in self.parents.live_on:  # a parent works it: a decision may be due
+            gate = self.gate
+            before = gate.sent
+            self.parents.on_market(symbol, now)
+            if gate.sent != before:
+                self.metrics.tick_to_order.observe(time.perf_counter() - started)
         # Off the tick-to-order chain, after the decision this tick triggered: the count, and
         # the monitors (their tightenings apply from the next decision on, seconds of market
         # apart, and never delay this order).

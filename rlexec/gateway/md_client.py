@@ -368,7 +368,7 @@ class MarketDataClient(Application):
         if day is None or at is None:
             return
         frac = at[9:]
-        if day == self._second_day and at[:9] == self._second and len(frac) <= 9 and frac.isdigit():
+        if at[:9] == self._second and day == self._second_day and len(frac) <= 9 and frac.isdigit():
             # The second of the last stamp (`HH:MM:SS.` and the day alike): its fraction only,
             # what `parse_utc_timestamp_ns` answers (a test holds the two to the same values).
             ns = self._second_ns + int(frac.ljust(9, b"0"))
@@ -379,7 +379,7 @@ class MarketDataClient(Application):
                 raise FieldError(fix.MD_ENTRY_TIME, str(exc), _X) from None
             if at[8:9] == b".":
                 self._second_day, self._second = day, at[:9]
-                self._second_ns = ns - int(frac.ljust(9, b"0"))
+                self._second_ns = ns - ns % 1_000_000_000
         if self.venue_time_ns is None or ns > self.venue_time_ns:
             self.venue_time_ns = ns
 

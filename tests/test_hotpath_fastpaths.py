@@ -38,7 +38,7 @@ from rlexec.gateway.values import format_price
 from rlexec.market.book import L2Book
 from rlexec.market.features import ExecutionState, FeatureBuilder
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
-from rlexec.models.contract import ACTIONS, META_OBS_MEAN, META_OBS_STD
+from rlexec.models.contract import ACTIONS, META_OBS_CLIP, META_OBS_MEAN, META_OBS_STD
 from rlexec.models.policy import OnnxPolicy, PolicyError
 from rlexec.models.port import ChildView
 from rlexec.service.config import ParentSpec
@@ -431,3 +431,45 @@ def test_an_onnxruntime_without_the_wrapped_objects_runs_through_the_public_meth
     policy._run = policy._bound_run()
     assert policy._run.func == session.run_with_iobinding  # type: ignore[attr-defined]
     assert policy.scores(obs) == native
+
+
+def test_the_shipped_policy_normalises_inside_its_graph() -> None:
+    """What the scores test above exercises: the fused graph, not the numpy fallback."""
+    policy, _ = _shipped()
+    assert policy._in_graph
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(features, min_size=N, max_size=N), st.sampled_from([10, 17]))
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_linear_policy_scores_as_a_plain_run_in_the_graph_or_in_numpy(
+    obs: list[float], opset: int
+) -> None:
+    """Random weights, means, stds and a clip of 3 that bites. Opset 17: normalised in the
+    graph; opset 10 has no Clip with input bounds, so the numpy normaliser runs instead."""
+    policy, plain = _linear(opset)
+    assert policy._in_graph is (opset >= 11)
+    assert policy.scores(obs) == plain_scores(plain, policy, obs)
+
+
+_LINEAR: dict[int, tuple[OnnxPolicy, ort.InferenceSession]] = {}
+
+
+def _linear(opset: int) -> tuple[OnnxPolicy, ort.InferenceSession]:
+    if opset not in _LINEAR:
+        import tempfile
+
+        import onnx
+
+        folder = Path(tempfile.mkdtemp())
+        rng = np.random.default_rng(5)
+        path = linear_model(folder / "m.onnx", rng.normal(size=(N, A)).astype(np.float32),
+                            rng.normal(size=A).astype(np.float32),
+                            **{META_OBS_MEAN: json.dumps(rng.normal(size=N).tolist()),
+                               META_OBS_STD: json.dumps(rng.uniform(0.1, 3, N).tolist()),
+                               META_OBS_CLIP: "3.0"})  # fmt: skip
+        model = onnx.load(str(path))
+        model.opset_import[0].version = opset
+        onnx.save(model, str(path))
+        _LINEAR[opset] = (OnnxPolicy(path), ort.InferenceSession(str(path)))
+    return _LINEAR[opset]

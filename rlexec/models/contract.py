@@ -110,6 +110,11 @@ class Normaliser:
     def identity(cls, n: int = len(OBSERVATION_NAMES)) -> Normaliser:
         return cls(np.zeros(n), np.ones(n))
 
+    @property
+    def inv_std(self) -> Obs:
+        """1 / std in float32, the factor `into` multiplies by."""
+        return self._inv_std
+
     def __call__(self, raw: Sequence[float]) -> Obs:
         x = np.asarray(raw, dtype=np.float32)
         return self.into(raw, x)

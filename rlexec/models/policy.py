@@ -40,6 +40,7 @@ from rlexec.models.contract import (
     contract_differences,
     imputed,
 )
+from rlexec.models.policy_graph import with_normaliser
 from rlexec.models.signal import ARTIFACTS as SIGNAL_ARTIFACTS
 from rlexec.models.signal import SignalError, SignalModel
 
@@ -122,6 +123,12 @@ class OnnxPolicy:
         self.normaliser = normaliser
         self.last_imputed = 0
         """Features of the last observation that were not finite (imputed at their mean)."""
+        fused = self._normalising_session(options)
+        self._in_graph = fused is not None
+        """Whether the session normalises (see `policy_graph`); else `normaliser.into` does."""
+        if fused is not None:
+            self._session = fused
+        self._means: list[float] = normaliser.mean.tolist()
         self._input = self._session.get_inputs()[0].name
         self._outputs = [self._session.get_outputs()[0].name]
         self._buffer = np.zeros((1, n), dtype=np.float32)
@@ -161,6 +168,17 @@ class OnnxPolicy:
         self._run_options.add_run_config_entry("gpu_graph_id", "-1")
         self._run = self._bound_run()
         self._run()
+
+    def _normalising_session(self, options: ort.SessionOptions) -> ort.InferenceSession | None:
+        """The model with the normaliser in its graph (`policy_graph`), or None if it cannot be
+        built or loaded (the numpy normaliser then runs before the model, as before)."""
+        try:
+            model = with_normaliser(self.path.read_bytes(), self.normaliser)
+            if model is None:
+                return None
+            return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception:  # onnx and onnxruntime raise their own untyped errors
+            return None
 
     def _bound_run(self) -> Callable[[], None]:
         """One inference on the bound buffers. `InferenceSession.run_with_iobinding` is a
@@ -220,7 +238,14 @@ class OnnxPolicy:
         # still overflow it, so a non-finite sum is counted exactly before imputing.
         finite = math.isfinite(sum(observation))
         self.last_imputed = 0 if finite else imputed(observation)
-        self.normaliser.into(observation, self._row, finite or not self.last_imputed)
+        if not self._in_graph:
+            self.normaliser.into(observation, self._row, finite or not self.last_imputed)
+        elif finite or not self.last_imputed:
+            self._row[:] = observation
+        else:  # the normaliser imputes a NaN at its mean (0 once normalised): so does this
+            self._row[:] = [
+                m if v != v else v for v, m in zip(observation, self._means, strict=True)
+            ]
         self._run()
         scores: list[float] = self._score_row.tolist()
         # float32 scores summed in float64 cannot overflow: finite sum == every score finite

@@ -87,15 +87,21 @@ def _lone_entry(msg: FixMessage) -> bool:
     if len(fields) != msg.field_count:  # a tag repeats
         return False
     shape = tuple(fields)  # wire order, as no tag repeats
+    if shape == _last_lone[0]:  # a feed repeats one shape: compared, not hashed and looked up
+        return True
     lone = _LONE_SHAPES.get(shape)
     if lone is None:
         if len(_LONE_SHAPES) >= 64:
             _LONE_SHAPES.clear()
         lone = _LONE_SHAPES[shape] = _is_lone_shape(shape)
+    if lone:
+        _last_lone[0] = shape
     return lone
 
 
 _LONE_SHAPES: dict[tuple[int, ...], bool] = {}
+_last_lone: list[tuple[int, ...]] = [()]
+"""The last shape found lone."""
 
 
 def _is_lone_shape(keys: tuple[int, ...]) -> bool:

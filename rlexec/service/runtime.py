@@ -458,7 +458,8 @@ class Service(MarketDataListener, OrderEvents):
     # -- market data (MarketDataListener): the hot path starts here ------------------------
 
     def on_book(self, symbol: str, book: L2Book) -> None:
-        started = time.perf_counter()
+        worked = symbol in self.parents.live_on  # a parent works it: a decision may be due
+        started = time.perf_counter() if worked else 0.0
         venue_ns = self.md.venue_time_ns
         now = self.clock.now_ns() if venue_ns is None else self.clock.observe(venue_ns)
         market = self.markets.get(symbol)
@@ -471,7 +472,7 @@ class Service(MarketDataListener, OrderEvents):
         bids, asks = book.bid_prices, book.ask_prices
         if bids and asks:  # the mid, as `book.mid` has it
             self.overlay.on_market(symbol, (bids[-1] + asks[0]) / 2, now)
-        if symbol in self.parents.live_on:  # a parent works it: a decision may be due
+        if worked:
             gate = self.gate
             before = gate.sent
             self.parents.on_market(symbol, now)

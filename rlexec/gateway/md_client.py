@@ -38,6 +38,7 @@ _TRADE = b"2"
 _ACTION_NEW = b"0"
 _ACTION_CHANGE = b"1"
 _ACTION_DELETE = b"2"
+_SET_ACTIONS = (_ACTION_CHANGE, _ACTION_NEW)
 _MD_ENTRY_DATE = 272
 # Module constants rather than `fix.X` attribute reads on the per-message path.
 _NO_MD_ENTRIES = fix.NO_MD_ENTRIES
@@ -330,7 +331,7 @@ class MarketDataClient(Application):
                 "required in every incremental entry",
                 mt,
             )
-        price = parse_price(px, fix.MD_ENTRY_PX, mt)
+        price = parse_price(px, _MD_ENTRY_PX, mt)
         size_text = entry.get(_MD_ENTRY_SIZE)
         if entry_type == _BID:
             side = _BUY
@@ -356,7 +357,7 @@ class MarketDataClient(Application):
         action = entry[_MD_UPDATE_ACTION]
         if action == _ACTION_DELETE:
             size = 0
-        elif action in (_ACTION_CHANGE, _ACTION_NEW):
+        elif action in _SET_ACTIONS:
             if size_text is None:
                 raise FieldError(fix.MD_ENTRY_SIZE, "required for a new or changed level", mt)
             if size_text.isdigit():

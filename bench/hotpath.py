@@ -16,10 +16,15 @@ acknowledged, every cancel and replace confirmed, so the parent's working childr
 at their live steady state. Risk limits are generous (`model_copy`) so nothing is denied
 for rates or position, and the whole Service is rebuilt (untimed) every `--rebuild`
 messages.
-`ort_p50_us`: one `OnnxPolicy().decide(obs)` on a real observation, in the same run.
+`ort_p50_us`: one `OnnxPolicy().decide(obs)` on a real observation, in the same run (the
+policy as the service calls it: normalisation, one ORT run, argmax); `ort_run_p50_us`: one
+plain `InferenceSession.run` of the shipped model on that observation normalised (the
+textbook single inference; `ratio_p50_to_ort_run` is p50 over it), for context.
 
 `md`: X messages through connection → session → book → features with no decision due (no
-parent): `md_msgs_per_s`. Messages are synthetic level updates around $585 (random walk of a
+parent): `md_msgs_per_s`; `md_parent_msgs_per_s`: the same with a working "rl" parent on the
+symbol whose next decision is not due (messages 10 µs of venue time apart), so each message
+also asks the parent manager. Messages are synthetic level updates around $585 (random walk of a
 10-level book, one or two entries each) produced by the simulator's own `Subscription`.
 
 gc is disabled during every timing loop. Prints one JSON object; medians over `--repeat` runs.
@@ -44,6 +49,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+import onnxruntime as ort  # noqa: E402
 
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
@@ -322,8 +329,31 @@ def answer(service: Service, sent: list[bytes]) -> None:
 def ort_p50(n: int, rig_obs: list[float]) -> float:
     policy = OnnxPolicy()
     decide = policy.decide
+    return call_p50(n, lambda: decide(rig_obs))
+
+
+def ort_run_p50(n: int, rig_obs: list[float]) -> float:
+    """One `InferenceSession.run` of the shipped model on the observation, normalised."""
+    policy = OnnxPolicy()
+    session = ort.InferenceSession(
+        str(policy.path), policy_session_options(), providers=["CPUExecutionProvider"]
+    )
+    feed = {session.get_inputs()[0].name: policy.normalise(rig_obs)[None, :]}
+    run = session.run
+    return call_p50(n, lambda: run(None, feed))
+
+
+def policy_session_options() -> ort.SessionOptions:
+    options = ort.SessionOptions()  # as OnnxPolicy sets them: one thread, sequential
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def call_p50(n: int, call: Callable[[], object]) -> float:
     for _ in range(min(n, 200)):
-        decide(rig_obs)
+        call()
     out = [0] * n
     clock_ns = time.perf_counter_ns
     gc.collect()
@@ -331,7 +361,7 @@ def ort_p50(n: int, rig_obs: list[float]) -> float:
     try:
         for i in range(n):
             t0 = clock_ns()
-            decide(rig_obs)
+            call()
             out[i] = clock_ns() - t0
     finally:
         gc.enable()
@@ -349,9 +379,10 @@ async def observation(seed: int) -> list[float]:
     return list(parent.ex.observation())
 
 
-async def md_throughput(messages: int, seed: int) -> float:
-    rig = await build(seed, parent=False, horizon_s=1.0)
-    frames = rig.frames(messages, 1_000_000)  # 1 ms of venue time apart
+async def md_throughput(messages: int, seed: int, parent: bool = False) -> float:
+    rig = await build(seed, parent=parent, horizon_s=600.0)
+    # 1 ms of venue time apart; 10 µs with a parent, whose next decision is then not due
+    frames = rig.frames(messages, 10_000 if parent else 1_000_000)
     feed = rig.md_conn.data_received
     clock_ns = time.perf_counter_ns
     gc.collect()
@@ -365,6 +396,9 @@ async def md_throughput(messages: int, seed: int) -> float:
         gc.enable()
     book = rig.service.md.books[SYMBOL]
     assert book.is_two_sided and SYMBOL not in rig.service.md.stale, "md bench book went stale"
+    if parent:
+        working = [p for p in rig.service.parents.parents.values() if p.ex is not None]
+        assert working and all(p.decisions == 1 for p in working), "a decision fell due"
     return messages / (elapsed / 1e9)
 
 
@@ -376,6 +410,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     p99s: list[float] = []
     orts: list[float] = []
     rates: list[float] = []
+    parent_rates: list[float] = []
+    ort_runs: list[float] = []
     firsts: list[int] = []
     decisions = orders = 0
     for r in range(args.repeat):
@@ -387,20 +423,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             p50s.append(percentile(res["samples"], 0.5))
             p99s.append(percentile(res["samples"], 0.99))
         orts.append(ort_p50(args.ort_iterations, obs))
+        ort_runs.append(ort_run_p50(args.ort_iterations, obs))
         rates.append(await md_throughput(args.md_messages, args.seed + r))
+        parent_rates.append(await md_throughput(args.md_messages, args.seed + r, parent=True))
     p50 = statistics.median(p50s) if p50s else None
     p99 = statistics.median(p99s) if p99s else None
     ort = statistics.median(orts)
     ratio = None if p50 is None else p50 / ort
     md_rate = statistics.median(rates)
+    ort_run = statistics.median(ort_runs)
     return {
         "bench": "service.hotpath",
         "p50_us": None if p50 is None else round(p50, 3),
         "p99_us": None if p99 is None else round(p99, 3),
         "ort_p50_us": round(ort, 3),
         "ratio_p50_to_ort": None if ratio is None else round(ratio, 2),
+        "ort_run_p50_us": round(ort_run, 3),
+        "ratio_p50_to_ort_run": None if p50 is None else round(p50 / ort_run, 2),
         "first_decision_p50_us": round(percentile(sorted(firsts), 0.5), 3) if firsts else None,
         "md_msgs_per_s": round(md_rate),
+        "md_parent_msgs_per_s": round(statistics.median(parent_rates)),
         "messages": args.iterations * args.repeat,
         "decisions": decisions,
         "orders_sent": orders,

@@ -17,13 +17,15 @@ def test_hotpath_bench_prints_json_and_sends_orders() -> None:
         capture_output=True, text=True, timeout=300, check=True, cwd=REPO,
     )  # fmt: skip
     result = json.loads(out.stdout)
-    for key in ("p50_us", "p99_us", "ort_p50_us", "ratio_p50_to_ort", "md_msgs_per_s"):
+    for key in ("p50_us", "p99_us", "ort_p50_us", "ratio_p50_to_ort", "md_msgs_per_s",
+                "ort_run_p50_us", "ratio_p50_to_ort_run", "md_parent_msgs_per_s"):  # fmt: skip
         assert key in result
     assert result["messages"] == 60
     assert result["decisions"] == 60  # every measured message made a decision due
     assert 0 < result["orders_sent"] <= 60
     assert result["p50_us"] > 0 and result["p99_us"] >= result["p50_us"]
-    assert result["md_msgs_per_s"] > 0
+    assert result["md_msgs_per_s"] > 0 and result["md_parent_msgs_per_s"] > 0
+    assert result["ort_run_p50_us"] > 0
 
 
 def test_hotpath_bench_refuses_bad_counts() -> None:

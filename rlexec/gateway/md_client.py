@@ -38,6 +38,7 @@ _TRADE = b"2"
 _ACTION_NEW = b"0"
 _ACTION_CHANGE = b"1"
 _ACTION_DELETE = b"2"
+_SET_ACTIONS = (_ACTION_CHANGE, _ACTION_NEW)
 _MD_ENTRY_DATE = 272
 # Module constants rather than `fix.X` attribute reads on the per-message path.
 _NO_MD_ENTRIES = fix.NO_MD_ENTRIES
@@ -48,6 +49,10 @@ _MD_ENTRY_SIZE = fix.MD_ENTRY_SIZE
 _MD_ENTRY_TIME = fix.MD_ENTRY_TIME
 _SYMBOL = fix.SYMBOL
 _RPT_SEQ = fix.RPT_SEQ
+_MSG_TYPE = fix.MSG_TYPE
+_X = MsgType.MARKET_DATA_INCREMENTAL
+_BUY = Side.BUY
+_SELL = Side.SELL
 _ENTRY_TAGS = frozenset(
     {
         fix.MD_UPDATE_ACTION,
@@ -83,15 +88,21 @@ def _lone_entry(msg: FixMessage) -> bool:
     if len(fields) != msg.field_count:  # a tag repeats
         return False
     shape = tuple(fields)  # wire order, as no tag repeats
+    if shape == _last_lone[0]:  # a feed repeats one shape: compared, not hashed and looked up
+        return True
     lone = _LONE_SHAPES.get(shape)
     if lone is None:
         if len(_LONE_SHAPES) >= 64:
             _LONE_SHAPES.clear()
         lone = _LONE_SHAPES[shape] = _is_lone_shape(shape)
+    if lone:
+        _last_lone[0] = shape
     return lone
 
 
 _LONE_SHAPES: dict[tuple[int, ...], bool] = {}
+_last_lone: list[tuple[int, ...]] = [()]
+"""The last shape found lone."""
 
 
 def _is_lone_shape(keys: tuple[int, ...]) -> bool:
@@ -141,6 +152,10 @@ class MarketDataClient(Application):
         self.venue_time_ns: int | None = None
         """The latest MDEntryDate (272) + MDEntryTime (273) the venue stamped on an
         incremental: the market's own clock (a simulator may run faster than real time)."""
+        self._second_day = b""
+        self._second = b""
+        self._second_ns = 0
+        """The day, `HH:MM:SS.` and epoch ns of the last venue stamp's second (`_venue_time`)."""
         self._next_rpt: dict[str, int | None] = {}
         self._snapshot_rpt: dict[str, int] = {}
         self._subscriptions: dict[str, str] = {}
@@ -201,9 +216,9 @@ class MarketDataClient(Application):
             self._mark_stale(symbol, f"session down: {reason}")
 
     def on_message(self, session: FixSession, message: FixMessage) -> None:
-        msg_type = message.fields.get(fix.MSG_TYPE)
+        msg_type = message.fields.get(_MSG_TYPE)
         try:
-            if msg_type == MsgType.MARKET_DATA_INCREMENTAL:
+            if msg_type == _X:
                 self._on_incremental(message)
             elif msg_type == MsgType.MARKET_DATA_SNAPSHOT:
                 self._on_snapshot(message)
@@ -294,7 +309,7 @@ class MarketDataClient(Application):
     def _apply_entry(self, entry: dict[int, bytes], symbol: str | None, now: int) -> L2Book | None:
         """Apply one incremental entry for `symbol` (the entry's own or the one in effect);
         the book if a level changed, None if not (a trade, a stale book, an old RptSeq)."""
-        mt = MsgType.MARKET_DATA_INCREMENTAL
+        mt = _X
         if symbol is None:
             raise FieldError(fix.SYMBOL, "missing from an incremental entry", mt)
         book = self.books.get(symbol)
@@ -302,9 +317,10 @@ class MarketDataClient(Application):
             return None
         rpt_text = entry.get(_RPT_SEQ)
         if rpt_text is not None:
-            expected = self._next_rpt.get(symbol)
+            next_rpt = self._next_rpt
+            expected = next_rpt.get(symbol)
             if expected is not None and rpt_text.isdigit() and int(rpt_text) == expected:
-                self._next_rpt[symbol] = expected + 1  # in sequence: the usual case
+                next_rpt[symbol] = expected + 1  # in sequence: the usual case
             elif not self._in_sequence(symbol, rpt_text):
                 return None
         entry_type = entry.get(_MD_ENTRY_TYPE)
@@ -315,23 +331,23 @@ class MarketDataClient(Application):
                 "required in every incremental entry",
                 mt,
             )
-        price = parse_price(px, fix.MD_ENTRY_PX, mt)
+        price = parse_price(px, _MD_ENTRY_PX, mt)
         size_text = entry.get(_MD_ENTRY_SIZE)
         if entry_type == _BID:
-            side = Side.BUY
+            side = _BUY
         elif entry_type == _OFFER:
-            side = Side.SELL
+            side = _SELL
         elif entry_type == _TRADE:
             if size_text is None:
                 raise FieldError(fix.MD_ENTRY_SIZE, "required in a trade entry", mt)
             aggressor = entry.get(fix.SIDE)
             if aggressor == b"1":
-                side = Side.BUY
+                side = _BUY
             elif aggressor == b"2":
-                side = Side.SELL
+                side = _SELL
             else:
                 ask = book.best_ask
-                side = Side.BUY if ask is not None and price >= ask else Side.SELL
+                side = _BUY if ask is not None and price >= ask else _SELL
             self.listener.on_trade(
                 symbol, Trade(now, price, parse_qty(size_text, fix.MD_ENTRY_SIZE, mt), side)
             )
@@ -341,7 +357,7 @@ class MarketDataClient(Application):
         action = entry[_MD_UPDATE_ACTION]
         if action == _ACTION_DELETE:
             size = 0
-        elif action in (_ACTION_CHANGE, _ACTION_NEW):
+        elif action in _SET_ACTIONS:
             if size_text is None:
                 raise FieldError(fix.MD_ENTRY_SIZE, "required for a new or changed level", mt)
             if size_text.isdigit():
@@ -358,10 +374,19 @@ class MarketDataClient(Application):
         day, at = entry.get(_MD_ENTRY_DATE), entry.get(_MD_ENTRY_TIME)
         if day is None or at is None:
             return
-        try:
-            ns = parse_utc_timestamp_ns(day + b"-" + at)
-        except ValueError as exc:
-            raise FieldError(fix.MD_ENTRY_TIME, str(exc), MsgType.MARKET_DATA_INCREMENTAL) from None
+        frac = at[9:]
+        if at[:9] == self._second and day == self._second_day and len(frac) <= 9 and frac.isdigit():
+            # The second of the last stamp (`HH:MM:SS.` and the day alike): its fraction only,
+            # what `parse_utc_timestamp_ns` answers (a test holds the two to the same values).
+            ns = self._second_ns + int(frac.ljust(9, b"0"))
+        else:
+            try:
+                ns = parse_utc_timestamp_ns(day + b"-" + at)
+            except ValueError as exc:
+                raise FieldError(fix.MD_ENTRY_TIME, str(exc), _X) from None
+            if at[8:9] == b".":
+                self._second_day, self._second = day, at[:9]
+                self._second_ns = ns - ns % 1_000_000_000
         if self.venue_time_ns is None or ns > self.venue_time_ns:
             self.venue_time_ns = ns
 

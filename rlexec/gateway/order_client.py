@@ -36,6 +36,7 @@ from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 log = logging.getLogger("rlexec.gateway")
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_NEW_ORDER_SINGLE = MsgType.NEW_ORDER_SINGLE
 
 
 class OrderEntryError(GatewayError):
@@ -55,6 +56,62 @@ def default_clordid_prefix() -> str:
     """Milliseconds since the epoch and the pid, base 36: a restarted process (or a second one
     started in the same millisecond) never produces a ClOrdID an earlier one used."""
     return f"{_base36(time.time_ns() // 1_000_000)}{_base36(os.getpid())}-"
+
+
+class NewOrderEncoder:
+    """NewOrderSingle bodies filled into pre-built templates.
+
+    What is fixed for a (symbol, side) and for an (order type, time in force) is encoded
+    once; per order only the ClOrdID, TransactTime, quantity and price are filled in, with
+    one format operation. Field order and bytes are those of the plain encoding (11, [1],
+    55, 54, 60, 38, 40, [44], 59); a test holds it to that and to simplefix, byte for byte.
+    """
+
+    MAX_HEADS = 4096
+    """(symbol, side) templates kept before the cache is cleared."""
+
+    __slots__ = ("_account", "_heads", "_tails")
+
+    def __init__(self, account: bytes = b"") -> None:
+        self._account = account
+        """`1=<account><SOH>`, or empty."""
+        self._heads: dict[tuple[str, Side], bytes] = {}
+        self._tails: dict[tuple[OrderType, TimeInForce], tuple[bytes, bytes]] = {}
+
+    def body(self, cl_ord_id: str, intent: OrderIntent, transact_time: bytes) -> bytes:
+        """The fields after the standard header, for `session.send(b"D", ...)`."""
+        head = self._heads.get((intent.symbol, intent.side))
+        if head is None:
+            head = self._head(intent.symbol, intent.side)
+        tail = self._tails.get((intent.order_type, intent.time_in_force))
+        if tail is None:
+            tail = self._tail(intent.order_type, intent.time_in_force)
+        price = intent.price
+        if price is None:
+            return b"11=%s%s%s\x0138=%d%s%s" % (
+                cl_ord_id.encode(), head, transact_time, intent.quantity, tail[0], tail[1]
+            )  # fmt: skip
+        return b"11=%s%s%s\x0138=%d%s44=%s\x01%s" % (
+            cl_ord_id.encode(), head, transact_time, intent.quantity, tail[0],
+            format_price(price), tail[1],
+        )  # fmt: skip
+
+    def _head(self, symbol: str, side: Side) -> bytes:
+        """`<SOH>[1=…<SOH>]55=<symbol><SOH>54=<side><SOH>60=`: from the ClOrdID to TransactTime."""
+        if len(self._heads) >= self.MAX_HEADS:
+            self._heads.clear()
+        head = b"\x01%s55=%s\x0154=%s\x0160=" % (self._account, symbol.encode(), SIDE_CODES[side])
+        self._heads[(symbol, side)] = head
+        return head
+
+    def _tail(self, order_type: OrderType, tif: TimeInForce) -> tuple[bytes, bytes]:
+        """`<SOH>40=<type><SOH>` and `59=<tif><SOH>`: around the price, if any."""
+        tail = (
+            b"\x0140=" + ORD_TYPE_CODES[order_type] + b"\x01",
+            b"59=" + TIF_CODES[tif] + b"\x01",
+        )
+        self._tails[(order_type, tif)] = tail
+        return tail
 
 
 class OrderEvents:
@@ -107,6 +164,7 @@ class OrderClient(Application):
         if "\x01" in self.clordid_prefix or not self.clordid_prefix.isprintable():
             raise OrderEntryError(f"ClOrdID prefix is not printable: {self.clordid_prefix!r}")
         self._account = b"1=" + account.encode() + b"\x01" if account else b""
+        self._new_orders = NewOrderEncoder(self._account)
         self._next_id = 0
         self.working: dict[str, WorkingOrder] = {}
         """Orders sent and not yet in a terminal state, by their current ClOrdID."""
@@ -127,25 +185,7 @@ class OrderClient(Application):
         cl = cl_ord_id if cl_ord_id is not None else self.next_cl_ord_id()
         if cl in self.working:
             raise OrderEntryError(f"ClOrdID {cl} is already in use by a working order")
-        body = (
-            b"11="
-            + cl.encode()
-            + b"\x01"
-            + self._account
-            + b"55="
-            + intent.symbol.encode()
-            + b"\x0154="
-            + SIDE_CODES[intent.side]
-            + b"\x0160="
-            + utc_timestamp()
-            + b"\x0138=%d\x0140=" % intent.quantity
-            + ORD_TYPE_CODES[intent.order_type]
-            + b"\x01"
-        )
-        if intent.price is not None:
-            body += b"44=" + format_price(intent.price) + b"\x01"
-        body += b"59=" + TIF_CODES[intent.time_in_force] + b"\x01"
-        self.session.send(MsgType.NEW_ORDER_SINGLE, body)
+        self.session.send(_NEW_ORDER_SINGLE, self._new_orders.body(cl, intent, utc_timestamp()))
         self.working[cl] = WorkingOrder(
             cl,
             intent.symbol,

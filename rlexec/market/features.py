@@ -159,20 +159,24 @@ class FeatureBuilder:
     def market_vector(self, now_ns: int | None = None) -> list[float]:
         """The market features in contract order; NaN where the book is one-sided."""
         now = self._now_ns if now_ns is None else max(now_ns, self._now_ns)
-        self._expire(now)
+        return self._market(now)
+
+    def _market(self, now: int) -> list[float]:
+        if self._trades:
+            self._expire(now)
         book = self.book
-        nan = math.nan
-        bid, ask = book.best_bid, book.best_ask
-        if bid is None or ask is None:
-            spread = imb1 = micro = nan
-        else:
+        bids, asks = book.bid_prices, book.ask_prices
+        if bids and asks:
+            bid, ask = bids[-1], asks[0]
             bsz, asz = book.best_bid_size, book.best_ask_size
             spread = (ask - bid) / self._cfg.tick_size
             imb1 = (bsz - asz) / (bsz + asz)
             mid = (bid + ask) / 2
             micro = ((bid * asz + ask * bsz) / (bsz + asz) - mid) / mid * 1e4
+        else:
+            spread = imb1 = micro = math.nan
         total = book.bid_total + book.ask_total
-        depth_imb = (book.bid_total - book.ask_total) / total if total else nan
+        depth_imb = (book.bid_total - book.ask_total) / total if total else math.nan
         since = self._last_trade_ns if self._last_trade_ns is not None else self._first_ns
         since_s = (now - since) / 1e9 if since is not None else 0.0
         return [
@@ -185,10 +189,12 @@ class FeatureBuilder:
         now = self._now_ns if now_ns is None else max(now_ns, self._now_ns)
         horizon = execution.end_ns - execution.start_ns
         elapsed = (now - execution.start_ns) / horizon if horizon > 0 else 1.0
-        remaining = 1.0 - execution.filled / execution.quantity if execution.quantity else 0.0
-        return [
-            *self.market_vector(now),
-            min(1.0, max(0.0, elapsed)),
-            min(1.0, max(0.0, remaining)),
-            execution.shortfall_bps(),
-        ]
+        quantity = execution.quantity
+        remaining = 1.0 - execution.filled / quantity if quantity else 0.0
+        values = self._market(now)
+        values += (
+            1.0 if elapsed > 1.0 else (elapsed if elapsed > 0.0 else 0.0),  # clamped to [0, 1]
+            1.0 if remaining > 1.0 else (remaining if remaining > 0.0 else 0.0),
+            execution.shortfall_bps() if execution.filled else 0.0,
+        )
+        return values

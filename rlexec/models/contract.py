@@ -86,7 +86,7 @@ class Normaliser:
     the live service feeds it the same instead of refusing what training accepted.
     """
 
-    __slots__ = ("_inv_std", "_neg_clip", "clip", "mean", "std")
+    __slots__ = ("_clip32", "_inv_std", "_neg_clip", "_neg_clip32", "clip", "mean", "std")
 
     def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, clip: float = 10.0) -> None:
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -102,24 +102,35 @@ class Normaliser:
         self.clip = float(clip)
         self._neg_clip = -self.clip
         self._inv_std = (1.0 / self.std).astype(np.float32)
+        # float32 scalars: the same values (both are exact in float32), one cast fewer per call
+        self._clip32 = np.float32(self.clip)
+        self._neg_clip32 = np.float32(self._neg_clip)
 
     @classmethod
     def identity(cls, n: int = len(OBSERVATION_NAMES)) -> Normaliser:
         return cls(np.zeros(n), np.ones(n))
 
+    @property
+    def inv_std(self) -> Obs:
+        """1 / std in float32, the factor `into` multiplies by."""
+        return self._inv_std
+
     def __call__(self, raw: Sequence[float]) -> Obs:
         x = np.asarray(raw, dtype=np.float32)
         return self.into(raw, x)
 
-    def into(self, raw: Sequence[float], x: Obs) -> Obs:
-        """Normalise `raw` into the float32 array `x` (same length), in place; returns `x`."""
+    def into(self, raw: Sequence[float], x: Obs, finite: bool | None = None) -> Obs:
+        """Normalise `raw` into the float32 array `x` (same length), in place; returns `x`.
+        `finite`: whether every value of `raw` is finite, when the caller already knows."""
         x[:] = raw
-        np.subtract(x, self.mean, out=x)
-        np.multiply(x, self._inv_std, out=x)
-        if not all(map(math.isfinite, raw)):  # the rare path: impute and clamp infinities
+        np.subtract(x, self.mean, x)
+        np.multiply(x, self._inv_std, x)
+        if finite is None:
+            finite = all(map(math.isfinite, raw))
+        if not finite:  # the rare path: impute and clamp infinities
             np.nan_to_num(x, copy=False, nan=0.0, posinf=self.clip, neginf=self._neg_clip)
-        np.minimum(x, self.clip, out=x)
-        np.maximum(x, self._neg_clip, out=x)
+        np.minimum(x, self._clip32, out=x)
+        np.maximum(x, self._neg_clip32, out=x)
         return x
 
 

@@ -65,6 +65,9 @@ class New:
 
 
 PlanStep = Cancel | Replace | New
+_CROSS = Tactic.CROSS
+_INSIDE = Tactic.INSIDE
+_BUY = Side.BUY
 
 
 def plan_rest(working: Sequence[ChildView], quantity: int, price: int | None) -> list[PlanStep]:
@@ -105,17 +108,19 @@ def plan(
     working: Sequence[ChildView], quantity: int, tactic: Tactic, price: int | None
 ) -> list[PlanStep]:
     """The orders that make `quantity` work by `tactic` at `price`, given what is working."""
-    if tactic is Tactic.CROSS:
+    if tactic is _CROSS:
         return plan_take(working, quantity, price)
     return plan_rest(working, quantity, price)
 
 
 def tactic_price(book: L2Book, side: Side, tactic: Tactic, tick: int, collar: int) -> int | None:
     """The limit price a tactic means in the current book, None if the book cannot say."""
-    bid, ask = book.best_bid, book.best_ask
-    buy = side is Side.BUY
+    bids, asks = book.bid_prices, book.ask_prices  # best_bid, best_ask without the calls
+    bid = bids[-1] if bids else None
+    ask = asks[0] if asks else None
+    buy = side is _BUY
     near, far = (bid, ask) if buy else (ask, bid)
-    if tactic is Tactic.CROSS:
+    if tactic is _CROSS:
         if far is None:
             return None
         return far + collar if buy else far - collar
@@ -123,7 +128,7 @@ def tactic_price(book: L2Book, side: Side, tactic: Tactic, tick: int, collar: in
         if far is None:
             return None
         near = far - tick if buy else far + tick
-    if tactic is Tactic.INSIDE and far is not None and abs(far - near) > tick:
+    if tactic is _INSIDE and far is not None and abs(far - near) > tick:
         return near + tick if buy else near - tick
     return near
 
@@ -178,7 +183,12 @@ class PlannedExecution(ABC):
     def work(self, quantity: int, tactic: Tactic) -> None:
         """Have `quantity` working now by `tactic`: rest it passively (keeping queue position
         where the price is unchanged) or take it with an IOC limit through the far touch."""
-        quantity = max(0, min(quantity, self.remaining))
+        state = self.state
+        remaining = state.quantity - state.filled  # self.remaining
+        if quantity > remaining:
+            quantity = remaining
+        if quantity < 0:
+            quantity = 0
         self.execute(plan(self.working(), quantity, tactic, self.price_for(tactic)))
 
     def rest(self, quantity: int, price: int | None) -> None:

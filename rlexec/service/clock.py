@@ -16,8 +16,9 @@ from typing import Protocol
 class Clock(Protocol):
     def now_ns(self) -> int: ...
 
-    def observe(self, venue_ns: int) -> None:
-        """A timestamp the venue stamped on a message."""
+    def observe(self, venue_ns: int) -> int:
+        """A timestamp the venue stamped on a message; returns the time now (one call for the
+        market-data path's two questions)."""
 
 
 class WallClock:
@@ -28,8 +29,8 @@ class WallClock:
     def now_ns(self) -> int:
         return time.time_ns()
 
-    def observe(self, venue_ns: int) -> None:
-        return None
+    def observe(self, venue_ns: int) -> int:
+        return time.time_ns()
 
 
 class VenueClock:
@@ -45,9 +46,10 @@ class VenueClock:
     def now_ns(self) -> int:
         return self._now
 
-    def observe(self, venue_ns: int) -> None:
+    def observe(self, venue_ns: int) -> int:
         if venue_ns > self._now:
             self._now = venue_ns
+        return self._now
 
 
 def make_clock(kind: str) -> WallClock | VenueClock:

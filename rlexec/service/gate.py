@@ -67,7 +67,10 @@ class OrderGate:
         """Send an approved new order; raises SendError (and keeps nothing) if it cannot go."""
         if type(approval) is not Approval:
             raise SendError(f"only an Approval from the risk overlay can be sent, not {approval!r}")
-        intent = _approved_intent(approval)
+        try:
+            intent = approval.intent
+        except AttributeError:
+            intent = _approved_intent(approval)  # a forged one: refused there, with the reason
         now = self.clock()
         try:
             cl = self.next_id(parent_id)

@@ -30,6 +30,7 @@ from rlexec.models.port import (
     PlannedExecution,
     PlanStep,
     Replace,
+    tactic_price,
 )
 from rlexec.models.signal import SignalModel, observation
 from rlexec.risk import Approval, RiskOverlay
@@ -42,6 +43,10 @@ from rlexec.service.oms import ChildOrder, ChildState, Oms
 _PENDING = frozenset(
     {ChildState.PENDING_NEW, ChildState.PENDING_CANCEL, ChildState.PENDING_REPLACE}
 )
+_LIMIT = OrderType.LIMIT
+_BUY = Side.BUY
+_view = tuple.__new__
+"""Builds a `ChildView` from a ready tuple in C (its generated `__new__` is a Python frame)."""
 
 
 @dataclass(slots=True)
@@ -127,6 +132,11 @@ class LiveExecution(PlannedExecution):
         self.start_volume = market.volume
         self.log = DecisionLog()
         self._open_at_plan = 0
+        self._working_leaves = 0
+        """Σ leaves of the views the last `working()` returned (what a plan is made from)."""
+        self._limits: object = None
+        self._max_order_qty: int | None = None
+        """The symbol's max_order_qty from the overlay's limits (re-read when they change)."""
 
     # -- the port's reads ----------------------------------------------------------------
 
@@ -139,11 +149,13 @@ class LiveExecution(PlannedExecution):
         return self.market.volume - self.start_volume
 
     def observation(self) -> list[float]:
+        if self.signal is None:  # what `observation` builds without a signal, one call less
+            return self.market.features.vector(self.state, self.clock())
         return observation(self.market.features, self.state, self.clock(), self.signal)
 
     def price_for(self, tactic: Tactic) -> int | None:
-        price = super().price_for(tactic)
-        return self._within_limit(price)
+        price = tactic_price(self.book, self.side, tactic, self.tick, self.collar)
+        return price if self.limit_price is None else self._within_limit(price)
 
     def _within_limit(self, price: int | None) -> int | None:
         limit = self.limit_price
@@ -156,12 +168,17 @@ class LiveExecution(PlannedExecution):
 
     def working(self) -> list[ChildView]:
         pending = _PENDING
-        views = [
-            ChildView(
-                c.cl_ord_id, c.price, max(c.quantity - c.cum_qty, 0), c.cum_qty, c.state in pending
-            )
-            for c in self.children()  # non-terminal, so leaves is what is not filled
-        ]
+        views: list[ChildView] = []
+        append = views.append
+        total = 0
+        for c in self.oms.live(self.parent_id):  # non-terminal: leaves is what is not filled
+            cum = c.cum_qty
+            leaves = c.quantity - cum
+            if leaves < 0:
+                leaves = 0
+            total += leaves
+            append(_view(ChildView, (c.cl_ord_id, c.price, leaves, cum, c.state in pending)))
+        self._working_leaves = total
         self.log.working.append(views)
         return views
 
@@ -175,12 +192,10 @@ class LiveExecution(PlannedExecution):
         the new order does not wait behind the cancels' encoding, and nothing is loosened by
         it: until the venue confirms a cancel, the parent's cap and the risk overlay count that
         child as open, exactly as they would had the cancel gone first."""
-        self.log.plans.append(list(steps))
-        views = self.log.working[-1] if self.log.working else None
+        log = self.log
+        log.plans.append(list(steps))
         # what is open as the plan starts: the children it was made from (news go first)
-        self._open_at_plan = (
-            sum(v.leaves for v in views) if views is not None else self.open_quantity()
-        )
+        self._open_at_plan = self._working_leaves if log.working else self.open_quantity()
         for step in steps:
             if type(step) is New:
                 self._new(step)
@@ -238,24 +253,31 @@ class LiveExecution(PlannedExecution):
     def _new(self, step: New) -> None:
         quantity = step.quantity
         open_qty = self._open_at_plan
-        room = self.remaining - open_qty
+        state = self.state
+        remaining = state.quantity - state.filled  # self.remaining
+        room = remaining - open_qty
         if self.max_participation is not None:
             p = self.max_participation
-            allowed = int(p / (1 - p) * self.market_volume) if p < 1 else self.remaining
-            room = min(room, allowed - self.state.filled - open_qty)
+            allowed = int(p / (1 - p) * self.market_volume) if p < 1 else remaining
+            room = min(room, allowed - state.filled - open_qty)
         if room < quantity:
             quantity = max(0, room)
             self.log.outcomes.append(
                 StepOutcome(step, "capped", f"quantity {step.quantity} → {quantity}")
             )
-        limits = self.overlay.limits.symbols.get(self.symbol)
-        if limits is not None and quantity > limits.max_order_qty:
+        limits = self.overlay.limits
+        if limits is not self._limits:  # read once per limits object, not per order
+            symbol_limits = limits.symbols.get(self.symbol)
+            self._max_order_qty = None if symbol_limits is None else symbol_limits.max_order_qty
+            self._limits = limits
+        max_qty = self._max_order_qty
+        if max_qty is not None and quantity > max_qty:
             # One order per step, at most the largest the overlay allows: the rest waits
             # for the next decision (or the next horizon take), never a burst of clones.
             self.log.outcomes.append(StepOutcome(
-                step, "capped", f"quantity {quantity} → max_order_qty {limits.max_order_qty}"
+                step, "capped", f"quantity {quantity} → max_order_qty {max_qty}"
             ))  # fmt: skip
-            quantity = limits.max_order_qty
+            quantity = max_qty
         # -- dynamic risk monitors (issue 14): never more than the plan, nothing while paused
         if self.monitors is not None:
             scaled = self.monitors.scale(self.symbol, quantity)
@@ -269,10 +291,16 @@ class LiveExecution(PlannedExecution):
         self._send_new(step, quantity)
 
     def _send_new(self, step: New, quantity: int) -> bool:
+        order_type = step.order_type
+        if order_type is not _LIMIT:
+            price = None
+        elif self.limit_price is None:
+            price = step.price
+        else:
+            price = self._within_limit(step.price)
         intent = OrderIntent(
-            self.symbol, self.side, quantity, step.order_type,
-            self._within_limit(step.price) if step.order_type is OrderType.LIMIT else None,
-            step.time_in_force, self.parent_id,
+            self.symbol, self.side, quantity, order_type, price, step.time_in_force,
+            self.parent_id,
         )  # fmt: skip
         decision = self.overlay.check(intent, self.clock())
         if not decision.approved:

@@ -58,6 +58,6 @@ class SymbolMarket:
         return (
             self.stale_reason is None
             and self.last_update_ns > 0
-            and self.book.is_two_sided
+            and bool(self.book.bid_prices and self.book.ask_prices)  # book.is_two_sided
             and now_ns - self.last_update_ns <= stale_after_ns
         )

@@ -23,7 +23,7 @@ Pure and synchronous: no asyncio, no I/O, no logging; it is on the execution-rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Final, Protocol
@@ -343,6 +343,12 @@ class Oms:
             return list(self._live.values())
         own = self._live_by_parent.get(parent_id)
         return list(own.values()) if own else []
+
+    def live(self, parent_id: str) -> Iterable[ChildOrder]:
+        """`working(parent_id)` without the copy, oldest first: for a reader that changes
+        nothing while it iterates (the decision path's views)."""
+        own = self._live_by_parent.get(parent_id)
+        return own.values() if own else ()
 
     def all(self) -> list[ChildOrder]:
         return list(self._children.values())

@@ -155,6 +155,8 @@ class Parent:
 
 
 AlgoFactory = Callable[[ParentSpec], Algo]
+_PENDING = ParentState.PENDING
+_WORKING = ParentState.WORKING
 
 
 class ParentManager:
@@ -193,6 +195,10 @@ class ParentManager:
         self.lot = lot
         self.patience_ns = round(completion_patience_s * _NS)
         self.parents: dict[str, Parent] = {}
+        self.live_on: dict[str, tuple[Parent, ...]] = {}
+        """Symbol → its parents not yet terminal, in submission order: what a market-data
+        message walks (a tuple, replaced on change, so a parent may finish mid-walk).
+        Read-only outside this class."""
         self._ids = itertools.count(1)
         self._prefix = f"P{time.time_ns() // 1_000_000:x}-"
         self._by_client_id: dict[str, str] = {}
@@ -235,6 +241,9 @@ class ParentManager:
         self.parents[parent.id] = parent
         if parent.spec.client_id is not None:
             self._by_client_id[parent.spec.client_id] = parent.id
+        if not parent.state.is_terminal:  # terminal states are final: such a parent never trades
+            symbol = parent.spec.symbol
+            self.live_on[symbol] = (*self.live_on.get(symbol, ()), parent)
 
     def execution(
         self, parent: Parent, market: SymbolMarket, state: ExecutionState
@@ -295,15 +304,16 @@ class ParentManager:
         market = self.markets.get(symbol)
         if market is None:
             return
-        for parent in self.parents.values():
-            if parent.spec.symbol != symbol:
-                continue
-            state = parent.state
-            if state is ParentState.PENDING:
-                if market.fresh(now_ns, self.stale_after_ns) and self.ready(parent):
-                    self._start(parent, market, now_ns)
-            elif state is ParentState.WORKING:
+        for parent in self.live_on.get(symbol, ()):
+            state = parent.fsm.state
+            if state is _WORKING:
                 self._step(parent, market, now_ns)
+            elif (
+                state is _PENDING
+                and market.fresh(now_ns, self.stale_after_ns)
+                and self.ready(parent)
+            ):
+                self._start(parent, market, now_ns)
 
     def on_fill(self, child: ChildOrder, qty: int, price: int) -> None:
         parent = self.parents.get(child.parent_id or "")
@@ -338,9 +348,10 @@ class ParentManager:
     def _step(self, parent: Parent, market: SymbolMarket, now_ns: int) -> None:
         ex = parent.ex
         assert ex is not None
-        if ex.remaining <= 0:
+        state = ex.state
+        if state.quantity - state.filled <= 0:  # ex.remaining
             return
-        due = (now_ns - ex.state.start_ns) // parent.interval_ns
+        due = (now_ns - state.start_ns) // parent.interval_ns
         if due < parent.next_step and not parent.horizon_phase:
             return
         if not market.fresh(now_ns, self.stale_after_ns):
@@ -364,8 +375,9 @@ class ParentManager:
         parent.latencies_ns.append(time.perf_counter_ns() - started)
 
     def _decide(self, parent: Parent, ex: LiveExecution, step: int, now_ns: int) -> None:
-        touch = (ex.book.best_bid, ex.book.best_ask)
-        remaining = ex.remaining
+        bids, asks = ex.book.bid_prices, ex.book.ask_prices
+        touch = (bids[-1] if bids else None, asks[0] if asks else None)  # best bid, best ask
+        remaining = ex.state.quantity - ex.state.filled  # ex.remaining
         algo = parent.algo
         distrusted = algo.distrusted if isinstance(algo, PolicyAlgo) else 0
         algo.decide(ex, step, parent.steps)
@@ -428,6 +440,12 @@ class ParentManager:
 
     def _finish(self, parent: Parent, event: ParentEvent, why: str) -> None:
         parent.fsm.fire(event)
+        symbol = parent.spec.symbol
+        rest = tuple(p for p in self.live_on.get(symbol, ()) if p is not parent)
+        if rest:
+            self.live_on[symbol] = rest
+        else:  # no parent works the symbol now: market data need not ask
+            self.live_on.pop(symbol, None)
         parent.reason = why
         parent.finished_ns = self.clock()
         if parent.ex is not None:

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -171,6 +172,8 @@ class Service(MarketDataListener, OrderEvents):
         self.parents.on_new = self._reserve_ids
         self.parents.ready = self.ids_ready
         self.parents.on_policy = self._after_policy
+        self._inference: list[float] = []
+        """Inference times (s) not yet in the metrics (see `_record_inference`)."""
         self.recovery: Recovery | None = None
         self.recovered: dict[str, int] = {}
         self.control = Control(self)
@@ -234,8 +237,21 @@ class Service(MarketDataListener, OrderEvents):
     def _after_policy(
         self, symbol: str, observation: list[float], action: int | None, now_ns: int
     ) -> None:
+        self._record_inference()
         self.drift.observe(observation)
         self.monitors.on_action(symbol, action, now_ns)
+
+    def _record_inference(self) -> None:
+        """The inference time(s) and imputed features of the decision just made, into the
+        metrics: after its orders are on the wire, not between the model and the order."""
+        timed = self._inference
+        if timed:
+            for seconds in timed:
+                self.metrics.inference.observe(seconds)
+            timed.clear()
+        imputed = self.policy.last_imputed
+        if imputed:
+            self.metrics.imputed.inc(imputed)
 
     def ids_ready(self, parent: Parent) -> bool:
         allocator = self.allocators.get(parent.id)
@@ -253,21 +269,20 @@ class Service(MarketDataListener, OrderEvents):
         name = spec.algo
         lot = self.settings.lot_size
         if name == "rl":
-            policy = self.policy
-            inference = self.metrics.inference
-            imputed = self.metrics.imputed
+            decide = self.policy.decide
+            timed = self._inference
+            clock = time.perf_counter
             monitors, symbol = self.monitors, spec.symbol
 
             def choose(obs: list[float] | Any) -> int | None:
-                started = time.perf_counter()
-                decision = policy.decide(obs)
-                inference.observe(time.perf_counter() - started)
-                if policy.last_imputed:
-                    imputed.inc(policy.last_imputed)
+                started = clock()
+                decision = decide(obs)
+                # recorded in the metrics by `_after_policy`, once the orders are out
+                timed.append(clock() - started)
                 return None if decision is None else decision.index
 
-            return PolicyAlgo("rl", choose, lot, trusted=lambda: monitors.trusted(symbol),
-                              signal=policy.signal)  # fmt: skip
+            return PolicyAlgo("rl", choose, lot, trusted=partial(monitors.trusted, symbol),
+                              signal=self.policy.signal)  # fmt: skip
         stats = self.stats
         if name == "vwap" and stats is not None:
             return LiveVwapAlgo(IntradayProfile.from_stats(stats))
@@ -443,11 +458,10 @@ class Service(MarketDataListener, OrderEvents):
     # -- market data (MarketDataListener): the hot path starts here ------------------------
 
     def on_book(self, symbol: str, book: L2Book) -> None:
-        started = time.perf_counter()
+        worked = symbol in self.parents.live_on  # a parent works it: a decision may be due
+        started = time.perf_counter() if worked else 0.0
         venue_ns = self.md.venue_time_ns
-        if venue_ns is not None:
-            self.clock.observe(venue_ns)
-        now = self.clock.now_ns()
+        now = self.clock.now_ns() if venue_ns is None else self.clock.observe(venue_ns)
         market = self.markets.get(symbol)
         if market is None:
             return
@@ -455,16 +469,19 @@ class Service(MarketDataListener, OrderEvents):
             log.info("event=market_data_fresh symbol=%s", symbol)
             market.stale_reason = None
         market.on_book(now)
+        bids, asks = book.bid_prices, book.ask_prices
+        if bids and asks:  # the mid, as `book.mid` has it
+            self.overlay.on_market(symbol, (bids[-1] + asks[0]) / 2, now)
+        if worked:
+            gate = self.gate
+            before = gate.sent
+            self.parents.on_market(symbol, now)
+            if gate.sent != before:
+                self.metrics.tick_to_order.observe(time.perf_counter() - started)
+        # Off the tick-to-order chain, after the decision this tick triggered: the count, and
+        # the monitors (their tightenings apply from the next decision on, seconds of market
+        # apart, and never delay this order).
         market.updates.inc()
-        mid = book.mid
-        if mid is not None:
-            self.overlay.on_market(symbol, float(mid), now)
-        before = self.gate.sent
-        self.parents.on_market(symbol, now)
-        if self.gate.sent != before:
-            self.metrics.tick_to_order.observe(time.perf_counter() - started)
-        # The monitors see the tick after the decision it triggered: their tightenings apply
-        # from the next decision on (seconds of market apart), never delaying this order.
         self.monitors.on_book(symbol, book, now)
 
     def on_trade(self, symbol: str, trade: Trade) -> None:

@@ -77,12 +77,20 @@ class AnomalyMonitor:
     # -- per event -------------------------------------------------------------------------
 
     def on_book(self, symbol: str, book: L2Book, now_ns: int) -> None:
+        self.on_touch(symbol, book, book.best_bid, book.best_ask, now_ns)
+
+    def on_touch(
+        self, symbol: str, book: L2Book, bid: int | None, ask: int | None, now_ns: int
+    ) -> None:
+        """`on_book` with the book's best bid and ask already read (the monitor set reads
+        them once for every monitor)."""
         st = self._state.get(symbol)
         if st is None:
             st = self._state[symbol] = _SymbolMarket(now_ns)
         st.last_update = now_ns
-        self._quote_rate(symbol, st, now_ns)
-        bid, ask = book.best_bid, book.best_ask
+        st.bucket_n += 1
+        if now_ns - st.bucket_start >= 1_000_000_000:  # the quote-rate bucket is full
+            self._quote_rate(symbol, st, now_ns)
         if bid is not None and ask is not None and bid >= ask:
             what = "locked" if bid == ask else "crossed"
             st.crossed = True
@@ -127,10 +135,8 @@ class AnomalyMonitor:
     # -- detectors -------------------------------------------------------------------------
 
     def _quote_rate(self, symbol: str, st: _SymbolMarket, now_ns: int) -> None:
-        st.bucket_n += 1
+        """A full one-second bucket (this message counted): its rate against the baseline."""
         elapsed = now_ns - st.bucket_start
-        if elapsed < 1_000_000_000:
-            return
         c = self.config
         rate = st.bucket_n / (elapsed / 1e9)
         st.bucket_start, st.bucket_n = now_ns, 0

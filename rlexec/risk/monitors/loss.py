@@ -61,7 +61,9 @@ class LossMonitor:
         self._evaluate(symbol, lg, now_ns, force=True)
 
     def on_mid(self, symbol: str, mid: float, now_ns: int) -> None:
-        lg = self._ledger(symbol)
+        lg = self._ledgers.get(symbol)
+        if lg is None:
+            lg = self._ledger(symbol)
         lg.mid = mid
         if lg.position or lg.cash:
             self._evaluate(symbol, lg, now_ns, force=False)

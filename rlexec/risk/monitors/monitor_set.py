@@ -82,6 +82,8 @@ class MonitorSet:
         self.anomalies = AnomalyMonitor(config, self, self.volatility.baseline_var_per_s)
         self.trust = TrustMonitor(config, self)
         self.loss = LossMonitor(config, self, max_loss)
+        self._vol_due: dict[str, int] = {}
+        """Symbol → `volatility.due_ns`: the calls before it would do nothing."""
         self._latches: dict[Key, Latch] = {}
         self._wanted: dict[Key, tuple[float, str, str]] = {}
         self._reasons: dict[Key, str] = {}
@@ -130,11 +132,17 @@ class MonitorSet:
     # -- what the service feeds ------------------------------------------------------------
 
     def on_book(self, symbol: str, book: L2Book, now_ns: int) -> None:
-        mid = book.mid
-        if mid is not None:
-            self.volatility.on_mid(symbol, mid, now_ns)
+        # Every market-data message: the touch is read once here for all three monitors.
+        bids, asks = book.bid_prices, book.ask_prices
+        bid = bids[-1] if bids else None
+        ask = asks[0] if asks else None
+        if bid is not None and ask is not None:
+            mid = (bid + ask) / 2
+            if now_ns >= self._vol_due.get(symbol, 0):  # its next sample (1 s apart by default)
+                self.volatility.on_mid(symbol, mid, now_ns)
+                self._vol_due[symbol] = self.volatility.due_ns(symbol)
             self.loss.on_mid(symbol, mid, now_ns)
-        self.anomalies.on_book(symbol, book, now_ns)
+        self.anomalies.on_touch(symbol, book, bid, ask, now_ns)
 
     def on_trade(self, symbol: str, trade: Trade, now_ns: int) -> None:
         self.anomalies.on_trade(symbol, trade, now_ns)

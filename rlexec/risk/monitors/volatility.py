@@ -52,6 +52,12 @@ class VolatilityMonitor:
         w = self.config.vol_weights
         return math.sqrt(60.0 * (w[0] * s.var[0] + w[1] * s.var[1] + w[2] * s.var[2]))
 
+    def due_ns(self, symbol: str) -> int:
+        """When `on_mid` next does anything for `symbol` (0: at the next mid): a caller may
+        skip the calls before (`MonitorSet` does, on every market-data message)."""
+        s = self._state.get(symbol)
+        return 0 if s is None or s.last_ns == 0 else s.last_ns + self.sample_ns
+
     def on_mid(self, symbol: str, mid: float, now_ns: int) -> None:
         s = self._state.get(symbol)
         if s is None:

@@ -1,9 +1,10 @@
-"""Run an exported execution policy: onnxruntime and numpy only, one intra-op thread.
+"""Run an exported execution policy: onnxruntime, one intra-op thread, one run per decision.
 
 Loading checks the model's contract against the live feature builder and refuses a model
 whose features or actions differ, saying exactly which. At run time the observation goes
 through `contract.Normaliser`, the rule the model was trained with (a feature that cannot
-be computed is imputed at its training mean); a non-finite output, or an observation of
+be computed is imputed at its training mean) — inside the graph where it can be put there
+(`policy_graph`), the same float32 arithmetic; a non-finite output, or an observation of
 the wrong length, yields None: the algo then falls back to its schedule (and counts it),
 and nothing odd reaches the venue.
 """

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper
 
@@ -26,7 +28,9 @@ from rlexec.models.contract import (
 from rlexec.models.policy import OnnxPolicy
 
 
-def _gemm(path: Path, weights: np.ndarray, bias: np.ndarray, props: dict[str, str]) -> Path:
+def _gemm(
+    path: Path, weights: npt.NDArray[Any], bias: npt.NDArray[Any], props: dict[str, str]
+) -> Path:
     n, k = weights.shape
     graph = helper.make_graph(
         [helper.make_node("Gemm", ["x", "W", "b"], ["y"])],
@@ -47,7 +51,7 @@ def _gemm(path: Path, weights: np.ndarray, bias: np.ndarray, props: dict[str, st
 
 def signal_model(
     path: Path,
-    weights: np.ndarray | None = None,
+    weights: npt.NDArray[Any] | None = None,
     names: tuple[str, ...] = SIGNAL_FEATURE_NAMES,
     meta: dict[str, str] | None = None,
 ) -> Path:

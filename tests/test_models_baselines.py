@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 import pytest
 
 from rlexec.market.lobster import LobsterPair
@@ -213,7 +214,7 @@ def test_best_constant_uses_the_criterion_it_is_given(aapl: ReplayData, stats: M
         assert r.score == pytest.approx(r.mean_is_bps + 10.0 * r.std_is_bps**2)
     assert table.criterion == "mean IS + 10·var IS"
 
-    def worst(x: np.ndarray) -> float:
+    def worst(x: npt.NDArray[Any]) -> float:
         return -float(x.mean())
 
     index, table = select_best_constant(aapl, train, stats, episodes=3, seed=5, dist=SHORT,

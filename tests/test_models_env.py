@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -35,7 +36,7 @@ def test_passes_the_gymnasium_checker(aapl_data: ReplayData, stats: MarketStats)
 
 def rollout(
     env: ExecutionEnv, seed: int, actions: list[int]
-) -> tuple[list[np.ndarray], list[float], dict[str, Any]]:
+) -> tuple[list[npt.NDArray[Any]], list[float], dict[str, Any]]:
     obs, _ = env.reset(seed=seed)
     observations, rewards, done, i = [obs], [], False, 0
     info: dict[str, Any] = {}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -28,7 +30,9 @@ from rlexec.models.policy import OnnxPolicy, PolicyError
 N, A = len(FEATURE_NAMES), len(ACTIONS)
 
 
-def linear_model(path: Path, weights: np.ndarray, bias: np.ndarray, **meta: str) -> Path:
+def linear_model(
+    path: Path, weights: npt.NDArray[Any], bias: npt.NDArray[Any], **meta: str
+) -> Path:
     """scores = x @ W + b, with the rlexec contract in its metadata (overridable)."""
     graph = helper.make_graph(
         [helper.make_node("Gemm", ["obs", "W", "b"], ["scores"])],

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from rlexec.market.signal_features import SIGNAL_FEATURE_NAMES, SignalConfig
@@ -111,7 +113,7 @@ def test_dataset_never_leaves_its_window_and_labels_are_the_mid_move(aapl: Repla
     book = np.asarray(aapl.book).reshape(-1, aapl.width)
     mid = (book[:, 0] + book[:, 2]) / 2
 
-    def mid_at(t: np.ndarray) -> np.ndarray:
+    def mid_at(t: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return np.asarray(mid[np.searchsorted(ts, t, side="right") - 1])
 
     want = (mid_at(ds.ts_ns + h) / mid_at(ds.ts_ns) - 1) * 1e4
@@ -122,7 +124,7 @@ def test_dataset_never_leaves_its_window_and_labels_are_the_mid_move(aapl: Repla
 
 def test_between_keeps_only_whole_label_intervals() -> None:
     ts = np.array([0, 5, 10, 20], dtype=np.int64) * _NS
-    ds = SignalDataset(ts, np.zeros((4, N)), np.arange(4.0), horizon_s=10.0)
+    ds = SignalDataset(ts, np.zeros((4, N)), np.arange(4.0, dtype=np.float64), horizon_s=10.0)
     assert ds.between(0, 20 * _NS).ts_ns.tolist() == [0, 5 * _NS, 10 * _NS]
     assert ds.between(5 * _NS, 40 * _NS).ts_ns.tolist() == [5 * _NS, 10 * _NS, 20 * _NS]
 

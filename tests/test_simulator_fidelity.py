@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -37,7 +38,7 @@ def aapl(aapl_message: Path) -> ReplayData:
     return ReplayData.load(aapl_message)
 
 
-def book_arrays(data: ReplayData) -> dict[str, np.ndarray]:
+def book_arrays(data: ReplayData) -> dict[str, npt.NDArray[Any]]:
     book = np.asarray(data.book).reshape(data.rows, data.width)
     return {
         "et": np.asarray(data.event_type),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from pydantic import ValidationError
 
@@ -56,7 +58,7 @@ def new_order(reports: list[Report]) -> int:
     return first.order_id
 
 
-def first_row(data: ReplayData, condition: np.ndarray, after_s: float = 36_000.0) -> int:
+def first_row(data: ReplayData, condition: npt.NDArray[Any], after_s: float = 36_000.0) -> int:
     """First row (after a time) satisfying a boolean condition over rows."""
     ts = np.asarray(data.ts_ns)
     idx = np.flatnonzero(condition & (ts > after_s * 1e9))
@@ -64,7 +66,7 @@ def first_row(data: ReplayData, condition: np.ndarray, after_s: float = 36_000.0
     return int(idx[0])
 
 
-def arrays(data: ReplayData) -> dict[str, np.ndarray]:
+def arrays(data: ReplayData) -> dict[str, npt.NDArray[Any]]:
     book = np.asarray(data.book).reshape(data.rows, data.width)
     return {
         "et": np.asarray(data.event_type),

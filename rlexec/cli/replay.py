@@ -6,8 +6,10 @@ import argparse
 import json
 import time
 from array import array
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.book import L2Book
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats(values: np.ndarray, scale: float = 1.0) -> dict[str, float]:
+def _stats(values: npt.NDArray[Any], scale: float = 1.0) -> dict[str, float]:
     if not len(values):
         return {}
     v = values / scale

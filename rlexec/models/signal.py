@@ -21,8 +21,10 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 
 from rlexec.market.book import L2Book
@@ -148,7 +150,7 @@ class SignalModel:
         value = float(out.reshape(-1)[0])
         return value if math.isfinite(value) else None
 
-    def predict_batch(self, raw: np.ndarray) -> np.ndarray:
+    def predict_batch(self, raw: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Predictions for many raw feature rows (offline evaluation, tests)."""
         x = np.stack([self.normaliser(row) for row in np.asarray(raw, dtype=np.float64)])
         out = self._session.run(self._outputs, {self._session.get_inputs()[0].name: x})[0]

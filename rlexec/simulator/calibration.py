@@ -26,9 +26,10 @@ import json
 import math
 import sys
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from rlexec.market.book import LOBSTER_EMPTY_ASK, LOBSTER_EMPTY_BID
 from rlexec.market.errors import RlexecError
@@ -176,13 +177,13 @@ def depth_profile(
         )
     start, end = window_bounds(data, window)
     ts = np.asarray(data.ts_ns, dtype=np.int64)
-    book = np.asarray(data.book, dtype=np.int64).reshape(-1, data.width)
-    book = book[(ts >= start) & (ts < end)]
+    whole = np.asarray(data.book, dtype=np.int64).reshape(-1, data.width)
+    book = whole[(ts >= start) & (ts < end)]
     if not len(book):
         raise ValueError(f"window {start}..{end} ns holds no rows")
-    dist: list[list[np.ndarray]] = [[] for _ in range(data.levels - 1)]
-    size: list[list[np.ndarray]] = [[] for _ in range(data.levels)]
-    ratio: list[list[np.ndarray]] = [[] for _ in range(data.levels - 1)]
+    dist: list[list[npt.NDArray[Any]]] = [[] for _ in range(data.levels - 1)]
+    size: list[list[npt.NDArray[Any]]] = [[] for _ in range(data.levels)]
+    ratio: list[list[npt.NDArray[Any]]] = [[] for _ in range(data.levels - 1)]
     for first, empty, sign in ((0, LOBSTER_EMPTY_ASK, 1), (2, LOBSTER_EMPTY_BID, -1)):
         prices = book[:, first::4]
         sizes = book[:, first + 1 :: 4]

@@ -9,8 +9,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rlexec.market.book import LOBSTER_EMPTY_ASK, LOBSTER_EMPTY_BID
 from rlexec.market.lobster import LobsterArrays, LobsterName, LobsterPair
@@ -88,7 +90,7 @@ class ReplayData:
         return self.book[i * w : (i + 1) * w]
 
 
-def _mean_size(sizes: np.ndarray, prices: np.ndarray, empty: int) -> int:
+def _mean_size(sizes: npt.NDArray[Any], prices: npt.NDArray[Any], empty: int) -> int:
     real = (sizes > 0) & (prices != empty)
     return round(float(sizes[real].mean())) if real.any() else 0
 

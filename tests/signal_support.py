@@ -13,6 +13,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from rlexec.market.signal_features import SIGNAL_FEATURE_NAMES, SignalConfig
+from rlexec.models import contract
 from rlexec.models import signal as sig
 from rlexec.models.contract import (
     ACTIONS,
@@ -60,12 +61,12 @@ def signal_model(
     w = np.linspace(-1.0, 1.0, n, dtype=np.float32) if weights is None else weights
     props = {
         sig.META_KIND: sig.KIND,
-        sig.META_FEATURES: json.dumps(list(names)),
+        contract.META_FEATURES: json.dumps(list(names)),
         sig.META_FEATURE_CONFIG: json.dumps(SignalConfig().as_json()),
-        sig.META_OBS_MEAN: json.dumps([0.0] * n),
-        sig.META_OBS_STD: json.dumps([2.0] * n),
+        contract.META_OBS_MEAN: json.dumps([0.0] * n),
+        contract.META_OBS_STD: json.dumps([2.0] * n),
         sig.META_HORIZON: "15.0",
-        sig.META_OUTPUT: sig.OUTPUT,
+        contract.META_OUTPUT: sig.OUTPUT,
         **(meta or {}),
     }
     return _gemm(path, w.reshape(n, 1).astype(np.float32), np.zeros(1, np.float32), props)

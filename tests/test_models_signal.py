@@ -13,11 +13,13 @@ import numpy.typing as npt
 import pytest
 
 from rlexec.market.signal_features import SIGNAL_FEATURE_NAMES, SignalConfig
+from rlexec.models.contract import (
+    META_TRAINING,
+)
 from rlexec.models.market_stats import Window
 from rlexec.models.policy import DEFAULT_MODEL
 from rlexec.models.signal import (
     DEFAULT_SIGNAL,
-    META_TRAINING,
     META_VALIDATION,
     SignalError,
     SignalModel,
@@ -197,7 +199,9 @@ def test_training_run_writes_a_loadable_model_with_its_numbers(
 def test_training_command_reports_bad_input_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rlexec.models.signal import main
+    from rlexec.models.signal import (
+        main,
+    )
 
     assert main(["train", "--out", str(tmp_path), "--validation", "08:00-09:00"]) == 2
     err = capsys.readouterr().err.strip()

@@ -475,22 +475,25 @@ class FixSession:
         msg_type = fields.get(fix.MSG_TYPE, b"")
         self.metrics.count_in(msg_type)
         if self._sm.state is _ACTIVE and msg_type not in _ADMIN and self._in_order(msg, msg_type):
-            seq = self._next_target
-            self._next_target = seq + 1  # _advance, inline on the application path
-            self.store.set_next_target_seq(seq + 1)
-            try:
-                self.application.on_message(self, msg)
-            except Exception:
-                log.exception(
-                    "event=application_error session=%s seq=%d msg_type=%s",
-                    self.name,
-                    seq,
-                    msg_type.decode(errors="replace"),
-                )
+            self._deliver(msg, msg_type, self._next_target)
             if self._queue:
                 self._drain_queue()
             return
         self._on_message_checked(msg, msg_type)
+
+    def _deliver(self, msg: FixMessage, msg_type: bytes, seq: int) -> None:
+        """An in-order application message: consume its sequence number, hand it over."""
+        self._next_target = seq + 1  # _advance, inline on the application path
+        self.store.set_next_target_seq(seq + 1)
+        try:
+            self.application.on_message(self, msg)
+        except Exception:
+            log.exception(
+                "event=application_error session=%s seq=%d msg_type=%s",
+                self.name,
+                seq,
+                msg_type.decode(errors="replace"),
+            )
 
     def _in_order(self, msg: FixMessage, msg_type: bytes) -> bool:
         """Whether an application message passes every header, sequence and session check as
@@ -767,17 +770,7 @@ class FixSession:
         ):
             return
         if msg_type not in _ADMIN:
-            self._next_target = seq + 1  # _advance, inline on the application path
-            self.store.set_next_target_seq(seq + 1)
-            try:
-                self.application.on_message(self, msg)
-            except Exception:
-                log.exception(
-                    "event=application_error session=%s seq=%d msg_type=%s",
-                    self.name,
-                    seq,
-                    msg_type.decode(errors="replace"),
-                )
+            self._deliver(msg, msg_type, seq)
             return
         if msg_type == MsgType.HEARTBEAT:
             self._advance(seq)

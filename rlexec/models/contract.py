@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -132,6 +132,28 @@ class Normaliser:
         np.minimum(x, self._clip32, out=x)
         np.maximum(x, self._neg_clip32, out=x)
         return x
+
+
+def read_normalisation(meta: Mapping[str, str]) -> tuple[Obs, Obs, float]:
+    """The (mean, std, clip) an ONNX model's metadata carries; ValueError, KeyError or TypeError
+    when unreadable (the caller names the file)."""
+    mean = np.asarray(json.loads(meta[META_OBS_MEAN]), dtype=np.float32)
+    std = np.asarray(json.loads(meta[META_OBS_STD]), dtype=np.float32)
+    return mean, std, float(json.loads(meta.get(META_OBS_CLIP, "10.0")))
+
+
+def checked_normaliser(
+    mean: Obs, std: Obs, clip: float, n: int, problems: list[str]
+) -> Normaliser | None:
+    """The normaliser for `n` features, or None with the reason appended to `problems`."""
+    if mean.shape != (n,) or std.shape != (n,):
+        problems.append(f"normalisation must be {n} finite means and positive stds")
+        return None
+    try:
+        return Normaliser(mean, std, clip)
+    except ValueError as exc:
+        problems.append(f"normalisation: {exc}")
+        return None
 
 
 def imputed(raw: Sequence[float]) -> int:

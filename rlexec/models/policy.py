@@ -27,19 +27,17 @@ from rlexec.models.contract import (
     ACTIONS,
     META_ACTIONS,
     META_FEATURES,
-    META_OBS_CLIP,
-    META_OBS_MEAN,
-    META_OBS_STD,
     META_OUTPUT,
     META_SIGNAL,
     OBSERVATION_NAMES,
     REQUIRED_META,
     SIGNAL_FEATURE,
     Action,
-    Normaliser,
     actions_from_json,
+    checked_normaliser,
     contract_differences,
     imputed,
+    read_normalisation,
 )
 from rlexec.models.policy_graph import with_normaliser
 from rlexec.models.signal import ARTIFACTS as SIGNAL_ARTIFACTS
@@ -92,9 +90,7 @@ class OnnxPolicy:
         try:
             model_features = json.loads(meta[META_FEATURES])
             model_actions = actions_from_json(meta[META_ACTIONS])
-            mean = np.asarray(json.loads(meta[META_OBS_MEAN]), dtype=np.float32)
-            std = np.asarray(json.loads(meta[META_OBS_STD]), dtype=np.float32)
-            clip = float(json.loads(meta.get(META_OBS_CLIP, "10.0")))
+            mean, std, clip = read_normalisation(meta)
         except (ValueError, KeyError, TypeError) as exc:
             raise PolicyError(f"{self.path}: unreadable contract metadata ({exc})") from None
         self.signal = self._signal(meta, signal)
@@ -109,14 +105,7 @@ class OnnxPolicy:
         if meta[META_OUTPUT] != "action_scores":
             problems.append(f"unknown output kind {meta[META_OUTPUT]!r}")
         n = len(model_features)
-        normaliser: Normaliser | None = None
-        if mean.shape != (n,) or std.shape != (n,):
-            problems.append(f"normalisation must be {n} finite means and positive stds")
-        else:
-            try:
-                normaliser = Normaliser(mean, std, clip)
-            except ValueError as exc:
-                problems.append(f"normalisation: {exc}")
+        normaliser = checked_normaliser(mean, std, clip, n, problems)
         if problems or normaliser is None:
             raise PolicyError(f"{self.path}: refused — " + "; ".join(problems))
         self.feature_names: tuple[str, ...] = tuple(model_features)

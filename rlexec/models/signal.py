@@ -36,21 +36,25 @@ from rlexec.market.signal_features import (
     SignalConfig,
     SignalFeatureBuilder,
 )
-from rlexec.models.contract import Normaliser, contract_differences
+from rlexec.models.contract import (
+    META_FEATURES,
+    META_OBS_MEAN,
+    META_OBS_STD,
+    META_OUTPUT,
+    checked_normaliser,
+    contract_differences,
+    read_normalisation,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DEFAULT_SIGNAL = ARTIFACTS / "rlexec-signal-aapl.onnx"
 
-# ONNX metadata keys of a signal model (metadata_props), all JSON-encoded strings.
+# ONNX metadata keys of a signal model (metadata_props), all JSON-encoded strings; the
+# policy's keys (contract.py) where the two mean the same: features, normalisation, output
+# ("mid_move_bps" here), training record.
 META_KIND = "rlexec.kind"  # "price_move_signal"
-META_FEATURES = "rlexec.feature_names"
 META_FEATURE_CONFIG = "rlexec.feature_config"  # SignalConfig.as_json()
-META_OBS_MEAN = "rlexec.obs_mean"
-META_OBS_STD = "rlexec.obs_std"
-META_OBS_CLIP = "rlexec.obs_clip"
 META_HORIZON = "rlexec.horizon_s"
-META_OUTPUT = "rlexec.output"  # "mid_move_bps"
-META_TRAINING = "rlexec.training"
 META_VALIDATION = "rlexec.validation"
 KIND = "price_move_signal"
 OUTPUT = "mid_move_bps"
@@ -97,9 +101,7 @@ class SignalModel:
             )
         try:
             names = json.loads(meta[META_FEATURES])
-            mean = np.asarray(json.loads(meta[META_OBS_MEAN]), dtype=np.float32)
-            std = np.asarray(json.loads(meta[META_OBS_STD]), dtype=np.float32)
-            clip = float(json.loads(meta.get(META_OBS_CLIP, "10.0")))
+            mean, std, clip = read_normalisation(meta)
             config = SignalConfig(**json.loads(meta[META_FEATURE_CONFIG]))
             horizon = float(json.loads(meta[META_HORIZON]))
         except (ValueError, KeyError, TypeError) as exc:
@@ -110,14 +112,7 @@ class SignalModel:
         if meta[META_OUTPUT] != OUTPUT:
             problems.append(f"unknown output {meta[META_OUTPUT]!r}")
         n = len(names)
-        normaliser: Normaliser | None = None
-        if mean.shape != (n,) or std.shape != (n,):
-            problems.append(f"normalisation must be {n} finite means and positive stds")
-        else:
-            try:
-                normaliser = Normaliser(mean, std, clip)
-            except ValueError as exc:
-                problems.append(f"normalisation: {exc}")
+        normaliser = checked_normaliser(mean, std, clip, n, problems)
         if problems or normaliser is None:
             raise SignalError(f"{self.path}: refused — " + "; ".join(problems))
         self.feature_names: tuple[str, ...] = tuple(names)

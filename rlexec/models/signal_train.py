@@ -36,20 +36,22 @@ import numpy.typing as npt
 from rlexec.market.errors import RlexecError
 from rlexec.market.sample_data import default_data
 from rlexec.market.signal_features import SIGNAL_FEATURE_NAMES, SignalConfig
-from rlexec.models.contract import Normaliser
-from rlexec.models.market_stats import Window
-from rlexec.models.signal import (
-    ARTIFACTS,
-    KIND,
-    META_FEATURE_CONFIG,
+from rlexec.models.contract import (
     META_FEATURES,
-    META_HORIZON,
-    META_KIND,
     META_OBS_CLIP,
     META_OBS_MEAN,
     META_OBS_STD,
     META_OUTPUT,
     META_TRAINING,
+    Normaliser,
+)
+from rlexec.models.market_stats import Window
+from rlexec.models.signal import (
+    ARTIFACTS,
+    KIND,
+    META_FEATURE_CONFIG,
+    META_HORIZON,
+    META_KIND,
     META_VALIDATION,
     OUTPUT,
     SignalModel,

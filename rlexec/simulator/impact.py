@@ -38,6 +38,7 @@ Two laws, chosen by `ImpactConfig.model`, both multiplied by `ImpactConfig.scale
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 from rlexec.simulator.config import ImpactConfig
 
@@ -52,7 +53,7 @@ def _signed_sqrt(x: float) -> float:
     return math.copysign(math.sqrt(abs(x)), x)
 
 
-class ImpactShift:
+class ImpactShift(ABC):
     """offset = round(permanent + transient0·2^(−(t − t0)/h)); subclasses say how trades move it."""
 
     __slots__ = (
@@ -75,9 +76,9 @@ class ImpactShift:
             return 0.0
         return self.transient0 * math.pow(2.0, -(ts_ns - self._t0) / self._half_life_ns)
 
+    @abstractmethod
     def on_taken(self, ts_ns: int, signed_qty: int) -> int:
         """Participants took `signed_qty` shares (buys positive) at ts_ns; returns the new offset."""
-        raise NotImplementedError
 
     def on_time(self, ts_ns: int) -> int:
         """Let the transient part decay to ts_ns; returns the offset then."""

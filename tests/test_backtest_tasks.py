@@ -70,3 +70,31 @@ def test_a_bad_plan_fails_before_any_task_runs(
     with pytest.raises(ValueError, match=message):
         plan(aapl_message, str(args["window"]), TRAIN, ("twap",), NONE, int(str(args["episodes"])),
              seed=1, chunk=int(str(args["chunk"])), sizes="small")  # fmt: skip
+
+
+def test_the_signal_arm_runs_its_own_model_on_the_same_episodes(
+    aapl_message: Path, tmp_path: Path
+) -> None:
+    from tests.signal_support import signal_model, signal_policy
+
+    arm = signal_policy(tmp_path / "arm.onnx", signal_model(tmp_path / "signal.onnx"))
+    tasks = plan(aapl_message, WINDOW, TRAIN, ("rl", "rl_signal"), NONE, 3, seed=5, chunk=2,
+                 sizes="small", arm_models={"rl_signal": arm})  # fmt: skip
+    assert {t.context.model for t in tasks if t.algo == "rl"} == {None}  # the shipped model
+    assert {t.context.model for t in tasks if t.algo == "rl_signal"} == {arm}
+    by_row, _ = merge(tasks, LocalExecutor().run(tasks, None))
+    rl, arm_results = by_row["default"]["rl"], by_row["default"]["rl_signal"]
+    assert [(r.episode, r.side, r.quantity) for r in rl] == [
+        (r.episode, r.side, r.quantity) for r in arm_results
+    ]
+    assert [r.is_bps for r in rl] != [r.is_bps for r in arm_results]  # another policy traded
+
+
+def test_the_signal_arm_and_its_model_go_together(aapl_message: Path, tmp_path: Path) -> None:
+    from rlexec.models.backtest import backtest
+
+    with pytest.raises(ValueError, match="'rl_signal' and an ablation model go together"):
+        backtest(aapl_message, tmp_path, ("twap", "rl_signal"), window=WINDOW, train_window=TRAIN)
+    with pytest.raises(ValueError, match="go together"):
+        backtest(aapl_message, tmp_path, ("twap",), window=WINDOW, train_window=TRAIN,
+                 ablation_model=tmp_path / "arm.onnx")  # fmt: skip

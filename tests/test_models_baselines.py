@@ -3,7 +3,7 @@ nothing they are calibrated on comes from the test window."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import pytest
 from rlexec.market.lobster import LobsterPair
 from rlexec.market.orders import Side, TimeInForce
 from rlexec.models.algo_registry import (
+    ABLATION,
     AC_KAPPA_T,
     ALGOS,
     KNOWN,
@@ -24,12 +25,20 @@ from rlexec.models.algo_registry import (
     prepare_context,
     same_day_tickers,
 )
-from rlexec.models.algos import TACTICS, Algo, PassiveFirstAlgo, ScheduleAlgo, VwapAlgo
+from rlexec.models.algos import (
+    TACTICS,
+    Algo,
+    PassiveFirstAlgo,
+    PolicyAlgo,
+    ScheduleAlgo,
+    VwapAlgo,
+)
 from rlexec.models.best_constant import RiskAdjusted, criterion_name, select_best_constant
 from rlexec.models.contract import ACTIONS, Tactic
 from rlexec.models.episodes import EpisodeDistribution, EpisodeSpec, draw_many
 from rlexec.models.execution import ParentExecution
 from rlexec.models.market_stats import MarketStats, Window, estimate
+from rlexec.models.policy import DEFAULT_MODEL
 from rlexec.models.port import ChildView, New, PlanStep
 from rlexec.models.runner import FEATURE_WARMUP_S, replay_config, run_episode
 from rlexec.models.schedules import twap
@@ -344,10 +353,21 @@ def test_risk_neutral_almgren_chriss_is_twap(aapl: ReplayData, stats: MarketStat
 # -- the registry ----------------------------------------------------------------------------
 
 
-def test_every_name_builds_and_is_described(stats: MarketStats) -> None:
+def test_every_name_builds_and_is_described(stats: MarketStats, tmp_path: Path) -> None:
+    from tests.signal_support import signal_model, signal_policy
+
+    arm = signal_policy(tmp_path / "arm.onnx", signal_model(tmp_path / "signal.onnx"))
     context = AlgoContext(stats, best_constant=7)
-    algos = make_algos(KNOWN, context)
+    plain = [n for n in KNOWN if n != ABLATION]
+    algos = [*make_algos(plain, context), make_algo(ABLATION, replace(context, model=arm))]
     assert [a.name for a in algos] == list(KNOWN)
+    ablation = algos[-1]
+    assert isinstance(ablation, PolicyAlgo) and ablation.signal is not None
+    # The ablation arm is a policy trained with the signal: the shipped one is refused.
+    with pytest.raises(ValueError, match=r"rl_signal.*needs its policy"):
+        make_algo(ABLATION, context)
+    with pytest.raises(ValueError, match="trained without the price-move signal"):
+        make_algo(ABLATION, replace(context, model=DEFAULT_MODEL))
     assert set(KNOWN) <= set(TACTICS)
     assert set(ALGOS) >= {"twap_inside", "passive_first", "ac_neutral", "best_constant"}
     with pytest.raises(ValueError, match=r"unknown algo 'vwop'.*twap_inside"):

@@ -87,6 +87,8 @@ def write_plan(tmp_path: Path, **changes: Any) -> Path:
         ({"test__ticker_split__window": "9:35"}, "field 'test.ticker_split.window'"),
         ({"validation__window": "13:30-15:00"}, "validation window overlaps a test split"),
         ({"test": {}}, "field 'test' names no split"),
+        ({"ablation": None}, "algo 'rl_signal' and field 'ablation' go together"),
+        ({"ablation__signal": 3}, "field 'ablation.signal' has the wrong type"),
     ],
 )
 def test_a_bad_plan_is_refused_naming_the_field(

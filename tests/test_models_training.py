@@ -165,21 +165,32 @@ def test_training_is_reproducible_and_its_metadata_records_the_objective(
 
 
 def test_ship_evaluates_the_plan_logs_each_split_once_and_writes_the_card(
-    trained: Path, tmp_path: Path
+    trained: Path, aapl_message: Path, tmp_path: Path
 ) -> None:
     import shutil
 
-    from rlexec.models.protocol import LOG_PATH, PLAN_PATH, load_plan, read_log, sha256_file
+    from rlexec.models.protocol import (
+        ARTIFACTS,
+        LOG_PATH,
+        PLAN_PATH,
+        load_plan,
+        read_log,
+        sha256_file,
+    )
     from rlexec.models.ship import NAME, main
 
     raw = json.loads(PLAN_PATH.read_text())
-    raw["algos"], raw["rows"] = ["twap", "rl"], ["default", "no_hidden_fills"]
+    raw["algos"], raw["rows"] = ["twap", "rl", "rl_signal"], ["default", "no_hidden_fills"]
     for k, split in enumerate(raw["test"].values()):  # never draw the plan's own test episodes
         split["seed"] = 1000 + k
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(raw))
     out, log, artifacts = tmp_path / "ship", tmp_path / "log.jsonl", tmp_path / "artifacts"
     shutil.copytree(trained, out / "train")
+    signal = ARTIFACTS / raw["ablation"]["signal"]
+    settings = TrainSettings(data=str(aapl_message), timesteps=2_048, seed=3, n_envs=2,
+                             calibration_episodes=4, signal=signal)  # fmt: skip
+    train(settings, out / "train-signal")  # the ablation arm: the same training + the signal
     committed = LOG_PATH.read_bytes()
     code = main(["--skip-train", "--out", str(out), "--plan", str(plan_path), "--log", str(log),
                  "--artifacts", str(artifacts), "--episodes", "3", "--usage-episodes", "2"])  # fmt: skip
@@ -191,11 +202,20 @@ def test_ship_evaluates_the_plan_logs_each_split_once_and_writes_the_card(
         assert entry["command"] == "ship" and entry["seeds"]["episodes"] == split.seed
         assert entry["rows"] == ["default", "no_hidden_fills"] and entry["episodes"] == 3
         assert entry["plan_sha256"] == plan.sha256
+        assert entry["algos"] == ["twap", "rl", "rl_signal"]
+        assert entry["ablation_model_sha256"] == sha256_file(out / f"{NAME}-signal.onnx")
     assert entries[0]["model_sha256"] != sha256_file(artifacts / f"{NAME}.onnx")  # + evaluation
     card = (artifacts / f"{NAME}.md").read_text()
     assert "**2**" in card and "not the plan's" in card and "make model" in card
+    assert card.count("signal ablation (RL with the signal − RL without") == 2
+    # The arm ships beside its signal, so a backtest can run the ablation again from there.
+    assert (artifacts / signal.name).read_bytes() == signal.read_bytes()
+    assert OnnxPolicy(artifacts / f"{NAME}-signal.onnx").signal is not None
     for split in plan.test.values():
         assert f"seed {split.seed}" in card
         sens = json.loads((out / split.name / "sensitivity.json").read_text())
         assert list(sens["rows"]) == ["default", "no_hidden_fills"]
+        for doc in sens["rows"].values():  # both policies on the same episodes, paired
+            assert {"rl", "rl_signal"} <= set(doc["algos"])
+            assert "rl_signal" in doc["algos"]["rl"]["vs"]
     assert LOG_PATH.read_bytes() == committed

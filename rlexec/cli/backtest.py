@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--model", default=None, help="ONNX policy (default: the shipped model)")
     parser.add_argument(
+        "--ablation-model", default=None, metavar="ONNX",
+        help="the signal ablation's arm: a policy trained as --model with the price-move signal; "
+        "adds algo rl_signal on the same episodes (one --data file)",
+    )  # fmt: skip
+    parser.add_argument(
         "--algos",
         default=None,
         help="comma-separated (default: every baseline and rl; also: random)",
@@ -104,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     elif args.sensitivity:
         rows = list(ROW_NAMES)
+    ablation = Path(args.ablation_model) if args.ablation_model else None
+    if ablation is not None and "rl_signal" not in algos:
+        algos.append("rl_signal")
     bar = ProgressBar("backtest")
     model = Path(args.model) if args.model else None
     with ExitStack() as stack:
@@ -119,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
             if several:
                 from rlexec.models.multi import multi_backtest
 
-                if rows is not None:
-                    raise RlexecError("--sensitivity and --rows run on one --data file")
+                if rows is not None or ablation is not None:
+                    raise RlexecError(
+                        "--sensitivity, --rows and --ablation-model run on one --data file"
+                    )
                 doc = multi_backtest(
                     data, Path(args.out), algos, model, args.episodes, args.seed, window,
                     stats_window,
@@ -134,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                     stats_window,
                     progress=lambda done, total: bar.update(done / total, f"{done}/{total} runs"),
                     sizes=args.sizes, rows=rows, guard=guard, train_data=args.train_data,
-                    executor=executor, chunk=args.chunk,
+                    executor=executor, chunk=args.chunk, ablation_model=ablation,
                 )  # fmt: skip
         except ValueError as exc:
             bar.close()

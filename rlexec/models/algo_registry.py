@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlexec.market.lobster import LobsterName
 from rlexec.models.algos import (
@@ -41,12 +42,18 @@ from rlexec.models.volume_profile import IntradayProfile, intraday_profile
 from rlexec.simulator.config import ReplayConfig
 from rlexec.simulator.data import ReplayData
 
+if TYPE_CHECKING:
+    from rlexec.models.policy import OnnxPolicy
+
 ALGOS = (
     "twap", "twap_inside", "passive_first", "vwap", "pov", "ac", "ac_neutral", "sal",
     "best_constant", "rl",
 )  # fmt: skip
 """What a backtest runs by default; `random` is also available by name."""
-KNOWN = (*ALGOS, "random")
+ABLATION = "rl_signal"
+"""The signal ablation's arm: a policy trained as `rl` with the price-move signal in its
+observation, run on the same episodes (its model is the backtest's `ablation_model`)."""
+KNOWN = (*ALGOS, "random", ABLATION)
 AC_KAPPA_T = 1.0
 """Almgren–Chriss urgency: λ is set so that κT = AC_KAPPA_T on the shortest episode horizon
 (κ from the training window's σ and η), hence κT ≥ 1 on every horizon. A λ that gives κT ≪ 1
@@ -63,7 +70,8 @@ class AlgoContext:
     ac_neutral need them."""
     seed: int = 0
     model: Path | None = None
-    """The ONNX policy for `rl`; None = the shipped model."""
+    """The ONNX policy for `rl` (for `rl_signal`: that arm's policy, set per task by
+    `backtest_tasks.plan`); None = the shipped model."""
     profile: IntradayProfile | None = None
     """VWAP's profile; None = the training window's own buckets (flat beyond them)."""
     best_constant: int | None = None
@@ -128,16 +136,33 @@ def make_algo(name: str, context: AlgoContext) -> Algo:
     if name == "rl":
         from rlexec.models.policy import OnnxPolicy
 
-        policy = OnnxPolicy(context.model) if context.model is not None else OnnxPolicy()
-
-        def choose(obs: Sequence[float], p: OnnxPolicy = policy) -> int | None:
-            decision = p.decide(obs)
-            return None if decision is None else decision.index
-
-        return PolicyAlgo("rl", choose, signal=policy.signal)
+        return _policy_algo("rl", OnnxPolicy(context.model) if context.model else OnnxPolicy())
+    if name == ABLATION:
+        return _signal_arm(context)
     if name == "random":
         return PolicyAlgo("random", random_policy(context.seed))
     raise ValueError(f"unknown algo {name!r}; choose from {', '.join(KNOWN)}")
+
+
+def _signal_arm(context: AlgoContext) -> Algo:
+    from rlexec.models.policy import OnnxPolicy
+
+    if context.model is None:
+        raise ValueError(f"algo {ABLATION!r} needs its policy (backtest --ablation-model)")
+    policy = OnnxPolicy(context.model)
+    if policy.signal is None:
+        raise ValueError(
+            f"algo {ABLATION!r}: {context.model} was trained without the price-move signal"
+        )
+    return _policy_algo(ABLATION, policy)
+
+
+def _policy_algo(name: str, policy: OnnxPolicy) -> PolicyAlgo:
+    def choose(obs: Sequence[float], p: OnnxPolicy = policy) -> int | None:
+        decision = p.decide(obs)
+        return None if decision is None else decision.index
+
+    return PolicyAlgo(name, choose, signal=policy.signal)
 
 
 def make_algos(names: Sequence[str], context: AlgoContext) -> list[Algo]:

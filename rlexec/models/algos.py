@@ -68,6 +68,8 @@ TACTICS: dict[str, str] = {
     f"criterion and every action's score in meta); no other catch-up; {HORIZON}",
     "rl": "policy: rate ∈ {0, ½, 1, 1½, 2} × even rate, tactic ∈ {rest at touch, rest one tick "
     f"inside, take}}; TWAP rule if the policy has no valid answer; {HORIZON}",
+    "rl_signal": "the ablation arm: rl's training (same settings, seed, steps) with the "
+    "price-move signal's prediction as one more observation feature; rl's tactic otherwise",
     "random": "uniformly random policy actions (a sanity floor)",
 }
 

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rlexec.models.algo_registry import ALGOS, KNOWN, prepare_context
+from rlexec.models.algo_registry import ABLATION, ALGOS, KNOWN, prepare_context
 from rlexec.models.algos import TACTICS
 from rlexec.models.backtest_tasks import (
     DEFAULT_ROW,
@@ -56,6 +56,7 @@ def backtest(
     guard: Guard | None = None,
     risk_aversion: float = RISK_AVERSION,
     boot: Bootstrap | None = None,
+    ablation_model: Path | None = None,
 ) -> dict[str, Any]:
     """Every algorithm on the same seeded episodes; the tasks run wherever `executor` puts them.
 
@@ -64,11 +65,16 @@ def backtest(
     profile (default: the same day's other tickers next to data_path).
     `rows`: sensitivity rows to run besides the default (`sensitivity.ROW_NAMES`; None = the
     default row only, with no sensitivity files). `guard` (default: the committed plan and
-    log) refuses or logs a run on a test window. Returns the default row's document.
+    log) refuses or logs a run on a test window. `ablation_model`: the `rl_signal` arm's
+    policy (trained as `model` with the price-move signal). Returns the default row's document.
     """
     unknown = [n for n in algos if n not in KNOWN]
     if unknown:
         raise ValueError(f"unknown algo {unknown[0]!r}; choose from {', '.join(KNOWN)}")
+    if (ABLATION in algos) != (ablation_model is not None):
+        raise ValueError(
+            f"algo {ABLATION!r} and an ablation model go together: pass both or neither"
+        )
     g = guard if guard is not None else Guard(load_plan(PLAN_PATH))
     split = g.check(data_path, window)
     dist = distribution(sizes)
@@ -85,15 +91,19 @@ def backtest(
     )  # fmt: skip
     tasks = plan(data_path, window, train_window, algos, context, episodes, seed, chunk,
                  rows={r.name: r.config for r in chosen}, sizes=sizes,
-                 row_data={r.name: r.data for r in chosen if r.data})  # fmt: skip
+                 row_data={r.name: r.data for r in chosen if r.data},
+                 arm_models={ABLATION: ablation_model} if ablation_model else None)  # fmt: skip
     model_file = model if model is not None else DEFAULT_MODEL
     model_sha = sha256_file(model_file) if "rl" in algos else None
+    ablation_sha = sha256_file(ablation_model) if ablation_model is not None else None
     settings = boot or Bootstrap()
     if split is not None:
         g.record(split, data=Path(data_path).name, window=window, stats_window=train_window,
                  episodes=episodes, sizes=sizes, algos=list(algos), rows=[r.name for r in chosen],
                  seeds={"episodes": seed, "bootstrap": settings.seed},
-                 model=str(model_file) if "rl" in algos else None, model_sha256=model_sha)  # fmt: skip
+                 model=str(model_file) if "rl" in algos else None, model_sha256=model_sha,
+                 **({"ablation_model": str(ablation_model), "ablation_model_sha256": ablation_sha}
+                    if ablation_model is not None else {}))  # fmt: skip
     done = (executor or LocalExecutor()).run(tasks, progress)
     by_row, fallbacks = merge(tasks, done)
     meta: dict[str, object] = {
@@ -108,6 +118,11 @@ def backtest(
         "test_split": split.name if split is not None else None,
         "model": str(model) if model is not None else ("default" if "rl" in algos else None),
         "model_sha256": model_sha,
+        **(
+            {"ablation_model": str(ablation_model), "ablation_model_sha256": ablation_sha}
+            if ablation_model is not None
+            else {}
+        ),
         **context.meta,
         "stats": {k: v for k, v in asdict(stats).items() if k != "profile"},
     }

@@ -9,7 +9,7 @@ one; `rlexec.scale` adds Ray) decide only where tasks run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -86,11 +86,14 @@ def plan(
     rows: dict[str, ReplayConfig] | None = None,
     sizes: str = "large",
     row_data: dict[str, str] | None = None,
+    arm_models: Mapping[str, Path] | None = None,
 ) -> list[BacktestTask]:
     """Every (row, algorithm, chunk of episodes), in the order results are merged.
 
     `row_data` names, per row, another message file of the same ticker and day to replay
-    (e.g. a deeper book); its episodes and calibration still come from `data`."""
+    (e.g. a deeper book); its episodes and calibration still come from `data`. `arm_models`:
+    a policy arm's own model by algo name (the signal ablation's `rl_signal`), carried as
+    its tasks' `context.model` so that an executor ships it like `rl`'s."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     if chunk < 1:
@@ -100,6 +103,10 @@ def plan(
     Window.parse(train_window)
     settings = rows if rows is not None else {DEFAULT_ROW: replay_config()}
     other = row_data or {}
+    models = arm_models or {}
+    contexts = {
+        algo: replace(context, model=models[algo]) if algo in models else context for algo in algos
+    }
     cells = [
         (row, config, algo, first)
         for row, config in settings.items()
@@ -112,7 +119,7 @@ def plan(
             window,
             train_window,
             algo,
-            context,
+            contexts[algo],
             episodes,
             seed,
             first,

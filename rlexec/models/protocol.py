@@ -57,6 +57,9 @@ class EvaluationPlan:
     bootstrap: dict[str, Any]
     training: dict[str, Any]
     raw: dict[str, Any] = field(repr=False)
+    ablation_signal: str | None = None
+    """The price-move signal model (a file among the artifacts) the `rl_signal` arm is trained
+    with, otherwise as `training` says; None: the plan has no signal ablation."""
 
     def test_split(self, data: str | Path, window: str) -> Split | None:
         """The test split a run on (data, window) would touch: same ticker and day, and an
@@ -129,7 +132,12 @@ def load_plan(path: Path = PLAN_PATH) -> EvaluationPlan:
         bootstrap=get(raw, "bootstrap", dict),
         training=get(raw, "training", dict),
         raw=raw,
+        ablation_signal=get(raw["ablation"], "signal", str, "ablation.")
+        if "ablation" in raw
+        else None,
     )
+    if ("rl_signal" in plan.algos) != (plan.ablation_signal is not None):
+        raise ValueError(f"{where}: algo 'rl_signal' and field 'ablation' go together")
     if plan.episodes < 600:
         raise ValueError(f"{where}: field 'episodes' is {plan.episodes}; the protocol needs ≥ 600")
     if plan.test_split(plan.validation.data, plan.validation.window) is not None:

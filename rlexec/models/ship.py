@@ -16,10 +16,12 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rlexec.market.sample_data import data_dir
+from rlexec.models.algo_registry import ABLATION
 from rlexec.models.backtest import ALGOS, backtest
 from rlexec.models.episodes import SIZES
 from rlexec.models.evaluation import Bootstrap, fmt_ci
@@ -44,16 +46,21 @@ NAME = "rlexec-ppo-aapl"
 def check_plan(plan: EvaluationPlan) -> None:
     """Fail before a half-hour of training, not after it."""
     where = f"evaluation plan {plan.path}"
-    unknown = [a for a in plan.algos if a not in ALGOS]
+    unknown = [a for a in plan.algos if a not in (*ALGOS, ABLATION)]
     if unknown or "rl" not in plan.algos:
         raise ValueError(
-            f"{where}: field 'algos' must include 'rl' and only {ALGOS} (got {unknown})"
+            f"{where}: field 'algos' must include 'rl' and only {(*ALGOS, ABLATION)} "
+            f"(got {unknown})"
         )
     bad_rows = [r for r in plan.rows if r not in ROW_NAMES]
     if bad_rows or "default" not in plan.rows:
         raise ValueError(f"{where}: field 'rows' must include 'default' and only {ROW_NAMES}")
     if plan.sizes not in SIZES:
         raise ValueError(f"{where}: field 'sizes' must be one of {tuple(SIZES)}")
+    if plan.ablation_signal is not None and not (ARTIFACTS / plan.ablation_signal).is_file():
+        raise ValueError(
+            f"{where}: field 'ablation.signal': no {plan.ablation_signal} among the artifacts"
+        )
 
 
 def training_settings(plan: EvaluationPlan, data: Path, timesteps: int | None) -> TrainSettings:
@@ -78,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--usage-episodes", type=int, default=60, help="for the card's action mix")
     parser.add_argument("--out", default="runs/ship")
     parser.add_argument("--skip-train", action="store_true", help="reuse OUT/train")
+    parser.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="run the evaluation's tasks on Ray (no ADDRESS: a local Ray on every core); "
+        "the results are the same as without it, episode for episode",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     plan = load_plan(args.plan)
     check_plan(plan)
@@ -85,16 +97,26 @@ def main(argv: list[str] | None = None) -> int:
     run = out / "train"
     data = data_dir()
     settings = training_settings(plan, data, args.timesteps)
+    arms = {run: settings}
+    if plan.ablation_signal is not None:
+        arms[out / "train-signal"] = replace(settings, signal=ARTIFACTS / plan.ablation_signal)
     if not args.skip_train:
-        train(
-            settings,
-            run,
-            lambda s, t, m: print(f"\r{s:,}/{t:,} IS−TWAP {m}", end="", file=sys.stderr),
-        )
+        for folder, arm in arms.items():
+            train(
+                arm,
+                folder,
+                lambda s, t, m: print(f"\r{s:,}/{t:,} IS−TWAP {m}", end="", file=sys.stderr),
+            )
     model = export(run, out / f"{NAME}.onnx")
     evaluated_sha = sha256_file(model)
+    ablation = (
+        export(out / "train-signal", out / f"{NAME}-signal.onnx")
+        if plan.ablation_signal is not None
+        else None
+    )
     guard = Guard(plan, args.log, allow_test=True, command="ship")
     episodes = args.episodes if args.episodes is not None else plan.episodes
+    executor = _executor(args.ray)
     splits = {}
     for name, split in plan.test.items():
         folder = out / name
@@ -102,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                        window=split.window, train_window=split.stats_window, sizes=plan.sizes,
                        rows=list(plan.rows), guard=guard, risk_aversion=plan.risk_aversion,
                        boot=Bootstrap(**plan.bootstrap),
-                       train_data=data / plan.training["data"])  # fmt: skip
+                       train_data=data / plan.training["data"], executor=executor,
+                       ablation_model=ablation)  # fmt: skip
         sensitivity = json.loads((folder / "sensitivity.json").read_text())
         splits[name] = {"doc": doc, "sensitivity": sensitivity}
     summary = {name: _summary(s["doc"]) for name, s in splits.items()}
@@ -111,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     record = json.loads((run / "training.json").read_text())
     args.artifacts.mkdir(parents=True, exist_ok=True)
     shutil.copy(model, args.artifacts / f"{NAME}.onnx")
+    signal = plan.ablation_signal
+    if ablation is not None and signal is not None:  # the arm beside its signal, as it ran
+        shutil.copy(ablation, args.artifacts / ablation.name)
+        if not (args.artifacts / signal).exists():
+            shutil.copy(ARTIFACTS / signal, args.artifacts / signal)
     usage = action_usage(model, plan, args.usage_episodes)
     seconds = time.perf_counter() - started
     protocol = {
@@ -124,6 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"make model: {seconds / 60:.1f} min (training {record['train_seconds'] / 60:.1f} min)",
           file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _executor(address: str | None) -> Any:
+    """Ray only when asked for (the scale extra); otherwise the tasks run in this process."""
+    if address is None:
+        return None
+    from rlexec.scale.executor import RayExecutor
+
+    return RayExecutor(address)
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -189,6 +226,8 @@ def targets(name: str, split: dict[str, Any], p_max: float = 0.01) -> list[str]:
     rows = split["sensitivity"]["rows"]
     for row, doc in rows.items():
         for base, c in doc["algos"].get("rl", {}).get("vs", {}).items():
+            if base == ABLATION:
+                continue  # the signal arm is an ablation of RL, not a baseline
             p = c["wilcoxon_p"]
             if not (c["mean_diff_bps"] < 0 and p is not None and p < p_max):
                 misses.append(f"{base} in {row} ({c['mean_diff_bps']:+.2f} bps, p {_p(p)})")
@@ -220,6 +259,22 @@ def targets(name: str, split: dict[str, Any], p_max: float = 0.01) -> list[str]:
                 + "."
             )  # fmt: skip
     return lines
+
+
+def ablation_lines(name: str, split: dict[str, Any]) -> list[str]:
+    """The signal's effect: RL with it − RL without it, on the same episodes, per row."""
+    cells = []
+    for row, doc in split["sensitivity"]["rows"].items():
+        c = doc["algos"].get("rl", {}).get("vs", {}).get(ABLATION)
+        if c is None:
+            continue
+        ci95 = c["mean_diff_ci95"]
+        ci = fmt_ci(None if ci95 is None else [-ci95[1], -ci95[0]])
+        cells.append(f"{row} {-c['mean_diff_bps']:+.2f} {ci}, p {_p(c['wilcoxon_p'])}")
+    if not cells:
+        return []
+    return [f"- {name.replace('_', ' ')}, signal ablation (RL with the signal − RL without, "
+            "bps of IS; negative = the signal helps): " + "; ".join(cells) + "."]  # fmt: skip
 
 
 def card(
@@ -318,6 +373,7 @@ def card(
     lines += ["", "## Reading the numbers (the issue's targets)", ""]
     for name, split in splits.items():
         lines += targets(name, split)
+        lines += ablation_lines(name, split)
         fb = split["doc"]["meta"].get("policy_fallbacks", {}).get("rl", 0)
         lines.append(f"- {name.replace('_', ' ')}: the policy gave no valid answer at {fb} decisions "
                      "(a non-finite feature, e.g. a one-sided book), which fell back to the TWAP rule.")  # fmt: skip

@@ -197,12 +197,18 @@ def test_model_card_renders_every_split_and_the_targets(tmp_path: Path) -> None:
     }  # fmt: skip
     protocol = {"plan": "evaluation_plan.json", "plan_sha256": "ab" * 32, "log": "log.jsonl",
                 "test_runs": 4, "evaluated_model_sha256": "cd" * 32, "make_model_seconds": 90.0,
-                "planned_timesteps": 900_000, "planned_episodes": 600}  # fmt: skip
+                "planned_timesteps": 900_000, "planned_episodes": 600,
+                "train_minutes": [1.0, 1.25], "evaluation_minutes": 1.5, "trained_here": False,
+                "ray": True}  # fmt: skip
     text = card(record, splits, "usage line", protocol)
     assert text.count("| rl | -1.00 | -0.50 | 0.85 |") == 2  # seed's table, once per split
     assert "n/a (baseline mean IS ≤ 0)" in text  # TWAP's mean IS is negative here
     assert "usage line" in text and "at 3 decisions" in text
-    assert "**4**" in text and "1.5 min" in text
+    assert "**4**" in text
+    assert (
+        "training 1.0 min and 1.2 min (the signal arm) (trained before `--skip-train`), then "
+        "export, the evaluation of every split and this card 1.5 min (tasks on a local Ray"
+    ) in text
     assert "not the plan's" in text  # 1,000 steps is not the planned 900,000
     # Ten non-zero differences of -1: RL below TWAP with p < 0.01 in the one row.
     assert "below every baseline's with p < 0.01 in every one of the 1" in text

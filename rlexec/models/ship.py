@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 folder,
                 lambda s, t, m: print(f"\r{s:,}/{t:,} IS−TWAP {m}", end="", file=sys.stderr),
             )
+    evaluation_started = time.perf_counter()
     model = export(run, out / f"{NAME}.onnx")
     evaluated_sha = sha256_file(model)
     ablation = (
@@ -141,11 +142,16 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(ARTIFACTS / signal, args.artifacts / signal)
     usage = action_usage(model, plan, args.usage_episodes)
     seconds = time.perf_counter() - started
+    train_minutes = [
+        json.loads((folder / "training.json").read_text())["train_seconds"] / 60 for folder in arms
+    ]
     protocol = {
         "plan": plan.path.name, "plan_sha256": plan.sha256, "log": args.log.name,
         "test_runs": len(read_log(args.log)), "evaluated_model_sha256": evaluated_sha,
         "make_model_seconds": round(seconds, 1), "planned_timesteps": plan.training["timesteps"],
-        "planned_episodes": plan.episodes,
+        "planned_episodes": plan.episodes, "train_minutes": train_minutes,
+        "evaluation_minutes": (time.perf_counter() - evaluation_started) / 60,
+        "trained_here": not args.skip_train, "ray": args.ray is not None,
     }  # fmt: skip
     (args.artifacts / f"{NAME}.md").write_text(card(record, splits, usage, protocol))
     print(json.dumps(summary, indent=1))
@@ -314,10 +320,17 @@ def card(
         "return is −[(IS + λ·R) − (IS_TWAP + λ·R_TWAP)]",
         "- observation: the named features, normalised with means/stds measured under a random "
         "policy (stored in the ONNX metadata)",
-        f"- `make model` (train, export, evaluate, this card) took "
-        f"{protocol['make_model_seconds'] / 60:.1f} min on this machine; the plan's settings are "
-        f"{protocol['planned_timesteps']:,} steps and {protocol['planned_episodes']} episodes per "
-        "split"
+        "- `make model` on this machine (2 cores): training "
+        + " and ".join(
+            f"{m:.1f} min" + (" (the signal arm)" if k else "")
+            for k, m in enumerate(protocol["train_minutes"])
+        )
+        + ("" if protocol["trained_here"] else " (trained before `--skip-train`)")
+        + f", then export, the evaluation of every split and this card "
+        f"{protocol['evaluation_minutes']:.1f} min"
+        + (" (tasks on a local Ray, both cores)" if protocol["ray"] else "")
+        + f"; the plan's settings are {protocol['planned_timesteps']:,} steps and "
+        f"{protocol['planned_episodes']} episodes per split"
         + (
             ""
             if s["timesteps"] == protocol["planned_timesteps"]

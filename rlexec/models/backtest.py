@@ -95,15 +95,21 @@ def backtest(
                  arm_models={ABLATION: ablation_model} if ablation_model else None)  # fmt: skip
     model_file = model if model is not None else DEFAULT_MODEL
     model_sha = sha256_file(model_file) if "rl" in algos else None
-    ablation_sha = sha256_file(ablation_model) if ablation_model is not None else None
+    arm: dict[str, object] = (
+        {
+            "ablation_model": str(ablation_model),
+            "ablation_model_sha256": sha256_file(ablation_model),
+        }
+        if ablation_model is not None
+        else {}
+    )
     settings = boot or Bootstrap()
     if split is not None:
         g.record(split, data=Path(data_path).name, window=window, stats_window=train_window,
                  episodes=episodes, sizes=sizes, algos=list(algos), rows=[r.name for r in chosen],
                  seeds={"episodes": seed, "bootstrap": settings.seed},
                  model=str(model_file) if "rl" in algos else None, model_sha256=model_sha,
-                 **({"ablation_model": str(ablation_model), "ablation_model_sha256": ablation_sha}
-                    if ablation_model is not None else {}))  # fmt: skip
+                 **arm)  # fmt: skip
     done = (executor or LocalExecutor()).run(tasks, progress)
     by_row, fallbacks = merge(tasks, done)
     meta: dict[str, object] = {
@@ -118,11 +124,7 @@ def backtest(
         "test_split": split.name if split is not None else None,
         "model": str(model) if model is not None else ("default" if "rl" in algos else None),
         "model_sha256": model_sha,
-        **(
-            {"ablation_model": str(ablation_model), "ablation_model_sha256": ablation_sha}
-            if ablation_model is not None
-            else {}
-        ),
+        **arm,
         **context.meta,
         "stats": {k: v for k, v in asdict(stats).items() if k != "profile"},
     }

@@ -199,7 +199,7 @@ def test_model_card_renders_every_split_and_the_targets(tmp_path: Path) -> None:
                 "test_runs": 4, "evaluated_model_sha256": "cd" * 32, "make_model_seconds": 90.0,
                 "planned_timesteps": 900_000, "planned_episodes": 600,
                 "train_minutes": [1.0, 1.25], "evaluation_minutes": 1.5, "trained_here": False,
-                "ray": True}  # fmt: skip
+                "tasks_ran": "on a local Ray"}  # fmt: skip
     text = card(record, splits, "usage line", protocol)
     assert text.count("| rl | -1.00 | -0.50 | 0.85 |") == 2  # seed's table, once per split
     assert "n/a (baseline mean IS ≤ 0)" in text  # TWAP's mean IS is negative here

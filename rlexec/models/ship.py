@@ -23,6 +23,7 @@ from typing import Any
 from rlexec.market.sample_data import data_dir
 from rlexec.models.algo_registry import ABLATION
 from rlexec.models.backtest import ALGOS, backtest
+from rlexec.models.backtest_tasks import Executor
 from rlexec.models.episodes import SIZES
 from rlexec.models.evaluation import Bootstrap, fmt_ci
 from rlexec.models.export import export
@@ -74,7 +75,12 @@ def training_settings(plan: EvaluationPlan, data: Path, timesteps: int | None) -
         raise ValueError(f"evaluation plan {plan.path}: field 'training': {exc}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, executor: Executor | None = None, where: str | None = None
+) -> int:
+    """`executor`: where the evaluation's tasks run (default: this process, one after another;
+    `python -m rlexec.scale.ship` passes Ray's), `where` says so in the card. The results are
+    the same either way, episode for episode."""
     started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--plan", type=Path, default=PLAN_PATH)
@@ -85,11 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--usage-episodes", type=int, default=60, help="for the card's action mix")
     parser.add_argument("--out", default="runs/ship")
     parser.add_argument("--skip-train", action="store_true", help="reuse OUT/train")
-    parser.add_argument(
-        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-        help="run the evaluation's tasks on Ray (no ADDRESS: a local Ray on every core); "
-        "the results are the same as without it, episode for episode",
-    )  # fmt: skip
     args = parser.parse_args(argv)
     plan = load_plan(args.plan)
     check_plan(plan)
@@ -117,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     guard = Guard(plan, args.log, allow_test=True, command="ship")
     episodes = args.episodes if args.episodes is not None else plan.episodes
-    executor = _executor(args.ray)
     splits = {}
     for name, split in plan.test.items():
         folder = out / name
@@ -151,22 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         "make_model_seconds": round(seconds, 1), "planned_timesteps": plan.training["timesteps"],
         "planned_episodes": plan.episodes, "train_minutes": train_minutes,
         "evaluation_minutes": (time.perf_counter() - evaluation_started) / 60,
-        "trained_here": not args.skip_train, "ray": args.ray is not None,
+        "trained_here": not args.skip_train, "tasks_ran": where,
     }  # fmt: skip
     (args.artifacts / f"{NAME}.md").write_text(card(record, splits, usage, protocol))
     print(json.dumps(summary, indent=1))
     print(f"make model: {seconds / 60:.1f} min (training {record['train_seconds'] / 60:.1f} min)",
           file=sys.stderr)  # fmt: skip
     return 0
-
-
-def _executor(address: str | None) -> Any:
-    """Ray only when asked for (the scale extra); otherwise the tasks run in this process."""
-    if address is None:
-        return None
-    from rlexec.scale.executor import RayExecutor
-
-    return RayExecutor(address)
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -328,7 +319,7 @@ def card(
         + ("" if protocol["trained_here"] else " (trained before `--skip-train`)")
         + f", then export, the evaluation of every split and this card "
         f"{protocol['evaluation_minutes']:.1f} min"
-        + (" (tasks on a local Ray, both cores)" if protocol["ray"] else "")
+        + (f" (tasks {protocol['tasks_ran']})" if protocol.get("tasks_ran") else "")
         + f"; the plan's settings are {protocol['planned_timesteps']:,} steps and "
         f"{protocol['planned_episodes']} episodes per split"
         + (

@@ -176,7 +176,10 @@ def test_the_shipped_model_is_the_default_and_fits_the_live_contract(aapl_messag
     training = json.loads(policy.metadata["rlexec.training"])
     assert training["settings"]["window"] == "09:35-13:00" and training["symbol"] == "AAPL"
     evaluation = json.loads(policy.metadata["rlexec.evaluation"])
-    assert {"time_split", "ticker_split"} <= set(evaluation)
+    assert set(evaluation) == {"time_split", "ticker_split", "protocol"}
+    from rlexec.models.protocol import load_plan
+
+    assert evaluation["protocol"]["plan_sha256"] == load_plan().sha256  # judged by this plan
 
 
 def test_refuses_a_model_that_does_not_run_on_its_own_contract(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ S = 1_000_000_000
 MS = 1_000_000
 T0 = 10 * 3600 * S
 SYM = "AAPL"
+LOT = MonitorConfig().lot_size
 MID = 5_000_000  # $500.00 in LOBSTER units
 
 
@@ -140,6 +141,8 @@ def test_spread_blowout_scales_size_against_its_own_baseline() -> None:
     assert m.multiplier(SYM) == 0.5
     (action,) = [a for a in tightened(m) if a.code == "SPREAD_BLOWOUT"]
     assert action.reason.startswith("SPREAD_BLOWOUT: spread=20ticks > 4×baseline=2.")
+    # whole lots, rounded down — but a throttle never starves a parent's last odd lot
+    assert [m.scale(SYM, q) for q in (1_000, 1_050, 250, 150, 99, 1)] == [500, 500, 100, 100, 99, 1]
 
 
 def test_one_sided_book_must_persist_before_it_scales() -> None:
@@ -327,7 +330,7 @@ def _replay(m: MonitorSet, seq: list[Event]) -> Iterator[int]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(seq=events, qty=st.integers(1, 50_000))
+@given(seq=events, qty=st.integers(1, 2 * LOT) | st.integers(1, 50_000))
 def test_monitors_only_ever_tighten(seq: list[Event], qty: int) -> None:
     ov = make_overlay()
     hard = ov.limits
@@ -340,8 +343,10 @@ def test_monitors_only_ever_tighten(seq: list[Event], qty: int) -> None:
         assert 0.0 <= mult <= 1.0
         scaled = m.scale(SYM, qty)
         assert 0 <= scaled <= qty
-        if m.paused(SYM):
+        if m.paused(SYM) or mult == 0.0:
             assert scaled == 0
+        elif mult < 1.0:  # slowed, never starved: at least one lot, or all of a smaller qty
+            assert scaled >= min(qty, LOT) and (scaled % LOT == 0 or scaled == qty)
         assert ov.limits == hard  # no limit of the overlay is ever changed
         if not was_active:
             assert ov.state is not KillState.ACTIVE  # monitors never move it back

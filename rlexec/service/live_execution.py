@@ -67,15 +67,22 @@ class DecisionLog:
     working: list[list[ChildView]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """The audit's view: the working children the first plan saw, every plan, outcomes."""
-        first = self.working[0] if self.working else []
+        """The audit's view: the working children the first plan saw, those every later read
+        of the same decision saw (a schedule's rest after its catch-up sees the catch-up in
+        flight), every plan, outcomes."""
+        first, *later = self.working or [[]]
         return {
-            "working": [[c.id, c.price, c.leaves, c.cum_qty, c.pending] for c in first],
+            "working": _children_json(first),
+            "working_later": [_children_json(views) for views in later],
             "plan": [plan_json(p) for p in self.plans],
             "outcomes": [
                 [step_json(o.step), o.result, o.detail, o.cl_ord_id] for o in self.outcomes
             ],
         }
+
+
+def _children_json(views: list[ChildView]) -> list[list[Any]]:
+    return [[c.id, c.price, c.leaves, c.cum_qty, c.pending] for c in views]
 
 
 def step_json(s: PlanStep) -> list[Any]:

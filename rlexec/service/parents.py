@@ -388,6 +388,13 @@ class ParentManager:
             record["observation"] = algo.last_observation
             record["action"] = algo.last_action
             consulted = algo.distrusted == distrusted
+            # why an RL parent traded as it did: its policy's action, or the schedule because
+            # the risk monitors distrust the policy, or because its output was unusable
+            record["policy"] = (
+                "distrusted" if not consulted
+                else "invalid" if algo.last_action is None
+                else "consulted"
+            )  # fmt: skip
             if consulted:
                 self.on_policy(parent.spec.symbol, algo.last_observation, algo.last_action, now_ns)
             if not consulted:

@@ -111,15 +111,21 @@ class MonitorSet:
         return symbol not in self._distrusted
 
     def scale(self, symbol: str, quantity: int) -> int:
-        """`quantity` × the multiplier, rounded down to whole lots (0 when paused); never more."""
+        """`quantity` × the multiplier, rounded down to whole lots; never more, 0 when paused.
+
+        A multiplier above 0 slows a parent and never starves it: the result is at least one
+        lot, or the whole of a smaller quantity, so that a parent's last odd lot still goes
+        out. Stopping is what a pause (or a multiplier of 0) is for."""
         if symbol in self._paused:
             return 0
         m = self._multiplier.get(symbol, 1.0)
         if m >= 1.0:
             return quantity
+        if m <= 0.0:
+            return 0
         lot = self.config.lot_size
         scaled = int(quantity * m)
-        return min(quantity, scaled - scaled % lot if scaled >= lot else scaled)
+        return min(quantity, max(scaled - scaled % lot, lot))
 
     def reasons(self, symbol: str) -> list[str]:
         """The reasons of every latch currently holding the symbol below 1."""

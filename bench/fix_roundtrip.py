@@ -14,6 +14,10 @@ object; `--repeat N` runs each mode N times and reports the median run (by order
 every run's orders/s alongside, and the CPU each side spent per order (which, unlike
 orders/s, does not depend on what else the machine is running).
 
+`--busy-poll-us N` has both of our ends (not QuickFIX's) poll for N µs after FIX traffic
+instead of sleeping until the kernel wakes them (rlexec.gateway.busy_poll): it needs a free
+core per end, and the JSON says which way it ran.
+
 `same_process` repeats both modes with the acceptor on the same event loop as the initiator
 (one core, no cross-process wake-ups), the other common way engines are benchmarked.
 
@@ -42,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from rlexec.gateway import eventloop  # noqa: E402
+from rlexec.gateway import busy_poll, eventloop  # noqa: E402
 from rlexec.gateway.acceptor import FixAcceptor  # noqa: E402
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
@@ -189,6 +193,8 @@ async def run_mode(
     intent = OrderIntent("AAPL", Side.BUY, 100, price=5_853_300)
     loop = asyncio.get_running_loop()
     perf = time.perf_counter_ns
+    spinner = busy_poll.spinner_for(loop)
+    polls0 = 0 if spinner is None else spinner.polls
     cpu0, venue_cpu0 = time.process_time(), venue_cpu(venue)
     t0 = time.perf_counter()
     async with asyncio.timeout(300):
@@ -225,6 +231,8 @@ async def run_mode(
         "fill_p99_us": round(percentile(events.fill_ns, 0.99), 1),
         "client_cpu_us_per_order": round(cpu / orders * 1e6, 1),
         "venue_cpu_us_per_order": round(venue_cpu1 / orders * 1e6, 1),
+        # loop iterations our client spent polling for the replies (0: it slept)
+        "client_busy_polls": 0 if spinner is None else spinner.polls - polls0,
     }
     if venue is None:
         result["cpu_us_per_order"] = result.pop("client_cpu_us_per_order")
@@ -294,10 +302,19 @@ def main() -> int:
         action="store_true",
         help="run the anchor with QuickFIX's data dictionary on (its default; slower)",
     )
+    parser.add_argument(
+        "--busy-poll-us",
+        type=int,
+        default=0,
+        metavar="US",
+        help="both of our ends busy-poll for US µs after FIX traffic (rlexec.gateway.busy_poll); "
+        "0 (default): they block between events, as QuickFIX does",
+    )
     parser.add_argument("--serve", metavar="STORE_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    spin = args.busy_poll_us
     if args.serve:
-        eventloop.run(serve(args.serve))
+        eventloop.run(serve(args.serve), busy_poll_us=spin)
         return 0
     sequential: list[dict[str, float]] = []
     pipelined: list[dict[str, float]] = []
@@ -307,7 +324,14 @@ def main() -> int:
     qf_pipelined: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="rlexec-fix-bench-") as tmp:
         venue = subprocess.Popen(
-            [sys.executable, __file__, "--serve", os.path.join(tmp, "venue")],
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                os.path.join(tmp, "venue"),
+                "--busy-poll-us",
+                str(spin),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -318,11 +342,15 @@ def main() -> int:
             client_dir = os.path.join(tmp, "client")
             for i in range(args.repeat):
                 sequential.append(
-                    eventloop.run(run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"))
+                    eventloop.run(
+                        run_mode(venue, port, client_dir, args.orders, 1, f"s{i}-"),
+                        busy_poll_us=spin,
+                    )
                 )
                 pipelined.append(
                     eventloop.run(
-                        run_mode(venue, port, client_dir, args.orders, args.in_flight, f"p{i}-")
+                        run_mode(venue, port, client_dir, args.orders, args.in_flight, f"p{i}-"),
+                        busy_poll_us=spin,
                     )
                 )
                 if args.quickfix:
@@ -380,6 +408,7 @@ def main() -> int:
                 "in_flight": args.in_flight,
                 "repeats": args.repeat,
                 "loop": eventloop.loop_name(),
+                "busy_poll_us": spin,
                 "persistence": "file store on both sides: one append write per batch before the "
                 "socket write, fsync at most every 1 s on a worker thread",
                 "sequential": median_run(sequential),

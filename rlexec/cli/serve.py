@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     from rlexec.gateway import eventloop
 
-    return eventloop.run(_serve(settings, args.exit_when_done, args.stats_data))
+    return eventloop.run(
+        _serve(settings, args.exit_when_done, args.stats_data), busy_poll_us=settings.busy_poll_us
+    )
 
 
 async def _serve(settings: object, exit_when_done: bool, stats_data: str | None) -> int:

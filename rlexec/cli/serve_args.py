@@ -31,6 +31,7 @@ FLAGS: Mapping[str, str] = {
     "log_format": "--log-format",
     "log_level": "--log-level",
     "decision_interval_s": "--decision-interval-s",
+    "busy_poll_us": "--busy-poll-us",
     "resume_parents": "--resume-parents",
     "initialise": "--initialise",
 }
@@ -68,6 +69,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="default INFO",
     )
     add("--decision-interval-s", metavar="S", help="seconds between decisions (default 15)")
+    add(
+        "--busy-poll-us",
+        metavar="US",
+        help="poll for US µs after FIX traffic rather than sleep: lower latency for a core "
+        "(default 0: off)",
+    )
     add(
         "--resume-parents",
         action="store_true",

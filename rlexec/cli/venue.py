@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="replay from this New York time of day, HH:MM[:SS]")
     parser.add_argument("--config", type=Path, help="settings file (TOML or JSON)")
     parser.add_argument(
+        "--busy-poll-us",
+        type=int,
+        help="poll for US µs after FIX traffic rather than sleep (default 0: off)",
+        metavar="US",
+    )
+    parser.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on METRICS_HOST:PORT"
     )
     parser.add_argument(
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "comp_id": args.comp_id,
         "speed": args.speed,
         "start": args.start,
+        "busy_poll_us": args.busy_poll_us,
     }
     if args.clients is not None:
         overrides["clients"] = _clients(args.clients, args.config)
@@ -64,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     )
     from rlexec.gateway import eventloop
 
-    eventloop.run(_serve(config, args.metrics_host, args.metrics_port))
+    eventloop.run(
+        _serve(config, args.metrics_host, args.metrics_port), busy_poll_us=config.busy_poll_us
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from rlexec.gateway.busy_poll import spinner_for
 from rlexec.gateway.codec import FixFramer, Garbled
 from rlexec.gateway.message import FixMessage
 
@@ -48,7 +49,10 @@ class FixConnection(asyncio.Protocol):
         self.framer = FixFramer(max_body_length)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._spinner = spinner_for(loop)
+        """Busy polling after traffic (rlexec.gateway.busy_poll), None: off."""
         self._unbound_timeout = unbound_timeout
         self._unbound_timer: asyncio.TimerHandle | None = None
         self._max_unauthenticated = max_unauthenticated_bytes
@@ -76,6 +80,8 @@ class FixConnection(asyncio.Protocol):
             self._unbound_timer = loop.call_later(self._unbound_timeout, self._unbound_timed_out)
 
     def data_received(self, data: bytes) -> None:
+        if self._spinner is not None:
+            self._spinner.touch()
         items = self.framer.feed(data)
         limit = self._max_unauthenticated
         if (
@@ -140,6 +146,8 @@ class FixConnection(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+            if self._spinner is not None:  # a reply is likely on its way
+                self._spinner.touch()
 
     @property
     def buffered(self) -> int:

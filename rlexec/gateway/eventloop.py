@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from rlexec.gateway import busy_poll
+
 T = TypeVar("T")
 
 
@@ -33,7 +35,15 @@ def loop_name() -> str:
     return "asyncio" if loop_factory() is asyncio.new_event_loop else "uvloop"
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)` on the loop `loop_factory` makes."""
+def run(main: Coroutine[Any, Any, T], busy_poll_us: int = 0) -> T:
+    """`asyncio.run(main)` on the loop `loop_factory` makes; `busy_poll_us` > 0 keeps it
+    polling for that long after each FIX read or write (rlexec.gateway.busy_poll)."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(main)
+        if busy_poll_us <= 0:
+            return runner.run(main)
+        loop = runner.get_loop()
+        busy_poll.install(loop, busy_poll_us)
+        try:
+            return runner.run(main)
+        finally:
+            busy_poll.uninstall(loop)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from rlexec.gateway import busy_poll
 from rlexec.gateway.tags import ADMIN_MSG_TYPES, MsgType
 
 DISCONNECT_REASONS = (
@@ -59,6 +60,7 @@ class GatewayMetrics:
         r = self.registry
         self._sessions: list[SessionMetrics] = []
         r.register(_MessageCollector(self._sessions))
+        r.register(_BusyPollCollector())
         self.resend_requests = Counter(
             "rlexec_fix_resend_requests_total",
             "ResendRequests sent (out) and answered (in)",
@@ -126,6 +128,25 @@ class GatewayMetrics:
         metrics = SessionMetrics(self, session_id)
         self._sessions.append(metrics)
         return metrics
+
+
+class _BusyPollCollector(Collector):
+    """How much of a core busy polling costs this process (rlexec.gateway.busy_poll)."""
+
+    def collect(self) -> Iterator[Metric]:
+        running = busy_poll.spinners()
+        window = GaugeMetricFamily(
+            "rlexec_fix_busy_poll_window_seconds",
+            "How long the event loop polls after FIX traffic instead of sleeping (0: off)",
+        )
+        window.add_metric([], max((s.window_us for s in running), default=0) / 1e6)
+        yield window
+        polls = CounterMetricFamily(
+            "rlexec_fix_busy_poll_iterations",
+            "Event-loop iterations spent polling within a busy-poll window",
+        )
+        polls.add_metric([], sum(s.polls for s in running))
+        yield polls
 
 
 class _MessageCollector(Collector):

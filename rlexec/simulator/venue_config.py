@@ -112,6 +112,8 @@ class VenueConfig(BaseModel):
     """First lockout after `max_failed_logons`; doubles with each further failure."""
     store_dir: Path | None = None
     """Keep FIX sequence numbers and sent messages in files here; None = in memory."""
+    busy_poll_us: int = Field(default=0, ge=0, le=1_000_000)
+    """Poll for this long after FIX traffic rather than sleep (rlexec.gateway.busy_poll); 0 = off."""
     replay: ReplayConfig = ReplayConfig()
 
     _check_comp_id = field_validator("comp_id")(_comp_id)

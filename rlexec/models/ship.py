@@ -296,7 +296,7 @@ def card(
         f"- data: `{Path(s['data']).name}` ({record['symbol']}), window {s['window']} only",
         f"- algorithm: {s['algorithm'].upper()} (stable-baselines3 {v['stable_baselines3']}, torch {v['torch']}), "
         f"MLP 64×64, seed {s['seed']}, {s['timesteps']:,} steps, {record['episodes']:,} episodes, "
-        f"{record['train_seconds'] / 60:.1f} min of training on 2 CPU cores",
+        f"{record['train_seconds'] / 60:.1f} min of training on one CPU core (torch, one thread)",
         "- environment: the venue's matching engine replaying the LOBSTER day in process, features "
         "from `rlexec.market.features`",
         f"- episodes: the `{dist.get('name', s.get('sizes'))}` distribution — buy or sell, "

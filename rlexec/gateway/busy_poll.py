@@ -3,8 +3,8 @@ sleeping in epoll until the kernel wakes the process.
 
 A sequential round trip (send, wait for the reply) pays the scheduler's wake-up on each
 side: the process sleeps, the reply's packet arrives, and the kernel has to schedule it
-again, often on the other core with its caches cold. On this machine that costs as much as
-the two ends' CPython together (bench/fix_roundtrip.py). Low-latency engines trade a core
+again, often on the other core with its caches cold. On this machine the two wake-ups cost
+more than both ends' CPython together (bench/fix_roundtrip.py). Low-latency engines trade a core
 for it: they spin. Here the spin is bounded: every read or write of a FIX connection opens
 a window (`window_us`) during which the loop polls with a zero timeout; when the window
 closes with nothing new, the loop blocks again, so an idle process does not burn a core.

@@ -39,10 +39,9 @@ def run(main: Coroutine[Any, Any, T], busy_poll_us: int = 0) -> T:
     """`asyncio.run(main)` on the loop `loop_factory` makes; `busy_poll_us` > 0 keeps it
     polling for that long after each FIX read or write (rlexec.gateway.busy_poll)."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        if busy_poll_us <= 0:
-            return runner.run(main)
         loop = runner.get_loop()
-        busy_poll.install(loop, busy_poll_us)
+        if busy_poll_us > 0:
+            busy_poll.install(loop, busy_poll_us)
         try:
             return runner.run(main)
         finally:

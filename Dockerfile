@@ -1,5 +1,6 @@
 # rlexec: one image for `rlexec serve` (the live service) and `rlexec venue` (the FIX simulator).
-# Runtime only: no `train` extra, no compiler, no pip cache, a non-root user.
+# Runtime only: no `train` extra, no compiler (the build stage has one, for the FIX receive
+# loops in rlexec/gateway/_speedups.c), no pip cache, a non-root user.
 #
 #   docker build -t rlexec .
 #   docker build --build-arg BASE_IMAGE=my-registry/python:3.11 -t rlexec .   # another base
@@ -19,8 +20,18 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 COPY deploy/ca-certs/ /usr/local/share/ca-certificates/
 RUN update-ca-certificates >/dev/null \
     && python3 -m venv /opt/rlexec
+# A C compiler, and Python's headers where the base lacks them (Debian's python3 does; the
+# official python images ship them), for the compiled receive loops. Without them the build
+# still succeeds and the service runs their Python reference (rlexec_fix_codec_compiled 0).
+# hadolint ignore=DL3008
+RUN apt-get update -q \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev \
+    && if ! python3 -c "import pathlib, sys, sysconfig; sys.exit(not (pathlib.Path(sysconfig.get_paths()['include']) / 'Python.h').exists())"; then \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-dev; \
+       fi \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY rlexec ./rlexec
 RUN if [ -n "${PIP_INDEX_URL}" ]; then export PIP_INDEX_URL; else unset PIP_INDEX_URL; fi; \
     /opt/rlexec/bin/pip install --no-compile . \

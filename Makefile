@@ -12,15 +12,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# One stamp per extras set, so `make test` does not reinstall on every run.
-$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+# One stamp per extras set, so `make test` does not reinstall on every run; the compiled
+# receive loops (setup.py) are rebuilt when their source changes.
+COMPILED := setup.py rlexec/gateway/_speedups.c
+$(VENV)/.installed-runtime: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
 # Tests need the train extra (torch is pinned to the CPU build cached on this machine),
 # QuickFIX for the interoperability tests (built from source once, then from pip's cache) and
 # Ray for the scale-out tests (a real two-node cluster on loopback).
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,train,interop,scale]'
 	@touch $@ $(VENV)/.installed-runtime
 

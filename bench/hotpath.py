@@ -53,6 +53,7 @@ if str(REPO) not in sys.path:
 import onnxruntime as ort  # noqa: E402
 
 from rlexec.gateway.application import Application  # noqa: E402
+from rlexec.gateway.codec import ACCELERATED  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
 from rlexec.gateway.connection import FixConnection  # noqa: E402
 from rlexec.gateway.execution import ExecKind, ExecutionEvent  # noqa: E402
@@ -460,6 +461,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "timer": "perf_counter_ns: before data_received → NewOrderSingle bytes at transport "
         "write; gc disabled in timing loops; medians over repeats",
         "python": platform.python_version(),
+        "fix_codec": "compiled" if ACCELERATED else "python",
     }
 
 

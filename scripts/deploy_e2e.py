@@ -160,6 +160,11 @@ def step_prometheus() -> None:
         query = f'count by (__name__) ({{__name__=~"{family}.*"}})'
         names = wait_for(f"{family}* series in Prometheus", partial(prom, query), 30)
         log("prometheus_family", family=family + "*", metrics=len(names))
+    # The image's build stage has a compiler: both processes run the compiled receive loops.
+    compiled = {r["metric"]["job"]: r["value"][1] for r in prom("rlexec_fix_codec_compiled")}
+    if compiled != {"rlexec": "1", "venue": "1"}:
+        raise CheckFailedError(f"rlexec_fix_codec_compiled by job is {compiled}, not 1 for both")
+    log("fix_codec_compiled", jobs=",".join(sorted(compiled)))
 
 
 def _panel_exprs(panels: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:

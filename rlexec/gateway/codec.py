@@ -13,8 +13,9 @@ so one bad frame costs one log line, not the connection.
 from __future__ import annotations
 
 import heapq
+import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Final, NamedTuple
 from zlib import adler32
@@ -165,7 +166,17 @@ def parse_fields(message: bytes) -> list[tuple[int, bytes]]:
 
 def parse_field_map(message: bytes) -> tuple[dict[int, bytes], int]:
     """Tag -> value of a complete message (the last value when a tag repeats) and the number of
-    fields. The hot path: no (tag, value) tuples are built; `parse_fields` gives the order."""
+    fields. The hot path: no (tag, value) tuples are built; `parse_fields` gives the order.
+    The compiled loop answers the usual message; anything else is decided here."""
+    if _fast_field_map is not None:
+        fast = _fast_field_map(message)
+        if fast is not None:
+            return fast
+    return _field_map(message)
+
+
+def _field_map(message: bytes) -> tuple[dict[int, bytes], int]:
+    """`parse_field_map` in Python: the reference for the compiled loop."""
     parts = message.split(SOH)
     if parts.pop():
         raise GarbledError("message does not end with SOH")
@@ -222,7 +233,7 @@ def _parse_fields_slowly(message: bytes) -> list[tuple[int, bytes]]:
     return pairs
 
 
-def _whole_message_end(buf: bytes, start: int, size: int, max_body_length: int) -> int:
+def _whole_message_end_py(buf: bytes, start: int, size: int, max_body_length: int) -> int:
     """End offset of the complete, valid message at `start`, or -1 for anything else: not a
     message there, not all of it yet, or garbled (`FixFramer._parse_at` says which).
 
@@ -252,6 +263,24 @@ def _whole_message_end(buf: bytes, start: int, size: int, max_body_length: int) 
     else:
         actual = checksum(buf, start, body_end)
     return end if buf[body_end:end] == _CHECKSUM_FIELDS[actual] else -1
+
+
+# The compiled loops (rlexec/gateway/_speedups.c), where the build had a C compiler; the
+# Python above is their reference and the fallback. RLEXEC_FIX_CODEC=python runs the reference
+# anyway (to rule the C out, or to measure it). `ACCELERATED` says which one runs.
+_fast_field_map: Callable[[bytes], tuple[dict[int, bytes], int] | None] | None = None
+_whole_message_end: Callable[[bytes, int, int, int], int] = _whole_message_end_py
+if os.environ.get("RLEXEC_FIX_CODEC", "").lower() != "python":
+    try:
+        from rlexec.gateway import _speedups
+    except ImportError:  # built without a compiler: the same rules in Python
+        pass
+    else:
+        _speedups.set_excluded_tags(sorted(_RAW_LENGTH_TAGS))
+        _fast_field_map = _speedups.field_map
+        _whole_message_end = _speedups.whole_message_end
+ACCELERATED: Final = _fast_field_map is not None
+"""Whether the receive path's per-message loops run compiled."""
 
 
 class Garbled(NamedTuple):

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from rlexec.gateway import busy_poll
+from rlexec.gateway import busy_poll, codec
 from rlexec.gateway.tags import ADMIN_MSG_TYPES, MsgType
 
 DISCONNECT_REASONS = (
@@ -105,6 +105,13 @@ class GatewayMetrics:
         )
         for reason in CONNECTION_REFUSALS:
             self.connections_refused.labels(reason)
+        self.codec_compiled = Gauge(
+            "rlexec_fix_codec_compiled",
+            "1 when the receive path's framing and field loops run compiled (_speedups.c), "
+            "0 when this install fell back to their Python reference (no C compiler at build)",
+            registry=r,
+        )
+        self.codec_compiled.set(1 if codec.ACCELERATED else 0)
         self.logged_on = Gauge(
             "rlexec_fix_logged_on", "1 while the session is logged on", ["session"], registry=r
         )

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from rlexec.gateway.codec import ACCELERATED
 from rlexec.gateway.config import SessionConfig
 from rlexec.gateway.execution import CancelRejectEvent, ExecutionEvent
 from rlexec.gateway.initiator import FixInitiator
@@ -319,9 +320,9 @@ class Service(MarketDataListener, OrderEvents):
         self.recovered = await self._recover()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         await self.start_api()
-        log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s",
-                 s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
-                 f"{s.api_host}:{self.api_port}")  # fmt: skip
+        log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s "
+                 "fix_codec=%s", s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
+                 f"{s.api_host}:{self.api_port}", "compiled" if ACCELERATED else "python")  # fmt: skip
 
     async def _recover(self) -> dict[str, int]:
         """After a restart: ids for the parents still to finish, then `Recovery.run`."""

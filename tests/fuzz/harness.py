@@ -13,6 +13,7 @@ import logging
 import socket
 from collections.abc import Iterator
 
+from rlexec.gateway import codec
 from rlexec.gateway.clock import utc_timestamp
 from rlexec.gateway.codec import (
     FixFramer,
@@ -57,6 +58,24 @@ def _checksum_ok(frame: bytes) -> bool:
     )
 
 
+def check_compiled_loops(data: bytes) -> None:
+    """The compiled receive loops (_speedups.c) answer as their Python reference does."""
+    if not codec.ACCELERATED:
+        return
+    from rlexec.gateway import _speedups
+
+    fast = _speedups.field_map(data)
+    if fast is not None:
+        assert fast == codec._field_map(data)
+    for start in (0, data.find(b"8=FIX", 1)):
+        if start >= 0:
+            ends = [
+                end(data, start, len(data), 1 << 20)
+                for end in (_speedups.whole_message_end, codec._whole_message_end_py)
+            ]
+            assert ends[0] == ends[1], ends
+
+
 def check_codec(data: bytes) -> None:
     """Parsers raise only GarbledError; the framer never raises, emits only checksummed frames
     starting with BeginString, and frames the same messages however the bytes are split."""
@@ -71,6 +90,7 @@ def check_codec(data: bytes) -> None:
         else:
             fields, count = parse_field_map(data)
             assert count == len(pairs) and fields == dict(pairs)
+    check_compiled_loops(data)
     split = data[:1]
     stream = data[1:]
     whole = [f for f in FixFramer().feed(stream) if type(f) is bytes]

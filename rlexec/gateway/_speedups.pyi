@@ -1,0 +1,9 @@
+"""Types of the compiled receive loops (_speedups.c); `codec` holds their Python reference."""
+
+from collections.abc import Sequence
+
+def set_excluded_tags(tags: Sequence[int], /) -> None: ...
+def field_map(message: bytes, /) -> tuple[dict[int, bytes], int] | None: ...
+def whole_message_end(buf: bytes, start: int, size: int, max_body_length: int, /) -> int: ...
+
+SOURCE_SHA256: str

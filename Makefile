@@ -23,6 +23,7 @@ $(VENV)/.installed-runtime: pyproject.toml $(COMPILED) | $(BIN)/python
 # QuickFIX for the interoperability tests (built from source once, then from pip's cache) and
 # Ray for the scale-out tests (a real two-node cluster on loopback).
 $(VENV)/.installed-dev: pyproject.toml $(COMPILED) | $(BIN)/python
+	@bash scripts/ensure-compiler.sh $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,train,interop,scale]'
 	@touch $@ $(VENV)/.installed-runtime
 

@@ -27,6 +27,11 @@ symbol whose next decision is not due (messages 10 µs of venue time apart), so 
 also asks the parent manager. Messages are synthetic level updates around $585 (random walk of a
 10-level book, one or two entries each) produced by the simulator's own `Subscription`.
 
+`--fix-codec both`: every repeat also runs tick-to-order and md throughput on the FIX receive
+loops' Python reference instead of the compiled ones (`gateway/_speedups.c`), interleaved,
+and reports those figures (`python_codec`) and the ratios of the medians; `fix_codec` says
+which loops the headline figures ran on.
+
 gc is disabled during every timing loop. Prints one JSON object; medians over `--repeat` runs.
 Targets (issue 9): p50 ≤ 60 µs, p99 ≤ 200 µs, p50 ≤ 8× ORT p50, md ≥ 100,000 msg/s.
 """
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import platform
@@ -42,7 +48,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,7 @@ if str(REPO) not in sys.path:
 
 import onnxruntime as ort  # noqa: E402
 
+from rlexec.gateway import codec  # noqa: E402
 from rlexec.gateway.application import Application  # noqa: E402
 from rlexec.gateway.codec import ACCELERATED  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
@@ -250,6 +257,17 @@ async def build(seed: int, parent: bool, horizon_s: float) -> Rig:
     return rig
 
 
+@contextlib.contextmanager
+def python_codec() -> Iterator[None]:
+    """The receive loops' Python reference instead of the compiled ones (`--fix-codec both`)."""
+    saved = codec._fast_field_map, codec._whole_message_end
+    codec._fast_field_map, codec._whole_message_end = None, codec._whole_message_end_py
+    try:
+        yield
+    finally:
+        codec._fast_field_map, codec._whole_message_end = saved
+
+
 def percentile(sorted_ns: list[int], q: float) -> float:
     return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1000.0
 
@@ -414,6 +432,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     parent_rates: list[float] = []
     ort_runs: list[float] = []
     firsts: list[int] = []
+    py_p50s: list[float] = []
+    py_p99s: list[float] = []
+    py_rates: list[float] = []
     decisions = orders = 0
     for r in range(args.repeat):
         res = await tick_to_order(args.iterations, args.rebuild, args.seed + 1000 * r)
@@ -427,6 +448,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ort_runs.append(ort_run_p50(args.ort_iterations, obs))
         rates.append(await md_throughput(args.md_messages, args.seed + r))
         parent_rates.append(await md_throughput(args.md_messages, args.seed + r, parent=True))
+        if args.fix_codec == "both":  # the same repeat again on the Python loops, interleaved
+            with python_codec():
+                res = await tick_to_order(args.iterations, args.rebuild, args.seed + 1000 * r)
+                if res["samples"]:
+                    py_p50s.append(percentile(res["samples"], 0.5))
+                    py_p99s.append(percentile(res["samples"], 0.99))
+                py_rates.append(await md_throughput(args.md_messages, args.seed + r))
     p50 = statistics.median(p50s) if p50s else None
     p99 = statistics.median(p99s) if p99s else None
     ort = statistics.median(orts)
@@ -462,6 +490,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "write; gc disabled in timing loops; medians over repeats",
         "python": platform.python_version(),
         "fix_codec": "compiled" if ACCELERATED else "python",
+        **(python_figures(p50, md_rate, py_p50s, py_p99s, py_rates) if py_p50s else {}),
+    }
+
+
+def python_figures(
+    p50: float | None, md_rate: float, p50s: list[float], p99s: list[float], rates: list[float]
+) -> dict[str, Any]:
+    """`--fix-codec both`: the Python receive loops' figures from the same repeats, and the
+    compiled loops' gain over them (ratios of medians measured in this one run)."""
+    py_p50, py_rate = statistics.median(p50s), statistics.median(rates)
+    return {
+        "python_codec": {
+            "p50_us": round(py_p50, 3),
+            "p99_us": round(statistics.median(p99s), 3),
+            "md_msgs_per_s": round(py_rate),
+        },
+        "python_p50_over_compiled": None if p50 is None else round(py_p50 / p50, 3),
+        "compiled_md_over_python": round(md_rate / py_rate, 3),
     }
 
 
@@ -477,7 +523,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md-messages", type=int, default=50_000, help="md throughput messages")
     parser.add_argument("--ort-iterations", type=int, default=5000, help="ORT inferences")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--fix-codec", choices=("installed", "both"), default="installed",
+        help="both: every repeat also runs tick-to-order and md throughput on the receive "
+        "loops' Python reference (`python_codec`), interleaved, for the compiled loops' gain",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.fix_codec == "both" and not ACCELERATED:
+        parser.error("--fix-codec both needs the compiled loops (pip install -e . with a compiler)")
     for name in ("iterations", "repeat", "rebuild", "md_messages", "ort_iterations"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")

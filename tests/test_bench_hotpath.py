@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_hotpath_bench_prints_json_and_sends_orders() -> None:
     out = subprocess.run(
         [sys.executable, str(REPO / "bench" / "hotpath.py"), "--iterations", "60",
-         "--repeat", "1", "--rebuild", "30", "--md-messages", "300", "--ort-iterations", "50"],
+         "--repeat", "1", "--rebuild", "30", "--md-messages", "300", "--ort-iterations", "50",
+         "--fix-codec", "both"],
         capture_output=True, text=True, timeout=300, check=True, cwd=REPO,
     )  # fmt: skip
     result = json.loads(out.stdout)
@@ -26,6 +27,11 @@ def test_hotpath_bench_prints_json_and_sends_orders() -> None:
     assert result["p50_us"] > 0 and result["p99_us"] >= result["p50_us"]
     assert result["md_msgs_per_s"] > 0 and result["md_parent_msgs_per_s"] > 0
     assert result["ort_run_p50_us"] > 0
+    # the compiled receive loops ran, and the same repeat ran again on their Python reference
+    assert result["fix_codec"] == "compiled"
+    python = result["python_codec"]
+    assert python["p50_us"] > 0 and python["md_msgs_per_s"] > 0
+    assert result["compiled_md_over_python"] > 0 and result["python_p50_over_compiled"] > 0
 
 
 def test_hotpath_bench_refuses_bad_counts() -> None:

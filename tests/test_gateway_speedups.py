@@ -23,7 +23,7 @@ SOURCE = Path(codec.__file__).with_name("_speedups.c")
 def test_the_compiled_loops_are_built_from_this_source() -> None:
     """`make test` builds them (pip install -e . with a C compiler); a stale or missing build
     would test the Python fallback twice and ship the old C."""
-    assert codec.ACCELERATED, (
+    assert codec.COMPILED, (
         "rlexec.gateway._speedups is not built (run `pip install -e .`) or RLEXEC_FIX_CODEC=python"
     )
     from rlexec.gateway import _speedups
@@ -189,7 +189,7 @@ def test_the_python_reference_can_be_chosen_at_start() -> None:
         "m = GatewayMetrics()\n"
         "msg = codec.encode(b'FIX.4.4', b'0', b'49=A\\x0156=B\\x0134=7\\x01')\n"
         "fields, count = codec.parse_field_map(msg)\n"
-        "print(codec.ACCELERATED, m.registry.get_sample_value('rlexec_fix_codec_compiled'),"
+        "print(codec.COMPILED, m.registry.get_sample_value('rlexec_fix_codec_compiled'),"
         " fields[34], count, codec._whole_message_end(msg, 0, len(msg), 99) == len(msg))\n"
     )
     out = {}

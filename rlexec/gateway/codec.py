@@ -267,7 +267,7 @@ def _whole_message_end_py(buf: bytes, start: int, size: int, max_body_length: in
 
 # The compiled loops (rlexec/gateway/_speedups.c), where the build had a C compiler; the
 # Python above is their reference and the fallback. RLEXEC_FIX_CODEC=python runs the reference
-# anyway (to rule the C out, or to measure it). `ACCELERATED` says which one runs.
+# anyway (to rule the C out, or to measure it). `COMPILED` says which one runs.
 _fast_field_map: Callable[[bytes], tuple[dict[int, bytes], int] | None] | None = None
 _whole_message_end: Callable[[bytes, int, int, int], int] = _whole_message_end_py
 if os.environ.get("RLEXEC_FIX_CODEC", "").lower() != "python":
@@ -279,7 +279,7 @@ if os.environ.get("RLEXEC_FIX_CODEC", "").lower() != "python":
         _speedups.set_excluded_tags(sorted(_RAW_LENGTH_TAGS))
         _fast_field_map = _speedups.field_map
         _whole_message_end = _speedups.whole_message_end
-ACCELERATED: Final = _fast_field_map is not None
+COMPILED: Final = _fast_field_map is not None
 """Whether the receive path's per-message loops run compiled."""
 
 

@@ -111,7 +111,7 @@ class GatewayMetrics:
             "0 when this install fell back to their Python reference (no C compiler at build)",
             registry=r,
         )
-        self.codec_compiled.set(1 if codec.ACCELERATED else 0)
+        self.codec_compiled.set(1 if codec.COMPILED else 0)
         self.logged_on = Gauge(
             "rlexec_fix_logged_on", "1 while the session is logged on", ["session"], registry=r
         )

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from rlexec.gateway.codec import ACCELERATED
+from rlexec.gateway.codec import COMPILED as FIX_CODEC_COMPILED
 from rlexec.gateway.config import SessionConfig
 from rlexec.gateway.execution import CancelRejectEvent, ExecutionEvent
 from rlexec.gateway.initiator import FixInitiator
@@ -320,9 +320,10 @@ class Service(MarketDataListener, OrderEvents):
         self.recovered = await self._recover()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         await self.start_api()
+        codec = "compiled" if FIX_CODEC_COMPILED else "python"
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s "
                  "fix_codec=%s", s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
-                 f"{s.api_host}:{self.api_port}", "compiled" if ACCELERATED else "python")  # fmt: skip
+                 f"{s.api_host}:{self.api_port}", codec)  # fmt: skip
 
     async def _recover(self) -> dict[str, int]:
         """After a restart: ids for the parents still to finish, then `Recovery.run`."""

@@ -60,7 +60,7 @@ def _checksum_ok(frame: bytes) -> bool:
 
 def check_compiled_loops(data: bytes) -> None:
     """The compiled receive loops (_speedups.c) answer as their Python reference does."""
-    if not codec.ACCELERATED:
+    if not codec.COMPILED:
         return
     from rlexec.gateway import _speedups
 

@@ -1,6 +1,6 @@
 # rlexec: one image for `rlexec serve` (the live service) and `rlexec venue` (the FIX simulator).
 # Runtime only: no `train` extra, no compiler (the build stage has one, for the FIX receive
-# loops in rlexec/gateway/_speedups.c), no pip cache, a non-root user.
+# loops in rlexec/gateway/receive_loops.c), no pip cache, a non-root user.
 #
 #   docker build -t rlexec .
 #   docker build --build-arg BASE_IMAGE=my-registry/python:3.11 -t rlexec .   # another base

@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # One stamp per extras set, so `make test` does not reinstall on every run; the compiled
 # receive loops (setup.py) are rebuilt when their source changes.
-COMPILED := setup.py rlexec/gateway/_speedups.c
+COMPILED := setup.py rlexec/gateway/receive_loops.c
 $(VENV)/.installed-runtime: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@

@@ -28,7 +28,7 @@ also asks the parent manager. Messages are synthetic level updates around $585 (
 10-level book, one or two entries each) produced by the simulator's own `Subscription`.
 
 `--fix-codec both`: the FIX receive loops' Python reference against the compiled ones
-(`gateway/_speedups.c`) in the same run. Every block of `--rebuild` messages runs twice, the
+(`gateway/receive_loops.c`) in the same run. Every block of `--rebuild` messages runs twice, the
 same frames through a fresh Service each time, on the Python loops first in every other block;
 md throughput runs in four alternating turns each. Reported as `python_codec` and the ratios
 of the medians (`python_p50_over_compiled`, `compiled_md_over_python`); `fix_codec` says which
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import platform
@@ -50,7 +49,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -259,17 +258,6 @@ async def build(seed: int, parent: bool, horizon_s: float) -> Rig:
     return rig
 
 
-@contextlib.contextmanager
-def python_codec() -> Iterator[None]:
-    """The receive loops' Python reference instead of the compiled ones (`--fix-codec both`)."""
-    saved = codec._fast_field_map, codec._whole_message_end
-    codec._fast_field_map, codec._whole_message_end = None, codec._whole_message_end_py
-    try:
-        yield
-    finally:
-        codec._fast_field_map, codec._whole_message_end = saved
-
-
 def percentile(sorted_ns: list[int], q: float) -> float:
     return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1000.0
 
@@ -292,7 +280,7 @@ async def tick_to_order(
             python_first = (done // rebuild) % 2 == 1
             for on_python in (python_first, not python_first):
                 if on_python:
-                    with python_codec():
+                    with codec.python_loops():
                         await block(n, seed + done, python_samples, [], [0, 0])
                 else:
                     await block(n, seed + done, samples, firsts, counts)
@@ -556,7 +544,7 @@ async def md_pair(messages: int, seed: int, rounds: int = 4) -> tuple[float, flo
     for turn in range(rounds):
         for on_python in (turn % 2 == 1, turn % 2 == 0):
             if on_python:
-                with python_codec():
+                with codec.python_loops():
                     seconds[1] += per / await md_throughput(per, seed + turn)
             else:
                 seconds[0] += per / await md_throughput(per, seed + turn)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure `pip install` can build the compiled FIX receive loops (rlexec/gateway/_speedups.c)
+# Make sure `pip install` can build the compiled FIX receive loops (rlexec/gateway/receive_loops.c)
 # for the tests, which check that they are built: a C compiler, and the headers of the Python
 # given as $1. `make demo` does not call this: without a compiler it runs the Python loops.
 set -euo pipefail

@@ -4,6 +4,7 @@ stopped here)."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import shutil
@@ -136,9 +137,26 @@ def test_every_alert_signal_returns_data(prometheus_url: str) -> None:
     assert empty == []
 
 
+BLIP_S = 5.0
+"""An alert pending for less than this is a blip, not an availability problem: on a loaded
+machine the venue process can stall for a quarter of a second, which at the venue's 20x speed
+is 5 s of venue time without market data, one stale scrape. Every rule's `for:` (30 s and
+more) exists to keep such a blip from firing; this stack runs for less than any of them, so
+pending alerts are what the test can see, and one that lasts `BLIP_S` counts."""
+
+
+def _active_for_s(alert: dict[str, Any], now: float) -> float:
+    active_at = calendar.timegm(time.strptime(alert["activeAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+    return now - active_at
+
+
 def test_the_healthy_stack_raises_no_availability_alert(prometheus_url: str) -> None:
-    firing = {
-        a["labels"]["alertname"] for a in _get(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]
+    now = time.time()
+    alerts = _get(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]
+    raised = {
+        a["labels"]["alertname"]
+        for a in alerts
+        if a["state"] == "firing" or _active_for_s(a, now) >= BLIP_S
     }
-    assert not firing & {"RlexecServiceDown", "RlexecVenueDown", "RlexecFixSessionDown",
-                         "RlexecKillSwitchEngaged", "RlexecMarketDataStale"}  # fmt: skip
+    assert not raised & {"RlexecServiceDown", "RlexecVenueDown", "RlexecFixSessionDown",
+                         "RlexecKillSwitchEngaged", "RlexecMarketDataStale"}, alerts  # fmt: skip

@@ -15,7 +15,8 @@ from __future__ import annotations
 import heapq
 import os
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Final, NamedTuple
 from zlib import adler32
@@ -265,22 +266,36 @@ def _whole_message_end_py(buf: bytes, start: int, size: int, max_body_length: in
     return end if buf[body_end:end] == _CHECKSUM_FIELDS[actual] else -1
 
 
-# The compiled loops (rlexec/gateway/_speedups.c), where the build had a C compiler; the
+# The compiled loops (rlexec/gateway/receive_loops.c), where the build had a C compiler; the
 # Python above is their reference and the fallback. RLEXEC_FIX_CODEC=python runs the reference
 # anyway (to rule the C out, or to measure it). `COMPILED` says which one runs.
 _fast_field_map: Callable[[bytes], tuple[dict[int, bytes], int] | None] | None = None
 _whole_message_end: Callable[[bytes, int, int, int], int] = _whole_message_end_py
 if os.environ.get("RLEXEC_FIX_CODEC", "").lower() != "python":
     try:
-        from rlexec.gateway import _speedups
+        from rlexec.gateway import receive_loops
     except ImportError:  # built without a compiler: the same rules in Python
         pass
     else:
-        _speedups.set_excluded_tags(sorted(_RAW_LENGTH_TAGS))
-        _fast_field_map = _speedups.field_map
-        _whole_message_end = _speedups.whole_message_end
+        receive_loops.set_excluded_tags(sorted(_RAW_LENGTH_TAGS))
+        _fast_field_map = receive_loops.field_map
+        _whole_message_end = receive_loops.whole_message_end
 COMPILED: Final = _fast_field_map is not None
 """Whether the receive path's per-message loops run compiled."""
+
+
+@contextmanager
+def python_loops() -> Iterator[None]:
+    """Inside the block, the receive loops' Python reference runs even where the compiled
+    loops are built: the benchmark's paired comparison (`bench/hotpath.py --fix-codec both`).
+    Not thread-safe; a whole process uses RLEXEC_FIX_CODEC=python instead."""
+    global _fast_field_map, _whole_message_end
+    saved = _fast_field_map, _whole_message_end
+    _fast_field_map, _whole_message_end = None, _whole_message_end_py
+    try:
+        yield
+    finally:
+        _fast_field_map, _whole_message_end = saved
 
 
 class Garbled(NamedTuple):

@@ -107,7 +107,7 @@ class GatewayMetrics:
             self.connections_refused.labels(reason)
         self.codec_compiled = Gauge(
             "rlexec_fix_codec_compiled",
-            "1 when the receive path's framing and field loops run compiled (_speedups.c), "
+            "1 when the receive path's framing and field loops run compiled (receive_loops.c), "
             "0 when this install fell back to their Python reference (no C compiler at build)",
             registry=r,
         )

@@ -59,19 +59,19 @@ def _checksum_ok(frame: bytes) -> bool:
 
 
 def check_compiled_loops(data: bytes) -> None:
-    """The compiled receive loops (_speedups.c) answer as their Python reference does."""
+    """The compiled receive loops (receive_loops.c) answer as their Python reference does."""
     if not codec.COMPILED:
         return
-    from rlexec.gateway import _speedups
+    from rlexec.gateway import receive_loops
 
-    fast = _speedups.field_map(data)
+    fast = receive_loops.field_map(data)
     if fast is not None:
         assert fast == codec._field_map(data)
     for start in (0, data.find(b"8=FIX", 1)):
         if start >= 0:
             ends = [
                 end(data, start, len(data), 1 << 20)
-                for end in (_speedups.whole_message_end, codec._whole_message_end_py)
+                for end in (receive_loops.whole_message_end, codec._whole_message_end_py)
             ]
             assert ends[0] == ends[1], ends
 

@@ -1,4 +1,4 @@
-"""Types of the compiled receive loops (_speedups.c); `codec` holds their Python reference."""
+"""Types of the compiled receive loops (receive_loops.c); `codec` holds their Python reference."""
 
 from collections.abc import Sequence
 

@@ -1,4 +1,4 @@
-"""The compiled receive loops (rlexec/gateway/_speedups.c) against their Python reference in
+"""The compiled receive loops (rlexec/gateway/receive_loops.c) against their Python reference in
 `codec`: the same answer for every message, valid, mutated or made up byte by byte."""
 
 from __future__ import annotations
@@ -17,26 +17,26 @@ from rlexec.gateway import codec
 from rlexec.gateway.codec import FixFramer, GarbledError, encode, parse_field_map
 from rlexec.gateway.tags import RAW_DATA_PAIRS
 
-SOURCE = Path(codec.__file__).with_name("_speedups.c")
+SOURCE = Path(codec.__file__).with_name("receive_loops.c")
 
 
 def test_the_compiled_loops_are_built_from_this_source() -> None:
     """`make test` builds them (pip install -e . with a C compiler); a stale or missing build
     would test the Python fallback twice and ship the old C."""
     assert codec.COMPILED, (
-        "rlexec.gateway._speedups is not built (run `pip install -e .`) or RLEXEC_FIX_CODEC=python"
+        "rlexec.gateway.receive_loops is not built (run `pip install -e .`) or RLEXEC_FIX_CODEC=python"
     )
-    from rlexec.gateway import _speedups
+    from rlexec.gateway import receive_loops
 
-    assert hashlib.sha256(SOURCE.read_bytes()).hexdigest() == _speedups.SOURCE_SHA256, (
-        "rlexec/gateway/_speedups.c changed since it was built: run `pip install -e .`"
+    assert hashlib.sha256(SOURCE.read_bytes()).hexdigest() == receive_loops.SOURCE_SHA256, (
+        "rlexec/gateway/receive_loops.c changed since it was built: run `pip install -e .`"
     )
 
 
 def fast_field_map(message: bytes) -> tuple[dict[int, bytes], int] | None:
-    from rlexec.gateway import _speedups
+    from rlexec.gateway import receive_loops
 
-    return _speedups.field_map(message)
+    return receive_loops.field_map(message)
 
 
 def reference_field_map(message: bytes) -> tuple[dict[int, bytes], int] | str:
@@ -104,10 +104,10 @@ def test_field_map_leaves_unusual_input_to_the_python_code() -> None:
 
 
 def whole_message_ends(buf: bytes, start: int, size: int, limit: int) -> tuple[int, int]:
-    from rlexec.gateway import _speedups
+    from rlexec.gateway import receive_loops
 
     return (
-        _speedups.whole_message_end(buf, start, size, limit),
+        receive_loops.whole_message_end(buf, start, size, limit),
         codec._whole_message_end_py(buf, start, size, limit),
     )
 
@@ -156,12 +156,12 @@ def test_whole_message_end_on_arbitrary_bytes(tail: bytes, start: int) -> None:
 
 
 def test_whole_message_end_refuses_what_is_not_its_input() -> None:
-    from rlexec.gateway import _speedups
+    from rlexec.gateway import receive_loops
 
     with pytest.raises(TypeError, match="whole_message_end"):
-        _speedups.whole_message_end(bytearray(b"8=FIX"), 0, 5, 10)  # type: ignore[arg-type]
+        receive_loops.whole_message_end(bytearray(b"8=FIX"), 0, 5, 10)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        _speedups.whole_message_end(b"8=FIX", 0, 5)  # type: ignore[call-arg]
+        receive_loops.whole_message_end(b"8=FIX", 0, 5)  # type: ignore[call-arg]
 
 
 def test_the_framer_cuts_a_stream_the_same_either_way() -> None:
@@ -171,12 +171,12 @@ def test_the_framer_cuts_a_stream_the_same_either_way() -> None:
     bad[-3] ^= 1  # a wrong CheckSum
     stream = b"".join([*good[:3], bytes(bad), *good[4:]])
     compiled = FixFramer().feed(stream)
-    saved = codec._whole_message_end
-    codec._whole_message_end = codec._whole_message_end_py
-    try:
+    with codec.python_loops():
+        assert codec._whole_message_end is codec._whole_message_end_py
         python = FixFramer().feed(stream)
-    finally:
-        codec._whole_message_end = saved
+    from rlexec.gateway import receive_loops
+
+    assert codec._whole_message_end is receive_loops.whole_message_end  # restored after
     assert compiled == python
     assert [f for f in compiled if type(f) is bytes] == [*good[:3], *good[4:]]
 

@@ -163,7 +163,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "rlexec.gateway._speedups",
+    PyModuleDef_HEAD_INIT, "rlexec.gateway.receive_loops",
     "The FIX receive path's per-message loops in C (see codec.py).", -1, methods,
 };
 
@@ -172,7 +172,7 @@ static struct PyModuleDef module = {
 #endif
 
 PyMODINIT_FUNC
-PyInit__speedups(void)
+PyInit_receive_loops(void)
 {
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {

@@ -34,8 +34,8 @@ demo: $(VENV)/.installed-runtime
 
 test: $(VENV)/.installed-dev redis
 	@bash scripts/ensure-promtool.sh
-	$(BIN)/ruff check rlexec bench tests deploy
-	$(BIN)/ruff format --check rlexec bench tests deploy
+	$(BIN)/ruff check rlexec bench tests deploy setup.py
+	$(BIN)/ruff format --check rlexec bench tests deploy setup.py
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -81,4 +81,4 @@ redis:
 	@bash scripts/ensure-redis.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build rlexec/gateway/*.so

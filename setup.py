@@ -1,4 +1,4 @@
-"""The one compiled part: the FIX receive path's per-message loops (rlexec/gateway/receive_loops.c).
+"""The one compiled part: the FIX receive path's per-message loops, `receive_loops.c`.
 
 Optional: without a C compiler and Python's headers the build goes on and `rlexec.gateway.codec`
 uses its Python implementation, the same rules (the service logs which one runs). The build

@@ -14,3 +14,4 @@ echo "no C compiler or Python headers: installing ${packages[*]} with apt-get" >
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 command -v cc >/dev/null 2>&1 || { echo "still no C compiler after apt-get install ${packages[*]}" >&2; exit 1; }
+has_headers || { echo "still no Python.h for $python after apt-get install ${packages[*]}" >&2; exit 1; }

@@ -61,7 +61,6 @@ import onnxruntime as ort  # noqa: E402
 
 from rlexec.gateway import codec  # noqa: E402
 from rlexec.gateway.application import Application  # noqa: E402
-from rlexec.gateway.codec import COMPILED  # noqa: E402
 from rlexec.gateway.config import Role, SessionConfig  # noqa: E402
 from rlexec.gateway.connection import FixConnection  # noqa: E402
 from rlexec.gateway.execution import ExecKind, ExecutionEvent  # noqa: E402
@@ -505,7 +504,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "timer": "perf_counter_ns: before data_received → NewOrderSingle bytes at transport "
         "write; gc disabled in timing loops; medians over repeats",
         "python": platform.python_version(),
-        "fix_codec": "compiled" if COMPILED else "python",
+        "fix_codec": "compiled" if codec.COMPILED else "python",
         **(python_figures(p50, pair_rates, py_p50s, py_p99s, py_rates) if both else {}),
     }
 
@@ -569,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         "loops' Python reference (`python_codec`), interleaved, for the compiled loops' gain",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.fix_codec == "both" and not COMPILED:
+    if args.fix_codec == "both" and not codec.COMPILED:
         parser.error("--fix-codec both needs the compiled loops (pip install -e . with a compiler)")
     for name in ("iterations", "repeat", "rebuild", "md_messages", "ort_iterations"):
         if getattr(args, name) <= 0:

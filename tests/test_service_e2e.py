@@ -59,6 +59,8 @@ async def test_parents_complete_and_every_record_of_the_fills_agrees(venue: Venu
         position = service.overlay.position("AAPL").position
         assert oms_filled == position == rl.filled + twap.filled
         assert rl.decisions >= 1 and twap.decisions >= 1
+        for p in (rl, twap):  # one latency per decision or horizon take, none per idle update
+            assert len(p.latencies_ns) == p.decisions + p.horizon_takes
     finally:
         stopped = await service.stop()
     assert stopped["left_working"] == 0

@@ -104,9 +104,12 @@ class Parent:
     denials: int = 0
     horizon_phase: bool = False
     last_take_ns: int = 0
+    horizon_takes: int = 0
     finished_ns: int | None = None
     reason: str = ""
     latencies_ns: list[int] = field(default_factory=list)
+    """Wall time of each decision and horizon take this process made (not kept in the state);
+    the market updates that found nothing due are not in it."""
 
     @property
     def state(self) -> ParentState:
@@ -365,7 +368,8 @@ class ParentManager:
             log.info("event=decision_resumed parent=%s", parent.id)
         started = time.perf_counter_ns()
         if due >= parent.steps:
-            self._horizon(parent, ex, now_ns)
+            if not self._horizon(parent, ex, now_ns):
+                return  # nothing decided (between takes): not a latency sample
         else:
             if due > parent.next_step:
                 parent.skipped_steps += due - parent.next_step
@@ -410,15 +414,18 @@ class ParentManager:
                 counter.inc()
         self.audit.append(record)
 
-    def _horizon(self, parent: Parent, ex: LiveExecution, now_ns: int) -> None:
+    def _horizon(self, parent: Parent, ex: LiveExecution, now_ns: int) -> bool:
+        """Past the last slice: take what is left, at most every `HORIZON_TAKE_EVERY_NS`;
+        whether it took (every market update asks, and most are between takes)."""
         if now_ns > ex.state.end_ns + self.patience_ns:
             self._finish(parent, ParentEvent.FAIL,
                          f"horizon passed with {ex.remaining} of {parent.spec.quantity} left")  # fmt: skip
-            return
+            return False
         first = not parent.horizon_phase
         if not first and now_ns - parent.last_take_ns < HORIZON_TAKE_EVERY_NS:
-            return
+            return False
         parent.horizon_phase = True
+        parent.horizon_takes += 1
         parent.last_take_ns = now_ns
         touch = (ex.book.best_bid, ex.book.best_ask)
         remaining = ex.remaining
@@ -426,6 +433,7 @@ class ParentManager:
         record = self._record(parent, ex, parent.steps, now_ns, remaining, touch)
         record["horizon"] = True
         self.audit.append(record)
+        return True
 
     def _record(
         self, parent: Parent, ex: LiveExecution, step: int, now_ns: int, remaining: int,

@@ -345,11 +345,26 @@ def test_order_status_with_more_filled_synthesises_the_missing_fill(h: Harness) 
     h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="1", cum_qty=50, avg_px=PX + 60))
     assert (child.state, child.cum_qty) == (S.PARTIALLY_FILLED, 50)
     (alert,) = h.rec.alerts(AlertCode.MISSED_FILL)
-    assert "missing 30 recorded at AvgPx" in str(alert[3])
-    assert h.rec.fills()[-1][1:4] == ("C1", 30, PX + 60)
+    assert f"missing 30 recorded at {PX + 100}" in str(alert[3])
+    # AvgPx averages the 20 we booked too: the missing 30 are what brings ours to it
+    assert h.rec.fills()[-1][1:4] == ("C1", 30, PX + 100)
+    assert child.avg_px == PX + 60
     h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="2", cum_qty=100, avg_px=PX))
-    assert (child.state, child.cum_qty) == (S.FILLED, 100)
+    assert (child.state, child.cum_qty, child.avg_px) == (S.FILLED, 100, PX)
+    assert h.rec.fills()[-1][1:4] == ("C1", 50, PX - 60)
     assert len(h.rec.alerts()) == 2
+
+
+def test_a_missed_fill_without_a_usable_average_falls_back_to_the_venues_prices(
+    h: Harness,
+) -> None:
+    child = h.acked()
+    h.send(fill("C1", 20, 20, px=PX))
+    # an AvgPx that our own fills already exceed cannot price the rest: AvgPx itself is used
+    h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="1", cum_qty=21, avg_px=PX // 100))
+    assert h.rec.fills()[-1][1:4] == ("C1", 1, PX // 100)
+    h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="1", cum_qty=25, avg_px=0))
+    assert h.rec.fills()[-1][1:4] == ("C1", 4, child.price)  # no AvgPx, no LastPx: the limit
 
 
 def test_order_status_agreeing_with_the_record_changes_nothing(h: Harness) -> None:

@@ -794,7 +794,7 @@ class Oms:
             self._accept(child)
 
     def _missed_fill(self, child: ChildOrder, event: ExecutionEvent, qty: int, now: int) -> None:
-        px = event.avg_px if event.avg_px else (event.last_px or child.price)
+        px = _missing_price(child, event, qty)
         detail = (
             f"{_ids(child)}: venue status cum_qty={event.cum_qty} > ours "
             f"{child.cum_qty}; missing {qty}"
@@ -802,7 +802,7 @@ class Oms:
         if px is None or px <= 0:
             self._alert(child, AlertCode.MISSED_FILL, f"{detail}, no price to record it at")
             return
-        self._alert(child, AlertCode.MISSED_FILL, f"{detail} recorded at AvgPx={px}")
+        self._alert(child, AlertCode.MISSED_FILL, f"{detail} recorded at {px}")
         self._apply_fill(child, qty, px, f"{event.exec_id}:missed", now)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -952,3 +952,13 @@ def from_dict(data: Mapping[str, Any]) -> ChildOrder:
         data["text"],
         set(ids),
     )
+
+
+def _missing_price(child: ChildOrder, event: ExecutionEvent, qty: int) -> int | None:
+    """The price of the `qty` shares the venue's status has and we do not: what makes our
+    notional reach AvgPx × CumQty (AvgPx itself averages the fills we already booked), else
+    AvgPx, LastPx or the child's limit when that is all there is."""
+    if event.avg_px:
+        implied = round((event.avg_px * event.cum_qty - child.notional) / qty)
+        return implied if implied > 0 else event.avg_px
+    return event.last_px or child.price

@@ -10,8 +10,9 @@ Live-only guards, none of which can make an order bigger than the plan:
 - a new order never takes the parent past its quantity counting every child still open
   (cancels in flight included), so a late fill cannot overfill the parent;
 - the parent's limit price caps (buy) or floors (sell) every price;
-- `max_participation` caps what the parent may have filled plus working at that fraction
-  of the market volume since it started.
+- `max_participation` p caps what the parent may have filled plus working so that, were it
+  all filled now, it would be at most p of the volume traded since the parent started (the
+  others' volume, ours taken out, carried across a restart); p = 1 is no cap.
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ class LiveExecution(PlannedExecution):
         """The price-move signal (the policy takes it): computed only when the algo asks for
         an observation, i.e. at an RL decision, never per market-data message."""
         self.start_volume = market.volume
+        self.own_volume = 0
+        """Shares this parent filled since this object was built (`note_fill`)."""
+        self.others_before = 0
+        """Others' volume since the parent started, as recorded before a restart."""
         self.log = DecisionLog()
         self._open_at_plan = 0
         self._working_leaves = 0
@@ -154,6 +159,15 @@ class LiveExecution(PlannedExecution):
     @property
     def market_volume(self) -> int:
         return self.market.volume - self.start_volume
+
+    @property
+    def others_volume(self) -> int:
+        """The market's volume since the parent started, its own fills taken out (the prints
+        of the market-data feed include ours)."""
+        return max(0, self.others_before + self.market_volume - self.own_volume)
+
+    def note_fill(self, qty: int) -> None:
+        self.own_volume += qty
 
     def observation(self) -> list[float]:
         if self.signal is None:  # what `observation` builds without a signal, one call less
@@ -263,12 +277,18 @@ class LiveExecution(PlannedExecution):
         state = self.state
         remaining = state.quantity - state.filled  # self.remaining
         room = remaining - open_qty
-        if self.max_participation is not None:
-            p = self.max_participation
-            allowed = int(p / (1 - p) * self.market_volume) if p < 1 else remaining
+        p = self.max_participation
+        if p is not None and p < 1:  # filled + open ≤ p × (others + filled + open)
+            allowed = int(p / (1 - p) * self.others_volume)
             room = min(room, allowed - state.filled - open_qty)
         if room < quantity:
             quantity = max(0, room)
+            if quantity == 0:  # nothing to ask the overlay for: not a denial, nothing sent
+                self.log.outcomes.append(StepOutcome(
+                    step, "skipped", f"quantity {step.quantity} → 0: the parent's quantity or "
+                    "participation is taken by what is filled and open"
+                ))  # fmt: skip
+                return
             self.log.outcomes.append(
                 StepOutcome(step, "capped", f"quantity {step.quantity} → {quantity}")
             )
@@ -325,10 +345,17 @@ class LiveExecution(PlannedExecution):
 
     def take_rest(self) -> None:
         """At the horizon: cancel what rests and take what is left at market (IOC), as the
-        replay's `ParentExecution.complete` does — charged to the parent in both."""
+        replay's `ParentExecution.complete` does — charged to the parent in both. A parent with
+        a limit price takes it with an IOC limit order instead, at the far touch plus the take
+        collar but never through its limit (a market order would ignore the limit)."""
         working = self.working()
         steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
-        steps.append(New(self.remaining, None, TimeInForce.IOC, OrderType.MARKET))
+        if self.limit_price is None:
+            steps.append(New(self.remaining, None, TimeInForce.IOC, OrderType.MARKET))
+        else:
+            price = self.price_for(Tactic.CROSS)
+            steps.append(New(self.remaining, self.limit_price if price is None else price,
+                             TimeInForce.IOC))  # fmt: skip
         self.execute(steps)
 
     def reset_log(self) -> DecisionLog:

@@ -55,7 +55,7 @@ def parent_record(p: Parent) -> dict[str, Any]:
         "horizon_phase": p.horizon_phase, "reason": p.reason, "finished_ns": p.finished_ns,
         "execution": None if ex is None else {
             "start_ns": ex.state.start_ns, "end_ns": ex.state.end_ns,
-            "arrival_mid": ex.state.arrival_mid,
+            "arrival_mid": ex.state.arrival_mid, "others_volume": ex.others_volume,
         },
     }  # fmt: skip
 
@@ -81,6 +81,7 @@ def restore_parent(service: Service, record: dict[str, Any]) -> Parent:
         es = ExecutionState(parent.side, spec.quantity, int(execution["start_ns"]),
                             int(execution["end_ns"]), float(execution["arrival_mid"]))  # fmt: skip
         parent.ex = manager.execution(parent, service.markets[spec.symbol], es)
+        parent.ex.others_before = int(execution.get("others_volume", 0))
         parent.algo.start(parent.ex, parent.steps, parent.interval_ns / 1e9)
     manager.adopt(parent)
     return parent

@@ -27,7 +27,7 @@ from rlexec.market.orders import Side
 from rlexec.market.shortfall import shortfall_bps
 from rlexec.models.algos import Algo, PolicyAlgo
 from rlexec.models.contract import ACTIONS
-from rlexec.models.port import Cancel
+from rlexec.models.port import New
 from rlexec.models.signal import SignalModel
 from rlexec.risk import RiskOverlay
 from rlexec.risk.monitors import MonitorSet
@@ -323,6 +323,7 @@ class ParentManager:
         if parent is None or parent.ex is None:
             return
         parent.ex.state.record_fill(price, qty)
+        parent.ex.note_fill(qty)
         parent.fills += 1
         self.persist(parent)
         if parent.ex.state.filled >= parent.spec.quantity and not parent.state.is_terminal:
@@ -362,6 +363,8 @@ class ParentManager:
                 self.paused_for_stale.add(parent.id)
                 log.warning("event=decision_paused parent=%s reason=%r", parent.id,
                             market.stale_reason or "market data silent")  # fmt: skip
+            if now_ns > state.end_ns + self.patience_ns:  # the end needs no market data
+                self._horizon(parent, ex, now_ns)
             return
         if parent.id in self.paused_for_stale:
             self.paused_for_stale.discard(parent.id)
@@ -441,7 +444,7 @@ class ParentManager:
     ) -> dict[str, Any]:  # fmt: skip
         log_ = ex.reset_log()
         outcomes = log_.outcomes
-        sent = sum(1 for o in outcomes if o.result == "sent" and type(o.step) is not Cancel)
+        sent = sum(1 for o in outcomes if o.result == "sent" and type(o.step) is New)
         denied = sum(1 for o in outcomes if o.result == "denied")
         parent.children += sent
         parent.denials += denied

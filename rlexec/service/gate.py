@@ -10,6 +10,7 @@ prove no other path calls `OrderClient.new_order` or `OrderClient.replace`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from rlexec.gateway.errors import GatewayError
@@ -53,6 +54,9 @@ class OrderGate:
         self.metrics = metrics
         self.sent = 0
         """New orders sent so far (the tick-to-order metric compares it around a decision)."""
+        self.first_sent_at = 0.0
+        """`perf_counter()` as the first new order's bytes left since the caller zeroed it
+        (the tick-to-order metric's end: not the decision's cancels and bookkeeping after)."""
         self.pending_replaces: dict[str, str] = {}
         """Child (original ClOrdID) → the ClOrdID of its replace request in flight."""
         self.risk_ids: dict[str, str] = {}
@@ -92,6 +96,8 @@ class OrderGate:
             log.warning("event=send_failed cl_ord_id=%s symbol=%s error=%r", cl, intent.symbol,
                         str(exc))  # fmt: skip
             raise SendError(f"{cl}: not sent: {exc}") from None
+        if not self.first_sent_at:
+            self.first_sent_at = time.perf_counter()
         self.metrics.sent_new.inc()
         self.sent += 1
         self.risk_ids[cl] = cl

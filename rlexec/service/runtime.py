@@ -72,6 +72,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 HALT_ALERTS = frozenset({AlertCode.OVERFILL, AlertCode.MISSED_FILL, AlertCode.REPORT_MISMATCH})
 """OMS alerts after which the service no longer trusts its position: the kill switch halts."""
+CANCEL_RETRY_S = 1.0
+"""After a rejected cancel of a child that must not stay live (halted, its parent done)."""
 
 
 class ServiceError(RlexecError):
@@ -103,6 +105,8 @@ class Service(MarketDataListener, OrderEvents):
         if unknown:
             raise ServiceError(f"risk limits have no table for {', '.join(unknown)}")
         self.symbols = symbols
+        self._gap_keys: set[tuple[str, str]] = set()
+        """(symbol, algo) of the schedule-gap gauges set so far."""
         self.stats = stats
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = ServiceMetrics(self.registry)
@@ -414,13 +418,14 @@ class Service(MarketDataListener, OrderEvents):
         pnl = self.overlay.daily_pnl
         if math.isfinite(pnl):
             self.metrics.pnl.set(pnl)
-        gaps: dict[tuple[str, str], float] = {}
+        gaps: dict[tuple[str, str], float] = dict.fromkeys(self._gap_keys, 0.0)
         for p in self.parents.parents.values():
             if p.state is ParentState.WORKING:
                 key = (p.spec.symbol, p.spec.algo)
                 gaps[key] = gaps.get(key, 0.0) + p.filled - p.schedule_filled(now)
-        for (symbol, algo), gap in gaps.items():
+        for (symbol, algo), gap in gaps.items():  # 0 where no parent works any more
             self.metrics.schedule_gap.labels(symbol=symbol, algo=algo).set(gap)
+        self._gap_keys = set(gaps)
 
     async def start_api(self) -> None:
         import os
@@ -476,10 +481,10 @@ class Service(MarketDataListener, OrderEvents):
             self.overlay.on_market(symbol, (bids[-1] + asks[0]) / 2, now)
         if worked:
             gate = self.gate
-            before = gate.sent
+            gate.first_sent_at = 0.0
             self.parents.on_market(symbol, now)
-            if gate.sent != before:
-                self.metrics.tick_to_order.observe(time.perf_counter() - started)
+            if gate.first_sent_at:
+                self.metrics.tick_to_order.observe(gate.first_sent_at - started)
         # Off the tick-to-order chain, after the decision this tick triggered: the count, and
         # the monitors (their tightenings apply from the next decision on, seconds of market
         # apart, and never delay this order).
@@ -554,16 +559,25 @@ class Service(MarketDataListener, OrderEvents):
     def _cancel_if_unwanted(self, child: ChildOrder) -> None:
         """A child whose replace was in flight when a kill, a pause or the shutdown swept the
         working orders could not be cancelled then (one request at a time): cancel it now."""
-        if child.state.is_terminal:
-            return
-        parent = self.parents.parents.get(child.parent_id or "")
-        working = parent is not None and parent.state is ParentState.WORKING
-        if self.overlay.state is KillState.HALTED or not working:
+        if not child.state.is_terminal and not self._wanted(child):
             self.gate.cancel(child)
 
+    def _wanted(self, child: ChildOrder) -> bool:
+        """Whether `child` may stay live: not halted, and its parent is working."""
+        parent = self.parents.parents.get(child.parent_id or "")
+        working = parent is not None and parent.state is ParentState.WORKING
+        return working and self.overlay.state is not KillState.HALTED
+
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
-        log.info("event=cancel_rejected cl_ord_id=%s reason=%r", child.cl_ord_id, reason)
+        unwanted = not child.state.is_terminal and not self._wanted(child)
+        log.info("event=cancel_rejected cl_ord_id=%s reason=%r action=%s", child.cl_ord_id,
+                 reason, "retry" if unwanted else "none")  # fmt: skip
         self.persist_child(child)
+        if unwanted:  # halted, or its parent is done: it must not stay live; ask again shortly
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule on
+                asyncio.get_running_loop().call_later(
+                    CANCEL_RETRY_S, self._cancel_if_unwanted, child
+                )
 
     def on_done(self, child: ChildOrder) -> None:
         risk_id = self.gate.done(child)

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from rlexec.service.parents import ParentState
 from rlexec.service.runtime import Service
 from rlexec.service.state_memory import MemoryBackend, MemoryStateStore
 from tests.service_support import Venue, settings, start_venue, submit, wait_for, warm_up
 
 pytestmark = pytest.mark.slow
+PAUSED, WORKING = ParentState.PAUSED, ParentState.WORKING
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +98,28 @@ async def test_halted_stays_halted_across_a_restart_until_a_person_resumes(venue
         await second.stop(grace_s=2.0)
     third = Service(settings(venue), store=MemoryStateStore(backend))
     assert third.overlay.state.value == "ACTIVE"  # the resume was saved before it took effect
+
+
+async def test_an_operators_pause_outlives_a_restart_and_a_shutdowns_does_not(venue: Venue) -> None:
+    backend = MemoryBackend()
+    first = Service(settings(venue), store=MemoryStateStore(backend))
+    await first.start()
+    try:
+        await warm_up(first, 30.0)
+        held = submit(first, "twap", quantity=4_000, horizon_s=600.0)
+        running = submit(first, "twap", quantity=4_000, horizon_s=600.0)
+        await wait_for("both parents to work", lambda: held.state is running.state is WORKING)
+        assert first.control.pause_parent(held.id).reason == "requested"
+    finally:
+        await first.stop(grace_s=5.0)  # pauses `running` too, for the shutdown
+
+    second = Service(settings(venue, resume_parents=True), store=MemoryStateStore(backend))
+    await second.start()
+    try:
+        restored = second.parents.parents
+        assert (restored[held.id].state, restored[held.id].reason) == (PAUSED, "requested")
+        assert restored[running.id].state is WORKING
+        assert second.control.resume_parent(held.id).state == "working"
+        assert restored[held.id].reason == ""
+    finally:
+        await second.stop(grace_s=5.0)

@@ -262,6 +262,7 @@ class ParentManager:
     def pause(self, pid: str, why: str = "requested") -> Parent:
         parent = self.parents[pid]
         parent.fsm.fire(ParentEvent.PAUSE)
+        parent.reason = why  # kept in the state: an operator's pause outlives a restart
         if parent.ex is not None:
             parent.ex.cancel_all()
         log.info("event=parent_paused parent=%s why=%r", pid, why)
@@ -272,6 +273,7 @@ class ParentManager:
     def resume(self, pid: str) -> Parent:
         parent = self.parents[pid]
         parent.fsm.fire(ParentEvent.RESUME)
+        parent.reason = ""
         log.info("event=parent_resumed parent=%s", pid)
         self.persist(parent)
         self._gauge()

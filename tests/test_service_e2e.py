@@ -115,6 +115,33 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     assert _disconnect_cancels(venue) == cancels_before
 
 
+def test_sigterm_while_waiting_for_the_logon_stops_at_once() -> None:
+    """No venue answers: SIGTERM ends the wait for the logon (15 s) there, exit 0."""
+    cmd = [
+        sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{_free_port()}",
+        "--clock", "venue", "--symbols", "AAPL", "--api", f"127.0.0.1:{_free_port()}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        assert proc.stderr is not None
+        for line in proc.stderr:  # it is past its imports and waiting for the venue
+            if "fix_connect" in line or "connect" in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert took < 5.0, f"{took:.1f} s after SIGTERM"
+    assert "waiting for the FIX logon" in err and "Traceback" not in err, err[-2000:]
+
+
 def test_sigusr1_halts_without_the_http_api_and_says_so(venue: Venue) -> None:
     api = _free_port()
     proc = _serve_until_an_order(venue, api)

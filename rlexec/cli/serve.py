@@ -47,7 +47,7 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
     from pathlib import Path
 
     from rlexec.service.config import ServiceSettings
-    from rlexec.service.runtime import Service, load_stats
+    from rlexec.service.runtime import Service, StartInterruptedError, load_stats
 
     assert isinstance(settings, ServiceSettings)
     stats = load_stats(Path(stats_data)) if stats_data else None
@@ -63,7 +63,11 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
                     result.state, result.cancels_sent, result.parents_cancelled)  # fmt: skip
 
     loop.add_signal_handler(signal.SIGUSR1, kill)
-    await service.start()
+    try:
+        await service.start(interrupt=stop)
+    except StartInterruptedError as exc:
+        log.info("event=service_stopped reason=%r left_working=%d", str(exc), exc.left_working)
+        return 0 if exc.left_working == 0 else 1
     print(f"rlexec serve: trading {', '.join(service.symbols)} on {settings.venue}; "
           f"metrics on http://{settings.api_host}:{service.api_port}/metrics",
           file=sys.stderr, flush=True)  # fmt: skip

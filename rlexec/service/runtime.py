@@ -80,6 +80,15 @@ class ServiceError(RlexecError):
     """The service cannot start or run: says which part and why."""
 
 
+class StartInterruptedError(ServiceError):
+    """A stop was asked for (SIGTERM) while the service waited for its FIX logons; it stopped.
+    `left_working`: children restored from the state that could not be cancelled."""
+
+    def __init__(self, message: str, left_working: int) -> None:
+        super().__init__(message)
+        self.left_working = left_working
+
+
 class Service(MarketDataListener, OrderEvents):
     def __init__(
         self,
@@ -300,7 +309,11 @@ class Service(MarketDataListener, OrderEvents):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self, logon_timeout: float = 15.0) -> None:
+    async def start(
+        self, logon_timeout: float = 15.0, interrupt: asyncio.Event | None = None
+    ) -> None:
+        """Open the state, log on to the venue, recover, serve the API. `interrupt` set while
+        the logons are awaited (a SIGTERM) stops it there: StartInterruptedError."""
         s = self.settings
         await self.store.open()
         state = await self.store.load()
@@ -313,14 +326,17 @@ class Service(MarketDataListener, OrderEvents):
             self._initiators.append(initiator)
         try:
             async with asyncio.timeout(logon_timeout):
-                await self.order_session.wait_logged_on()
-                await self.md_session.wait_logged_on()
+                await self._logons(interrupt)
         except TimeoutError:
             await self.stop()
             raise ServiceError(
                 f"no FIX logon with {s.venue} within {logon_timeout:g} s "
                 f"(sender {s.sender}/{s.md_sender}, target {s.target})"
             ) from None
+        if interrupt is not None and interrupt.is_set():
+            stopped = await self.stop(grace_s=min(2.0, s.shutdown_grace_s))
+            raise StartInterruptedError(f"stopped while waiting for the FIX logon with {s.venue}",
+                                   stopped["left_working"])  # fmt: skip
         self.recovered = await self._recover()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         await self.start_api()
@@ -328,6 +344,21 @@ class Service(MarketDataListener, OrderEvents):
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s "
                  "fix_codec=%s", s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
                  f"{s.api_host}:{self.api_port}", codec)  # fmt: skip
+
+    async def _logons(self, interrupt: asyncio.Event | None) -> None:
+        """Both sessions logged on, or `interrupt` set, whichever comes first."""
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._logged_on())]
+        if interrupt is not None:
+            waits.append(asyncio.ensure_future(interrupt.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _logged_on(self) -> None:
+        await self.order_session.wait_logged_on()
+        await self.md_session.wait_logged_on()
 
     async def _recover(self) -> dict[str, int]:
         """After a restart: ids for the parents still to finish, then `Recovery.run`."""

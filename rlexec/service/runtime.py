@@ -483,7 +483,7 @@ class Service(MarketDataListener, OrderEvents):
 
     def _on_kill_transition(self, record: Transition) -> None:
         self.metrics.kill_transitions.labels(to=record.to_state.value).inc()
-        log.warning("event=kill_switch from=%s to=%s who=%s why=%r",
+        log.warning("event=kill_switch from=%s to=%s who=%r why=%r",
                     record.from_state, record.to_state, record.who, record.why)  # fmt: skip
         if record.to_state is KillState.HALTED:
             self.parents.pause_all(f"HALTED by {record.who}: {record.why}")

@@ -39,7 +39,7 @@ class MonitorAction:
     def log_line(self) -> str:
         return (
             f"event=monitor_action monitor={self.monitor} symbol={self.symbol} code={self.code} "
-            f"kind={self.kind} level={self.level:g} tightened={str(self.tightened).lower()} "
+            f"kind={self.kind} scale={self.level:g} tightened={str(self.tightened).lower()} "
             f"ts_ns={self.ts_ns} reason={self.reason!r}"
         )
 

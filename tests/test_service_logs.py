@@ -46,8 +46,9 @@ def test_a_value_cannot_rewrite_the_lines_own_fields(
 
 def test_a_traceback_is_kept_whole_in_exc(lines: tuple[logging.Logger, io.StringIO]) -> None:
     log, stream = lines
+    missing: dict[str, int] = {}
     try:
-        {}["why, symbols"]
+        missing["why, symbols"]
     except KeyError:
         log.exception("event=api_error error_id=%s method=%s", "abc123", "POST")
     (line,) = _read(stream, 1)

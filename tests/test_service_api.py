@@ -123,10 +123,13 @@ def test_a_token_in_another_scheme_or_with_a_suffix_is_not_accepted(live: LiveSe
 def test_submit_is_idempotent_by_client_id(live: LiveService) -> None:
     body = PARENT | {"quantity": 500, "client_id": "order-42"}
     first = live.request("POST", "/v1/parents", body, role="trader")
-    again = live.request("POST", "/v1/parents", body | {"quantity": 900}, role="trader")
+    again = live.request("POST", "/v1/parents", body, role="trader")  # a retry
     assert first.status == 201 and again.status == 200
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["quantity"] == 500
+    other = live.request("POST", "/v1/parents", body | {"quantity": 900}, role="trader")
+    assert (other.status, other.json()["field"]) == (409, "client_id")  # not the first's twin
+    assert first.json()["id"] in other.json()["error"]
     listed = live.request("GET", "/v1/parents", role="viewer").json()["parents"]
     assert [p["id"] for p in listed] == [first.json()["id"]]
     shown = live.request("GET", f"/v1/parents/{first.json()['id']}", role="viewer").json()
@@ -144,6 +147,10 @@ def test_submit_is_idempotent_by_client_id(live: LiveService) -> None:
         ("/v1/parents", PARENT | {"symbol": 5}, "symbol"),
         ("/v1/parents", PARENT | {"symbol": "MSFT"}, "symbol"),
         ("/v1/parents", PARENT | {"max_participation": 1.5}, "max_participation"),
+        ("/v1/parents", PARENT | {"horizon_s": 1e10}, "horizon_s"),
+        ("/v1/parents", PARENT | {"quantity": 10**30}, "quantity"),
+        ("/v1/parents", PARENT | {"client_id": "two\nlines"}, "client_id"),
+        ("/v1/parents", PARENT | {"client_id": "x" * 65}, "client_id"),
         ("/v1/parents", PARENT | {"algo": "moon"}, "algo"),
         ("/v1/parents", PARENT | {"colour": "red"}, "colour"),
         ("/v1/kill", {}, "why"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rlexec.cli.serve_args import FLAGS, add_serve_arguments, settings_from_args
@@ -16,6 +16,7 @@ from rlexec.market.errors import RlexecError
 from rlexec.market.settings import SettingsError
 from rlexec.risk import RiskConfigError, RiskLimits, RiskOverlay
 from rlexec.service.config import (
+    MAX_HORIZON_S,
     ParentSpec,
     ServiceConfigError,
     ServiceSettings,
@@ -137,7 +138,8 @@ BAD: list[tuple[str, str, str, str]] = [
     ("risk_config", '"/no/risk.toml"', "/no/risk.toml", "no such file"),
     ("clock", '"sundial"', "sundial", "'wall' or 'venue'"),
     ("symbols", '["A", "A"]', "A,A", "'A' is listed twice"),
-    ("decision_interval_s", "-1", "-1", "greater than 0"),
+    ("decision_interval_s", "-1", "-1", "greater than or equal to 0.1"),
+    ("decision_interval_s", "1e-9", "1e-9", "greater than or equal to 0.1"),
     ("decision_interval_s", '"inf"', "inf", "finite number"),
     ("log_format", '"xml"', "xml", "'json' or 'text'"),
     ("audit_log", '"/no/folder/audit.jsonl"', "/no/folder/audit.jsonl", "does not exist"),
@@ -315,6 +317,7 @@ def test_parent_option_round_trips(
     limit: float | None,
     pov: float | None,
 ) -> None:
+    assume(seconds * {"s": 1, "m": 60, "h": 3600}[unit] <= MAX_HORIZON_S)
     words = [side, str(quantity), symbol, f"{seconds}{unit}", algo]
     words += [f"limit={limit!r}"] if limit is not None else []
     words += [f"pov={pov!r}"] if pov is not None else []
@@ -369,3 +372,16 @@ def test_the_service_picks_its_limits(tmp_path: Path) -> None:
         s.risk_limits(environ={})
     with pytest.raises(ServiceConfigError, match="no symbols"):
         settings([]).risk_limits()
+
+
+@pytest.mark.parametrize(
+    ("words", "key"),
+    [
+        ("buy 100 AAPL 25h twap", "horizon_s"),
+        ("buy 1000000001 AAPL 10m twap", "quantity"),
+        ("buy 100 AAPL 10m twap id=" + "x" * 65, "client_id"),
+    ],
+)
+def test_a_parent_beyond_the_sanity_bounds_is_refused_naming_the_key(words: str, key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        parse_parent_option(words)

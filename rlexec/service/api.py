@@ -47,6 +47,7 @@ from rlexec.service.control import (
     RiskView,
 )
 from rlexec.service.openapi import Operation, openapi_document, render_docs
+from rlexec.service.parents import ClientIdConflictError
 
 log = logging.getLogger("rlexec.service.api")
 MAX_BODY = 64 * 1024
@@ -203,8 +204,10 @@ class _Handlers:
         o = Operation
         return [
             (o("POST", "/v1/parents", "Submit a parent order (201; 200 with the first parent "
-               "when client_id repeats)", TRADE, ParentSpec, ParentView, 201,
-               also={200: ("The parent first submitted with this client_id", ParentView)}),
+               "when client_id repeats; 409 if it repeats with a different order)", TRADE,
+               ParentSpec, ParentView, 201,
+               also={200: ("The parent first submitted with this client_id", ParentView)},
+               errors=(409,)),
              self.submit),
             (o("GET", "/v1/parents", "Every parent", READ, response=ParentList), self.parents),
             (o("GET", "/v1/parents/{id}", "One parent: progress, fills, IS, children", READ,
@@ -244,6 +247,8 @@ class _Handlers:
             view = self.control.submit_parent(spec)
         except ValueError as exc:  # the only one: a symbol this service does not trade
             raise ApiError(422, str(exc), "symbol") from None
+        except ClientIdConflictError as exc:
+            raise ApiError(409, str(exc), "client_id") from None
         except RlexecError as exc:  # an algo this service cannot build
             raise ApiError(422, str(exc), "algo") from None
         created = len(self.control.service.parents.parents) > known

@@ -88,6 +88,20 @@ def split_host_port(text: str, *, allow_port_zero: bool = False) -> tuple[str, i
 
 # -- parent orders ---------------------------------------------------------------------------
 
+MAX_PARENT_QUANTITY = 1_000_000_000
+"""Shares: a sanity bound (the risk limits in force bound what can actually trade)."""
+MAX_HORIZON_S = 86_400.0
+"""One day: a parent is worked within a trading day (its schedule has one slot per decision)."""
+MIN_DECISION_INTERVAL_S = 0.1
+
+
+def _client_id(value: Any) -> Any:
+    if isinstance(value, str) and not (
+        1 <= len(value) <= 64 and value.isprintable() and value.isascii()
+    ):
+        raise ValueError("must be 1 to 64 printable ASCII characters")
+    return value
+
 
 class ParentSpec(BaseModel):
     """A parent order to work: what, how much, over how long, with which algo."""
@@ -96,8 +110,10 @@ class ParentSpec(BaseModel):
 
     symbol: Annotated[str, BeforeValidator(_symbol)]
     side: Literal["buy", "sell"]
-    quantity: PosInt
-    horizon_s: PosFloat
+    quantity: Annotated[int, BeforeValidator(_no_bool), Field(gt=0, le=MAX_PARENT_QUANTITY)]
+    horizon_s: Annotated[
+        float, BeforeValidator(_no_bool), Field(gt=0, le=MAX_HORIZON_S, allow_inf_nan=False)
+    ]
     algo: Literal[
         "rl", "twap", "twap_inside", "passive_first", "vwap", "pov", "ac", "ac_neutral", "sal"
     ] = "rl"
@@ -107,7 +123,8 @@ class ParentSpec(BaseModel):
         Annotated[float, BeforeValidator(_no_bool), Field(gt=0, le=1, allow_inf_nan=False)] | None
     ) = None
     """Largest fraction of market volume this parent may take; None = no cap."""
-    client_id: str | None = Field(default=None, min_length=1)
+    client_id: Annotated[str, BeforeValidator(_client_id)] | None = None
+    """The caller's own id: a repeat with the same order returns the first parent."""
 
     @model_validator(mode="before")
     @classmethod
@@ -216,7 +233,9 @@ class ServiceSettings(BaseModel):
     """Symbols to trade: `A,B` or a JSON list. With no `risk_config`, `default_limits` covers them."""
     risk_config: Path | None = None
     """Risk limits TOML (its `[risk]` table), loaded with `rlexec.risk.load_limits`."""
-    decision_interval_s: PosFloat = 15.0
+    decision_interval_s: Annotated[
+        float, BeforeValidator(_no_bool), Field(ge=MIN_DECISION_INTERVAL_S, allow_inf_nan=False)
+    ] = 15.0
     stale_after_s: PosFloat = 5.0
     """No market-data update for this long pauses new child orders."""
     shutdown_grace_s: PosFloat = 10.0
@@ -306,6 +325,11 @@ class ServiceSettings(BaseModel):
                 raise ValueError(f"{value} is a folder; give a file name")
             if not value.parent.is_dir():
                 raise ValueError(f"its folder {value.parent} does not exist")
+            try:  # opened once here, as the audit writer will: refused now, not mid-trading
+                with value.open("a", encoding="utf-8"):
+                    pass
+            except OSError as exc:
+                raise ValueError(f"cannot be written: {exc.strerror}") from None
         return value
 
     @field_validator("fix_store")

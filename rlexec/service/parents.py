@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from rlexec.market.errors import RlexecError
 from rlexec.market.features import ExecutionState
 from rlexec.market.fsm import StateMachine, TransitionTable
 from rlexec.market.orders import Side
@@ -43,6 +44,10 @@ log = logging.getLogger("rlexec.service")
 _NS = 1_000_000_000
 HORIZON_TAKE_EVERY_NS = 2 * _NS
 """After the horizon, what is left is taken this often (outside the overlay's duplicate window)."""
+
+
+class ClientIdConflictError(RlexecError):
+    """A `client_id` already names a parent submitted with a different order."""
 
 
 class ParentState(Enum):
@@ -221,7 +226,14 @@ class ParentManager:
     def submit(self, spec: ParentSpec) -> Parent:
         """A new parent, PENDING until its symbol's book is fresh; idempotent by client id."""
         if spec.client_id is not None and spec.client_id in self._by_client_id:
-            return self.parents[self._by_client_id[spec.client_id]]
+            first = self.parents[self._by_client_id[spec.client_id]]
+            if first.spec != spec:
+                raise ClientIdConflictError(
+                    f"client_id {spec.client_id!r} is parent {first.id}, submitted with a "
+                    f"different order ({first.spec.side} {first.spec.quantity} "
+                    f"{first.spec.symbol} {first.spec.horizon_s:g}s {first.spec.algo})"
+                )
+            return first
         if spec.symbol not in self.markets:
             raise ValueError(f"symbol {spec.symbol!r} is not subscribed (--symbols)")
         algo = self.make_algo(spec)

@@ -148,6 +148,9 @@ class Recorder(NullOmsListener):
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
         self.calls.append(("cancel_rejected", child.cl_ord_id, reason))
 
+    def on_unknown_order(self, child: ChildOrder) -> None:
+        self.calls.append(("unknown_order", child.cl_ord_id))
+
     def on_done(self, child: ChildOrder) -> None:
         self.calls.append(("done", child.cl_ord_id, child.state))
 

@@ -59,19 +59,21 @@ class Venue:
         return self.metrics().get(f"{name}{{{inner}}}", 0.0)
 
 
-def start_venue(data: Path, speed: float = SPEED) -> Iterator[Venue]:
+def start_venue(data: Path, speed: float = SPEED, port: int = 0) -> Iterator[Venue]:
+    """`port` 0: any free one (a restarted venue takes the port its predecessor had)."""
     metrics_port = free_port()
     cmd = [
-        sys.executable, "-m", "rlexec.cli.main", "venue", "--data", str(data), "--port", "0",
+        sys.executable, "-m", "rlexec.cli.main", "venue", "--data", str(data),
+        "--port", str(port),
         "--speed", str(speed), "--start", "10:00", "--clients", "CLIENT,CLIENT-MD",
         "--metrics-port", str(metrics_port), "--log-level", "INFO",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
     lines: list[str] = []
-    port = None
+    listening = None
     deadline = time.monotonic() + 60
-    while port is None:
+    while listening is None:
         line = proc.stderr.readline()
         if not line or time.monotonic() > deadline:
             proc.kill()
@@ -79,8 +81,8 @@ def start_venue(data: Path, speed: float = SPEED) -> Iterator[Venue]:
         lines.append(line.rstrip())
         found = LISTENING.search(line)
         if found:
-            port = int(found.group(2))
-    venue = Venue(proc, port, metrics_port, lines)
+            listening = int(found.group(2))
+    venue = Venue(proc, listening, metrics_port, lines)
     stream = proc.stderr
 
     def drain() -> None:

@@ -215,6 +215,10 @@ class ChildOrder:
         return self.state in _TERMINAL
 
 
+CXL_REJ_UNKNOWN_ORDER = 1
+"""CxlRejReason (102) 1: the venue does not know the order."""
+
+
 class OmsListener(Protocol):
     """What the service does with the OMS's news: risk overlay, parent manager, metrics, logs."""
 
@@ -230,6 +234,10 @@ class OmsListener(Protocol):
     def on_replace_rejected(self, child: ChildOrder, reason: str) -> None: ...
 
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None: ...
+
+    def on_unknown_order(self, child: ChildOrder) -> None:
+        """The venue rejected a cancel or replace of `child` as an unknown order (CxlRejReason
+        1): its status must be asked for (the answer settles it)."""
 
     def on_done(self, child: ChildOrder) -> None:
         """The order reached a terminal state (filled, cancelled, rejected or expired)."""
@@ -254,6 +262,9 @@ class NullOmsListener:
         pass
 
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
+        pass
+
+    def on_unknown_order(self, child: ChildOrder) -> None:
         pass
 
     def on_done(self, child: ChildOrder) -> None:
@@ -554,6 +565,8 @@ class Oms:
         else:
             self.counters.cancel_rejects += 1
             self.listener.on_cancel_rejected(child, reason)
+        if event.reason == CXL_REJ_UNKNOWN_ORDER and not child.is_terminal:
+            self.listener.on_unknown_order(child)
 
     # -- handlers, one per kind of report --------------------------------------------------
 
@@ -748,6 +761,12 @@ class Oms:
                     f"{_ids(child)}: venue status says rejected/unknown, the order is "
                     f"{child.state.value} (accepted={child.accepted})",
                 )
+                if not child.is_terminal:  # the venue has forgotten it (a restart): not working
+                    self.counters.unsolicited_cancels += 1
+                    child.text = event.text or "the venue does not know the order"
+                    self._end_request(child)
+                    self._move(child, _E.CANCELED)
+                    self._finish(child)
                 return
             self._reject(child, event.text or "the venue does not know the order")
             return

@@ -29,7 +29,8 @@ from prometheus_client import CollectorRegistry
 
 from rlexec.gateway.codec import COMPILED as FIX_CODEC_COMPILED
 from rlexec.gateway.config import SessionConfig
-from rlexec.gateway.execution import CancelRejectEvent, ExecutionEvent
+from rlexec.gateway.errors import GatewayError
+from rlexec.gateway.execution import CancelRejectEvent, ExecKind, ExecutionEvent
 from rlexec.gateway.initiator import FixInitiator
 from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
 from rlexec.gateway.metrics import GatewayMetrics
@@ -190,6 +191,11 @@ class Service(MarketDataListener, OrderEvents):
         """Inference times (s) not yet in the metrics (see `_record_inference`)."""
         self.recovery: Recovery | None = None
         self.recovered: dict[str, int] = {}
+        self._status_asked: set[str] = set()
+        """ClOrdIDs whose OrderStatusRequest is out and not answered yet (asked once)."""
+        self._reconcile_on_logon = False
+        """Set once started: a later order-session logon asks the status of every open child
+        (the venue may have restarted and forgotten them; start-up recovery asks its own)."""
         self.control = Control(self)
         self._initiators: list[FixInitiator] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -338,6 +344,7 @@ class Service(MarketDataListener, OrderEvents):
             raise StartInterruptedError(f"stopped while waiting for the FIX logon with {s.venue}",
                                    stopped["left_working"])  # fmt: skip
         self.recovered = await self._recover()
+        self._reconcile_on_logon = True
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         await self.start_api()
         codec = "compiled" if FIX_CODEC_COMPILED else "python"
@@ -539,6 +546,8 @@ class Service(MarketDataListener, OrderEvents):
     # -- order entry (OrderEvents) -----------------------------------------------------------
 
     def on_execution(self, event: ExecutionEvent) -> None:
+        if event.kind is ExecKind.ORDER_STATUS:
+            self._status_asked.discard(event.cl_ord_id)
         recovery = self.recovery
         if recovery is not None and recovery.on_status(event):
             return
@@ -549,6 +558,25 @@ class Service(MarketDataListener, OrderEvents):
 
     def on_session(self, logged_on: bool, reason: str) -> None:
         log.info("event=order_session logged_on=%s reason=%r", logged_on, reason)
+        if logged_on and self._reconcile_on_logon:
+            self._status_asked.clear()  # questions of the last connection: asked again
+            children = [c for c in self.oms.all() if not c.is_terminal]
+            for child in children:
+                self.ask_status(child)
+            log.info("event=reconcile_after_logon status_requests=%d", len(children))
+
+    def ask_status(self, child: ChildOrder) -> None:
+        """An OrderStatusRequest for `child`, unless one is out already; the answer goes to
+        the OMS (a fill we missed is booked, an order the venue does not know is ended)."""
+        cl = child.current_cl_ord_id
+        if cl in self._status_asked:
+            return
+        try:
+            self.client.request_status_of(cl, child.symbol, child.side)
+        except (GatewayError, OSError) as exc:
+            log.warning("event=status_not_sent cl_ord_id=%s error=%r", cl, str(exc))
+            return
+        self._status_asked.add(cl)
 
     # -- the OMS's listener ------------------------------------------------------------------
 
@@ -598,6 +626,9 @@ class Service(MarketDataListener, OrderEvents):
         parent = self.parents.parents.get(child.parent_id or "")
         working = parent is not None and parent.state is ParentState.WORKING
         return working and self.overlay.state is not KillState.HALTED
+
+    def on_unknown_order(self, child: ChildOrder) -> None:
+        self.ask_status(child)
 
     def on_cancel_rejected(self, child: ChildOrder, reason: str) -> None:
         unwanted = not child.state.is_terminal and not self._wanted(child)

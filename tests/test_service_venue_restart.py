@@ -1,0 +1,51 @@
+"""The venue dies (kill -9) with our orders resting and a new one, knowing none of them, takes its
+port: the service reconnects, asks the status of every open child, ends the ones the venue does
+not know (loudly: the kill switch halts, since what traded before the crash is not known), and
+stops cleanly — it used to keep them "working", re-cancel them every 20 ms at shutdown, and
+exit 1 with them left working."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from rlexec.service.runtime import Service
+from tests.service_support import free_port, settings, start_venue, submit, wait_for, warm_up
+
+pytestmark = pytest.mark.slow
+
+
+async def test_orders_a_restarted_venue_forgot_are_ended_and_the_stop_is_clean(
+    aapl_message: Path,
+) -> None:
+    port = free_port()
+    first_run = start_venue(aapl_message, port=port)
+    first = next(first_run)
+    service = Service(settings(first))
+    await service.start()
+    second_run = None
+    try:
+        await warm_up(service, 30.0)
+        submit(service, "twap", quantity=20_000, horizon_s=600.0)
+        await wait_for("a child resting at the venue",
+                       lambda: any(c.accepted and not c.is_terminal for c in service.oms.all()))  # fmt: skip
+        resting = {c.cl_ord_id for c in service.oms.all() if not c.is_terminal}
+        first.proc.kill()  # no cancel-on-disconnect: the process is gone
+        first.proc.wait()
+        with contextlib.suppress(StopIteration):
+            next(first_run)
+        second_run = start_venue(aapl_message, port=port)
+        next(second_run)
+        await wait_for("the forgotten children to end", lambda: all(
+            service.oms.get(cl).is_terminal for cl in resting  # type: ignore[union-attr]
+        ), within=60)  # fmt: skip
+        assert service.overlay.state.value == "HALTED"
+        assert all(service.oms.get(cl).state.value == "canceled" for cl in resting)  # type: ignore[union-attr]
+    finally:
+        stopped = await service.stop(grace_s=5.0)
+        if second_run is not None:
+            with contextlib.suppress(StopIteration):
+                next(second_run)
+    assert stopped["left_working"] == 0

@@ -431,12 +431,21 @@ class Service(MarketDataListener, OrderEvents):
         """Every 100 ms: time-driven decisions (the wall clock moves without market data),
         market-data freshness, and the audit writer."""
         stale_ns = round(self.settings.stale_after_s * 1e9)
+        heard: dict[str, tuple[int, float]] = {}
+        """Symbol → (its last update's time, the wall time that update was first seen)."""
         while True:
             await asyncio.sleep(0.1)
             now = self.clock.now_ns()
+            wall = time.monotonic()
             for symbol, market in self.markets.items():
+                last, since = heard.get(symbol, (-1, wall))
+                if market.last_update_ns != last:
+                    last, since = market.last_update_ns, wall
+                    heard[symbol] = (last, since)
+                silent_s = wall - since
+                self._silence(symbol, market, silent_s)
                 age = (now - market.last_update_ns) / 1e9 if market.last_update_ns else 0.0
-                self.metrics.md_age.labels(symbol=symbol).set(max(0.0, age))
+                self.metrics.md_age.labels(symbol=symbol).set(max(0.0, age, silent_s))
                 fresh = market.fresh(now, stale_ns)
                 self.metrics.md_stale.labels(symbol=symbol).set(0 if fresh else 1)
                 self.parents.on_market(symbol, now)
@@ -449,6 +458,12 @@ class Service(MarketDataListener, OrderEvents):
             self.monitors.on_time(now)
             self.metrics.store_queue.set(self.store.queue_depth)
             self.metrics.store_errors.set(self.store.errors)
+
+    def _silence(self, symbol: str, market: SymbolMarket, silent_s: float) -> None:
+        """No update for `stale_after_s` of *wall* time is stale whatever the trading clock:
+        the venue's clock stands still while its market data does (a stalled venue)."""
+        if silent_s > self.settings.stale_after_s and market.stale_reason is None:
+            self.on_stale(symbol, f"no market data for {silent_s:.1f} s of wall time")
 
     def _risk_gauges(self, now: int) -> None:
         for symbol in self.symbols:

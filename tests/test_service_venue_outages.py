@@ -1,4 +1,6 @@
-"""The venue dies (kill -9) with our orders resting and a new one, knowing none of them, takes its
+"""Venue outages: a venue that dies with our orders resting and one that stalls.
+
+The venue dies (kill -9) with our orders resting and a new one, knowing none of them, takes its
 port: the service reconnects, asks the status of every open child, ends the ones the venue does
 not know (loudly: the kill switch halts, since what traded before the crash is not known), and
 stops cleanly — it used to keep them "working", re-cancel them every 20 ms at shutdown, and
@@ -7,6 +9,7 @@ exit 1 with them left working."""
 from __future__ import annotations
 
 import contextlib
+import signal
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,34 @@ async def test_orders_a_restarted_venue_forgot_are_ended_and_the_stop_is_clean(
             with contextlib.suppress(StopIteration):
                 next(second_run)
     assert stopped["left_working"] == 0
+
+
+async def test_a_stalled_venue_is_stale_on_the_wall_clock_though_its_clock_stands_still(
+    aapl_message: Path,
+) -> None:
+    """With `--clock venue` the trading clock moves only with the venue's messages, so a
+    stalled venue (SIGSTOP) froze it and the data never aged: stale now comes from wall time."""
+    run = start_venue(aapl_message)
+    venue = next(run)
+    service = Service(settings(venue, stale_after_s=1.0))
+    await service.start()
+    market = service.markets["AAPL"]
+    try:
+        await warm_up(service, 10.0)
+        assert market.stale_reason is None
+        venue.proc.send_signal(signal.SIGSTOP)
+        try:
+            await wait_for("the market to go stale", lambda: market.stale_reason is not None,
+                           within=10)  # fmt: skip
+            assert "wall time" in (market.stale_reason or "")
+            age = service.registry.get_sample_value(
+                "rlexec_service_market_data_age_seconds", {"symbol": "AAPL"}
+            )
+            assert age is not None and age > 1.0
+        finally:
+            venue.proc.send_signal(signal.SIGCONT)
+        await wait_for("fresh market data again", lambda: market.stale_reason is None, within=20)
+    finally:
+        await service.stop(grace_s=5.0)
+        with contextlib.suppress(StopIteration):
+            next(run)

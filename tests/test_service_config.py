@@ -209,6 +209,16 @@ def test_a_secret_is_never_shown(tmp_path: Path) -> None:
     assert "hunter2" not in repr(s)
 
 
+@pytest.mark.parametrize(
+    "url", ["redis://user:s3cretpw@127.0.0.1:abc/12", "redis://:s3cretpw@127.0.0.1:6379/x"]
+)
+def test_a_redis_password_is_never_shown(url: str) -> None:
+    with pytest.raises(ServiceConfigError) as info:
+        settings(["--state", url])
+    assert info.value.key == "state" and "s3cretpw" not in str(info.value)
+    assert ":***@127.0.0.1" in str(info.value)
+
+
 def test_the_sessions_need_distinct_comp_ids() -> None:
     with pytest.raises(ServiceConfigError, match=r"md_sender \(from --md-sender\): must differ"):
         settings(["--md-sender", "CLIENT"])

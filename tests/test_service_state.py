@@ -485,6 +485,12 @@ def test_unreachable_redis_is_a_clear_error() -> None:
     asyncio.run(scenario())
 
 
+def test_an_unknown_url_option_is_refused_at_once_without_the_password() -> None:
+    with pytest.raises(StateError, match=r"unexpected keyword argument 'foo'") as info:
+        RedisStateStore("redis://user:s3cretpw@127.0.0.1:6379/14?foo=bar")
+    assert "s3cretpw" not in str(info.value) and "user:***@" in str(info.value)
+
+
 # -- a model check ------------------------------------------------------------------------------
 
 _ids = st.sampled_from(["a", "b", "c", "d"])

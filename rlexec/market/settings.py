@@ -15,6 +15,7 @@ value starting with `{` or `[` is JSON; an empty variable counts as unset.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import types
 import typing
@@ -379,8 +380,18 @@ def _from_validation_error(
 def _shown(key: str, value: Any) -> str:
     if any(word in key.lower() for word in _SECRET_WORDS):
         return "a hidden value"
+    if isinstance(value, str):
+        value = redact_url(value)
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@/\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """`text` with any URL's password replaced by *** (redis://user:pw@host → user:***@host)."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def _source_of(loc: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> str | None:

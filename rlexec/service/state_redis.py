@@ -30,6 +30,7 @@ from redis.retry import Retry
 
 from rlexec.gateway.store import SessionStore
 from rlexec.gateway.store_redis import RedisStore
+from rlexec.market.settings import redact_url
 from rlexec.service.state import OverflowCallback, StateError
 from rlexec.service.state_writer import (
     DEFAULT_BATCH,
@@ -69,8 +70,9 @@ class RedisBackend:
         try:
             self._client = aioredis.Redis.from_url(url, **options)
             self._sync = redis.Redis.from_url(url, **options)
-        except ValueError as exc:
-            raise StateError(f"state store URL {url!r}: {exc}") from None
+            self._sync.connection_pool.make_connection()  # built, not connected: checks options
+        except (ValueError, TypeError) as exc:  # a bad part, or an unknown ?option=
+            raise StateError(f"state store URL {redact_url(url)!r}: {exc}") from None
         kwargs = self._client.connection_pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
         self.name = f"redis {where}/{kwargs.get('db', 0)} {namespace}"

@@ -156,6 +156,8 @@ def test_submit_is_idempotent_by_client_id(live: LiveService) -> None:
         ("/v1/kill", {}, "why"),
         ("/v1/kill", {"why": "   "}, "why"),
         ("/v1/risk/limits", {"why": "x", "changes": {"no_such_limit": 1}}, "no_such_limit"),
+        ("/v1/risk/limits", {"why": "x", "changes": {"symbols": {}}}, "changes.symbols"),
+        ("/v1/risk/limits", {"why": "x", "changes": {"who": "x"}}, "changes.who"),
     ],
 )
 def test_validation_errors_are_422_naming_the_field(
@@ -177,6 +179,16 @@ def test_resume_needs_who_and_a_known_target(live: LiveService) -> None:
     bad = live.request("POST", "/v1/resume", {"who": "a", "why": "b", "to": "HALTED"}, role="risk")
     assert (bad.status, bad.json()["field"]) == (422, "to")
     assert live.run(lambda: live.service.overlay.state.value) == "HALTED"
+
+
+def test_no_parent_is_taken_while_halted(live: LiveService) -> None:
+    assert live.request("POST", "/v1/kill", {"why": "test"}, role="risk").status == 200
+    refused = live.request("POST", "/v1/parents", PARENT, role="trader")
+    assert refused.status == 409 and "HALTED" in refused.json()["error"]
+    assert live.run(lambda: len(live.service.parents.parents)) == 0
+    resume = {"who": "bob", "why": "checked", "to": "ACTIVE"}
+    assert live.request("POST", "/v1/resume", resume, role="risk").status == 200
+    assert live.request("POST", "/v1/parents", PARENT, role="trader").status == 201
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ from rlexec.service.control import (
     RiskView,
 )
 from rlexec.service.openapi import Operation, openapi_document, render_docs
-from rlexec.service.parents import ClientIdConflictError
+from rlexec.service.parents import ClientIdConflictError, TradingHaltedError
 
 log = logging.getLogger("rlexec.service.api")
 MAX_BODY = 64 * 1024
@@ -204,8 +204,8 @@ class _Handlers:
         o = Operation
         return [
             (o("POST", "/v1/parents", "Submit a parent order (201; 200 with the first parent "
-               "when client_id repeats; 409 if it repeats with a different order)", TRADE,
-               ParentSpec, ParentView, 201,
+               "when client_id repeats; 409 if it repeats with a different order, or when "
+               "halted)", TRADE, ParentSpec, ParentView, 201,
                also={200: ("The parent first submitted with this client_id", ParentView)},
                errors=(409,)),
              self.submit),
@@ -249,6 +249,8 @@ class _Handlers:
             raise ApiError(422, str(exc), "symbol") from None
         except ClientIdConflictError as exc:
             raise ApiError(409, str(exc), "client_id") from None
+        except TradingHaltedError as exc:
+            raise ApiError(409, str(exc), None) from None
         except RlexecError as exc:  # an algo this service cannot build
             raise ApiError(422, str(exc), "algo") from None
         created = len(self.control.service.parents.parents) > known
@@ -288,6 +290,10 @@ class _Handlers:
 
     async def tighten(self, request: web.Request) -> web.Response:
         body = await read_model(request, TightenRequest)
+        for key in ("who", "why", "symbols"):  # the request's own fields, not limits
+            if key in body.changes:
+                raise ApiError(422, f"changes.{key}: not a limit (give it beside changes)",
+                               f"changes.{key}")  # fmt: skip
         who = body.who or request[ROLE]
         return _json(self.control.tighten(who, body.why, body.changes, body.symbols))
 

@@ -30,7 +30,7 @@ from rlexec.models.algos import Algo, PolicyAlgo
 from rlexec.models.contract import ACTIONS
 from rlexec.models.port import New
 from rlexec.models.signal import SignalModel
-from rlexec.risk import RiskOverlay
+from rlexec.risk import KillState, RiskOverlay
 from rlexec.risk.monitors import MonitorSet
 from rlexec.service.audit import AuditLog
 from rlexec.service.config import ParentSpec
@@ -48,6 +48,11 @@ HORIZON_TAKE_EVERY_NS = 2 * _NS
 
 class ClientIdConflictError(RlexecError):
     """A `client_id` already names a parent submitted with a different order."""
+
+
+class TradingHaltedError(RlexecError):
+    """The kill switch is HALTED: no new parent (it would only run up denials, then catch up
+    its whole schedule at once on the resume)."""
 
 
 class ParentState(Enum):
@@ -236,6 +241,9 @@ class ParentManager:
             return first
         if spec.symbol not in self.markets:
             raise ValueError(f"symbol {spec.symbol!r} is not subscribed (--symbols)")
+        if self.overlay.state is KillState.HALTED:
+            raise TradingHaltedError("the kill switch is HALTED: resume trading before "
+                                     "submitting a parent")  # fmt: skip
         algo = self.make_algo(spec)
         pid = f"{self._prefix}{next(self._ids)}"
         steps = max(1, round(spec.horizon_s * _NS / self.interval_ns))

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from rlexec.gateway.message import FixMessage
-from rlexec.service.config import ParentSpec
+from rlexec.market.errors import RlexecError
+from rlexec.service.config import ParentSpec, ServiceSettings
 from rlexec.service.oms import ChildState
 from rlexec.service.parents import ParentState
 from rlexec.service.runtime import Service
@@ -113,6 +115,31 @@ def test_sigterm_stops_the_server_cleanly(venue: Venue) -> None:
     # whatever was still working at SIGTERM was cancelled by the service, not by the venue's
     # cancel-on-disconnect (the child may also have filled first: no cancel count asserted)
     assert _disconnect_cancels(venue) == cancels_before
+
+
+@pytest.mark.parametrize(
+    ("api", "tokens", "error"),
+    [
+        ("taken", "", "cannot listen there: Address already in use"),
+        ("nonexistent.invalid:18080", "", "api nonexistent.invalid:18080: cannot listen there"),
+        ("127.0.0.1:0", "trader", "RLEXEC_API_TOKENS entry 1: expected role:token"),
+    ],
+)
+async def test_a_bad_api_address_or_token_stops_the_start_before_any_logon(
+    api: str, tokens: str, error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RLEXEC_API_TOKENS", tokens)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if api == "taken":
+            api = f"127.0.0.1:{taken.getsockname()[1]}"
+        service = Service(ServiceSettings(venue="127.0.0.1:1", symbols=("AAPL",), api=api))
+        started = time.monotonic()
+        with pytest.raises(RlexecError, match=error):
+            await service.start()
+    assert time.monotonic() - started < 2.0  # not after a 15 s wait for a venue that is not there
+    assert service.order_session.state.value == "disconnected"  # never even tried
 
 
 def test_sigterm_while_waiting_for_the_logon_stops_at_once() -> None:

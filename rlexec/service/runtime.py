@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -52,6 +53,7 @@ from rlexec.models.volume_profile import IntradayProfile
 from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_limits
 from rlexec.risk.monitors import MonitorConfig, MonitorSet
 from rlexec.service.audit import AuditLog
+from rlexec.service.auth import Tokens
 from rlexec.service.clock import make_clock
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
 from rlexec.service.control import Control
@@ -321,6 +323,7 @@ class Service(MarketDataListener, OrderEvents):
         """Open the state, log on to the venue, recover, serve the API. `interrupt` set while
         the logons are awaited (a SIGTERM) stops it there: StartInterruptedError."""
         s = self.settings
+        tokens = self._api_preflight()  # a bad API address or token file: refused before logon
         await self.store.open()
         state = await self.store.load()
         self._tasks.append(asyncio.create_task(self.store.run()))
@@ -346,7 +349,7 @@ class Service(MarketDataListener, OrderEvents):
         self.recovered = await self._recover()
         self._reconcile_on_logon = True
         self._tasks.append(asyncio.create_task(self._housekeeping()))
-        await self.start_api()
+        await self.start_api(tokens)
         codec = "compiled" if FIX_CODEC_COMPILED else "python"
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s "
                  "fix_codec=%s", s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
@@ -480,20 +483,47 @@ class Service(MarketDataListener, OrderEvents):
             self.metrics.schedule_gap.labels(symbol=symbol, algo=algo).set(gap)
         self._gap_keys = set(gaps)
 
-    async def start_api(self) -> None:
+    def _api_preflight(self) -> Tokens:
+        """The API's tokens, and whether its address can be listened on: checked first, so a
+        mistake there stops the start before anything is logged on, recovered or cancelled."""
+        import os
+
+        from rlexec.service.auth import load_tokens
+
+        tokens = load_tokens(os.environ)
+        host, port = self.settings.api_host, self.settings.api_port
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise ServiceError(f"api {host}:{port}: cannot listen there: "
+                               f"{exc.strerror or exc}") from None  # fmt: skip
+        return tokens
+
+    async def start_api(self, tokens: Tokens | None = None) -> None:
         import os
 
         from rlexec.service.api import build_app
         from rlexec.service.auth import load_tokens
 
-        tokens = load_tokens(os.environ)
+        if tokens is None:
+            tokens = load_tokens(os.environ)
         if not tokens:
             log.warning("event=api_no_tokens detail=%r", "RLEXEC_API_TOKENS and "
                         "RLEXEC_API_TOKEN_FILE are empty: every /v1 request gets 401")  # fmt: skip
         runner = web.AppRunner(build_app(self.control, self.registry, tokens), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.api_host, self.settings.api_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # taken between the preflight and now
+            await runner.cleanup()
+            raise ServiceError(f"api {self.settings.api_host}:{self.settings.api_port}: "
+                               f"cannot listen there: {exc.strerror or exc}") from None  # fmt: skip
         self._runner = runner
         addresses = runner.addresses
         self.api_port = addresses[0][1] if addresses else self.settings.api_port

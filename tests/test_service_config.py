@@ -395,3 +395,18 @@ def test_the_service_picks_its_limits(tmp_path: Path) -> None:
 def test_a_parent_beyond_the_sanity_bounds_is_refused_naming_the_key(words: str, key: str) -> None:
     with pytest.raises(ValueError, match=key):
         parse_parent_option(words)
+
+
+def test_risk_variables_apply_over_the_default_limits() -> None:
+    """With no risk file the stated defaults stand, and RLEXEC_RISK_* still apply over them
+    (they used to be ignored without `--risk-config`)."""
+    env = {"RLEXEC_RISK_MAX_DAILY_LOSS": "1000", "RLEXEC_RISK_SYMBOLS__AAPL__MAX_ORDER_QTY": "500"}
+    limits, plain = default_limits(["AAPL", "MSFT"], env=env), default_limits(["AAPL", "MSFT"])
+    assert (limits.max_daily_loss, plain.max_daily_loss) == (1000.0, 250_000.0)
+    assert limits.symbols["AAPL"].max_order_qty == 500
+    assert limits.symbols["AAPL"].max_long_position == plain.symbols["AAPL"].max_long_position
+    assert limits.symbols["MSFT"] == plain.symbols["MSFT"]
+    with pytest.raises(
+        RlexecError, match=r"max_daily_loss \(from env RLEXEC_RISK_MAX_DAILY_LOSS\)"
+    ):
+        default_limits(["AAPL"], env={"RLEXEC_RISK_MAX_DAILY_LOSS": "abc"})

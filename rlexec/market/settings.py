@@ -86,8 +86,10 @@ def load_settings(
     unknown_env: Literal["error", "ignore"] = "error",
     env_ignore: Collection[str] = (),
     override_source: Callable[[str], str] | None = None,
+    base: Mapping[str, Any] | None = None,
+    base_source: str = "defaults",
 ) -> M:
-    """`model` validated from overrides > `{env_prefix}*` variables > file > defaults.
+    """`model` validated from overrides > `{env_prefix}*` variables > file > `base` > defaults.
 
     `path`: a TOML file (JSON if it ends in `.json`); its `[section]` table if it has one,
     else the whole file. `env_prefix=None` reads no environment; `environ` defaults to
@@ -95,7 +97,9 @@ def load_settings(
     names a key's origin in errors (default `--key-with-dashes`). `unknown_env="ignore"`
     lets variables with the prefix that name no field pass (the prefix is shared with
     other components); `env_ignore` lists variable names that are never read.
-    Every problem raises `error` (a `SettingsError`) naming the key and its source.
+    `base`: values under the file's (e.g. a component's own stated defaults), named
+    `base_source` in errors. Every problem raises `error` (a `SettingsError`) naming the key
+    and its source.
     """
     file_data: dict[str, Any] = {} if path is None else read_settings_file(path, section, error)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -131,6 +135,9 @@ def load_settings(
         if path is not None:
             file = InitSettingsSource(cls, file_data)
             sources.append(_Recorded(cls, file, lambda _: str(path), record))
+        if base:
+            below = InitSettingsSource(cls, dict(base))
+            sources.append(_Recorded(cls, below, lambda _: base_source, record))
         return tuple(sources)
 
     settings_cls = _settings_class(model, customise)

@@ -209,12 +209,14 @@ def load_limits(
     *,
     env: Mapping[str, str] | None = None,
     section: str = "risk",
+    base: Mapping[str, Any] | None = None,
+    base_source: str = "defaults",
 ) -> RiskLimits:
     """Read the TOML file (its `[section]` table if it has one), apply `RLEXEC_RISK_*`, validate.
 
     Raises `RiskConfigError` naming the key, where its value came from (the file or the
     variable) and the reason. `RLEXEC_RISK_CONFIG` is the service's name for the file, not a
-    limit, so it is not read here.
+    limit, so it is not read here. `base`: limits under the file's (the service's defaults).
     """
     return load_settings(
         RiskLimits,
@@ -224,6 +226,8 @@ def load_limits(
         environ=env,
         error=RiskConfigError,
         env_ignore=(ENV_PREFIX + "CONFIG",),
+        base=base,
+        base_source=base_source,
     )
 
 

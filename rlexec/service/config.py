@@ -479,7 +479,7 @@ DEFAULT_LIMITS: Mapping[str, Any] = {
 }
 
 
-def default_limits(symbols: Sequence[str]) -> RiskLimits:
+def default_limits(symbols: Sequence[str], env: Mapping[str, str] | None = None) -> RiskLimits:
     """Conservative limits, enough to trade `symbols` against the simulator (`--symbols`).
 
     Per symbol: orders up to 10,000 shares and $10,000,000 notional, position within
@@ -489,12 +489,15 @@ def default_limits(symbols: Sequence[str]) -> RiskLimits:
     10,000 ms trips REDUCING. Trading window 09:30–16:00 America/New_York (the simulator
     replays the day's market hours; the service then runs on the venue's clock).
     Everything else is `RiskLimits`' stated default. Production limits come from a file.
+    `env`: its `RLEXEC_RISK_*` variables apply over these (the service passes its environment).
     """
     if not symbols:
         raise ServiceConfigError(
             "symbols", "no symbols to trade: give --symbols A,B (or a risk config)"
         )
     data = {**DEFAULT_LIMITS, "symbols": {s: dict(DEFAULT_SYMBOL_LIMITS) for s in symbols}}
+    if env is not None:
+        return load_limits(None, env=env, base=data, base_source="default limits")
     try:
         return validate_limits(data)
     except RiskConfigError as exc:

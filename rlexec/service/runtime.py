@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -110,12 +111,13 @@ class Service(MarketDataListener, OrderEvents):
         if limits is None:
             if not symbols:
                 raise ServiceError("no symbols to trade: give --symbols or a risk config")
-            limits = default_limits(symbols)
+            limits = default_limits(symbols, env=os.environ)  # RLEXEC_RISK_* apply over them
         if not symbols:
             symbols = sorted(limits.symbols)
         unknown = [s for s in symbols if s not in limits.symbols]
         if unknown:
-            raise ServiceError(f"risk limits have no table for {', '.join(unknown)}")
+            where = settings.risk_config or "the limits given"
+            raise ServiceError(f"risk limits ({where}) have no table for {', '.join(unknown)}")
         self.symbols = symbols
         self._gap_keys: set[tuple[str, str]] = set()
         """(symbol, algo) of the schedule-gap gauges set so far."""
@@ -486,8 +488,6 @@ class Service(MarketDataListener, OrderEvents):
     def _api_preflight(self) -> Tokens:
         """The API's tokens, and whether its address can be listened on: checked first, so a
         mistake there stops the start before anything is logged on, recovered or cancelled."""
-        import os
-
         from rlexec.service.auth import load_tokens
 
         tokens = load_tokens(os.environ)
@@ -505,8 +505,6 @@ class Service(MarketDataListener, OrderEvents):
         return tokens
 
     async def start_api(self, tokens: Tokens | None = None) -> None:
-        import os
-
         from rlexec.service.api import build_app
         from rlexec.service.auth import load_tokens
 

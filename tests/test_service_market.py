@@ -44,3 +44,19 @@ def test_features_are_not_stamped_before_the_clock_has_a_time() -> None:
     names = list(FEATURE_NAMES)
     vector = market.features.market_vector(now + 2_000_000_000)
     assert vector[names.index("time_since_trade_s")] == 2.0
+
+
+def test_why_a_market_is_not_fresh_is_said_as_it_is() -> None:
+    """A one-sided book paused decisions with the reason "market data silent" while data flowed."""
+    book = _two_sided()
+    market = SymbolMarket("AAPL", book, 100)
+    assert market.unfresh_reason(0, STALE_NS) == "no snapshot yet"
+    market.stale_reason = None
+    assert market.unfresh_reason(0, STALE_NS) == "no timestamped update yet"
+    now = 1_340_287_200_000_000_000
+    market.on_book(now)
+    assert market.unfresh_reason(now + 2 * STALE_NS, STALE_NS) == "no update for 10.0 s"
+    book.set_level(Side.SELL, 5_800_100, 0)  # the offers are gone
+    market.on_book(now)
+    assert not market.fresh(now, STALE_NS)
+    assert market.unfresh_reason(now, STALE_NS) == "one-sided book"

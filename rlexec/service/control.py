@@ -260,7 +260,7 @@ class Control:
         }
         for symbol, market in service.markets.items():
             fresh = market.fresh(now, stale_ns)
-            why = "fresh" if fresh else (market.stale_reason or "no update within stale_after_s")
+            why = "fresh" if fresh else market.unfresh_reason(now, stale_ns)
             checks[f"market_data_{symbol}"] = Check(ok=fresh, detail=why)
         store_ok, store_detail = service.store_health()
         checks["store"] = Check(ok=store_ok, detail=store_detail)

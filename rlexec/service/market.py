@@ -52,6 +52,16 @@ class SymbolMarket:
         self.volume += size
         self.last_update_ns = now_ns
 
+    def unfresh_reason(self, now_ns: int, stale_after_ns: int) -> str:
+        """Why `fresh` is False, in words (for the log line that pauses decisions)."""
+        if self.stale_reason is not None:
+            return self.stale_reason
+        if self.last_update_ns <= 0:
+            return "no timestamped update yet"
+        if not (self.book.bid_prices and self.book.ask_prices):
+            return "one-sided book"
+        return f"no update for {(now_ns - self.last_update_ns) / 1e9:.1f} s"
+
     def fresh(self, now_ns: int, stale_after_ns: int) -> bool:
         # last_update_ns == 0: no timestamped update yet (on the venue clock a snapshot may
         # arrive before any venue time) — a parent started then would have start time 0.

@@ -384,7 +384,7 @@ class ParentManager:
             if parent.id not in self.paused_for_stale:
                 self.paused_for_stale.add(parent.id)
                 log.warning("event=decision_paused parent=%s reason=%r", parent.id,
-                            market.stale_reason or "market data silent")  # fmt: skip
+                            market.unfresh_reason(now_ns, self.stale_after_ns))  # fmt: skip
             if now_ns > state.end_ns + self.patience_ns:  # the end needs no market data
                 self._horizon(parent, ex, now_ns)
             return

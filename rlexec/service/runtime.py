@@ -197,6 +197,7 @@ class Service(MarketDataListener, OrderEvents):
         self.recovered: dict[str, int] = {}
         self._status_asked: set[str] = set()
         """ClOrdIDs whose OrderStatusRequest is out and not answered yet (asked once)."""
+        self._stopping = False
         self._reconcile_on_logon = False
         """Set once started: a later order-session logon asks the status of every open child
         (the venue may have restarted and forgotten them; start-up recovery asks its own)."""
@@ -395,6 +396,7 @@ class Service(MarketDataListener, OrderEvents):
         """Graceful: no new orders, cancel every working child, wait for the venue to confirm,
         log out. Returns what was left working (0 when the venue confirmed everything)."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._stopping = True
         before = self.metrics.sent_cancel.value
         self.parents.pause_all("shutdown")  # pausing a parent cancels its children
         for child in self.oms.working():
@@ -583,8 +585,10 @@ class Service(MarketDataListener, OrderEvents):
         market = self.markets.get(symbol)
         if market is not None:
             market.stale_reason = reason
-        log.warning("event=market_data_stale symbol=%s reason=%r action=pause_new_orders",
-                    symbol, reason)  # fmt: skip
+        # at a graceful stop the session's own logout takes the data down: expected, not a warning
+        (log.info if self._stopping else log.warning)(
+            "event=market_data_stale symbol=%s reason=%r action=pause_new_orders", symbol, reason
+        )
 
     # -- order entry (OrderEvents) -----------------------------------------------------------
 

@@ -92,3 +92,26 @@ def test_errors_are_one_line_and_exit_non_zero(
     assert done.stderr.count("\n") == 1, done.stderr
     assert expect in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expect"),
+    [
+        ({"RLEXEC_API": "127.0.0.1:18081x"}, ("parents", "list"), "expected HOST:PORT"),
+        ({"RLEXEC_API": "ftp://127.0.0.1:1"}, ("parents", "list"), "expected HOST:PORT"),
+        ({"RLEXEC_API_TOKEN": "bad\ntoken"}, ("parents", "list"), "control character"),
+        ({}, ("serve", "--clock", "bogus"), "argument --clock: invalid choice"),
+        ({}, ("parents", "frobnicate"), "invalid choice"),
+    ],
+)
+def test_bad_addresses_tokens_and_arguments_are_one_line(
+    env: dict[str, str], args: tuple[str, ...], expect: str
+) -> None:
+    """No service needed: these are refused before anything is sent."""
+    base = {k: v for k, v in os.environ.items() if k not in ("RLEXEC_API_TOKEN", "RLEXEC_API")}
+    cmd = [sys.executable, "-m", "rlexec.cli.main", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          env=base | env | {"PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and expect in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -33,6 +34,15 @@ class ApiClientError(RlexecError):
 class ApiClient:
     def __init__(self, api: str, token: str | None, timeout: float = 10.0) -> None:
         self.base = api if "://" in api else f"http://{api}"
+        url = urllib.parse.urlsplit(self.base)
+        try:
+            port = url.port
+        except ValueError:
+            port = -1
+        if url.scheme not in ("http", "https") or not url.hostname or port == -1:
+            raise ApiClientError(f"--api / {API_ENV} {api!r}: expected HOST:PORT or an http(s) URL")
+        if token is not None and not token.isprintable():
+            raise ApiClientError(f"{TOKEN_ENV} holds a control character (a stray newline?)")
         self.token = token
         self.timeout = timeout
 

@@ -102,6 +102,7 @@ def test_errors_are_one_line_and_exit_non_zero(
         ({"RLEXEC_API_TOKEN": "bad\ntoken"}, ("parents", "list"), "control character"),
         ({}, ("serve", "--clock", "bogus"), "argument --clock: invalid choice"),
         ({}, ("parents", "frobnicate"), "invalid choice"),
+        ({}, ("venue", "--metrics-port", "99999"), "port 99999 is outside 0..65535"),
     ],
 )
 def test_bad_addresses_tokens_and_arguments_are_one_line(

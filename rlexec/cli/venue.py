@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="US",
     )
     parser.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on METRICS_HOST:PORT"
+        "--metrics-port", type=_port, help="serve Prometheus metrics on METRICS_HOST:PORT"
     )
     parser.add_argument(
         "--metrics-host",
@@ -127,3 +127,13 @@ async def _serve(config: Any, metrics_host: str, metrics_port: int | None) -> No
     await stop.wait()
     print("rlexec venue: stopping, logging every client out", file=sys.stderr, flush=True)
     await venue.stop()
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
+    return port

@@ -6,20 +6,27 @@ cannot disagree.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rlexec.service.control import ParentView
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+
+
+def _one_line(value: str) -> str:
+    if re.fullmatch(_ONE_LINE, value) is None:
+        raise ValueError("must be one line of text, not blank, without control characters")
+    return value
+
+
 Text = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$",
-    ),
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": _ONE_LINE}),
+    AfterValidator(_one_line),
 ]
 """A name or a reason: one short line, not blank, no control characters (it goes to logs)."""
 

@@ -146,6 +146,11 @@ def test_refuses_missing_metadata_or_a_broken_file(tmp_path: Path) -> None:
         OnnxPolicy(junk)
     with pytest.raises(PolicyError, match="no such model file"):
         OnnxPolicy(tmp_path / "absent.onnx")
+    for names in ("5", '{"a": 1}', '["spread", 3]'):  # valid JSON, not a list of names
+        odd = linear_model(tmp_path / "odd.onnx", np.zeros((N, A), np.float32),
+                           np.zeros(A, np.float32), **{META_FEATURES: names})  # fmt: skip
+        with pytest.raises(PolicyError, match=r"unreadable contract metadata.*list of names"):
+            OnnxPolicy(odd)
 
 
 def test_refuses_a_different_action_table(tmp_path: Path) -> None:

@@ -138,6 +138,7 @@ BAD: list[tuple[str, str, str, str]] = [
     ("risk_config", '"/no/risk.toml"', "/no/risk.toml", "no such file"),
     ("clock", '"sundial"', "sundial", "'wall' or 'venue'"),
     ("symbols", '["A", "A"]', "A,A", "'A' is listed twice"),
+    ("symbols", '["A", "{x}"]', "A,{x}", "'{x}' is not a valid symbol"),
     ("decision_interval_s", "-1", "-1", "greater than or equal to 0.1"),
     ("decision_interval_s", "1e-9", "1e-9", "greater than or equal to 0.1"),
     ("decision_interval_s", '"inf"', "inf", "finite number"),

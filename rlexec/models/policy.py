@@ -89,6 +89,10 @@ class OnnxPolicy:
             raise PolicyError(f"{self.path}: metadata lacks {', '.join(missing)}")
         try:
             model_features = json.loads(meta[META_FEATURES])
+            if not isinstance(model_features, list) or not all(
+                isinstance(f, str) for f in model_features
+            ):
+                raise ValueError(f"{META_FEATURES} must be a JSON list of names")
             model_actions = actions_from_json(meta[META_ACTIONS])
             mean, std, clip = read_normalisation(meta)
         except (ValueError, KeyError, TypeError) as exc:

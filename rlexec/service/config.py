@@ -60,11 +60,14 @@ def _comp_id(value: str) -> str:
     return value
 
 
+_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,23}")
+
+
 def _symbol(value: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a symbol (text), got {type(value).__name__}")
-    if not value or not value.isprintable() or " " in value or "," in value:
-        raise ValueError(f"{value!r} is not a valid symbol")
+    if _SYMBOL.fullmatch(value) is None:
+        raise ValueError(f"{value!r} is not a valid symbol (letters, digits and . _ / -)")
     return value
 
 

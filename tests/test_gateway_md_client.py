@@ -212,6 +212,8 @@ async def test_market_data_request_reject_reaches_the_listener(feed: Feed) -> No
     feed.venue.send_fields(b"Y", [(262, request.text(262)), (281, "0"), (58, "unknown symbol")])
     await feed.settled()
     assert feed.seen.rejects == [(request.text(262), "0", "unknown symbol")]
+    # the symbol gets no data: it is stale, saying why (a parent on it waits, and /readyz says)
+    assert ("AAPL", "market-data request rejected: unknown symbol") in feed.seen.stale
 
 
 async def test_resubscribes_after_reconnecting(feed: Feed) -> None:

@@ -233,6 +233,12 @@ class MarketDataClient(Application):
                     reason,
                     text,
                 )
+                for symbol, req_id in list(self._subscriptions.items()):
+                    if req_id == md_req_id:  # it will get no data: say why, even if stale
+                        self.stale.add(symbol)
+                        self.listener.on_stale(
+                            symbol, f"market-data request rejected: {text or reason}"
+                        )
                 self.listener.on_reject(md_req_id, reason, text)
             else:
                 log.warning(

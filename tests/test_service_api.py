@@ -284,6 +284,8 @@ def test_only_risk_resumes(live: LiveService) -> None:
     assert answer.status == 200 and answer.json()["state"] == "REDUCING"
     answer = live.request("POST", "/v1/resume", body, role="risk")
     assert answer.status == 200 and answer.json()["state"] == "ACTIVE"
+    # the name is what the caller says; the role is what its token proves: both are kept
+    assert answer.json()["history"][-1]["who"] == "bob (risk token)"
     again = live.request("POST", "/v1/resume", body, role="risk")
     assert again.status == 409  # nothing to lift
 

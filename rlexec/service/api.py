@@ -123,6 +123,13 @@ def _guarded(op: Operation, handler: Handler, tokens: Tokens) -> Handler:
     return guarded
 
 
+def _who(named: str | None, request: web.Request) -> str:
+    """Who the kill switch's history records: the name the caller gave, with the role its
+    token proves (the name alone is only what the caller says), or the role."""
+    role = str(request[ROLE])
+    return f"{named} ({role} token)" if named else role
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -275,15 +282,15 @@ class _Handlers:
 
     async def kill(self, request: web.Request) -> web.Response:
         body = await read_model(request, KillRequest)
-        return _json(self.control.kill(body.who or request[ROLE], body.why))
+        return _json(self.control.kill(_who(body.who, request), body.why))
 
     async def reduce(self, request: web.Request) -> web.Response:
         body = await read_model(request, KillRequest)
-        return _json(self.control.reduce(body.who or request[ROLE], body.why))
+        return _json(self.control.reduce(_who(body.who, request), body.why))
 
     async def resume_trading(self, request: web.Request) -> web.Response:
         body = await read_model(request, ResumeRequest)
-        return _json(self.control.resume_trading(body.who, body.why, body.to))
+        return _json(self.control.resume_trading(_who(body.who, request), body.why, body.to))
 
     async def risk(self, request: web.Request) -> web.Response:
         return _json(self.control.risk())
@@ -294,7 +301,7 @@ class _Handlers:
             if key in body.changes:
                 raise ApiError(422, f"changes.{key}: not a limit (give it beside changes)",
                                f"changes.{key}")  # fmt: skip
-        who = body.who or request[ROLE]
+        who = _who(body.who, request)
         return _json(self.control.tighten(who, body.why, body.changes, body.symbols))
 
     # -- health, metrics, documentation ------------------------------------------------------

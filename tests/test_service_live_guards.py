@@ -133,9 +133,9 @@ async def test_the_horizon_take_never_goes_through_the_limit_price(limit: float 
     assert isinstance(step, New) and step.time_in_force is TimeInForce.IOC
     if limit is None:  # as in the replay: the remainder at market
         assert (step.order_type, step.price) == (OrderType.MARKET, None)
-    else:  # the far touch plus the take collar, but never above the limit
+    else:  # the far touch plus the take collar, but never above the limit (on the grid)
         assert step.order_type is OrderType.LIMIT
-        assert step.price == min(ASK + ex.collar, round(limit * 10_000))
+        assert step.price == min(ASK + ex.collar, round(limit * 10_000) // 100 * 100)
 
 
 async def test_a_parent_past_its_patience_fails_even_with_stale_market_data() -> None:
@@ -213,3 +213,16 @@ async def test_a_rejected_cancel_of_a_wanted_child_is_left_alone(
     svc.on_cancel_rejected(child, "too late")
     await asyncio.sleep(0.1)
     assert "action=none" in caplog.text and "cl_ord_id=C9 error" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "on_grid"),
+    [("buy", 585.12345, 5_851_200), ("sell", 585.12345, 5_851_300), ("buy", 585.12, 5_851_200)],
+)
+async def test_a_limit_off_the_tick_grid_is_rounded_to_the_safe_side(
+    side: str, limit: float, on_grid: int
+) -> None:
+    """The venue refuses an off-grid price, and every child's price is capped by the limit."""
+    svc = await _service()
+    _, ex = _parent(svc, side=side, limit_price=limit)
+    assert ex.limit_price == on_grid

@@ -272,7 +272,12 @@ class ParentManager:
         self, parent: Parent, market: SymbolMarket, state: ExecutionState
     ) -> LiveExecution:
         spec = parent.spec
-        limit = round(spec.limit_price * 10_000) if spec.limit_price is not None else None
+        limit = None
+        if spec.limit_price is not None:  # on the tick grid, never beyond the given price
+            limit = round(spec.limit_price * 10_000)
+            limit = (
+                limit // self.tick if spec.side == "buy" else -(-limit // self.tick)
+            ) * self.tick
         return LiveExecution(
             parent.id, market, state, self.oms, self.gate, self.overlay, self.clock,
             self.metrics, self.tick, limit_price=limit, max_participation=spec.max_participation,

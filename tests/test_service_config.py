@@ -223,8 +223,10 @@ def test_a_redis_password_is_never_shown(url: str) -> None:
 def test_the_sessions_need_distinct_comp_ids() -> None:
     with pytest.raises(ServiceConfigError, match=r"md_sender \(from --md-sender\): must differ"):
         settings(["--md-sender", "CLIENT"])
-    with pytest.raises(ServiceConfigError, match=r"target \(from env RLEXEC_TARGET\)"):
+    with pytest.raises(ServiceConfigError, match=r"target \(from env RLEXEC_TARGET\): equals md_s"):
         settings([], {"RLEXEC_TARGET": "CLIENT-MD"})
+    with pytest.raises(ServiceConfigError, match=r"target: equals sender \('VENUE'\)"):
+        settings([], {"RLEXEC_SENDER": "VENUE"})  # the default target: the sender is named
 
 
 def test_state_urls_and_addresses() -> None:

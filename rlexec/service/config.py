@@ -286,8 +286,10 @@ class ServiceSettings(BaseModel):
     @field_validator("target")
     @classmethod
     def _target_is_not_us(cls, value: str, info: ValidationInfo) -> str:
-        if value in (info.data.get("sender"), info.data.get("md_sender")):
-            raise ValueError("is one of our own sender CompIDs")
+        for ours in ("sender", "md_sender"):
+            if value == info.data.get(ours):
+                raise ValueError(f"equals {ours} ({value!r}): the target is the venue's CompID, "
+                                 f"{ours} is ours; change one of them")  # fmt: skip
         return value
 
     @field_validator("state")

@@ -169,6 +169,25 @@ def test_sigterm_while_waiting_for_the_logon_stops_at_once() -> None:
     assert "waiting for the FIX logon" in err and "Traceback" not in err, err[-2000:]
 
 
+def test_a_parent_given_to_a_halted_service_is_refused_and_it_stops_cleanly(
+    venue: Venue, redis_url: str
+) -> None:
+    """An empty Redis state without --initialise starts HALTED: `--parent` is refused with a
+    log line, and the service (here with --exit-when-done) stops gracefully, exit 0."""
+    cmd = [
+        sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
+        "--clock", "venue", "--symbols", "AAPL", "--api", f"127.0.0.1:{_free_port()}",
+        "--state", redis_url, "--parent", "buy 100 AAPL 60s twap", "--exit-when-done",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line.get("event") == "parent_refused"]
+    assert len(refused) == 1 and "HALTED" in refused[0]["error"], done.stderr[-2000:]
+    assert any(line.get("event") == "service_stopped" for line in lines)
+
+
 def test_sigusr1_halts_without_the_http_api_and_says_so(venue: Venue) -> None:
     api = _free_port()
     proc = _serve_until_an_order(venue, api)

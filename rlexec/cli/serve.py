@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: object, exit_when_done: bool, stats_data: str | None) -> int:
     from pathlib import Path
 
+    from rlexec.market.errors import RlexecError
     from rlexec.service.config import ServiceSettings
     from rlexec.service.runtime import Service, StartInterruptedError, load_stats
 
@@ -72,7 +73,11 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
           f"metrics on http://{settings.api_host}:{service.api_port}/metrics",
           file=sys.stderr, flush=True)  # fmt: skip
     for spec in settings.parents:
-        service.parents.submit(spec)
+        try:
+            service.parents.submit(spec)
+        except RlexecError as exc:  # e.g. the restored kill switch is HALTED: keep serving
+            log.error("event=parent_refused symbol=%s side=%s quantity=%d algo=%s error=%r",
+                      spec.symbol, spec.side, spec.quantity, spec.algo, str(exc))  # fmt: skip
     while not stop.is_set():
         if exit_when_done and settings.parents and not service.parents.active():
             break

@@ -340,19 +340,37 @@ def test_reports_for_unknown_orders_alert_and_change_nothing(h: Harness) -> None
 
 
 def test_order_status_with_more_filled_synthesises_the_missing_fill(h: Harness) -> None:
-    child = h.acked()
-    h.send(fill("C1", 20, 20, px=PX))
-    h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="1", cum_qty=50, avg_px=PX + 60))
+    child = h.acked()  # a buy limited at PX
+    h.send(fill("C1", 20, 20, px=PX - 200))
+    h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="1", cum_qty=50, avg_px=PX - 110))
     assert (child.state, child.cum_qty) == (S.PARTIALLY_FILLED, 50)
     (alert,) = h.rec.alerts(AlertCode.MISSED_FILL)
-    assert f"missing 30 recorded at {PX + 100}" in str(alert[3])
+    assert f"missing 30 recorded at {PX - 50}" in str(alert[3])
     # AvgPx averages the 20 we booked too: the missing 30 are what brings ours to it
-    assert h.rec.fills()[-1][1:4] == ("C1", 30, PX + 100)
-    assert child.avg_px == PX + 60
-    h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="2", cum_qty=100, avg_px=PX))
-    assert (child.state, child.cum_qty, child.avg_px) == (S.FILLED, 100, PX)
-    assert h.rec.fills()[-1][1:4] == ("C1", 50, PX - 60)
+    assert h.rec.fills()[-1][1:4] == ("C1", 30, PX - 50)
+    assert child.avg_px == PX - 110
+    h.send(report(ExecKind.ORDER_STATUS, "C1", ord_status="2", cum_qty=100, avg_px=PX - 80))
+    assert (child.state, child.cum_qty, child.avg_px) == (S.FILLED, 100, PX - 80)
+    assert h.rec.fills()[-1][1:4] == ("C1", 50, PX - 50)
     assert len(h.rec.alerts()) == 2
+
+
+def test_a_missed_fill_is_never_priced_by_amplified_rounding_or_beyond_the_limit(
+    h: Harness,
+) -> None:
+    """AvgPx arrives rounded to 1e-4: the implied price multiplies that by CumQty / qty."""
+    big = h.acked("B1", qty=10_000)
+    h.send(fill("B1", 9_999, 9_999, px=PX - 100, order_qty=10_000))
+    # one more share traded at PX - 100 too; AvgPx (PX - 100 exactly) reached us as PX - 99
+    h.send(report(ExecKind.ORDER_STATUS, "B1", ord_status="2", cum_qty=10_000, avg_px=PX - 99,
+                  order_qty=10_000))  # fmt: skip
+    assert h.rec.fills("B1")[-1][2:4] == (1, PX - 99)  # AvgPx, not PX + 9,901
+    assert big.cum_qty == 10_000
+    near = h.acked("L1")  # a buy limited at PX: 99 booked at PX, AvgPx says one more, higher
+    h.send(fill("L1", 99, 99, px=PX))
+    h.send(report(ExecKind.ORDER_STATUS, "L1", ord_status="2", cum_qty=100, avg_px=PX + 1))
+    assert h.rec.fills("L1")[-1][2:4] == (1, PX + 1)  # the implied PX + 100 is beyond the limit
+    assert near.state is S.FILLED
 
 
 def test_a_missed_fill_without_a_usable_average_falls_back_to_the_venues_prices(

@@ -973,11 +973,20 @@ def from_dict(data: Mapping[str, Any]) -> ChildOrder:
     )
 
 
+IMPLIED_PRICE_TOLERANCE = 50
+"""1e-4 units: the most AvgPx's rounding (to 1e-4, ±0.5) may move an implied price."""
+
+
 def _missing_price(child: ChildOrder, event: ExecutionEvent, qty: int) -> int | None:
     """The price of the `qty` shares the venue's status has and we do not: what makes our
     notional reach AvgPx × CumQty (AvgPx itself averages the fills we already booked), else
-    AvgPx, LastPx or the child's limit when that is all there is."""
+    AvgPx, LastPx or the child's limit when that is all there is. The implied price is used
+    only where AvgPx's rounding cannot move it by more than half a cent (it is multiplied
+    by CumQty / qty) and it is within the child's limit; AvgPx otherwise."""
     if event.avg_px:
         implied = round((event.avg_px * event.cum_qty - child.notional) / qty)
-        return implied if implied > 0 else event.avg_px
+        precise = 0.5 * event.cum_qty / qty <= IMPLIED_PRICE_TOLERANCE
+        limit = child.price
+        within = limit is None or (implied <= limit if child.side is Side.BUY else implied >= limit)
+        return implied if implied > 0 and precise and within else event.avg_px
     return event.last_px or child.price

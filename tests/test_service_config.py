@@ -211,7 +211,12 @@ def test_a_secret_is_never_shown(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["redis://user:s3cretpw@127.0.0.1:abc/12", "redis://:s3cretpw@127.0.0.1:6379/x"]
+    "url",
+    [
+        "redis://user:s3cretpw@127.0.0.1:abc/12",
+        "redis://:s3cretpw@127.0.0.1:6379/x",
+        "redis://:top@s3cretpw@127.0.0.1:6379/x",  # an @ in the password: urlsplit takes it so
+    ],
 )
 def test_a_redis_password_is_never_shown(url: str) -> None:
     with pytest.raises(ServiceConfigError) as info:

@@ -393,7 +393,8 @@ def _shown(key: str, value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@/\s]*@")
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^/\s]*@")
+"""user:password@ up to the netloc's last @ (a password may hold an @, as urlsplit reads it)."""
 
 
 def redact_url(text: str) -> str:

@@ -494,17 +494,21 @@ class Service(MarketDataListener, OrderEvents):
 
         tokens = load_tokens(os.environ)
         host, port = self.settings.api_host, self.settings.api_port
+        problem: OSError | None = None
         try:
-            family, kind, proto, _, address = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )[0]
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
+            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise ServiceError(f"api {host}:{port}: cannot listen there: "
-                               f"{exc.strerror or exc}") from None  # fmt: skip
-        return tokens
+            addresses, problem = [], exc
+        for family, kind, proto, _, address in addresses:  # one that binds is enough
+            try:
+                with socket.socket(family, kind, proto) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(address)
+                return tokens
+            except OSError as exc:
+                problem = exc
+        raise ServiceError(f"api {host}:{port}: cannot listen there: "
+                           f"{getattr(problem, 'strerror', None) or problem}")  # fmt: skip
 
     async def start_api(self, tokens: Tokens | None = None) -> None:
         from rlexec.service.api import build_app

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rlexec.service import runtime
 from rlexec.service.runtime import Service
 from tests.service_support import free_port, settings, start_venue, submit, wait_for, warm_up
 
@@ -79,6 +80,34 @@ async def test_a_stalled_venue_is_stale_on_the_wall_clock_though_its_clock_stand
         finally:
             venue.proc.send_signal(signal.SIGCONT)
         await wait_for("fresh market data again", lambda: market.stale_reason is None, within=20)
+    finally:
+        await service.stop(grace_s=5.0)
+        with contextlib.suppress(StopIteration):
+            next(run)
+
+
+async def test_a_status_question_goes_out_once_until_answered_or_overdue(
+    aapl_message: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconnects and unknown-order rejects may ask about the same child many times over: one
+    question is out at a time, asked again only once it is overdue (a venue may reject it)."""
+    run = start_venue(aapl_message)
+    service = Service(settings(next(run)))
+    await service.start()
+    asked = service.order_session.metrics.messages_out
+    try:
+        await warm_up(service, 30.0)
+        submit(service, "twap", quantity=20_000, horizon_s=600.0)
+        await wait_for("a child resting at the venue",
+                       lambda: any(c.accepted and not c.is_terminal for c in service.oms.all()))  # fmt: skip
+        child = next(c for c in service.oms.all() if c.accepted and not c.is_terminal)
+        before = asked.get(b"H", 0)
+        service.ask_status(child)
+        service.ask_status(child)  # no answer can have come in between: not asked again
+        assert asked.get(b"H", 0) == before + 1
+        monkeypatch.setattr(runtime, "STATUS_ASK_AGAIN_S", 0.0)  # overdue at once
+        service.ask_status(child)
+        assert asked.get(b"H", 0) == before + 2
     finally:
         await service.stop(grace_s=5.0)
         with contextlib.suppress(StopIteration):

@@ -78,6 +78,8 @@ HALT_ALERTS = frozenset({AlertCode.OVERFILL, AlertCode.MISSED_FILL, AlertCode.RE
 """OMS alerts after which the service no longer trusts its position: the kill switch halts."""
 CANCEL_RETRY_S = 1.0
 """After a rejected cancel of a child that must not stay live (halted, its parent done)."""
+STATUS_ASK_AGAIN_S = 5.0
+"""An order-status question with no answer (a venue that rejects it) may be asked again."""
 
 
 class ServiceError(RlexecError):
@@ -195,8 +197,8 @@ class Service(MarketDataListener, OrderEvents):
         """Inference times (s) not yet in the metrics (see `_record_inference`)."""
         self.recovery: Recovery | None = None
         self.recovered: dict[str, int] = {}
-        self._status_asked: set[str] = set()
-        """ClOrdIDs whose OrderStatusRequest is out and not answered yet (asked once)."""
+        self._status_asked: dict[str, float] = {}
+        """ClOrdID → when (monotonic s) its unanswered OrderStatusRequest went out."""
         self._stopping = False
         self._reconcile_on_logon = False
         """Set once started: a later order-session logon asks the status of every open child
@@ -598,7 +600,7 @@ class Service(MarketDataListener, OrderEvents):
 
     def on_execution(self, event: ExecutionEvent) -> None:
         if event.kind is ExecKind.ORDER_STATUS:
-            self._status_asked.discard(event.cl_ord_id)
+            self._status_asked.pop(event.cl_ord_id, None)
         recovery = self.recovery
         if recovery is not None and recovery.on_status(event):
             return
@@ -620,14 +622,15 @@ class Service(MarketDataListener, OrderEvents):
         """An OrderStatusRequest for `child`, unless one is out already; the answer goes to
         the OMS (a fill we missed is booked, an order the venue does not know is ended)."""
         cl = child.current_cl_ord_id
-        if cl in self._status_asked:
+        now = time.monotonic()
+        if now - self._status_asked.get(cl, -STATUS_ASK_AGAIN_S) < STATUS_ASK_AGAIN_S:
             return
         try:
             self.client.request_status_of(cl, child.symbol, child.side)
         except (GatewayError, OSError) as exc:
             log.warning("event=status_not_sent cl_ord_id=%s error=%r", cl, str(exc))
             return
-        self._status_asked.add(cl)
+        self._status_asked[cl] = now
 
     # -- the OMS's listener ------------------------------------------------------------------
 

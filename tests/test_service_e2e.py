@@ -138,7 +138,7 @@ async def test_a_bad_api_address_or_token_stops_the_start_before_any_logon(
         started = time.monotonic()
         with pytest.raises(RlexecError, match=error):
             await service.start()
-    assert time.monotonic() - started < 2.0  # not after a 15 s wait for a venue that is not there
+    assert time.monotonic() - started < 10.0  # not after the 15 s wait for a venue not there
     assert service.order_session.state.value == "disconnected"  # never even tried
 
 

@@ -424,6 +424,8 @@ def test_reconcile_refuses_nonsense() -> None:
         ov.reconcile_position("AAPL", 1.5, MID, who="a", why="b")  # type: ignore[arg-type]
     with pytest.raises(RiskError):
         ov.reconcile_position("AAPL", 1, MID, who="", why="b")
+    with pytest.raises(RiskError, match="realised"):
+        ov.reconcile_position("AAPL", 0, 0, realised=math.nan, who="a", why="b")
 
 
 def test_reconciled_positions_count_against_the_limits() -> None:

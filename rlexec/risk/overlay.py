@@ -1264,9 +1264,11 @@ class RiskOverlay:
         who: str,
         why: str,
         now_ns: int | None = None,
+        realised: float | None = None,
     ) -> None:
         """Set a symbol's position and average price (integer price units) from an outside
-        source of truth (the store after a restart, the venue's position report)."""
+        source of truth (the store after a restart, the venue's position report); `realised`,
+        when given, its realised P&L today (price units × shares), so a restart keeps it."""
         _require_attribution("reconcile_position", who, why)
         if type(position) is not int:
             raise RiskError(f"reconcile_position: position={position!r} is not an integer")
@@ -1274,17 +1276,22 @@ class RiskOverlay:
             raise RiskError(f"reconcile_position: avg_price={avg_price!r} is not a finite price")
         if position != 0 and avg_price <= 0:
             raise RiskError("reconcile_position: a non-zero position needs a positive avg_price")
+        if realised is not None and (
+            not isinstance(realised, int | float) or not math.isfinite(realised)
+        ):
+            raise RiskError(f"reconcile_position: realised={realised!r} is not a finite amount")
         s = self._sym(symbol)
         s.pos = position
         s.avg = float(avg_price) if position else 0.0
+        if realised is not None:
+            s.realised = float(realised)
         s.cost_unknown = False
         self._refresh_worst(s)
         self._mark(s)
         self._recompute_pnl()
         now = self._now(now_ns)
-        self._audit.append(
-            AuditRecord("reconcile", who, why, now, f"{symbol} position={position} avg={avg_price}")
-        )
+        detail = f"{symbol} position={position} avg={avg_price} realised={realised}"
+        self._audit.append(AuditRecord("reconcile", who, why, now, detail))
         self._check_loss(now)
 
     # -- views ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rlexec.gateway.execution import ExecKind, ExecutionEvent
@@ -197,14 +198,9 @@ class Recovery:
         """Parents' fills and the overlay's positions, from the children (the venue's truth)."""
         service = self.service
         by_parent: dict[str, list[ChildOrder]] = defaultdict(list)
-        position: dict[str, int] = defaultdict(int)
-        cost: dict[str, float] = defaultdict(float)
         for child in service.oms.all():
             if child.parent_id is not None:
                 by_parent[child.parent_id].append(child)
-            sign = int(child.side)
-            position[child.symbol] += sign * child.cum_qty
-            cost[child.symbol] += sign * child.notional
         for pid, parent in service.parents.parents.items():
             if parent.ex is None:
                 continue
@@ -212,9 +208,38 @@ class Recovery:
             parent.ex.state.filled = sum(c.cum_qty for c in children)
             parent.ex.state.notional = float(sum(c.notional for c in children))
             service.persist_parent(parent)
-        for symbol, pos in position.items():
-            avg = abs(cost[symbol] / pos) if pos else 0.0
+        for symbol, (pos, avg, realised) in rebuilt_positions(service.oms.all()).items():
             if symbol in service.overlay.limits.symbols:
                 service.overlay.reconcile_position(
-                    symbol, pos, avg, who="recovery", why="rebuilt from child orders after restart"
-                )
+                    symbol, pos, avg, realised=realised, who="recovery",
+                    why="rebuilt from child orders after restart",
+                )  # fmt: skip
+
+
+def rebuilt_positions(children: Iterable[ChildOrder]) -> dict[str, tuple[int, float, float]]:
+    """Symbol → (position, average price, realised P&L), price units, from the children's
+    fills. Their order is not kept, so the average is that of the side the position is on
+    and the other side is realised against it: the day's P&L (realised + position × (mid −
+    average)) comes out exact, which is what the daily loss limit reads; a flat symbol keeps
+    its realised P&L (it used to restart at 0)."""
+    bought: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    sold: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for child in children:
+        if child.cum_qty:
+            side = bought if child.side is Side.BUY else sold
+            side[child.symbol][0] += child.cum_qty
+            side[child.symbol][1] += child.notional
+    out: dict[str, tuple[int, float, float]] = {}
+    for symbol in bought.keys() | sold.keys():
+        buy_qty, buy_cost = bought[symbol]
+        sell_qty, sell_value = sold[symbol]
+        pos = int(buy_qty - sell_qty)
+        if pos > 0:
+            avg = buy_cost / buy_qty
+            out[symbol] = (pos, avg, sell_value - sell_qty * avg)
+        elif pos < 0:
+            avg = sell_value / sell_qty
+            out[symbol] = (pos, avg, buy_qty * avg - buy_cost)
+        else:
+            out[symbol] = (0, 0.0, sell_value - buy_cost)
+    return out

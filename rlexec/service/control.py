@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rlexec.risk import KillState
+from rlexec.risk import KillState, RiskConfigError
 from rlexec.service.config import ParentSpec
 from rlexec.service.oms import ChildOrder
 from rlexec.service.parents import Parent, ParentState
@@ -243,6 +243,9 @@ class Control:
         symbols: dict[str, dict[str, object] | None] | None = None,
     ) -> RiskView:  # fmt: skip
         """Install stricter limits; a loosening raises `LimitLooseningError` naming the key."""
+        for key in ("who", "why", "symbols"):  # the call's own arguments, not limits
+            if key in changes:
+                raise RiskConfigError(f"changes.{key}", "not a limit (give it beside changes)")
         self.service.overlay.tighten(who=who, why=why, symbols=symbols, **changes)
         return self.risk()
 

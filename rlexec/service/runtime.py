@@ -509,8 +509,12 @@ class Service(MarketDataListener, OrderEvents):
                 return tokens
             except OSError as exc:
                 problem = exc
-        raise ServiceError(f"api {host}:{port}: cannot listen there: "
-                           f"{getattr(problem, 'strerror', None) or problem}")  # fmt: skip
+        raise self._cannot_listen(problem)
+
+    def _cannot_listen(self, exc: OSError | None) -> ServiceError:
+        s = self.settings
+        reason = (exc.strerror if exc is not None else None) or exc
+        return ServiceError(f"api {s.api_host}:{s.api_port}: cannot listen there: {reason}")
 
     async def start_api(self, tokens: Tokens | None = None) -> None:
         from rlexec.service.api import build_app
@@ -528,8 +532,7 @@ class Service(MarketDataListener, OrderEvents):
             await site.start()
         except OSError as exc:  # taken between the preflight and now
             await runner.cleanup()
-            raise ServiceError(f"api {self.settings.api_host}:{self.settings.api_port}: "
-                               f"cannot listen there: {exc.strerror or exc}") from None  # fmt: skip
+            raise self._cannot_listen(exc) from None
         self._runner = runner
         addresses = runner.addresses
         self.api_port = addresses[0][1] if addresses else self.settings.api_port

@@ -10,27 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlexec.market.orders import OrderType, Side, TimeInForce
+from rlexec.market.orders import Side
 from rlexec.risk import KillState
 from rlexec.risk.day import DayRecord
 from rlexec.risk.testing import MID, NY, T0, ManualClock, S, limits, overlay
 from rlexec.risk.window import day_start_ns, local_day
-from rlexec.service.oms import ChildOrder, ChildState
 from rlexec.service.recovery import rebuilt_positions
+from tests.oms_support import filled_child
 
 MIDNIGHT = int(datetime(2012, 6, 22, 0, 0, tzinfo=NY).timestamp()) * S
 """The 21st ends, New York time (04:00 UTC)."""
 D2_OPEN = int(datetime(2012, 6, 22, 9, 30, tzinfo=NY).timestamp()) * S
 D1, D2 = date(2012, 6, 21), date(2012, 6, 22)
-
-
-def _child(n: int, side: Side, qty: int, price: int) -> ChildOrder:
-    return ChildOrder(
-        cl_ord_id=f"C{n}", current_cl_ord_id=f"C{n}", parent_id="P1", symbol="AAPL", side=side,
-        quantity=qty, price=price, time_in_force=TimeInForce.DAY, order_type=OrderType.LIMIT,
-        created_ns=T0, updated_ns=T0, state=ChildState.FILLED, cum_qty=qty,
-        notional=qty * price, accepted=True,
-    )  # fmt: skip
 
 
 def test_local_day_ends_at_local_midnight_across_a_clock_change() -> None:
@@ -106,7 +97,7 @@ def test_a_restart_today_goes_on_from_the_stored_baseline() -> None:
 
     clock = ManualClock(D2_OPEN + 2 * S)
     restarted = overlay(clock=clock, mid=None)
-    children = [_child(n, *fill) for n, fill in enumerate(fills)]
+    children = [filled_child(n, *fill) for n, fill in enumerate(fills)]
     for symbol, (pos, avg, realised) in rebuilt_positions(children).items():
         restarted.reconcile_position(symbol, pos, avg, realised=realised, who="t", why="t")
     restarted.start_days(records[-1], records.append, clock.now_ns)
@@ -216,7 +207,7 @@ def test_a_restart_the_same_day_keeps_the_days_pnl(
     for event in before:
         play([lived], event, True)
     restarted = overlay(clock=clock, mid=None)
-    children = [_child(n, *fill) for n, fill in enumerate(fills)]
+    children = [filled_child(n, *fill) for n, fill in enumerate(fills)]
     for symbol, (pos, avg, realised) in rebuilt_positions(children).items():
         restarted.reconcile_position(symbol, pos, avg, realised=realised, who="t", why="t")
     restarted.start_days(records[-1], None, clock.now_ns)

@@ -116,12 +116,71 @@ def test_a_position_carried_into_a_new_day_counts_from_its_first_mark(overnight:
     restarted = overlay(clock=ManualClock(D2_OPEN), mid=None)
     restarted.reconcile_position("AAPL", 100, float(MID), realised=0.0, who="t", why="t")
     restarted.start_days(DayRecord(D1, 0.0), records.append, D2_OPEN)
-    assert records == [DayRecord(D2, 0.0)]
+    assert records == [DayRecord(D2, 0.0, (("AAPL", 100, float(MID)),))]
     restarted.on_market("AAPL", float(MID + overnight), D2_OPEN + S)
     assert restarted.daily_pnl == pytest.approx(0.0)
     assert records[-1] == DayRecord(D2, overnight / 100)
     restarted.on_market("AAPL", float(MID + overnight - 30_000), D2_OPEN + 2 * S)
     assert restarted.daily_pnl == pytest.approx(-300.0)
+
+
+@pytest.mark.parametrize("overnight", [+150_000, -150_000])
+def test_a_restart_before_the_first_mark_still_keeps_the_overnight_move_out(
+    overnight: int,
+) -> None:
+    """The day began with the position unmarked, then the service restarted before its first
+    mark: the stored record must still say the position opens at that mark."""
+    lim = limits(max_daily_loss=1000.0)
+    records: list[DayRecord] = []
+    for at in (D2_OPEN, D2_OPEN + S):  # the first run, then the restart
+        ov = overlay(lim, clock=ManualClock(at), mid=None)
+        ov.reconcile_position("AAPL", 100, float(MID), realised=0.0, who="t", why="t")
+        ov.start_days(records[-1] if records else DayRecord(D1, 0.0), records.append, at)
+    assert ov.audit[-1].action == "day_restored"
+    ov.on_market("AAPL", float(MID + overnight), D2_OPEN + 2 * S)
+    assert ov.daily_pnl == pytest.approx(0.0) and ov.state is KillState.ACTIVE
+    ov.on_market("AAPL", float(MID + overnight - 110_000), D2_OPEN + 3 * S)
+    assert ov.daily_pnl == pytest.approx(-1100.0) and ov.state.name == "HALTED"
+
+
+def test_a_restore_with_an_unmarked_position_waits_for_its_mark_to_judge_the_loss() -> None:
+    """The record counts from long 100 worth $1,500 over cost; until the restarted overlay
+    marks it, it is carried at cost, which must not read as a $1,500 loss and halt."""
+    ov = overlay(limits(max_daily_loss=1000.0), clock=ManualClock(D2_OPEN), mid=None)
+    ov.reconcile_position("AAPL", 100, float(MID), realised=0.0, who="t", why="t")
+    ov.start_days(DayRecord(D2, 1500.0), None, D2_OPEN)
+    assert ov.state is KillState.ACTIVE
+    ov.on_market("AAPL", float(MID + 150_000), D2_OPEN + S)
+    assert ov.daily_pnl == pytest.approx(0.0) and ov.state is KillState.ACTIVE
+
+
+def test_a_roll_with_the_pnl_unknown_still_leaves_yesterday_behind() -> None:
+    """+$3,000 on the 21st, then a fill at a bad price (P&L unknown, HALTED); the day rolls;
+    the position is reconciled the next day: today's P&L is 0, not yesterday's +$3,000."""
+    records: list[DayRecord] = []
+    ov = overlay()
+    ov.start_days(None, records.append, T0)
+    ov.on_fill("AAPL", Side.BUY, 100, MID, now_ns=T0)
+    ov.on_fill("AAPL", Side.SELL, 100, MID + 300_000, now_ns=T0)
+    ov.on_fill("AAPL", Side.BUY, 100, math.nan, now_ns=T0 + S)
+    assert ov.state is KillState.HALTED and math.isnan(ov.daily_pnl)
+    ov.on_market("AAPL", float(MID), D2_OPEN)
+    assert records[-1].day == D2 and records[-1].baseline == pytest.approx(3000.0)
+    ov.reconcile_position("AAPL", 100, float(MID), realised=3000.0 * 10_000, who="t", why="t")
+    assert ov.daily_pnl == pytest.approx(0.0)
+
+
+def test_a_carried_position_sold_before_any_mark_opens_at_the_fill() -> None:
+    """Long 100 carried in at cost $100; sold at $95 before the first mark: the $5 drop
+    happened overnight, so today's P&L is 0; a new position then counts in full."""
+    ov = overlay(clock=ManualClock(D2_OPEN), mid=None)
+    ov.reconcile_position("AAPL", 100, float(MID), realised=0.0, who="t", why="t")
+    ov.start_days(DayRecord(D1, 0.0), None, D2_OPEN)
+    ov.on_fill("AAPL", Side.SELL, 100, MID - 50_000, now_ns=D2_OPEN + S)
+    assert ov.daily_pnl == pytest.approx(0.0)
+    ov.on_fill("AAPL", Side.BUY, 100, MID - 50_000, now_ns=D2_OPEN + 2 * S)
+    ov.on_market("AAPL", float(MID - 100_000), D2_OPEN + 3 * S)
+    assert ov.daily_pnl == pytest.approx(-500.0)
 
 
 def test_a_clock_that_steps_back_does_not_take_the_day_back() -> None:
@@ -152,6 +211,8 @@ def test_a_venue_clock_that_has_not_ticked_waits_for_the_first_time() -> None:
         ({"day": "2012-06-21", "baseline": "1"}, "baseline must be a finite number"),
         ({"day": "2012-06-21", "baseline": math.inf}, "baseline must be a finite number"),
         ({"day": "2012-06-21", "baseline": True}, "baseline must be a finite number"),
+        ({"day": "2012-06-21", "baseline": 0, "pending": ["AAPL"]}, "pending must be"),
+        ({"day": "2012-06-21", "baseline": 0, "pending": [["AAPL", 1.5, 1]]}, "pending must be"),
     ],
 )
 def test_a_bad_day_record_is_refused_naming_the_field(raw: object, words: str) -> None:

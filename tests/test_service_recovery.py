@@ -151,8 +151,11 @@ async def test_the_daily_loss_period_is_the_venues_trading_day_across_a_restart(
         assert service.overlay.daily_pnl == daily_pnl
         assert any(a.action == audit for a in service.overlay.audit)
         await service.store.flush()
-        stored = json.loads(backend.data.meta["day"])
-        assert stored == {"day": "2012-06-21", "baseline": 300.0 if daily_pnl else 0.0}
+        stored = json.loads(backend.data.meta["day"])  # a restore must not rewrite it
+        expected: dict[str, object] = {"day": "2012-06-21", "baseline": 0.0, "pending": []}
+        if daily_pnl:
+            expected = {"day": "2012-06-21", "baseline": 300.0}  # as seeded
+        assert stored == expected
         assert service.control.risk().trading_day == "2012-06-21"
         midnight_ny = 1_340_251_200.0  # 2012-06-21 00:00 New York
         gauge = "rlexec_service_trading_day_start_timestamp_seconds"

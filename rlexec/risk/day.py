@@ -19,9 +19,14 @@ from typing import Any
 class DayRecord:
     day: date
     baseline: float
+    pending: tuple[tuple[str, int, float], ...] = ()
+    """(symbol, shares, reference price units) of each position carried into the day with no
+    price yet: `baseline` holds it at the reference (its cost) until its first price today
+    replaces that, and a restart before then must still know it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"day": self.day.isoformat(), "baseline": self.baseline}
+        pending = [list(p) for p in self.pending]
+        return {"day": self.day.isoformat(), "baseline": self.baseline, "pending": pending}
 
     @classmethod
     def from_dict(cls, raw: object) -> DayRecord:
@@ -44,4 +49,24 @@ class DayRecord:
             raise ValueError(
                 f"trading-day record: baseline must be a finite number, got {baseline!r}"
             )
-        return cls(day, float(baseline))
+        return cls(day, float(baseline), _pending(raw.get("pending", [])))
+
+
+def _pending(raw: object) -> tuple[tuple[str, int, float], ...]:
+    out: list[tuple[str, int, float]] = []
+    for item in raw if isinstance(raw, list) else [raw]:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and type(item[1]) is int
+            and isinstance(item[2], int | float)
+            and not isinstance(item[2], bool)
+            and math.isfinite(item[2])
+        ):
+            raise ValueError(
+                f"trading-day record: pending must be [symbol, shares, reference] lists, "
+                f"got {item!r}"
+            )
+        out.append((item[0], item[1], float(item[2])))
+    return tuple(out)

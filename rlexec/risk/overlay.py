@@ -113,6 +113,8 @@ class _Sym:
         "name",
         "open_buy",
         "open_pending",
+        "open_qty",
+        "open_ref",
         "open_sell",
         "own_ask",
         "own_bid",
@@ -146,6 +148,8 @@ class _Sym:
         self.open_buy = 0
         self.open_sell = 0
         self.open_pending = False
+        self.open_qty = 0
+        self.open_ref = 0.0
         self.worst = 0
         self.buy_prices: dict[int, int] = {}
         self.sell_prices: dict[int, int] = {}
@@ -1124,6 +1128,8 @@ class RiskOverlay:
         good_price = isinstance(price, int | float) and not isinstance(price, bool)
         good_price = good_price and math.isfinite(price) and price > 0
         signed = qty if buy else -qty
+        if s.open_pending and good_price:
+            self._open_at(s, float(price))
         pos = s.pos
         if not good_price:
             s.cost_unknown = True
@@ -1208,11 +1214,11 @@ class RiskOverlay:
         s.mid = float(mid)
         s.mid_ts = ts_ns
         s.ref_state = _REF_OK
+        if s.open_pending:
+            self._open_at(s, s.mid)
         if s.pos:
             old = s.unreal
             self._mark(s)
-            if s.open_pending:
-                self._first_mark_today(s, old)
             self._unreal_total += s.unreal - old
             if not self._pnl_unknown:
                 total = self._realised_total + self._unreal_total
@@ -1316,46 +1322,71 @@ class RiskOverlay:
         stored = self._stored_day
         self._stored_day = None
         if current is None and stored is not None and stored.day == day:
-            self._baseline = stored.baseline
-            self._recompute_pnl()
-            self._day = day
-            self._audit.append(
-                AuditRecord(
-                    "day_restored", "risk", f"trading day {day} goes on after a restart",
-                    now_ns, f"baseline={self._baseline:.2f}",
-                )
-            )  # fmt: skip
-            self._check_loss(now_ns)
+            self._restore_day(stored, now_ns)
             return
         self._begin_day(day, "risk", f"trading day {day} began", now_ns)
 
+    def _restore_day(self, stored: DayRecord, now_ns: int) -> None:
+        """Today's period after a restart: the stored baseline, and the positions still waiting
+        for their first mark of the day. A position the last run had marked is carried at
+        cost until its first mark here, so the loss is judged at that mark, not now (it
+        would read the move since cost as today's)."""
+        self._baseline = stored.baseline
+        self._day = stored.day
+        self._audit.append(
+            AuditRecord(
+                "day_restored", "risk", f"trading day {stored.day} goes on after a restart",
+                now_ns, f"baseline={self._baseline:.2f} pending={','.join(p[0] for p in stored.pending)}",
+            )
+        )  # fmt: skip
+        for name, qty, ref in stored.pending:
+            s = self._sym(name)
+            s.open_pending, s.open_qty, s.open_ref = True, qty, ref
+            if s.mid > 0:  # marked before the period started here: opened at that mark
+                self._open_at(s, s.mid)
+        self._recompute_pnl()
+        if all(s.mid > 0 for s in self._syms.values() if s.pos):
+            self._check_loss(now_ns)
+
     def _begin_day(self, day: date, who: str, why: str, now_ns: int) -> None:
         """Today's P&L counts from the current marks; a position with no mark yet joins the
-        baseline at its first one (`_first_mark_today`)."""
-        self._recompute_pnl()
-        self._baseline += self._pnl if math.isfinite(self._pnl) else 0.0
+        baseline at its first one (`_first_mark_today`). With the P&L unknown (a fill at a bad
+        price) the known parts still rebase it, so yesterday's P&L never carries over."""
+        known = 0.0  # a symbol whose cost is unknown counts its realised part only
+        for s in self._syms.values():
+            known += s.realised if s.cost_unknown else s.realised + s.unreal
+        self._baseline = known / PRICE_SCALE
         self._recompute_pnl()
         self._loss_breached = False
         for s in self._syms.values():
-            s.open_pending = s.pos != 0 and not s.mid > 0
+            s.open_pending = s.pos != 0 and not s.mid > 0 and not s.cost_unknown
+            s.open_qty, s.open_ref = (s.pos, s.avg) if s.open_pending else (0, 0.0)
         self._day = day
         self._audit.append(
             AuditRecord("new_day", who, why, now_ns, f"baseline={self._baseline:.2f}")
         )
         self._publish_day()
 
-    def _first_mark_today(self, s: _Sym, unmarked: float) -> None:
-        """A carried position's first mark of the day: the move from its cost to this mark
-        happened before today, so it joins the baseline rather than today's P&L."""
+    def _open_at(self, s: _Sym, price: float) -> None:
+        """A position carried into the day with no mark: its first price today (a mark, or a
+        fill) opens it. The move from its cost (the baseline's provisional reference) to that
+        price happened before today, so it joins the baseline rather than today's P&L; only
+        the shares carried in count, whatever traded since."""
         s.open_pending = False
-        self._baseline += (s.unreal - unmarked) / PRICE_SCALE
+        self._baseline += s.open_qty * (price - s.open_ref) / PRICE_SCALE
+        self._recompute_pnl()
         self._publish_day()
 
     def _publish_day(self) -> None:
         if self._on_day is None or self._day is None:
             return
+        pending = tuple(
+            (s.name, s.open_qty, s.open_ref)
+            for s in sorted(self._syms.values(), key=lambda s: s.name)
+            if s.open_pending
+        )
         try:
-            self._on_day(DayRecord(self._day, self._baseline))
+            self._on_day(DayRecord(self._day, self._baseline, pending))
         except Exception as exc:  # the period is right in memory; the store says what failed
             self.n_store_errors += 1
             self.last_store_error = f"trading day: {type(exc).__name__}: {exc}"

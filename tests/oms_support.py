@@ -9,7 +9,7 @@ from typing import Final
 
 from rlexec.gateway.execution import CancelRejectEvent, ExecKind, ExecutionEvent
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
-from rlexec.service.oms import ChildOrder, NullOmsListener
+from rlexec.service.oms import ChildOrder, ChildState, NullOmsListener
 
 PX: Final = 5_800_000
 """$580.00 in integer units."""
@@ -171,3 +171,13 @@ class Recorder(NullOmsListener):
 
     def clear(self) -> None:
         self.calls.clear()
+
+
+def filled_child(n: int, side: Side, qty: int, price: int, at_ns: int = 0) -> ChildOrder:
+    """A child `C{n}` of parent P1 on AAPL, filled in full at `price` (what recovery reads)."""
+    return ChildOrder(
+        cl_ord_id=f"C{n}", current_cl_ord_id=f"C{n}", parent_id="P1", symbol="AAPL", side=side,
+        quantity=qty, price=price, time_in_force=TimeInForce.DAY, order_type=OrderType.LIMIT,
+        created_ns=at_ns, updated_ns=at_ns, state=ChildState.FILLED, cum_qty=qty,
+        notional=qty * price, accepted=True,
+    )  # fmt: skip

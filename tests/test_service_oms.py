@@ -204,6 +204,27 @@ def test_a_rejected_replace_keeps_the_old_terms(h: Harness) -> None:
     assert h.oms.counters.duplicates == 1 and h.oms.counters.replace_rejects == 1
 
 
+@pytest.mark.parametrize("what", ["replace", "cancel"])
+def test_a_request_refused_with_exec_type_8_ends_like_a_cancel_reject(
+    h: Harness, what: str
+) -> None:
+    """Some venues answer a refused cancel/replace with an ExecutionReport (ExecType 8) on the
+    request's ClOrdID. It used to raise a mismatch alert and leave the request open for good:
+    the child could never be cancelled or replaced again."""
+    child = h.acked()
+    if what == "replace":
+        h.oms.record_replace("C1", "R1", 300, None, h.now[0])
+    else:
+        h.oms.record_cancel("C1", "R1", h.now[0])
+    h.send(report(ExecKind.REJECTED, "R1", orig_cl_ord_id="C1", text="RISK: refused"))
+    assert (child.state, child.quantity, child.current_cl_ord_id) == (S.NEW, 100, "C1")
+    assert (child.pending_cl_ord_id, child.text) == (None, "RISK: refused")
+    assert h.rec.calls[-1] == (f"{what}_rejected", "C1", "RISK: refused")
+    assert not [c for c in h.rec.calls if c[0] == "alert"]
+    h.oms.record_cancel("C1", "X2", h.now[0])  # and the child can be cancelled again
+    assert child.state is S.PENDING_CANCEL
+
+
 @pytest.mark.parametrize(
     ("before", "expected"),
     [("pending_new", S.PENDING_NEW), ("new", S.NEW), ("partial", S.PARTIALLY_FILLED)],

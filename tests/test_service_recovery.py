@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,40 @@ async def test_an_operators_pause_outlives_a_restart_and_a_shutdowns_does_not(ve
         assert restored[held.id].reason == ""
     finally:
         await second.stop(grace_s=5.0)
+
+
+@pytest.mark.parametrize(
+    ("stored_day", "daily_pnl", "audit"),
+    [
+        ("2012-06-21", -300.0, "day_restored"),  # the venue's day: the morning's loss stays
+        ("2012-06-20", 0.0, "new_day"),  # yesterday's: today starts afresh
+        (None, 0.0, "new_day"),  # a new store
+    ],
+)
+async def test_the_daily_loss_period_is_the_venues_trading_day_across_a_restart(
+    venue: Venue, stored_day: str | None, daily_pnl: float, audit: str
+) -> None:
+    """The store says the day's P&L counted from +$300 (what it held when the day began, now
+    gone: $300 lost today before the restart). On the same day that loss still counts."""
+    backend = MemoryBackend()
+    if stored_day is not None:
+        backend.data.meta["day"] = json.dumps({"day": stored_day, "baseline": 300.0})
+    service = Service(settings(venue), store=MemoryStateStore(backend))
+    await service.start()
+    try:
+        await warm_up(service, 1.0)
+        assert service.overlay.trading_day == date(2012, 6, 21)
+        assert service.overlay.daily_pnl == daily_pnl
+        assert any(a.action == audit for a in service.overlay.audit)
+        await service.store.flush()
+        stored = json.loads(backend.data.meta["day"])  # a restore must not rewrite it
+        expected: dict[str, object] = {"day": "2012-06-21", "baseline": 0.0, "pending": []}
+        if daily_pnl:
+            expected = {"day": "2012-06-21", "baseline": 300.0}  # as seeded
+        assert stored == expected
+        assert service.control.risk().trading_day == "2012-06-21"
+        midnight_ny = 1_340_251_200.0  # 2012-06-21 00:00 New York
+        gauge = "rlexec_service_trading_day_start_timestamp_seconds"
+        await wait_for(gauge, lambda: service.registry.get_sample_value(gauge) == midnight_ny)
+    finally:
+        await service.stop(grace_s=5.0)

@@ -8,10 +8,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlexec.market.orders import OrderType, Side, TimeInForce
+from rlexec.market.orders import Side
 from rlexec.risk.testing import MID, T0, overlay
-from rlexec.service.oms import ChildOrder, ChildState
 from rlexec.service.recovery import rebuilt_positions
+from tests.oms_support import filled_child
 
 _fills = st.lists(
     st.tuples(
@@ -22,15 +22,6 @@ _fills = st.lists(
     min_size=1,
     max_size=30,
 )
-
-
-def _child(n: int, side: Side, qty: int, price: int) -> ChildOrder:
-    return ChildOrder(
-        cl_ord_id=f"C{n}", current_cl_ord_id=f"C{n}", parent_id="P1", symbol="AAPL", side=side,
-        quantity=qty, price=price, time_in_force=TimeInForce.DAY, order_type=OrderType.LIMIT,
-        created_ns=T0, updated_ns=T0, state=ChildState.FILLED, cum_qty=qty,
-        notional=qty * price, accepted=True,
-    )  # fmt: skip
 
 
 @given(fills=_fills, mid_ticks=st.integers(-300, 300))
@@ -44,7 +35,7 @@ def test_the_rebuilt_day_pnl_is_the_days_pnl(
     lived.on_market("AAPL", mid, T0)
     restarted = overlay()
     restarted.on_market("AAPL", mid, T0)
-    children = [_child(n, *fill) for n, fill in enumerate(fills)]
+    children = [filled_child(n, *fill) for n, fill in enumerate(fills)]
     for symbol, (pos, avg, realised) in rebuilt_positions(children).items():
         restarted.reconcile_position(symbol, pos, avg, realised=realised, who="t", why="t")
     assert restarted.position("AAPL").position == lived.position("AAPL").position
@@ -54,7 +45,7 @@ def test_the_rebuilt_day_pnl_is_the_days_pnl(
 def test_a_flat_symbol_keeps_the_loss_it_realised() -> None:
     """Bought 100 at MID, sold them 50 ticks lower: flat, $50 lost. A restart used to make
     the day's P&L 0 again, and the daily loss limit forgot the loss."""
-    children = [_child(0, Side.BUY, 100, MID), _child(1, Side.SELL, 100, MID - 5_000)]
+    children = [filled_child(0, Side.BUY, 100, MID), filled_child(1, Side.SELL, 100, MID - 5_000)]
     ((pos, avg, realised),) = rebuilt_positions(children).values()
     assert (pos, avg, realised) == (0, 0.0, -500_000.0)
     restarted = overlay()

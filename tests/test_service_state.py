@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import suppress
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rlexec.risk.day import DayRecord
 from rlexec.risk.killswitch import KillState, KillSwitch
 from rlexec.service.state import IdBlock, StateError, ids_to_ask
 from rlexec.service.state_ids import ClOrdIdAllocator, IdsExhausted
@@ -129,6 +131,12 @@ class Env:
             self.memory.data.children[key] = text
         else:
             self.direct.hset(f"{self.namespace}:state:children", key, text)
+
+    def corrupt_meta(self, key: str, text: str) -> None:
+        if self.relay is None:
+            self.memory.data.meta[key] = text
+        else:
+            self.direct.hset(f"{self.namespace}:state:meta", key, text)
 
     def close(self) -> None:
         if self.relay is not None:
@@ -261,6 +269,27 @@ async def test_an_unreadable_stored_record_names_its_key(env: Env) -> None:
     s = env.store()
     await s.open()
     with pytest.raises(StateError, match=r"child 'C9'.*not JSON"):
+        await s.load()
+    await s.close()
+
+
+async def test_the_trading_day_record_round_trips_and_the_latest_wins(
+    env: Env, store: WriteBehindStore
+) -> None:
+    assert store.snapshot().day is None
+    store.put_day(DayRecord(date(2012, 6, 21), 0.0))
+    store.put_day(DayRecord(date(2012, 6, 22), -1234.5))
+    assert store.snapshot().day == DayRecord(date(2012, 6, 22), -1234.5)
+    store2, state = await reopened(env, store)
+    assert state.day == DayRecord(date(2012, 6, 22), -1234.5)
+    await store2.close()
+
+
+async def test_an_unreadable_day_record_names_it(env: Env) -> None:
+    env.corrupt_meta("day", '{"day": "2012-06-21", "baseline": "lots"}')
+    s = env.store()
+    await s.open()
+    with pytest.raises(StateError, match=r"meta 'day'.*baseline must be a finite number"):
         await s.load()
     await s.close()
 

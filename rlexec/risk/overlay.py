@@ -30,6 +30,13 @@ Semantics worth knowing:
   `max_daily_loss`, the switch goes HALTED (who="risk"). If a person resumes while the
   loss is still beyond the limit, only position-reducing orders pass (`DAILY_LOSS`), and
   the next crossing halts again. `new_day` starts a new period.
+- Trading days: once `start_days` is called (the service does, after its restart recovery),
+  the period rolls by itself at local midnight in the trading window's time zone, checked on
+  the clock of the messages (`on_market`, `check`): one integer comparison per call. A
+  restart on the same day goes on from the stored `DayRecord`; on another day it starts a
+  new period. A position carried into a day that has no mark yet (after a restart) joins
+  the baseline at its first mark, so neither yesterday's unrealised gain nor its loss counts
+  today.
 - A fill the overlay cannot understand (bad side, quantity or price) halts: its position
   or P&L is no longer known; `reconcile_position` sets them from a source of truth.
 - More than `max_fills` fills within `fill_window_ms` moves ACTIVE to REDUCING.
@@ -46,6 +53,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -53,6 +61,7 @@ from prometheus_client import CollectorRegistry
 from rlexec.market.instrument import PRICE_SCALE
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.risk.bucket import ONE, TokenBucket
+from rlexec.risk.day import DayRecord
 from rlexec.risk.decision import Approval, ApprovalIssuer, Denial, Reason
 from rlexec.risk.errors import ApprovalError, RiskError
 from rlexec.risk.killswitch import (
@@ -62,13 +71,14 @@ from rlexec.risk.killswitch import (
     Transition,
 )
 from rlexec.risk.limits import RiskLimits, tightened
-from rlexec.risk.window import DailyWindow
+from rlexec.risk.window import DailyWindow, local_day
 
 _BIG = 1 << 62
 """The self-match key of a market buy: above any real price. A market sell uses 0."""
 _NO_ASK = _BIG + 1
 _NO_BID = -1
 _NS_PER_MS = 1_000_000
+_NEVER = 2**63  # an epoch-ns time no clock reaches
 _RISK = "risk"
 """`who` of a transition the overlay takes by itself."""
 
@@ -102,6 +112,9 @@ class _Sym:
         "min_qty",
         "name",
         "open_buy",
+        "open_pending",
+        "open_qty",
+        "open_ref",
         "open_sell",
         "own_ask",
         "own_bid",
@@ -134,6 +147,9 @@ class _Sym:
         self.cost_unknown = False
         self.open_buy = 0
         self.open_sell = 0
+        self.open_pending = False
+        self.open_qty = 0
+        self.open_ref = 0.0
         self.worst = 0
         self.buy_prices: dict[int, int] = {}
         self.sell_prices: dict[int, int] = {}
@@ -248,6 +264,11 @@ class RiskOverlay:
         self._pnl = 0.0
         self._pnl_unknown = False
         self._loss_breached = False
+        self._day: date | None = None
+        self._day_end_ns = _NEVER
+        """When the current trading day ends (epoch ns); `_NEVER` until `start_days`."""
+        self._stored_day: DayRecord | None = None
+        self._on_day: Callable[[DayRecord], None] | None = None
         self._audit: list[AuditRecord] = []
         # counters read by the metrics collector
         self.n_checks = 0
@@ -392,6 +413,8 @@ class RiskOverlay:
     def _check(self, intent: OrderIntent, now_ns: int) -> Approval | Denial:
         if type(now_ns) is not int:
             return self._bad_number("now_ns", now_ns)
+        if now_ns >= self._day_end_ns:
+            self._roll_day(now_ns)
         if type(intent) is not OrderIntent:
             return self._deny(
                 Reason.INVALID_ORDER, f"INVALID_ORDER: not an OrderIntent: {intent!r}"
@@ -520,6 +543,8 @@ class RiskOverlay:
     ) -> Approval | Denial:
         if type(now_ns) is not int:
             return self._bad_number("now_ns", now_ns)
+        if now_ns >= self._day_end_ns:
+            self._roll_day(now_ns)
         order = self._working.get(order_id) if type(order_id) is str else None
         if order is None:
             return self._deny(
@@ -1059,6 +1084,8 @@ class RiskOverlay:
         a person re-enables.
         """
         now = self._now(now_ns)
+        if now >= self._day_end_ns:
+            self._roll_day(now)
         self.n_fills += 1
         if type(symbol) is not str or not symbol:
             self._halt_self(f"NON_FINITE: fill with symbol={symbol!r}", now)
@@ -1101,6 +1128,8 @@ class RiskOverlay:
         good_price = isinstance(price, int | float) and not isinstance(price, bool)
         good_price = good_price and math.isfinite(price) and price > 0
         signed = qty if buy else -qty
+        if s.open_pending and good_price:
+            self._open_at(s, float(price))
         pos = s.pos
         if not good_price:
             s.cost_unknown = True
@@ -1180,9 +1209,13 @@ class RiskOverlay:
             s.ref_state = _REF_BAD
             s.mid_raw = mid
             return
+        if ts_ns >= self._day_end_ns:
+            self._roll_day(ts_ns)
         s.mid = float(mid)
         s.mid_ts = ts_ns
         s.ref_state = _REF_OK
+        if s.open_pending:
+            self._open_at(s, s.mid)
         if s.pos:
             old = s.unreal
             self._mark(s)
@@ -1242,18 +1275,121 @@ class RiskOverlay:
     # -- day and reconciliation ----------------------------------------------------------
 
     def new_day(self, who: str, why: str, now_ns: int | None = None) -> None:
-        """Start a new daily-loss period: today's P&L counts from the current marks.
+        """Start a new daily-loss period by hand: today's P&L counts from the current marks.
 
         It does not lift HALTED or REDUCING; that takes `resume` / `re_enable`.
         """
         _require_attribution("new_day", who, why)
+        now = self._now(now_ns)
+        day = (
+            self._day
+            if self._day is not None
+            else local_day(now, self._limits.trading_window.tz)[0]
+        )
+        self._begin_day(day, who, why, now)
+
+    def start_days(
+        self,
+        stored: DayRecord | None,
+        on_day: Callable[[DayRecord], None] | None = None,
+        now_ns: int | None = None,
+    ) -> None:
+        """Let the daily-loss period follow the trading day from now on. Call it once, after
+        the positions are rebuilt (a restart's recovery): `stored` is the record the last run
+        left (its baseline is kept if it is today's), `on_day` is told every new record (the
+        service persists it). `now_ns` 0 or None (a venue clock that has not ticked yet): the
+        first time seen by `on_market` or `check` decides the day."""
+        self._stored_day = stored
+        self._on_day = on_day
+        self._day = None
+        self._day_end_ns = 0
+        if now_ns:
+            self._roll_day(now_ns)
+
+    @property
+    def trading_day(self) -> date | None:
+        """The day the daily-loss period counts (None before `start_days` has seen a time)."""
+        return self._day
+
+    def _roll_day(self, now_ns: int) -> None:
+        if now_ns <= 0:
+            return
+        day, end = local_day(now_ns, self._limits.trading_window.tz)
+        self._day_end_ns = end
+        current = self._day
+        if current is not None and day <= current:
+            return  # the clock stepped back: the day does not go back with it
+        stored = self._stored_day
+        self._stored_day = None
+        if current is None and stored is not None and stored.day == day:
+            self._restore_day(stored, now_ns)
+            return
+        self._begin_day(day, "risk", f"trading day {day} began", now_ns)
+
+    def _restore_day(self, stored: DayRecord, now_ns: int) -> None:
+        """Today's period after a restart: the stored baseline, and the positions still waiting
+        for their first mark of the day. A position the last run had marked is carried at
+        cost until its first mark here, so the loss is judged at that mark, not now (it
+        would read the move since cost as today's)."""
+        self._baseline = stored.baseline
+        self._day = stored.day
+        self._audit.append(
+            AuditRecord(
+                "day_restored", "risk", f"trading day {stored.day} goes on after a restart",
+                now_ns, f"baseline={self._baseline:.2f} pending={','.join(p[0] for p in stored.pending)}",
+            )
+        )  # fmt: skip
+        for name, qty, ref in stored.pending:
+            s = self._sym(name)
+            s.open_pending, s.open_qty, s.open_ref = True, qty, ref
+            if s.mid > 0:  # marked before the period started here: opened at that mark
+                self._open_at(s, s.mid)
         self._recompute_pnl()
-        self._baseline += self._pnl if math.isfinite(self._pnl) else 0.0
+        if all(s.mid > 0 for s in self._syms.values() if s.pos):
+            self._check_loss(now_ns)
+
+    def _begin_day(self, day: date, who: str, why: str, now_ns: int) -> None:
+        """Today's P&L counts from the current marks; a position with no mark yet joins the
+        baseline at its first one (`_first_mark_today`). With the P&L unknown (a fill at a bad
+        price) the known parts still rebase it, so yesterday's P&L never carries over."""
+        known = 0.0  # a symbol whose cost is unknown counts its realised part only
+        for s in self._syms.values():
+            known += s.realised if s.cost_unknown else s.realised + s.unreal
+        self._baseline = known / PRICE_SCALE
         self._recompute_pnl()
         self._loss_breached = False
+        for s in self._syms.values():
+            s.open_pending = s.pos != 0 and not s.mid > 0 and not s.cost_unknown
+            s.open_qty, s.open_ref = (s.pos, s.avg) if s.open_pending else (0, 0.0)
+        self._day = day
         self._audit.append(
-            AuditRecord("new_day", who, why, self._now(now_ns), f"baseline={self._baseline:.2f}")
+            AuditRecord("new_day", who, why, now_ns, f"baseline={self._baseline:.2f}")
         )
+        self._publish_day()
+
+    def _open_at(self, s: _Sym, price: float) -> None:
+        """A position carried into the day with no mark: its first price today (a mark, or a
+        fill) opens it. The move from its cost (the baseline's provisional reference) to that
+        price happened before today, so it joins the baseline rather than today's P&L; only
+        the shares carried in count, whatever traded since."""
+        s.open_pending = False
+        self._baseline += s.open_qty * (price - s.open_ref) / PRICE_SCALE
+        self._recompute_pnl()
+        self._publish_day()
+
+    def _publish_day(self) -> None:
+        if self._on_day is None or self._day is None:
+            return
+        pending = tuple(
+            (s.name, s.open_qty, s.open_ref)
+            for s in sorted(self._syms.values(), key=lambda s: s.name)
+            if s.open_pending
+        )
+        try:
+            self._on_day(DayRecord(self._day, self._baseline, pending))
+        except Exception as exc:  # the period is right in memory; the store says what failed
+            self.n_store_errors += 1
+            self.last_store_error = f"trading day: {type(exc).__name__}: {exc}"
 
     def reconcile_position(
         self,

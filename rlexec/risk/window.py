@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _NS = 1_000_000_000
@@ -51,3 +51,16 @@ class DailyWindow:
 
     def describe(self) -> str:
         return f"{self._start.isoformat()}–{self._end.isoformat()} {self._tz.key}"
+
+
+def day_start_ns(day: date, tz: str) -> int:
+    """Epoch ns of `day`'s local midnight in `tz`."""
+    return _epoch_ns(datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)))
+
+
+def local_day(now_ns: int, tz: str) -> tuple[date, int]:
+    """The calendar date at `now_ns` in `tz`, and the epoch ns at which the next one begins
+    (local midnight, so a 23- or 25-hour day around a clock change is one day)."""
+    zone = ZoneInfo(tz)
+    day = datetime.fromtimestamp(now_ns // _NS, zone).date()
+    return day, _epoch_ns(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone))

@@ -116,6 +116,9 @@ class RiskView(BaseModel):
     positions: list[PositionView]
     utilisation: list[UtilisationView]
     daily_pnl: float | None
+    trading_day: str | None
+    """The day (YYYY-MM-DD, trading window's time zone) `daily_pnl` counts; None before the
+    first time is seen."""
     working_orders: int
     limits: dict[str, object]
 
@@ -234,6 +237,7 @@ class Control:
                 for limit, symbol, ratio in overlay.utilisation()
             ],
             daily_pnl=pnl if math.isfinite(pnl) else None,
+            trading_day=None if overlay.trading_day is None else overlay.trading_day.isoformat(),
             working_orders=overlay.working_orders,
             limits=overlay.limits.model_dump(mode="json"),
         )

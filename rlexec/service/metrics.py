@@ -124,6 +124,10 @@ class ServiceMetrics:
         self.pnl = t.gauge(
             p + "daily_pnl_dollars", "Realised + unrealised (at mid) P&L since the day started."
         )
+        self.trading_day = t.gauge(
+            p + "trading_day_start_timestamp_seconds",
+            "Local midnight (trading window's time zone) of the day the daily P&L counts.",
+        )
         self.schedule_gap = t.gauge(
             p + "schedule_gap_shares",
             "Working parents' filled minus an even schedule's (negative: behind), by symbol and algo.",

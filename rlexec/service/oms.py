@@ -552,8 +552,12 @@ class Oms:
         if child.pending_cl_ord_id != event.cl_ord_id:
             self.counters.duplicates += 1  # that request already ended: a resend, or a repeat
             return
+        self._request_refused(child, event.text or f"CxlRejReason={event.reason}", event.reason)
+
+    def _request_refused(self, child: ChildOrder, reason: str, cxl_reason: int | None) -> None:
+        """The venue refused the child's cancel or replace: the request ends, the order works on
+        as before."""
         replace = child.pending_quantity is not None
-        reason = event.text or f"CxlRejReason={event.reason}"
         self._end_request(child)
         child.text = reason
         child.updated_ns = self.clock()
@@ -565,7 +569,7 @@ class Oms:
         else:
             self.counters.cancel_rejects += 1
             self.listener.on_cancel_rejected(child, reason)
-        if event.reason == CXL_REJ_UNKNOWN_ORDER and not child.is_terminal:
+        if cxl_reason == CXL_REJ_UNKNOWN_ORDER and not child.is_terminal:
             self.listener.on_unknown_order(child)
 
     # -- handlers, one per kind of report --------------------------------------------------
@@ -670,6 +674,13 @@ class Oms:
         return True
 
     def _rejected(self, child: ChildOrder, event: ExecutionEvent, now: int) -> None:
+        request = child.pending_cl_ord_id
+        if request is not None and event.cl_ord_id == request != child.current_cl_ord_id:
+            # Some venues refuse a cancel or replace with ExecType 8 on the request's ClOrdID
+            # rather than an OrderCancelReject: the same answer, so the same outcome.
+            reason = event.text or f"OrdRejReason={event.reject_reason}"
+            self._request_refused(child, reason, None)
+            return
         if child.state is ChildState.REJECTED:
             self.counters.stale += 1
             return

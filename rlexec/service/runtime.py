@@ -52,7 +52,9 @@ from rlexec.models.policy import DEFAULT_MODEL, OnnxPolicy
 from rlexec.models.port import ExecutionPort
 from rlexec.models.volume_profile import IntradayProfile
 from rlexec.risk import KillState, RiskLimits, RiskOverlay, Transition, load_limits
+from rlexec.risk.day import DayRecord
 from rlexec.risk.monitors import MonitorConfig, MonitorSet
+from rlexec.risk.window import day_start_ns
 from rlexec.service.audit import AuditLog
 from rlexec.service.auth import Tokens
 from rlexec.service.clock import make_clock
@@ -388,11 +390,21 @@ class Service(MarketDataListener, OrderEvents):
                 self.allocators[parent.id] = allocator
         result = await recovery.run()
         self.recovery = None
+        # The daily-loss period starts once the positions are rebuilt and before any parent
+        # resumes: today's record goes on, another day's starts afresh from here.
+        self.overlay.start_days(recovery.state.day, self._on_trading_day, self.clock.now_ns())
         if self.settings.resume_parents:
             for parent in list(self.parents.parents.values()):
                 if parent.state is ParentState.PAUSED and parent.reason != "requested":
                     self.parents.resume(parent.id)
         return result
+
+    def _on_trading_day(self, record: DayRecord) -> None:
+        """The overlay began a trading day, or a carried position's first mark moved its
+        baseline: persisted so a restart today goes on counting the same P&L."""
+        self.store.put_day(record)
+        log.info("event=trading_day day=%s baseline=%.2f daily_pnl=%.2f", record.day.isoformat(),
+                 record.baseline, self.overlay.daily_pnl)  # fmt: skip
 
     async def stop(self, grace_s: float | None = None) -> dict[str, int]:
         """Graceful: no new orders, cancel every working child, wait for the venue to confirm,
@@ -480,6 +492,10 @@ class Service(MarketDataListener, OrderEvents):
         pnl = self.overlay.daily_pnl
         if math.isfinite(pnl):
             self.metrics.pnl.set(pnl)
+        day = self.overlay.trading_day
+        if day is not None:
+            tz = self.overlay.limits.trading_window.tz
+            self.metrics.trading_day.set(day_start_ns(day, tz) / 1e9)
         gaps: dict[tuple[str, str], float] = dict.fromkeys(self._gap_keys, 0.0)
         for p in self.parents.parents.values():
             if p.state is ParentState.WORKING:

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from rlexec.gateway.store import SessionStore
 from rlexec.market.errors import RlexecError
+from rlexec.risk.day import DayRecord
 from rlexec.risk.killswitch import KillSwitchSnapshot, KillSwitchStore
 
 __all__ = [
@@ -94,6 +95,8 @@ class StoredState:
     """Reserved blocks not yet closed, ascending: every id in them may be at the venue."""
     sequences: Mapping[str, int] = field(default_factory=dict)
     """Counter name → the highest id ever reserved (0 for none)."""
+    day: DayRecord | None = None
+    """The risk overlay's trading day and the P&L it counts from, as last written."""
 
     @property
     def exec_ids(self) -> frozenset[str]:
@@ -134,6 +137,10 @@ class StateStore(Protocol):
 
     def add_fill(self, exec_id: str, record: dict[str, Any]) -> bool:
         """Enqueue a fill unless its ExecID is known (also from before a restart); True if new."""
+        ...
+
+    def put_day(self, record: DayRecord) -> None:
+        """Enqueue the risk overlay's trading-day record (one per store, the latest wins)."""
         ...
 
     def close_block(self, block: IdBlock) -> None:

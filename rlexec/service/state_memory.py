@@ -52,6 +52,7 @@ class MemoryBackend:
             kill=d.kill,
             blocks=dict(d.blocks),
             sequences=dict(d.sequences),
+            meta=dict(d.meta),
         )
 
     async def write(self, batch: Batch) -> None:
@@ -60,6 +61,7 @@ class MemoryBackend:
         d.parents.update(batch.parents)
         d.children.update(batch.children)
         d.fills.update(batch.fills)
+        d.meta.update(batch.meta)
         for key in batch.closed_blocks:
             d.blocks.pop(key, None)
 

@@ -7,6 +7,8 @@ Keys under a namespace N (default `rlexec`):
 - `N:state:parents`, `N:state:children` — hashes, id → JSON record;
 - `N:state:fills` — hash, ExecID → JSON `[n, record]` (HSET is idempotent, so a batch
   retried after a lost reply cannot count a fill twice; n keeps the order);
+- `N:state:meta` — hash, name → JSON record of the service's singletons (`day`: the risk
+  overlay's trading day and the P&L it counts from, `risk.day.DayRecord`);
 - `N:state:kill` — the kill-switch snapshot (`risk.killswitch.snapshot_to_json`);
 - `N:state:seq` — hash, counter name → highest id reserved; `N:state:blocks` — hash,
   `name:start` → end for each open block (one Lua script bumps the counter and records the
@@ -82,6 +84,7 @@ class RedisBackend:
         self._children = f"{base}:children"
         self._fills = f"{base}:fills"
         self._kill = f"{base}:kill"
+        self._meta = f"{base}:meta"
         self._seq = f"{base}:seq"
         self._blocks = f"{base}:blocks"
         self._reserve = self._client.register_script(_RESERVE)
@@ -100,8 +103,9 @@ class RedisBackend:
         for key in (self._parents, self._children, self._fills, self._blocks, self._seq):
             pipe.hgetall(key)
         pipe.get(self._kill)
+        pipe.hgetall(self._meta)
         try:
-            parents, children, fills, blocks, seqs, kill = await pipe.execute()
+            parents, children, fills, blocks, seqs, kill, meta = await pipe.execute()
         except RedisError as exc:
             raise self._error("read state", exc) from None
 
@@ -126,6 +130,7 @@ class RedisBackend:
             kill=None if kill is None else _text(kill),
             blocks=numbers(blocks, self._blocks),
             sequences=numbers(seqs, self._seq),
+            meta=texts(meta),
         )
 
     async def write(self, batch: Batch) -> None:
@@ -134,6 +139,7 @@ class RedisBackend:
             (self._parents, batch.parents),
             (self._children, batch.children),
             (self._fills, batch.fills),
+            (self._meta, batch.meta),
         ):
             if mapping:
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]

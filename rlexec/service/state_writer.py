@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from rlexec.gateway.store import SessionStore
+from rlexec.risk.day import DayRecord
 from rlexec.risk.killswitch import (
     KillSwitchSnapshot,
     KillSwitchStore,
@@ -53,6 +54,8 @@ class RawState:
     blocks: dict[str, int] = field(default_factory=dict)
     """`sequence:start` → end, for open blocks."""
     sequences: dict[str, int] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+    """Name → JSON record of the service's singletons (`day`: the risk overlay's trading day)."""
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class Batch:
     children: dict[str, str] = field(default_factory=dict)
     fills: dict[str, str] = field(default_factory=dict)
     closed_blocks: list[str] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
     records: int = 0
     """How many queued records it covers (several puts of one key coalesce into one write)."""
 
@@ -95,8 +99,9 @@ class StateBackend(Protocol):
     async def close(self) -> None: ...
 
 
-_PARENT, _CHILD, _FILL, _CLOSE = 0, 1, 2, 3
-_KINDS = ("parent", "child", "fill", "close_block")
+_PARENT, _CHILD, _FILL, _META, _CLOSE = 0, 1, 2, 3, 4
+_KINDS = ("parent", "child", "fill", "meta", "close_block")
+_DAY = "day"
 
 
 class _KillStore:
@@ -170,6 +175,7 @@ class WriteBehindStore:
         self._fill_seq = 0
         self._blocks: dict[str, IdBlock] = {}
         self._sequences: dict[str, int] = {}
+        self._day: DayRecord | None = None
         self._kill = _KillStore(backend)
 
     # -- observability ----------------------------------------------------------------------
@@ -231,6 +237,7 @@ class WriteBehindStore:
                 raise StateError(f"{where}: open id block {key!r}→{end} is not sequence:start")
             self._blocks[key] = IdBlock(sequence, int(start), end)
         self._sequences = dict(raw.sequences)
+        self._day = _day_record(where, raw.meta.get(_DAY))
         kill = self._kill.load()
         self._loaded = True
         return StoredState(
@@ -240,6 +247,7 @@ class WriteBehindStore:
             kill=kill,
             id_blocks=tuple(sorted(self._blocks.values())),
             sequences=dict(self._sequences),
+            day=self._day,
         )
 
     def snapshot(self) -> StoredState:
@@ -250,6 +258,7 @@ class WriteBehindStore:
             kill=None,
             id_blocks=tuple(sorted(self._blocks.values())),
             sequences=dict(self._sequences),
+            day=self._day,
         )
 
     async def close(self) -> None:
@@ -292,6 +301,12 @@ class WriteBehindStore:
         self._fill_seq = n + 1
         self._enqueue((_FILL, exec_id, (n, record)))
         return True
+
+    def put_day(self, record: DayRecord) -> None:
+        if not self._loaded:
+            raise StateError(f"{self._backend.name}: load() before writing")
+        self._day = record
+        self._enqueue((_META, _DAY, record.to_dict()))
 
     def close_block(self, block: IdBlock) -> None:
         if not self._loaded:
@@ -426,7 +441,7 @@ class WriteBehindStore:
                 log.error("event=state_record_unwritable kind=%s key=%s error=%r",
                           _KINDS[kind], key, str(exc))  # fmt: skip
                 continue
-            target = (batch.parents, batch.children, batch.fills)[kind]
+            target = (batch.parents, batch.children, batch.fills, batch.meta)[kind]
             target[key] = text
         return batch
 
@@ -439,6 +454,15 @@ def _object(where: str, what: str, key: str, text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StateError(f"{where}: {what} {key!r}: stored record is not an object")
     return value
+
+
+def _day_record(where: str, text: str | None) -> DayRecord | None:
+    if text is None:
+        return None
+    try:
+        return DayRecord.from_dict(json.loads(text))
+    except ValueError as exc:  # JSONDecodeError is one
+        raise StateError(f"{where}: meta {_DAY!r}: {exc}") from None
 
 
 def _fills_in_order(where: str, raw: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], int]:

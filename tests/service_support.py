@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,7 +59,7 @@ class Venue:
         return self.metrics().get(f"{name}{{{inner}}}", 0.0)
 
 
-def start_venue(data: Path, speed: float = SPEED, port: int = 0) -> Iterator[Venue]:
+def start_venue(data: Path, speed: float = SPEED, port: int = 0) -> Generator[Venue, None, None]:
     """`port` 0: any free one (a restarted venue takes the port its predecessor had)."""
     metrics_port = free_port()
     cmd = [

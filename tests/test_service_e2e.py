@@ -170,17 +170,26 @@ def test_sigterm_while_waiting_for_the_logon_stops_at_once() -> None:
 
 
 def test_a_parent_given_to_a_halted_service_is_refused_and_it_stops_cleanly(
-    venue: Venue, redis_url: str
+    aapl_message: Path, redis_url: str
 ) -> None:
     """An empty Redis state without --initialise starts HALTED: `--parent` is refused with a
-    log line, and the service (here with --exit-when-done) stops gracefully, exit 0."""
+    log line, and the service (here with --exit-when-done) stops gracefully, exit 0.
+
+    Its own venue: with Redis state the FIX sequence numbers are durable, so a fresh store
+    logs on at 1 without a reset, which the shared venue (its CLIENT session already used by
+    the tests before) rightly refuses as too low."""
+    venues = start_venue(aapl_message)
+    venue = next(venues)
     cmd = [
         sys.executable, "-m", "rlexec.cli.main", "serve", "--venue", f"127.0.0.1:{venue.port}",
         "--clock", "venue", "--symbols", "AAPL", "--api", f"127.0.0.1:{_free_port()}",
         "--state", redis_url, "--parent", "buy 100 AAPL 60s twap", "--exit-when-done",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        venues.close()  # stops the venue
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     refused = [line for line in lines if line.get("event") == "parent_refused"]

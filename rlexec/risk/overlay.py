@@ -32,11 +32,11 @@ Semantics worth knowing:
   the next crossing halts again. `new_day` starts a new period.
 - Trading days: once `start_days` is called (the service does, after its restart recovery),
   the period rolls by itself at local midnight in the trading window's time zone, checked on
-  the clock of the messages (`on_market`, `check`): one integer comparison per call. A
-  restart on the same day goes on from the stored `DayRecord`; on another day it starts a
-  new period. A position carried into a day that has no mark yet (after a restart) joins
-  the baseline at its first mark, so neither yesterday's unrealised gain nor its loss counts
-  today.
+  the clock of the messages (`on_market`, `check`, `on_fill`): one integer comparison per
+  call. A restart on the same day goes on from the stored `DayRecord`; on another day it
+  starts a new period. A position carried into a day with no mark yet (after a restart)
+  opens at its first price that day (a mark or a fill), so neither yesterday's unrealised
+  gain nor its loss counts today.
 - A fill the overlay cannot understand (bad side, quantity or price) halts: its position
   or P&L is no longer known; `reconcile_position` sets them from a source of truth.
 - More than `max_fills` fills within `fill_window_ms` moves ACTIVE to REDUCING.
@@ -1328,15 +1328,16 @@ class RiskOverlay:
 
     def _restore_day(self, stored: DayRecord, now_ns: int) -> None:
         """Today's period after a restart: the stored baseline, and the positions still waiting
-        for their first mark of the day. A position the last run had marked is carried at
+        for their first price of the day. A position the last run had marked is carried at
         cost until its first mark here, so the loss is judged at that mark, not now (it
         would read the move since cost as today's)."""
         self._baseline = stored.baseline
         self._day = stored.day
+        waiting = ",".join(name for name, _, _ in stored.pending)
         self._audit.append(
             AuditRecord(
                 "day_restored", "risk", f"trading day {stored.day} goes on after a restart",
-                now_ns, f"baseline={self._baseline:.2f} pending={','.join(p[0] for p in stored.pending)}",
+                now_ns, f"baseline={self._baseline:.2f} pending={waiting}",
             )
         )  # fmt: skip
         for name, qty, ref in stored.pending:
@@ -1350,7 +1351,7 @@ class RiskOverlay:
 
     def _begin_day(self, day: date, who: str, why: str, now_ns: int) -> None:
         """Today's P&L counts from the current marks; a position with no mark yet joins the
-        baseline at its first one (`_first_mark_today`). With the P&L unknown (a fill at a bad
+        baseline at its first price (`_open_at`). With the P&L unknown (a fill at a bad
         price) the known parts still rebase it, so yesterday's P&L never carries over."""
         known = 0.0  # a symbol whose cost is unknown counts its realised part only
         for s in self._syms.values():

@@ -400,7 +400,7 @@ class Service(MarketDataListener, OrderEvents):
         return result
 
     def _on_trading_day(self, record: DayRecord) -> None:
-        """The overlay began a trading day, or a carried position's first mark moved its
+        """The overlay began a trading day, or a carried position's first price moved its
         baseline: persisted so a restart today goes on counting the same P&L."""
         self.store.put_day(record)
         log.info("event=trading_day day=%s baseline=%.2f daily_pnl=%.2f", record.day.isoformat(),

@@ -55,6 +55,22 @@ def test_the_period_rolls_at_local_midnight_from_the_last_marks() -> None:
     assert (last.action, last.who, last.why) == ("new_day", "risk", "trading day 2012-06-22 began")
 
 
+def test_the_timer_rolls_the_day_at_midnight_with_no_message() -> None:
+    """A quiet night: no mark, check or fill after midnight; the service's timer still starts
+    the new day (what `GET /v1/risk` and the day gauge show)."""
+    records: list[DayRecord] = []
+    ov = overlay()
+    ov.on_time(T0)  # before start_days: nothing to roll
+    assert ov.trading_day is None and records == []
+    ov.start_days(None, records.append, T0)
+    ov.on_time(MIDNIGHT - 1)
+    assert ov.trading_day == D1 and len(records) == 1
+    ov.on_time(MIDNIGHT)
+    assert ov.trading_day == D2 and records[-1].day == D2
+    ov.on_time(MIDNIGHT + 1)
+    assert len(records) == 2, "once per day"
+
+
 def test_yesterdays_gain_does_not_loosen_todays_loss_limit() -> None:
     """$2,000 made on the 21st; on the 22nd a $1,100 loss breaches the $1,000 limit. Counted
     since the service started it would read +$900 and trade on."""

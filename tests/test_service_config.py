@@ -418,3 +418,18 @@ def test_risk_variables_apply_over_the_default_limits() -> None:
         RlexecError, match=r"max_daily_loss \(from env RLEXEC_RISK_MAX_DAILY_LOSS\)"
     ):
         default_limits(["AAPL"], env={"RLEXEC_RISK_MAX_DAILY_LOSS": "abc"})
+
+
+@pytest.mark.parametrize(("value", "words"), [("-1", "greater than or equal to 0"),
+                                              ("3651", "less than or equal to 3650"),
+                                              ("7.5", "valid integer")])  # fmt: skip
+def test_the_archive_retention_is_a_whole_number_of_days(value: str, words: str) -> None:
+    env = {"RLEXEC_STATE_ARCHIVE_DAYS": value}
+    with pytest.raises(ServiceConfigError) as info:
+        settings([], env)
+    assert (info.value.key, info.value.source) == (
+        "state_archive_days", "env RLEXEC_STATE_ARCHIVE_DAYS",
+    )  # fmt: skip
+    assert words in info.value.reason
+    assert settings([], {"RLEXEC_STATE_ARCHIVE_DAYS": "0"}).state_archive_days == 0
+    assert settings([], {}).state_archive_days == 30

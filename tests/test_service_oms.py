@@ -589,6 +589,24 @@ def test_forget_rolls_back_an_order_whose_send_failed(h: Harness) -> None:
         h.oms.forget("C2")
 
 
+def test_discard_drops_terminal_children_and_every_id_they_used(h: Harness) -> None:
+    done = h.acked()
+    h.oms.record_cancel("C1", "X1")
+    h.send(report(ExecKind.CANCELED, "X1", orig_cl_ord_id="C1", leaves_qty=0))
+    assert done.state is S.CANCELED
+    h.new("C2")
+    working = h.oms.get("C2")
+    assert working is not None
+    with pytest.raises(OmsError, match="only a terminal child can be archived; state=pending_new"):
+        h.oms.discard([done, working])
+    assert h.oms.get("C1") is done, "a refused discard drops nothing"
+    assert h.oms.discard([done]) == 1
+    assert (h.oms.get("C1"), h.oms.get("X1")) == (None, None)
+    assert h.oms.all() == [working] and h.oms.working() == [working]
+    with pytest.raises(OmsError, match="discard C1: not a child of this OMS"):
+        h.oms.discard([done])
+
+
 def test_forget_request_rolls_back_a_cancel_or_replace_whose_send_failed(h: Harness) -> None:
     child = h.acked()
     h.send(fill("C1", 10, 10))

@@ -294,6 +294,144 @@ async def test_an_unreadable_day_record_names_it(env: Env) -> None:
     await s.close()
 
 
+# -- archiving (service.retention) --------------------------------------------------------------
+
+
+def archived(env: Env, day: str) -> dict[str, dict[str, str]]:
+    """What the backend keeps under the archive of `day`: kind → key → text."""
+    if env.relay is None:
+        return env.memory.archives.get(day, {})
+    out: dict[str, dict[str, str]] = {}
+    for kind, suffix in (("parents", "parents"), ("children", "children"), ("fills", "fills"),
+                         ("sequences", "seq")):  # fmt: skip
+        raw: dict[bytes, bytes] = env.direct.hgetall(f"{env.namespace}:archive:{day}:{suffix}")  # type: ignore[assignment]
+        if raw:
+            out[kind] = {k.decode(): v.decode() for k, v in raw.items()}
+    return out
+
+
+async def test_archiving_moves_records_out_of_what_a_restart_loads(env: Env) -> None:
+    store = await env.opened()
+    alloc = ClOrdIdAllocator(store, "P1.", block=5, low_water=1, sequence="clordid.P1")
+    await alloc.start()
+    for n in (1, 2):
+        cl = alloc.next()
+        store.put_child(cl, {"cl_ord_id": cl, "current_cl_ord_id": cl, "state": "filled"})
+        store.add_fill(f"E{n}", {"cl_ord_id": cl, "qty": 100, "price": 1_000_000})
+    store.put_parent("P1", {"id": "P1", "state": "completed"})
+    store.put_parent("P2", {"id": "P2", "state": "working"})
+    store.put_child("P2.1", {"cl_ord_id": "P2.1", "current_cl_ord_id": "P2.1", "state": "new"})
+    store.add_fill("E3", {"cl_ord_id": "P2.1", "qty": 50, "price": 1_000_100})
+    carry = {"AAPL": (200, 200_000_000.0, 0, 0.0)}
+    done = store.archive("2012-06-22", ["P1"], ["P1.1", "P1.2"], ["clordid.P1"], carry)
+    assert (done.parents, done.children, done.fills) == (1, 2, 2)
+    mirror = store.snapshot()
+    assert set(mirror.parents) == {"P2"} and set(mirror.children) == {"P2.1"}
+    assert set(mirror.fills) == {"E3"} and dict(mirror.carry) == carry
+    assert "clordid.P1" not in mirror.sequences and mirror.id_blocks == ()
+    store2, state = await reopened(env, store)
+    assert set(state.parents) == {"P2"} and set(state.children) == {"P2.1"}
+    assert set(state.fills) == {"E3"} and dict(state.carry) == carry
+    assert state.id_blocks == () and "clordid.P1" not in state.sequences
+    kept = archived(env, "2012-06-22")
+    assert set(kept["parents"]) == {"P1"} and set(kept["children"]) == {"P1.1", "P1.2"}
+    assert set(kept["fills"]) == {"E1", "E2"} and set(kept["sequences"]) == {"clordid.P1"}
+    assert '"qty":100' in kept["fills"]["E1"]
+    assert store2.archived == 0, "counts what this store moved"
+    await store2.close()
+
+
+async def test_an_archive_is_written_after_every_record_queued_before_it(env: Env) -> None:
+    store = await env.opened(batch=3)  # the archive lands in a later batch than most records
+    for n in range(7):
+        store.put_child(f"C{n}", {"cl_ord_id": f"C{n}", "v": 1})
+    store.put_child("C0", {"cl_ord_id": "C0", "v": 2})  # the latest record is the one archived
+    store.archive("2012-06-22", [], ["C0", "C1"], [], {})
+    store.put_child("C9", {"cl_ord_id": "C9", "v": 1})
+    await store.flush()
+    assert store.archived == 2
+    store2, state = await reopened(env, store)
+    assert set(state.children) == {f"C{n}" for n in (2, 3, 4, 5, 6, 9)}
+    assert archived(env, "2012-06-22")["children"]["C0"] == '{"cl_ord_id":"C0","v":2}'
+    await store2.close()
+
+
+async def test_the_carry_accumulates_and_the_latest_wins(env: Env, store: WriteBehindStore) -> None:
+    store.archive("2012-06-22", [], [], [], {"AAPL": (100, 1e8, 0, 0.0)})
+    store.archive(
+        "2012-06-23", [], [], [], {"AAPL": (100, 1e8, 50, 5.1e7), "MSFT": (0, 0.0, 7, 7.0)}
+    )
+    store2, state = await reopened(env, store)
+    assert dict(state.carry) == {"AAPL": (100, 1e8, 50, 5.1e7), "MSFT": (0, 0.0, 7, 7.0)}
+    await store2.close()
+
+
+async def test_an_archive_survives_an_outage_and_moves_nothing_twice(env: Env) -> None:
+    store = await env.opened()
+    store.put_child("C1", {"cl_ord_id": "C1"})
+    await store.flush()
+    env.outage()
+    store.archive("2012-06-22", [], ["C1"], [], {"AAPL": (1, 1.0, 0, 0.0)})
+    with pytest.raises(StateError):
+        await store.flush()
+    env.restore()
+    await store.flush()
+    await store.flush()
+    store2, state = await reopened(env, store)
+    assert state.children == {} and dict(state.carry) == {"AAPL": (1, 1.0, 0, 0.0)}
+    assert set(archived(env, "2012-06-22")["children"]) == {"C1"}
+    await store2.close()
+
+
+async def test_bad_archive_calls_are_refused(store: WriteBehindStore) -> None:
+    with pytest.raises(StateError, match="YYYY-MM-DD"):
+        store.archive("22/06/2012", [], [], [], {})
+    with pytest.raises(StateError, match="AAPL sold shares is -1"):
+        store.archive("2012-06-22", [], [], [], {"AAPL": (0, 0.0, -1, 0.0)})
+    with pytest.raises(StateError, match="AAPL bought notional is nan"):
+        store.archive("2012-06-22", [], [], [], {"AAPL": (0, float("nan"), 0, 0.0)})
+    assert store.queue_depth == 0, "a refused archive changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "not an object"),
+        ('{"AAPL": [1, 2.0]}', r"AAPL: expected \[bought shares"),
+        ('{"AAPL": [1.5, 2.0, 0, 0.0]}', "AAPL bought shares is 1.5"),
+        ('{"AAPL": [1, "x", 0, 0.0]}', "AAPL bought notional is 'x', not a number"),
+        ("{", "not JSON"),
+    ],
+)
+async def test_an_unreadable_carry_names_it(env: Env, text: str, message: str) -> None:
+    env.corrupt_meta("carry", text)
+    s = env.store()
+    await s.open()
+    with pytest.raises(StateError, match=rf"meta 'carry'.*{message}"):
+        await s.load()
+    await s.close()
+
+
+@pytest.mark.redis
+async def test_archived_days_expire_in_redis(redis_url: str) -> None:
+    namespace = f"t{uuid.uuid4().hex[:8]}"
+    store = RedisStateStore(redis_url, namespace, archive_ttl_s=3 * 86_400)
+    await store.open()
+    await store.load()
+    store.put_child("C1", {"cl_ord_id": "C1"})
+    store.archive("2012-06-22", [], ["C1"], [], {})
+    await store.close()
+    direct = redis.Redis.from_url(redis_url)
+    try:
+        ttl = direct.ttl(f"{namespace}:archive:2012-06-22:children")
+        assert 3 * 86_400 - 60 < ttl <= 3 * 86_400
+        assert direct.ttl(f"{namespace}:state:children") == -2, "the live hash is gone (empty)"
+    finally:
+        direct.close()
+    with pytest.raises(StateError, match="archive TTL must be positive"):
+        RedisStateStore(redis_url, namespace, archive_ttl_s=0)
+
+
 # -- the kill switch ----------------------------------------------------------------------------
 
 

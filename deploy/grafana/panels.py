@@ -462,6 +462,53 @@ RISK = Dashboard(
                     (q(f"max(rlexec_service_daily_pnl_dollars{{{SVC}}})", "P&L"),),
                     unit="currencyUSD",
                 ),
+                Panel(
+                    "Trading day the daily P&L counts",
+                    "stat",
+                    (
+                        q(
+                            f"max(rlexec_service_trading_day_start_timestamp_seconds{{{SVC}}}) "
+                            "* 1000",
+                            "day",
+                            instant=True,
+                        ),
+                    ),
+                    unit="dateTimeAsIso",
+                    description="Local midnight (the trading window's time zone) of the day "
+                    "the daily loss limit counts from; it moves at midnight.",
+                ),
+            ),
+        ),
+        Row(
+            "State store",
+            (
+                Panel(
+                    "Write-behind queue and write errors",
+                    "timeseries",
+                    (
+                        q(f"max(rlexec_service_state_store_queue_depth{{{SVC}}})", "queued"),
+                        q(
+                            f"sum(increase(rlexec_service_state_store_errors_total{{{SVC}}}[5m]))",
+                            "errors (5 m)",
+                        ),
+                    ),
+                    unit="short",
+                    description="Over 1,000 queued alerts; over the bound, trading halts.",
+                ),
+                Panel(
+                    "Archived as a trading day began (1 d)",
+                    "timeseries",
+                    (
+                        q(
+                            "sum by (kind) (increase("
+                            f"rlexec_service_state_archived_total{{{SVC}}}[1d])) or on() vector(0)",
+                            "{{kind}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="Parents and child orders over before the day, and their fills, "
+                    "moved out of what a restart reads.",
+                ),
             ),
         ),
         Row(

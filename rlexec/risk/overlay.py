@@ -1306,6 +1306,12 @@ class RiskOverlay:
         if now_ns:
             self._roll_day(now_ns)
 
+    def on_time(self, now_ns: int) -> None:
+        """The clock moved with nothing to check: a new trading day still begins at its
+        midnight (the service's timer calls this; a message or a check rolls it as well)."""
+        if now_ns >= self._day_end_ns:
+            self._roll_day(now_ns)
+
     @property
     def trading_day(self) -> date | None:
         """The day the daily-loss period counts (None before `start_days` has seen a time)."""

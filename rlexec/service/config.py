@@ -228,6 +228,10 @@ class ServiceSettings(BaseModel):
     """The HTTP API, HOST:PORT (port 0 = any free port)."""
     state: str = "memory"
     """`memory`, or a Redis URL (`redis://`, `rediss://`, `unix://`)."""
+    state_archive_days: Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=3650)] = 30
+    """Redis: days an archived trading day's parents, children and fills are kept under
+    `N:archive:DAY:*` before they expire (0 = until deleted). The live state never holds
+    what ended before today (`service.retention`)."""
     model: Path | None = None
     """The ONNX policy; None = the shipped model."""
     clock: Literal["wall", "venue"] = "wall"

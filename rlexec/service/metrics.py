@@ -141,6 +141,14 @@ class ServiceMetrics:
             p + "state_store_errors_total",
             "State-store write failures (each retried; records are never dropped).",
         )
+        self.state_archived = t.counter(
+            p + "state_archived_total",
+            "Records moved from the live state to the archive (parents and child orders over "
+            "before a trading day began, and their fills), by kind.",
+            ["kind"],
+        )
+        for kind in ("parent", "child", "fill"):  # 0 until the first archiving pass
+            self.state_archived.labels(kind=kind)
         self.md_messages = t.counter(
             p + "market_data_updates_total", "Book updates applied, by symbol.", ["symbol"],
         )  # fmt: skip

@@ -427,6 +427,23 @@ class Oms:
             del self._by_id[key]
         self.counters.orders -= 1
 
+    def discard(self, children: Iterable[ChildOrder]) -> int:
+        """Drop terminal children that were archived (`service.retention`): no report can
+        move them any more, so none of their ClOrdIDs is looked up here again."""
+        gone: set[int] = set()
+        for child in children:
+            if self._children.get(child.cl_ord_id) is not child:
+                raise OmsError(f"discard {child.cl_ord_id}: not a child of this OMS")
+            if not child.is_terminal:
+                raise OmsError(f"discard {child.cl_ord_id}: only a terminal child can be "
+                               f"archived; state={child.state.value}")  # fmt: skip
+            gone.add(id(child))
+        if not gone:
+            return 0
+        self._children = {k: c for k, c in self._children.items() if id(c) not in gone}
+        self._by_id = {k: c for k, c in self._by_id.items() if id(c) not in gone}
+        return len(gone)
+
     def record_cancel(
         self, cl_ord_id: str, cancel_cl_ord_id: str, now_ns: int | None = None
     ) -> ChildOrder:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -267,6 +267,24 @@ class ParentManager:
         if not parent.state.is_terminal:  # terminal states are final: such a parent never trades
             symbol = parent.spec.symbol
             self.live_on[symbol] = (*self.live_on.get(symbol, ()), parent)
+
+    def discard(self, parents: Iterable[Parent]) -> None:
+        """Forget parents that are over and archived: they leave the API's list, and their
+        client ids may be used again."""
+        gone = list(parents)
+        for parent in gone:
+            if self.parents.get(parent.id) is not parent:
+                raise KeyError(parent.id)
+            if not parent.state.is_terminal:
+                raise ValueError(f"parent {parent.id} is {parent.state.value}: only a parent "
+                                 "that is over can be archived")  # fmt: skip
+        for parent in gone:
+            del self.parents[parent.id]
+            client_id = parent.spec.client_id
+            if client_id is not None and self._by_client_id.get(client_id) == parent.id:
+                del self._by_client_id[client_id]
+            self.paused_for_stale.discard(parent.id)
+        self._gauge()
 
     def execution(
         self, parent: Parent, market: SymbolMarket, state: ExecutionState

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rlexec.gateway.execution import ExecKind, ExecutionEvent
@@ -29,7 +29,8 @@ from rlexec.market.orders import OrderType, Side, TimeInForce
 from rlexec.service.config import ParentSpec
 from rlexec.service.oms import ChildOrder, ChildState, from_dict
 from rlexec.service.parents import PARENT_TRANSITIONS, Parent, ParentState
-from rlexec.service.state import StoredState, ids_to_ask
+from rlexec.service.retention import add_fills
+from rlexec.service.state import Carry, StoredState, ids_to_ask
 
 if TYPE_CHECKING:
     from rlexec.service.runtime import Service
@@ -208,7 +209,9 @@ class Recovery:
             parent.ex.state.filled = sum(c.cum_qty for c in children)
             parent.ex.state.notional = float(sum(c.notional for c in children))
             service.persist_parent(parent)
-        for symbol, (pos, avg, realised) in rebuilt_positions(service.oms.all()).items():
+        for symbol, (pos, avg, realised) in rebuilt_positions(
+            service.oms.all(), self.state.carry
+        ).items():
             if symbol in service.overlay.limits.symbols:
                 service.overlay.reconcile_position(
                     symbol, pos, avg, realised=realised, who="recovery",
@@ -216,24 +219,19 @@ class Recovery:
                 )  # fmt: skip
 
 
-def rebuilt_positions(children: Iterable[ChildOrder]) -> dict[str, tuple[int, float, float]]:
+def rebuilt_positions(
+    children: Iterable[ChildOrder], carry: Mapping[str, Carry] | None = None
+) -> dict[str, tuple[int, float, float]]:
     """Symbol → (position, average price, realised P&L), price units, from the children's
-    fills. Their order is not kept, so the average is that of the side the position is on
-    and the other side is realised against it: the day's P&L (realised + position × (mid −
-    average)) comes out exact, which is what the daily loss limit reads; a flat symbol keeps
-    its realised P&L (it used to restart at 0)."""
-    bought: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    sold: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    for child in children:
-        if child.cum_qty:
-            side = bought if child.side is Side.BUY else sold
-            side[child.symbol][0] += child.cum_qty
-            side[child.symbol][1] += child.notional
+    fills and those archived (`carry`). Their order is not kept, so the average is that of
+    the side the position is on and the other side is realised against it: the day's P&L
+    (realised + position × (mid − average)) comes out exact, which is what the daily loss
+    limit reads; a flat symbol keeps its realised P&L (it used to restart at 0)."""
     out: dict[str, tuple[int, float, float]] = {}
-    for symbol in bought.keys() | sold.keys():
-        buy_qty, buy_cost = bought[symbol]
-        sell_qty, sell_value = sold[symbol]
-        pos = int(buy_qty - sell_qty)
+    for symbol, (buy_qty, buy_cost, sell_qty, sell_value) in add_fills(
+        carry or {}, children
+    ).items():
+        pos = buy_qty - sell_qty
         if pos > 0:
             avg = buy_cost / buy_qty
             out[symbol] = (pos, avg, sell_value - sell_qty * avg)

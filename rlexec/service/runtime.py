@@ -20,7 +20,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,8 @@ from rlexec.service.oms import AlertCode, ChildOrder, ChildState, Oms
 from rlexec.service.oms import to_dict as child_record
 from rlexec.service.parents import Parent, ParentManager, ParentState
 from rlexec.service.recovery import Recovery, id_prefix, id_sequence, parent_record
-from rlexec.service.state import StateStore
+from rlexec.service.retention import Selection, add_fills, select
+from rlexec.service.state import Archived, Carry, StateStore
 from rlexec.service.state_ids import ClOrdIdAllocator, IdsExhausted
 from rlexec.service.state_memory import MemoryStateStore
 from rlexec.service.state_redis import RedisStateStore
@@ -132,7 +133,11 @@ class Service(MarketDataListener, OrderEvents):
         self.clock = make_clock(settings.clock)
         now = self.clock.now_ns
         self.store = (
-            store if store is not None else make_state_store(settings.state, self._store_overflow)
+            store
+            if store is not None
+            else make_state_store(
+                settings.state, self._store_overflow, settings.state_archive_days * 86_400 or None
+            )
         )
         memory = settings.state == "memory"
         self.overlay = RiskOverlay(
@@ -201,6 +206,10 @@ class Service(MarketDataListener, OrderEvents):
         self.recovered: dict[str, int] = {}
         self._status_asked: dict[str, float] = {}
         """ClOrdID → when (monotonic s) its unanswered OrderStatusRequest went out."""
+        self._carry: dict[str, Carry] = {}
+        """The archived fills' sums, as stored (`service.retention`)."""
+        self._archived_day: date | None = None
+        """The trading day whose start the last archiving pass looked back from."""
         self._stopping = False
         self._reconcile_on_logon = False
         """Set once started: a later order-session logon asks the status of every open child
@@ -393,6 +402,8 @@ class Service(MarketDataListener, OrderEvents):
         # The daily-loss period starts once the positions are rebuilt and before any parent
         # resumes: today's record goes on, another day's starts afresh from here.
         self.overlay.start_days(recovery.state.day, self._on_trading_day, self.clock.now_ns())
+        self._carry = dict(recovery.state.carry)
+        self._archive_finished()
         if self.settings.resume_parents:
             for parent in list(self.parents.parents.values()):
                 if parent.state is ParentState.PAUSED and parent.reason != "requested":
@@ -405,6 +416,51 @@ class Service(MarketDataListener, OrderEvents):
         self.store.put_day(record)
         log.info("event=trading_day day=%s baseline=%.2f daily_pnl=%.2f", record.day.isoformat(),
                  record.baseline, self.overlay.daily_pnl)  # fmt: skip
+
+    def _archive_finished(self) -> None:
+        """Once per trading day: parents and children that ended before it leave the live
+        state for the store's archive (`service.retention`), their fills summed into the
+        carry that positions are rebuilt from."""
+        day = self.overlay.trading_day
+        if day is None or day == self._archived_day:
+            return
+        self._archived_day = day
+        before_ns = day_start_ns(day, self.overlay.limits.trading_window.tz)
+        chosen = select(self.parents.parents.values(), self.oms.all(), before_ns)
+        if not chosen.parents and not chosen.children:
+            return
+        try:
+            done = self._archive(day, chosen)
+        except Exception as exc:  # the timer must go on; tomorrow's pass tries again
+            log.error("event=state_archive_failed day=%s error=%r", day.isoformat(), str(exc))
+            return
+        archived = self.metrics.state_archived
+        archived.labels(kind="parent").inc(done.parents)
+        archived.labels(kind="child").inc(done.children)
+        archived.labels(kind="fill").inc(done.fills)
+        log.info("event=state_archived day=%s parents=%d children=%d fills=%d", done.day,
+                 done.parents, done.children, done.fills)  # fmt: skip
+
+    def _archive(self, day: date, chosen: Selection) -> Archived:
+        for parent in chosen.parents:  # their unused ids close through the ordered queue
+            allocator = self.allocators.pop(parent.id, None)
+            if allocator is not None:
+                allocator.retire()
+        carry = add_fills(self._carry, chosen.children)
+        done = self.store.archive(
+            day.isoformat(),
+            [p.id for p in chosen.parents],
+            [c.cl_ord_id for c in chosen.children],
+            [id_sequence(p.id) for p in chosen.parents],
+            carry,
+        )
+        self._carry = carry
+        self.oms.discard(chosen.children)
+        self.parents.discard(chosen.parents)
+        for child in chosen.children:
+            self.gate.risk_ids.pop(child.cl_ord_id, None)
+            self._status_asked.pop(child.current_cl_ord_id, None)
+        return done
 
     async def stop(self, grace_s: float | None = None) -> dict[str, int]:
         """Graceful: no new orders, cancel every working child, wait for the venue to confirm,
@@ -474,6 +530,8 @@ class Service(MarketDataListener, OrderEvents):
             scores = self.drift.scores()
             for feature, score in scores.items():
                 self.metrics.drift.labels(feature=feature).set(score)
+            self.overlay.on_time(now)  # a new trading day begins at midnight, traffic or not
+            self._archive_finished()
             self._risk_gauges(now)
             self.monitors.on_drift(scores, now)
             self.monitors.on_time(now)
@@ -751,10 +809,12 @@ of every block still open, so small blocks keep a restart quick."""
 ID_LOW_WATER = 15
 
 
-def make_state_store(state: str, on_overflow: Callable[[str], None]) -> StateStore:
+def make_state_store(
+    state: str, on_overflow: Callable[[str], None], archive_ttl_s: int | None = None
+) -> StateStore:
     if state == "memory":
         return MemoryStateStore(on_overflow=on_overflow)
-    return RedisStateStore(state, on_overflow=on_overflow)
+    return RedisStateStore(state, on_overflow=on_overflow, archive_ttl_s=archive_ttl_s)
 
 
 def _training_record(policy: OnnxPolicy) -> dict[str, Any]:

@@ -32,7 +32,7 @@ orphaned; and since the counter only grows, no ClOrdID is ever reused.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +43,8 @@ from rlexec.risk.killswitch import KillSwitchSnapshot, KillSwitchStore
 
 __all__ = [
     "DEFAULT_SEQUENCE",
+    "Archived",
+    "Carry",
     "IdBlock",
     "OverflowCallback",
     "StateError",
@@ -54,6 +56,11 @@ __all__ = [
 
 DEFAULT_SEQUENCE = "clordid"
 """The name of the ClOrdID counter (a store can hold several named counters)."""
+
+Carry = tuple[int, float, int, float]
+"""One symbol's fills moved to the archive, summed: (shares bought, their notional, shares
+sold, their notional), notional in price units × shares. Positions and realised P&L are
+rebuilt from these sums plus the children still stored, exactly as from all the children."""
 
 OverflowCallback = Callable[[str], None]
 """Called (synchronously, once per episode) when the write-behind queue goes over its bound."""
@@ -80,6 +87,16 @@ class IdBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Archived:
+    """What one `archive` call took out of the live state."""
+
+    day: str
+    parents: int
+    children: int
+    fills: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredState:
     """Everything the store held when it was loaded: the starting point of recovery."""
 
@@ -97,6 +114,8 @@ class StoredState:
     """Counter name → the highest id ever reserved (0 for none)."""
     day: DayRecord | None = None
     """The risk overlay's trading day and the P&L it counts from, as last written."""
+    carry: Mapping[str, Carry] = field(default_factory=dict)
+    """Symbol → the archived children's fills, summed (see `Carry`)."""
 
     @property
     def exec_ids(self) -> frozenset[str]:
@@ -145,6 +164,21 @@ class StateStore(Protocol):
 
     def close_block(self, block: IdBlock) -> None:
         """Enqueue closing an id block: written after every record enqueued before it."""
+        ...
+
+    def archive(
+        self,
+        day: str,
+        parent_ids: Collection[str],
+        child_ids: Collection[str],
+        sequences: Collection[str],
+        carry: Mapping[str, Carry],
+    ) -> Archived:
+        """Move finished parents, their children (original ClOrdIDs), those children's fills
+        and the parents' id counters (closing their open blocks) out of the live state, into
+        the archive of `day` (YYYY-MM-DD), and make `carry` the stored sums of every archived
+        fill: one transaction, written after every record enqueued before it. `load()` never
+        reads the archive, so a restart reads only what is still live."""
         ...
 
     async def reserve_block(self, size: int, sequence: str = DEFAULT_SEQUENCE) -> tuple[int, int]:

@@ -32,6 +32,9 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self.data = RawState()
+        self.archives: dict[str, dict[str, dict[str, str]]] = {}
+        """Day → "parents" / "children" / "fills" / "sequences" → key → text, as Redis keeps
+        them under `N:archive:DAY:*`; never read back by `read`."""
         self.available = True
         self._sessions: dict[tuple[str, str, str], MemoryStore] = {}
 
@@ -64,6 +67,24 @@ class MemoryBackend:
         d.meta.update(batch.meta)
         for key in batch.closed_blocks:
             d.blocks.pop(key, None)
+        archive = batch.archive
+        if archive is not None:
+            kept = self.archives.setdefault(archive.day, {})
+            for name, live, moved in (
+                ("parents", d.parents, archive.parents),
+                ("children", d.children, archive.children),
+                ("fills", d.fills, archive.fills),
+            ):
+                kept.setdefault(name, {}).update(moved)
+                for key in moved:
+                    live.pop(key, None)
+            counters = kept.setdefault("sequences", {})
+            for name, end in archive.sequences.items():
+                counters[name] = str(end)
+                d.sequences.pop(name, None)
+            for key in archive.blocks:
+                d.blocks.pop(key, None)
+            d.meta["carry"] = archive.carry
 
     async def reserve(self, sequence: str, size: int) -> tuple[int, int]:
         self._reach("reserve ids")

@@ -13,6 +13,9 @@ Keys under a namespace N (default `rlexec`):
 - `N:state:seq` — hash, counter name → highest id reserved; `N:state:blocks` — hash,
   `name:start` → end for each open block (one Lua script bumps the counter and records the
   block, so neither exists without the other);
+- `N:archive:DAY:parents|children|fills|seq` — hashes of what `archive` moved out of the
+  live state on trading day DAY (fills as plain JSON records), never read at start; they
+  expire after `archive_ttl_s` (None: kept until deleted);
 - `N:fix:BEGIN:SENDER:TARGET:*` — the gateway's `RedisStore` for each FIX session (with
   N = `rlexec` these are the keys `RedisStore.for_session` uses).
 
@@ -37,6 +40,7 @@ from rlexec.service.state import OverflowCallback, StateError
 from rlexec.service.state_writer import (
     DEFAULT_BATCH,
     DEFAULT_MAX_QUEUE,
+    ArchiveBatch,
     Batch,
     RawState,
     WriteBehindStore,
@@ -59,7 +63,17 @@ def _text(value: Any) -> str:
 class RedisBackend:
     """One namespace in one Redis database; every RedisError becomes a StateError naming it."""
 
-    def __init__(self, url: str, namespace: str = "rlexec", *, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "rlexec",
+        *,
+        timeout_s: float = 2.0,
+        archive_ttl_s: int | None = None,
+    ) -> None:
+        if archive_ttl_s is not None and archive_ttl_s <= 0:
+            raise StateError(f"archive TTL must be positive seconds or None, got {archive_ttl_s}")
+        self.archive_ttl_s = archive_ttl_s
         if not namespace or any(c.isspace() for c in namespace):
             raise StateError(f"Redis namespace must be non-empty without spaces, got {namespace!r}")
         options: dict[str, Any] = {
@@ -145,12 +159,33 @@ class RedisBackend:
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
         if batch.closed_blocks:
             pipe.hdel(self._blocks, *batch.closed_blocks)
+        if batch.archive is not None:
+            self._archive(pipe, batch.archive)
         if not len(pipe):
             return
         try:
             await pipe.execute()
         except RedisError as exc:
             raise self._error("write state", exc) from None
+
+    def _archive(self, pipe: Any, archive: ArchiveBatch) -> None:
+        """Copy to `N:archive:DAY:*`, delete from the live hashes: in the batch's transaction,
+        and idempotent, so a retry after a lost reply moves nothing twice."""
+        base = f"{self.namespace}:archive:{archive.day}"
+        for suffix, live, moved in (
+            ("parents", self._parents, archive.parents),
+            ("children", self._children, archive.children),
+            ("fills", self._fills, archive.fills),
+            ("seq", self._seq, archive.sequences),
+        ):
+            if moved:
+                pipe.hset(f"{base}:{suffix}", mapping=moved)
+                pipe.hdel(live, *moved)
+                if self.archive_ttl_s is not None:
+                    pipe.expire(f"{base}:{suffix}", self.archive_ttl_s)
+        if archive.blocks:
+            pipe.hdel(self._blocks, *archive.blocks)
+        pipe.hset(self._meta, "carry", archive.carry)
 
     async def reserve(self, sequence: str, size: int) -> tuple[int, int]:
         try:
@@ -196,8 +231,10 @@ class RedisStateStore(WriteBehindStore):
         retry_min_s: float = 0.05,
         retry_max_s: float = 2.0,
         timeout_s: float = 2.0,
+        archive_ttl_s: int | None = None,
     ) -> None:
-        self.backend = RedisBackend(url, namespace, timeout_s=timeout_s)
+        self.backend = RedisBackend(url, namespace, timeout_s=timeout_s,
+                                    archive_ttl_s=archive_ttl_s)  # fmt: skip
         super().__init__(
             self.backend,
             max_queue=max_queue,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -27,6 +28,8 @@ from rlexec.risk.killswitch import (
 )
 from rlexec.service.state import (
     DEFAULT_SEQUENCE,
+    Archived,
+    Carry,
     IdBlock,
     OverflowCallback,
     StateError,
@@ -35,7 +38,7 @@ from rlexec.service.state import (
 
 log = logging.getLogger("rlexec.service")
 
-__all__ = ["Batch", "RawState", "StateBackend", "WriteBehindStore"]
+__all__ = ["ArchiveBatch", "Batch", "RawState", "StateBackend", "WriteBehindStore"]
 
 DEFAULT_MAX_QUEUE: Final = 100_000
 DEFAULT_BATCH: Final = 500
@@ -55,7 +58,35 @@ class RawState:
     """`sequence:start` → end, for open blocks."""
     sequences: dict[str, int] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
-    """Name → JSON record of the service's singletons (`day`: the risk overlay's trading day)."""
+    """Name → JSON record of the service's singletons (`day`: the risk overlay's trading day;
+    `carry`: the archived fills' sums)."""
+
+
+@dataclass(slots=True)
+class ArchiveBatch:
+    """Records leaving the live state for the archive of `day`, as text (see `archive`)."""
+
+    day: str
+    parents: dict[str, str] = field(default_factory=dict)
+    children: dict[str, str] = field(default_factory=dict)
+    fills: dict[str, str] = field(default_factory=dict)
+    """ExecID → JSON record (the live hash's `[n, record]` without n)."""
+    sequences: dict[str, int] = field(default_factory=dict)
+    blocks: list[str] = field(default_factory=list)
+    """Open blocks of those sequences, closed with them."""
+    carry: str = "{}"
+    """The new `carry` meta record: the sums of every fill ever archived."""
+
+
+@dataclass(slots=True)
+class _ArchiveOp:
+    day: str
+    parents: dict[str, dict[str, Any]]
+    children: dict[str, dict[str, Any]]
+    fills: dict[str, dict[str, Any]]
+    sequences: dict[str, int]
+    blocks: list[str]
+    carry: dict[str, list[float]]
 
 
 @dataclass(slots=True)
@@ -67,6 +98,8 @@ class Batch:
     fills: dict[str, str] = field(default_factory=dict)
     closed_blocks: list[str] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    archive: ArchiveBatch | None = None
+    """Written after everything else in the batch, which it always ends."""
     records: int = 0
     """How many queued records it covers (several puts of one key coalesce into one write)."""
 
@@ -99,9 +132,11 @@ class StateBackend(Protocol):
     async def close(self) -> None: ...
 
 
-_PARENT, _CHILD, _FILL, _META, _CLOSE = 0, 1, 2, 3, 4
-_KINDS = ("parent", "child", "fill", "meta", "close_block")
+_PARENT, _CHILD, _FILL, _META, _CLOSE, _ARCHIVE = 0, 1, 2, 3, 4, 5
+_KINDS = ("parent", "child", "fill", "meta", "close_block", "archive")
 _DAY = "day"
+_CARRY = "carry"
+_ARCHIVE_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class _KillStore:
@@ -176,7 +211,10 @@ class WriteBehindStore:
         self._blocks: dict[str, IdBlock] = {}
         self._sequences: dict[str, int] = {}
         self._day: DayRecord | None = None
+        self._carry: dict[str, Carry] = {}
         self._kill = _KillStore(backend)
+        self.archived = 0
+        """Records (parents, children, fills) moved to the archive since start."""
 
     # -- observability ----------------------------------------------------------------------
 
@@ -238,6 +276,7 @@ class WriteBehindStore:
             self._blocks[key] = IdBlock(sequence, int(start), end)
         self._sequences = dict(raw.sequences)
         self._day = _day_record(where, raw.meta.get(_DAY))
+        self._carry = _carry_record(where, raw.meta.get(_CARRY))
         kill = self._kill.load()
         self._loaded = True
         return StoredState(
@@ -248,6 +287,7 @@ class WriteBehindStore:
             id_blocks=tuple(sorted(self._blocks.values())),
             sequences=dict(self._sequences),
             day=self._day,
+            carry=dict(self._carry),
         )
 
     def snapshot(self) -> StoredState:
@@ -259,6 +299,7 @@ class WriteBehindStore:
             id_blocks=tuple(sorted(self._blocks.values())),
             sequences=dict(self._sequences),
             day=self._day,
+            carry=dict(self._carry),
         )
 
     async def close(self) -> None:
@@ -313,6 +354,36 @@ class WriteBehindStore:
             raise StateError(f"{self._backend.name}: load() before writing")
         if self._blocks.pop(block.key, None) is not None:
             self._enqueue((_CLOSE, block.key, None))
+
+    def archive(
+        self,
+        day: str,
+        parent_ids: Collection[str],
+        child_ids: Collection[str],
+        sequences: Collection[str],
+        carry: Mapping[str, Carry],
+    ) -> Archived:
+        if not self._loaded:
+            raise StateError(f"{self._backend.name}: load() before archiving")
+        if not isinstance(day, str) or not _ARCHIVE_DAY.fullmatch(day):
+            raise StateError(f"archive day must be YYYY-MM-DD, got {day!r}")
+        sums = {symbol: list(_carry(self._backend.name, symbol, v)) for symbol, v in carry.items()}
+        wanted = set(child_ids)
+        parents = {k: self._parents.pop(k) for k in parent_ids if k in self._parents}
+        children = {k: self._children.pop(k) for k in child_ids if k in self._children}
+        fills = {
+            exec_id: self._fills.pop(exec_id)
+            for exec_id in [e for e, r in self._fills.items() if r.get("cl_ord_id") in wanted]
+        }
+        counters = {k: self._sequences.pop(k) for k in sequences if k in self._sequences}
+        retired = set(sequences)
+        blocks = [k for k, b in self._blocks.items() if b.sequence in retired]
+        for key in blocks:
+            del self._blocks[key]
+        self._carry = {symbol: (int(v[0]), v[1], int(v[2]), v[3]) for symbol, v in sums.items()}
+        op = _ArchiveOp(day, parents, children, fills, counters, blocks, sums)
+        self._enqueue((_ARCHIVE, day, op))
+        return Archived(day, len(parents), len(children), len(fills))
 
     def kill_switch_store(self) -> KillSwitchStore:
         return self._kill
@@ -427,23 +498,54 @@ class WriteBehindStore:
         queue = self._queue
         while queue and batch.records < self._batch_size:
             kind, key, value = queue.popleft()
+            if kind == _ARCHIVE:
+                if batch.records:  # it moves records: everything before it is written first
+                    queue.appendleft((kind, key, value))
+                    break
+                batch.records += 1
+                batch.archive = self._archive_batch(value)
+                self.archived += len(value.parents) + len(value.children) + len(value.fills)
+                break
             batch.records += 1
             if kind == _CLOSE:
                 batch.closed_blocks.append(key)
                 continue
-            try:
-                text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                # A bug of ours that no retry can fix: say so loudly rather than stall every
-                # later record behind it.
-                self._errors += 1
-                self._last_error = f"{_KINDS[kind]} {key}: not JSON-serialisable: {exc}"
-                log.error("event=state_record_unwritable kind=%s key=%s error=%r",
-                          _KINDS[kind], key, str(exc))  # fmt: skip
-                continue
-            target = (batch.parents, batch.children, batch.fills, batch.meta)[kind]
-            target[key] = text
+            text = self._json(kind, key, value)
+            if text is not None:
+                target = (batch.parents, batch.children, batch.fills, batch.meta)[kind]
+                target[key] = text
         return batch
+
+    def _archive_batch(self, op: _ArchiveOp) -> ArchiveBatch:
+        def texts(kind: int, records: Mapping[str, Any]) -> dict[str, str]:
+            out = {}
+            for key, value in records.items():
+                text = self._json(kind, key, value)
+                if text is not None:
+                    out[key] = text
+            return out
+
+        return ArchiveBatch(
+            op.day,
+            texts(_PARENT, op.parents),
+            texts(_CHILD, op.children),
+            texts(_FILL, op.fills),
+            dict(op.sequences),
+            list(op.blocks),
+            json.dumps(op.carry, separators=(",", ":"), allow_nan=False),
+        )
+
+    def _json(self, kind: int, key: str, value: Any) -> str | None:
+        try:
+            return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            # A bug of ours that no retry can fix: say so loudly rather than stall every
+            # later record behind it.
+            self._errors += 1
+            self._last_error = f"{_KINDS[kind]} {key}: not JSON-serialisable: {exc}"
+            log.error("event=state_record_unwritable kind=%s key=%s error=%r",
+                      _KINDS[kind], key, str(exc))  # fmt: skip
+            return None
 
 
 def _object(where: str, what: str, key: str, text: str) -> dict[str, Any]:
@@ -463,6 +565,38 @@ def _day_record(where: str, text: str | None) -> DayRecord | None:
         return DayRecord.from_dict(json.loads(text))
     except ValueError as exc:  # JSONDecodeError is one
         raise StateError(f"{where}: meta {_DAY!r}: {exc}") from None
+
+
+def _carry(where: str, symbol: object, value: object) -> Carry:
+    """One symbol's sums, checked: four finite numbers, the share counts whole and ≥ 0."""
+    if not isinstance(symbol, str) or not symbol:
+        raise StateError(f"{where}: meta {_CARRY!r}: symbol {symbol!r} is not a name")
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise StateError(f"{where}: meta {_CARRY!r}: {symbol}: expected [bought shares, "
+                         f"bought notional, sold shares, sold notional], got {value!r}")  # fmt: skip
+    for name, number in zip(("bought shares", "bought notional", "sold shares", "sold notional"),
+                            value, strict=True):  # fmt: skip
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise StateError(
+                f"{where}: meta {_CARRY!r}: {symbol} {name} is {number!r}, not a number"
+            )
+        if not math.isfinite(number) or (
+            name.endswith("shares") and (number < 0 or number != int(number))
+        ):
+            raise StateError(f"{where}: meta {_CARRY!r}: {symbol} {name} is {number!r}")
+    return int(value[0]), float(value[1]), int(value[2]), float(value[3])
+
+
+def _carry_record(where: str, text: str | None) -> dict[str, Carry]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise StateError(f"{where}: meta {_CARRY!r}: not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise StateError(f"{where}: meta {_CARRY!r}: not an object of symbol → sums")
+    return {symbol: _carry(where, symbol, sums) for symbol, sums in value.items()}
 
 
 def _fills_in_order(where: str, raw: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], int]:

@@ -30,13 +30,19 @@ def live(venue: Venue) -> Iterator[LiveService]:
     yield from live_service(service_settings(venue, decision_interval_s=5.0))
 
 
-def rlexec(live: LiveService, role: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+def rlexec(
+    live: LiveService, role: str | None, *args: str, api_last: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`api_last`: `--api` after everything else (after the action), as people type it."""
     env = {k: v for k, v in os.environ.items() if k not in ("RLEXEC_API_TOKEN", "RLEXEC_API")}
     env["PYTHONPATH"] = str(ROOT)
     if role is not None:
         env["RLEXEC_API_TOKEN"] = TOKENS[role]
-    cmd = [sys.executable, "-m", "rlexec.cli.main", *args[:1],
-           "--api", f"127.0.0.1:{live.service.api_port}", *args[1:]]  # fmt: skip
+    api = ["--api", f"127.0.0.1:{live.service.api_port}"]
+    if api_last:
+        cmd = [sys.executable, "-m", "rlexec.cli.main", *args, *api]
+    else:
+        cmd = [sys.executable, "-m", "rlexec.cli.main", *args[:1], *api, *args[1:]]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -50,6 +56,9 @@ def test_submit_list_show_follow_and_cancel(live: LiveService) -> None:
     header, *rows = listed.stdout.splitlines()
     assert header.split()[:3] == ["ID", "STATE", "SIDE"]
     assert [r.split()[0] for r in rows] == [pid]
+    after = rlexec(live, "viewer", "parents", "list", "--json", api_last=True)
+    assert after.returncode == 0, after.stderr
+    assert [p["id"] for p in json.loads(after.stdout)] == [pid]
     followed = rlexec(live, "viewer", "parents", "show", pid, "--follow", "--interval", "0.2")
     assert followed.returncode == 0, followed.stderr  # completed
     lines = followed.stdout.splitlines()

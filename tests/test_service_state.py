@@ -413,6 +413,35 @@ async def test_an_unreadable_carry_names_it(env: Env, text: str, message: str) -
 
 
 @pytest.mark.redis
+async def test_a_password_redis_does_not_check_is_warned_about(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis 6+ takes any password for a `nopass` user: a URL's password then protects
+    nothing. A user that has a password is not warned about."""
+    parts = urlsplit(redis_url)
+    where = f"{parts.hostname}:{parts.port or 6379}{parts.path}"
+    direct = redis.Redis.from_url(redis_url)
+    user = f"rlexec-test-{uuid.uuid4().hex[:8]}"
+    direct.acl_setuser(user, enabled=True, passwords=["+s3cret"], keys=["*"], commands=["+@all"])
+    warned: dict[str, bool] = {}
+    try:
+        for name, url in (("wrong password, nopass user", f"redis://:wrong@{where}"),
+                          ("no password", f"redis://{where}"),
+                          ("real password", f"redis://{user}:s3cret@{where}")):  # fmt: skip
+            caplog.clear()
+            store = RedisStateStore(url, f"t{uuid.uuid4().hex[:8]}")
+            await store.open()
+            await store.close()
+            warned[name] = any("state_store_password_unchecked" in r.getMessage()
+                               for r in caplog.records)  # fmt: skip
+    finally:
+        direct.acl_deluser(user)
+        direct.close()
+    assert warned == {"wrong password, nopass user": True, "no password": False,
+                      "real password": False}  # fmt: skip
+
+
+@pytest.mark.redis
 async def test_archived_days_expire_in_redis(redis_url: str) -> None:
     namespace = f"t{uuid.uuid4().hex[:8]}"
     store = RedisStateStore(redis_url, namespace, archive_ttl_s=3 * 86_400)

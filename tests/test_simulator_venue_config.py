@@ -119,3 +119,20 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     assert err.key == f"{path}:2" and "not valid JSON" in err.reason
     err = venue_error(write(tmp_path, "[1, 2]", "list.json"))
     assert "top level must be a table" in err.reason
+
+
+def test_a_start_after_the_data_ends_is_refused_naming_the_last_event(
+    aapl_message: Path,
+) -> None:
+    """A start past the file's last event used to serve a closed market for ever."""
+    from rlexec.simulator.data import ReplayData
+    from rlexec.simulator.venue import Venue
+
+    data = ReplayData.load(aapl_message)
+    config = load_venue_config(None, {"data": str(aapl_message), "start": "17:00"})
+    with pytest.raises(VenueConfigError) as info:
+        Venue(config, data)
+    assert info.value.key == "start"
+    assert "17:00 is after the last event of the data (15:59:59 New York time" in str(info.value)
+    late = load_venue_config(None, {"data": str(aapl_message), "start": "15:59"})
+    assert Venue(late, data).replay is not None, "inside the data: accepted"

@@ -86,15 +86,22 @@ class ApiClient:
         return f"HTTP {exc.code}: {text}{where}{hint}"
 
 
-def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+def add_api_arguments(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
+    """`again`: on an action's subparser, so `rlexec parents list --api H:P` works as well as
+    `rlexec parents --api H:P list`; absent there, the value given before the action stands."""
     parser.add_argument(
         "--api",
-        default=os.environ.get(API_ENV, DEFAULT_API),
+        default=argparse.SUPPRESS if again else os.environ.get(API_ENV, DEFAULT_API),
         metavar="HOST:PORT",
         help=f"the service's HTTP API (default ${API_ENV} or {DEFAULT_API}); "
         f"token from ${TOKEN_ENV}",
     )
-    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if again else False,
+        help="print the answer as JSON",
+    )
 
 
 def client_from_args(args: argparse.Namespace) -> ApiClient:

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
     cancel = sub.add_parser("cancel", help="cancel a parent and its working child orders")
     cancel.add_argument("id")
+    for action in sub.choices.values():
+        add_api_arguments(action, again=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ acknowledged write survives a Redis restart up to its fsync policy.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import redis
@@ -47,6 +48,8 @@ from rlexec.service.state_writer import (
 )
 
 __all__ = ["RedisBackend", "RedisStateStore"]
+
+log = logging.getLogger("rlexec.service")
 
 _RESERVE: Final = """
 local size = tonumber(ARGV[2])
@@ -111,6 +114,22 @@ class RedisBackend:
             await self._client.ping()
         except RedisError as exc:
             raise self._error("connect", exc) from None
+        if self._client.connection_pool.connection_kwargs.get("password"):
+            await self._warn_if_password_unchecked()
+
+    async def _warn_if_password_unchecked(self) -> None:
+        """Redis 6+ accepts any password for a user with `nopass`: the URL's password then
+        protects nothing, which whoever set it should hear (the connection still works)."""
+        try:
+            user = _text(await self._client.acl_whoami())
+            info: Any = await self._client.acl_getuser(user)
+        except RedisError:  # ACL not permitted to this user: nothing to learn, nothing wrong
+            return
+        flags = (info.get(b"flags") or info.get("flags") or []) if isinstance(info, dict) else []
+        if any(_text(flag) == "nopass" for flag in flags):
+            log.warning("event=state_store_password_unchecked store=%r user=%s detail=%r",
+                        self.name, user, "the URL gives a password, but this Redis user has "
+                        "none (nopass): any password is accepted; set one (requirepass / ACL)")  # fmt: skip
 
     async def read(self) -> RawState:
         pipe = self._client.pipeline(transaction=True)

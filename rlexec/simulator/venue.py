@@ -71,7 +71,7 @@ from rlexec.simulator.orders import (
 )
 from rlexec.simulator.replay import MarketReplay
 from rlexec.simulator.throttle import Throttle, Verdict
-from rlexec.simulator.venue_config import ClientConfig, VenueConfig
+from rlexec.simulator.venue_config import ClientConfig, VenueConfig, VenueConfigError
 from rlexec.simulator.venue_metrics import VenueMetrics
 
 log = logging.getLogger("rlexec.simulator")
@@ -100,6 +100,7 @@ class Venue:
     ) -> None:
         self.config = config
         self.data = data if data is not None else ReplayData.load(config.data)
+        _check_start(config, self.data)
         replay_config = config.replay.model_copy(
             update={"market_data": True, "view_levels": config.market_data_depth}
         )
@@ -766,3 +767,17 @@ class ClientHandler(Application):
         if kind == 1:
             self.subscriptions[md_req_id] = sub
             venue.update_subscription_gauge()
+
+
+def _check_start(config: VenueConfig, data: ReplayData) -> None:
+    """A start after the day's last event would serve a closed market for ever: refused."""
+    start = config.start_ns
+    if start is None or not data.ts_ns or start <= data.ts_ns[-1]:
+        return
+    seconds = data.ts_ns[-1] // 1_000_000_000
+    last = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    raise VenueConfigError(
+        "start",
+        f"{config.start} is after the last event of the data ({last} New York time in "
+        f"{data.source or config.data}): the replay would have nothing to play",
+    )

@@ -893,3 +893,48 @@ def test_bad_config_names_the_key(overrides: dict[str, object], key: str) -> Non
     settings.update(overrides)
     with pytest.raises(ConfigError, match=f"FIX session config {key}: "):
         SessionConfig(**settings)  # type: ignore[arg-type]
+
+
+async def test_a_repeating_group_rlexec_does_not_read_is_delivered_not_rejected(
+    venue: Venue, peer: FixPeer
+) -> None:
+    """MiscFees (136) in an ExecutionReport: a counterparty may always send it, and without a
+    data dictionary its repeated 137/138/139 look like repeated tags. Rejecting it (373=13)
+    consumed the report's sequence number, so the fill it carried was lost for good."""
+    await logged_on(venue, peer)
+    fees: list[tuple[int, str | int]] = [
+        (136, 2), (137, "1.5"), (138, "USD"), (139, 4), (137, "0.2"), (138, "USD"), (139, 7),
+    ]  # fmt: skip
+    await peer.send("8", [(37, "O1"), (11, "C1"), (17, "E1"), (150, "F"), (39, "2"), (55, "AAPL"),
+                          (54, "1"), (38, 100), (32, 100), (31, "10"), (14, 100), (151, 0),
+                          (6, "10"), *fees])  # fmt: skip
+    delivered = await venue.app.next()
+    assert (delivered.msg_type, delivered.get_str(17), delivered.get_int(34)) == (b"8", "E1", 2)
+    assert venue.session.next_target_seq == 3
+    await peer.send("8", [(11, "C1"), (11, "C2"), (17, "E2")])  # a read tag repeats: ambiguous
+    reject = await peer.expect("3")
+    assert (reject.get_int(373), reject.get_int(371)) == (13, 11)
+
+
+async def test_a_resend_keeps_the_originals_poss_resend(venue: Venue, peer: FixPeer) -> None:
+    """PossResend (97) tells the peer a message may duplicate one sent under another number;
+    resent by the session it must still say so (the peer may not have seen the original)."""
+    await logged_on(venue, peer)
+    venue.session.send(b"8", b"97=Y\x0111=x1\x01150=0\x01")  # 2
+    assert (await peer.expect("8")).get(97) == b"Y"
+    venue.session.send(b"8", b"11=x2\x01150=0\x01")  # 3
+    await peer.expect("8")
+    await peer.send("2", [(7, 2), (16, 0)])
+    got = [await peer.receive() for _ in range(2)]
+    assert [(m.get(11), m.get(43), m.get(97)) for m in got] == [
+        (b"x1", b"Y", b"Y"), (b"x2", b"Y", None),
+    ]  # fmt: skip
+
+
+async def test_a_malformed_sending_time_is_rejected_as_such(venue: Venue, peer: FixPeer) -> None:
+    """It used to pass unchecked (and skip the accuracy check); QuickFIX rejects 373=6."""
+    await logged_on(venue, peer)
+    await peer.send("D", ORDER, sending_time=b"not-a-time")
+    reject = await peer.expect("3")
+    assert (reject.get_int(373), reject.get_int(371)) == (6, 52)
+    assert venue.session.is_logged_on and venue.app.received == []

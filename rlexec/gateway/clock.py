@@ -99,13 +99,26 @@ def within_latency(value: bytes, now: float, max_latency: float) -> bool:
 
     The session's SendingTime accuracy check, on every inbound message: when the second
     is already parsed and every instant of it is close enough, the fraction is not read.
-    A value that is not a UTCTimestamp passes here (validation is not this check's job).
+    A value that is not a UTCTimestamp is not within anything (`is_utc_timestamp` tells the
+    two failures apart, for the Reject's reason).
     """
     epoch = _parsed.get(value[:17])
-    if epoch is not None and 1.0 - max_latency <= now - epoch <= max_latency:
+    if (
+        epoch is not None
+        and 1.0 - max_latency <= now - epoch <= max_latency
+        and (len(value) == 17 or (value[17] == 46 and len(value) <= 27 and value[18:].isdigit()))
+    ):  # 46: "."
         return True
     try:
         sent_at = parse_utc_timestamp(value)
     except ValueError:
-        return True
+        return False
     return abs(now - sent_at) <= max_latency
+
+
+def is_utc_timestamp(value: bytes) -> bool:
+    try:
+        parse_utc_timestamp(value)
+    except ValueError:
+        return False
+    return True

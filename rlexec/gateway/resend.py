@@ -23,14 +23,16 @@ def possdup_copy(
     begin: bytes, header_mid: bytes, original: FixMessage, seq: int, now: bytes
 ) -> bytes:
     """A stored message sent again: same MsgSeqNum and body, PossDupFlag=Y, a new SendingTime
-    and the original one as OrigSendingTime."""
+    and the original one as OrigSendingTime; a PossResend=Y the original carried stays (the
+    peer may never have seen the original, and must still be told it may be a duplicate)."""
     orig_time = original.fields.get(fix.SENDING_TIME) or now
     rest = [(t, v) for t, v in original.pairs if t not in HEADER_TAGS]
+    poss_resend = b"97=Y\x01" if original.fields.get(fix.POSS_RESEND) == b"Y" else b""
     return frame(
         begin,
         b"35="
         + original.msg_type
         + header_mid
-        + b"%d\x0143=Y\x0152=%s\x01122=%s\x01" % (seq, now, orig_time)
+        + b"%d\x0143=Y\x01%s52=%s\x01122=%s\x01" % (seq, poss_resend, now, orig_time)
         + encode_fields(rest),
     )

@@ -28,7 +28,12 @@ from typing import Final
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
-from rlexec.gateway.clock import parse_utc_timestamp, utc_timestamp, within_latency
+from rlexec.gateway.clock import (
+    is_utc_timestamp,
+    parse_utc_timestamp,
+    utc_timestamp,
+    within_latency,
+)
 from rlexec.gateway.codec import (
     MAX_INT_DIGITS,
     SOH,
@@ -610,8 +615,10 @@ class FixSession:
         max_latency = self.config.max_latency
         if max_latency is not None:
             sending_time = fields.get(fix.SENDING_TIME)
-            if sending_time is not None and not within_latency(
-                sending_time, time.time(), max_latency
+            if (
+                sending_time is not None
+                and not within_latency(sending_time, time.time(), max_latency)
+                and is_utc_timestamp(sending_time)  # a malformed one is a Reject of its own
             ):
                 self._reject(
                     seq,

@@ -268,37 +268,3 @@ RAW_DATA_PAIRS: Final = (
 """FIX 4.4 data fields: the length tag announces how many bytes the next field's value has,
 and that value may contain SOH, so they cannot be split on the delimiter."""
 RAW_LENGTH_TAGS: Final = frozenset(length for length, _ in RAW_DATA_PAIRS)
-
-GROUP_TAGS: Final = frozenset(
-    {
-        # MDReqGrp / MDFullGrp / MDIncGrp
-        MD_ENTRY_TYPE,
-        MD_ENTRY_PX,
-        MD_ENTRY_SIZE,
-        MD_ENTRY_TIME,
-        MD_UPDATE_ACTION,
-        272,  # MDEntryDate
-        275,  # MDMkt
-        276,  # QuoteCondition
-        277,  # TradeCondition
-        278,  # MDEntryID
-        280,  # MDEntryRefID
-        290,  # MDEntryPositionNo
-        346,  # NumberOfOrders
-        RPT_SEQ,
-        SIDE,  # the aggressor of a trade entry (as FIX 5.0's MDIncGrp carries it)
-        # Instrument inside NoRelatedSym and MDIncGrp
-        SYMBOL,
-        48,  # SecurityID
-        22,  # SecurityIDSource
-        207,  # SecurityExchange
-        # Parties
-        448,
-        447,
-        452,
-        # misc
-        58,
-    }
-)
-"""Tags that may legitimately repeat because they live inside repeating groups rlexec reads;
-any other repeated tag is rejected (SessionRejectReason 13)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from rlexec.gateway import tags as fix
+from rlexec.gateway.clock import is_utc_timestamp
 from rlexec.gateway.codec import parse_uint
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.tags import MsgType
@@ -30,6 +31,21 @@ HEADER_TAGS: Final = frozenset(
     }
 )
 """Standard-header (and trailer) tags the session writes itself and never lets repeat."""
+
+READ_ONCE_TAGS: Final = HEADER_TAGS | frozenset(
+    {
+        # what the order entry reads of an ExecutionReport or OrderCancelReject
+        fix.CL_ORD_ID, fix.ORIG_CL_ORD_ID, fix.ORDER_ID, fix.EXEC_ID, fix.EXEC_TYPE,
+        fix.ORD_STATUS, fix.CUM_QTY, fix.LEAVES_QTY, fix.LAST_PX, fix.LAST_QTY, fix.AVG_PX,
+        fix.PRICE, fix.ORDER_QTY, fix.ORD_REJ_REASON, fix.CXL_REJ_REASON, fix.CXL_REJ_RESPONSE_TO,
+        # what the session reads of its own messages
+        fix.TEST_REQ_ID, fix.BEGIN_SEQ_NO, fix.END_SEQ_NO, fix.NEW_SEQ_NO, fix.GAP_FILL_FLAG,
+        fix.REF_SEQ_NUM, fix.HEART_BT_INT, fix.RESET_SEQ_NUM_FLAG, fix.ENCRYPT_METHOD,
+    }
+)  # fmt: skip
+"""Tags read as one value, so a repeat makes the message ambiguous (Reject 373=13). Any other
+tag may repeat: without a data dictionary a repeat is taken as a repeating group rlexec does
+not read (MiscFees, ContraBrokers, Parties…), which a counterparty may always send."""
 
 REQUIRED_ADMIN_FIELDS: Final[dict[bytes, tuple[int, ...]]] = {
     MsgType.LOGON: (fix.HEART_BT_INT,),
@@ -62,12 +78,15 @@ def session_problem(msg: FixMessage, msg_type: bytes, check_msg_type: bool) -> P
                 return Problem(R.TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
     if len(fields) != msg.field_count:  # a tag repeats
         for tag in msg.repeated_tags():
-            if tag in HEADER_TAGS or tag not in fix.GROUP_TAGS:
+            if tag in READ_ONCE_TAGS:
                 return Problem(R.TAG_APPEARS_MORE_THAN_ONCE, tag, "Tag appears more than once")
     if check_msg_type and msg_type not in fix.FIX44_MSG_TYPES:
         return Problem(R.INVALID_MSG_TYPE, fix.MSG_TYPE, "Invalid MsgType")
-    if fix.SENDING_TIME not in fields:
+    sending_time = fields.get(fix.SENDING_TIME)
+    if sending_time is None:
         return Problem(R.REQUIRED_TAG_MISSING, fix.SENDING_TIME, "Required tag missing")
+    if not is_utc_timestamp(sending_time):
+        return Problem(R.INCORRECT_DATA_FORMAT, fix.SENDING_TIME, "Incorrect data format for value")
     for tag in REQUIRED_ADMIN_FIELDS.get(msg_type, ()):
         required = fields.get(tag)
         if required is None:

@@ -59,14 +59,18 @@ class Venue:
         return self.metrics().get(f"{name}{{{inner}}}", 0.0)
 
 
-def start_venue(data: Path, speed: float = SPEED, port: int = 0) -> Generator[Venue, None, None]:
-    """`port` 0: any free one (a restarted venue takes the port its predecessor had)."""
+def start_venue(
+    data: Path, speed: float = SPEED, port: int = 0, config: Path | None = None
+) -> Generator[Venue, None, None]:
+    """`port` 0: any free one (a restarted venue takes the port its predecessor had);
+    `config`: a venue config file (`--config`) for what the flags do not set."""
     metrics_port = free_port()
     cmd = [
         sys.executable, "-m", "rlexec.cli.main", "venue", "--data", str(data),
         "--port", str(port),
         "--speed", str(speed), "--start", "10:00", "--clients", "CLIENT,CLIENT-MD",
         "--metrics-port", str(metrics_port), "--log-level", "INFO",
+        *(["--config", str(config)] if config is not None else []),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None

@@ -189,6 +189,30 @@ def test_fills_with_the_old_clordid_while_a_replace_is_pending_then_the_replace(
     assert [h.oms.get(k) for k in ("C1", "R1")] == [child, child]
 
 
+@pytest.mark.parametrize("first", ["fill", "status", "canceled"])
+def test_a_report_under_the_replace_id_applies_a_lost_replaced_report_first(
+    h: Harness, first: str
+) -> None:
+    """The Replaced report went missing (a crash, a session reset with nothing resent): the
+    venue's next report names the replace's ClOrdID, so the replace took effect."""
+    child = h.acked()
+    h.oms.record_replace("C1", "R1", 150, PX - TICK, h.now[0])
+    event = {
+        "fill": report(ExecKind.PARTIAL_FILL, "R1", order_qty=150, last_qty=50, last_px=PX - TICK,
+                       cum_qty=50, avg_px=PX - TICK, price=PX - TICK),
+        "status": report(ExecKind.ORDER_STATUS, "R1", ord_status="0", order_qty=150, price=None),
+        "canceled": report(ExecKind.CANCELED, "R1", ord_status="4", order_qty=150,
+                           price=None, leaves_qty=0),
+    }[first]  # fmt: skip
+    h.send(event)
+    assert (child.current_cl_ord_id, child.pending_cl_ord_id, child.quantity, child.price) == (
+        "R1", None, 150, PX - TICK,
+    )  # fmt: skip
+    state = {"fill": S.PARTIALLY_FILLED, "status": S.NEW, "canceled": S.CANCELED}[first]
+    assert child.state is state and h.rec.alerts() == []
+    assert ("replaced", "C1", 150, PX - TICK) in h.rec.calls
+
+
 def test_a_rejected_replace_keeps_the_old_terms(h: Harness) -> None:
     child = h.acked()
     h.oms.record_replace("C1", "R1", 300, None, h.now[0])
@@ -607,6 +631,21 @@ def test_discard_drops_terminal_children_and_every_id_they_used(h: Harness) -> N
         h.oms.discard([done])
 
 
+def test_reports_on_an_archived_child_are_duplicates_or_an_overfill(h: Harness) -> None:
+    child = h.acked()
+    h.send(fill("C1", 100, 100, exec_id="F1"))
+    assert child.state is S.FILLED
+    h.oms.discard([child])
+    before = h.oms.counters.duplicates
+    h.send(fill("C1", 100, 100, exec_id="F1", poss_dup=True))  # a resend after a reconnect
+    assert h.oms.counters.duplicates == before + 1 and h.rec.alerts() == []
+    h.send(report(ExecKind.CANCELED, "C1", exec_id="X9", leaves_qty=0))  # late, changes nothing
+    assert [a[2] for a in h.rec.alerts()] == ["UNKNOWN_ORDER"]
+    h.send(fill("C1", 40, 140, order_qty=140, exec_id="F2"))  # a new fill: cannot be booked
+    assert [a[2] for a in h.rec.alerts()] == ["UNKNOWN_ORDER", "OVERFILL"], "OVERFILL halts"
+    assert "archived as finished; not booked" in str(h.rec.alerts()[-1][3])
+
+
 def test_forget_request_rolls_back_a_cancel_or_replace_whose_send_failed(h: Harness) -> None:
     child = h.acked()
     h.send(fill("C1", 10, 10))
@@ -819,3 +858,21 @@ def test_the_benchmark_prints_one_json_object(capsys: pytest.CaptureFixture[str]
     result = json.loads(line)
     assert result["reports_per_run"] == 1200 and result["reports_per_s"] > 0
     assert 0 < result["p50_us"] <= result["p99_us"]
+
+
+@pytest.mark.parametrize(("cum", "state"), [(60, S.CANCELED), (100, S.FILLED)])
+def test_a_cancel_reporting_fills_we_never_heard_of_books_them(
+    h: Harness, cum: int, state: ChildState
+) -> None:
+    """After a crash the venue's cancel (on disconnect, or ours) may carry a CumQty beyond
+    ours: those shares traded. They used to be left out (position wrong) under a halting
+    REPORT_MISMATCH; now they are booked as a missed fill at the price AvgPx implies."""
+    child = h.acked()
+    h.send(fill("C1", 20, 20, px=PX))
+    avg = round((20 * PX + (cum - 20) * (PX - TICK)) / cum)  # the missed traded a tick better
+    h.send(report(ExecKind.CANCELED, "C1", ord_status="4", cum_qty=cum, leaves_qty=0,
+                  avg_px=avg))  # fmt: skip
+    assert (child.state, child.cum_qty) == (state, cum)
+    assert [a[2] for a in h.rec.alerts()] == ["MISSED_FILL"]
+    missed = h.rec.fills()[-1]
+    assert missed[2] == cum - 20 and abs(int(missed[3]) - (PX - TICK)) <= 2  # AvgPx rounding

@@ -328,17 +328,31 @@ async def test_archiving_moves_records_out_of_what_a_restart_loads(env: Env) -> 
     mirror = store.snapshot()
     assert set(mirror.parents) == {"P2"} and set(mirror.children) == {"P2.1"}
     assert set(mirror.fills) == {"E3"} and dict(mirror.carry) == carry
-    assert "clordid.P1" not in mirror.sequences and mirror.id_blocks == ()
+    assert mirror.sequences["clordid.P1"] == 5 and mirror.id_blocks == (), "counters only grow"
     store2, state = await reopened(env, store)
     assert set(state.parents) == {"P2"} and set(state.children) == {"P2.1"}
     assert set(state.fills) == {"E3"} and dict(state.carry) == carry
-    assert state.id_blocks == () and "clordid.P1" not in state.sequences
+    assert state.id_blocks == () and state.sequences["clordid.P1"] == 5
     kept = archived(env, "2012-06-22")
     assert set(kept["parents"]) == {"P1"} and set(kept["children"]) == {"P1.1", "P1.2"}
     assert set(kept["fills"]) == {"E1", "E2"} and set(kept["sequences"]) == {"clordid.P1"}
     assert '"qty":100' in kept["fills"]["E1"]
     assert store2.archived == 0, "counts what this store moved"
+    assert await store2.reserve_block(5, "clordid.P1") == (6, 10), "no ClOrdID is reused"
     await store2.close()
+
+
+async def test_a_record_that_cannot_be_written_refuses_the_whole_archive(
+    store: WriteBehindStore,
+) -> None:
+    store.put_child("C1", {"cl_ord_id": "C1"})
+    store.put_child("C2", {"cl_ord_id": "C2", "bad": float("nan")})  # a bug of ours
+    store.add_fill("E1", {"cl_ord_id": "C1", "qty": 1})
+    with pytest.raises(StateError, match="cannot archive child C2: not JSON"):
+        store.archive("2012-06-22", [], ["C1", "C2"], [], {"AAPL": (1, 1.0, 0, 0.0)})
+    mirror = store.snapshot()
+    assert set(mirror.children) == {"C1", "C2"} and set(mirror.fills) == {"E1"}
+    assert dict(mirror.carry) == {}, "nothing moved, the carry unchanged"
 
 
 async def test_an_archive_is_written_after_every_record_queued_before_it(env: Env) -> None:

@@ -211,8 +211,8 @@ class _Handlers:
         o = Operation
         return [
             (o("POST", "/v1/parents", "Submit a parent order (201; 200 with the first parent "
-               "when client_id repeats; 409 if it repeats with a different order, or when "
-               "halted)", TRADE, ParentSpec, ParentView, 201,
+               "when client_id repeats, until that parent is archived the day after it ended; "
+               "409 if it repeats with a different order, or when halted)", TRADE, ParentSpec, ParentView, 201,
                also={200: ("The parent first submitted with this client_id", ParentView)},
                errors=(409,)),
              self.submit),

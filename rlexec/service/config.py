@@ -127,7 +127,8 @@ class ParentSpec(BaseModel):
     ) = None
     """Largest fraction of market volume this parent may take; None = no cap."""
     client_id: Annotated[str, BeforeValidator(_client_id)] | None = None
-    """The caller's own id: a repeat with the same order returns the first parent."""
+    """The caller's own id: a repeat with the same order returns the first parent, for as long
+    as that parent is live (archived the trading day after it ended, its id is free again)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -230,8 +231,8 @@ class ServiceSettings(BaseModel):
     """`memory`, or a Redis URL (`redis://`, `rediss://`, `unix://`)."""
     state_archive_days: Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=3650)] = 30
     """Redis: days an archived trading day's parents, children and fills are kept under
-    `N:archive:DAY:*` before they expire (0 = until deleted). The live state never holds
-    what ended before today (`service.retention`)."""
+    `N:archive:DAY:*` before they expire (0 = until deleted). What is archived: parents over
+    before the trading day began, once all their children are done (`service.retention`)."""
     model: Path | None = None
     """The ONNX policy; None = the shipped model."""
     clock: Literal["wall", "venue"] = "wall"

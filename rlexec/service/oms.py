@@ -298,6 +298,12 @@ class OmsCounters:
     alerts_by_code: dict[str, int] = field(default_factory=dict)
 
 
+_UNDER_THE_NEW_ID: Final = frozenset({
+    ExecKind.NEW, ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.CANCELED, ExecKind.EXPIRED,
+    ExecKind.DONE_FOR_DAY, ExecKind.ORDER_STATUS,
+})  # fmt: skip
+"""Reports that, naming a replace's ClOrdID, say the replace was applied (PENDING_REPLACE,
+REPLACED and REJECTED are about the request itself)."""
 _WORKING_STATUS: Final = frozenset({"0", "1", "6", "A", "E"})
 """OrdStatus values of an order the venue is still working."""
 _STATUS_EXITS: Final = {"4": _E.CANCELED, "C": _E.EXPIRED, "3": _E.EXPIRED}
@@ -324,6 +330,10 @@ class Oms:
         """Non-terminal children by original ClOrdID, oldest first."""
         self._by_id: dict[str, ChildOrder] = {}
         """Every ClOrdID a child or one of its requests has used."""
+        self._archived_ids: set[str] = set()
+        self._archived_exec_ids: set[str] = set()
+        """The ClOrdIDs and ExecIDs of children archived by this process (`discard`): a late
+        fill on one is an overfill, a resent report of one a duplicate."""
         self._handlers: dict[ExecKind, Callable[[ChildOrder, ExecutionEvent, int], None]] = {
             ExecKind.PENDING_NEW: self._informational,
             ExecKind.NEW: self._ack,
@@ -441,7 +451,16 @@ class Oms:
         if not gone:
             return 0
         self._children = {k: c for k, c in self._children.items() if id(c) not in gone}
-        self._by_id = {k: c for k, c in self._by_id.items() if id(c) not in gone}
+        kept: dict[str, ChildOrder] = {}
+        for key, child in self._by_id.items():
+            if id(child) in gone:
+                self._archived_ids.add(key)
+                self._archived_exec_ids.update(child.exec_ids)
+                if not self._live_by_parent.get(child.parent_id, True):
+                    del self._live_by_parent[child.parent_id]
+            else:
+                kept[key] = child
+        self._by_id = kept
         return len(gone)
 
     def record_cancel(
@@ -527,6 +546,11 @@ class Oms:
         child = self._by_id.get(event.cl_ord_id)
         if child is None and event.orig_cl_ord_id:
             child = self._by_id.get(event.orig_cl_ord_id)
+        if child is None and (
+            event.cl_ord_id in self._archived_ids or event.orig_cl_ord_id in self._archived_ids
+        ):
+            self._archived_report(event)
+            return
         if child is None:
             self._alert(
                 None,
@@ -552,7 +576,39 @@ class Oms:
             child.venue_order_id = event.order_id
         now = self.clock()
         child.updated_ns = now
+        if (
+            child.state is ChildState.PENDING_REPLACE
+            and event.cl_ord_id == child.pending_cl_ord_id
+            and event.kind in _UNDER_THE_NEW_ID
+            and event.ord_status != "8"
+        ):
+            # The venue reports the order under the replace's ClOrdID: the replace took effect
+            # and its Replaced report never reached us (lost with a crash, or a session reset
+            # that resent nothing). Apply it, then the report.
+            self._apply_replace(child, event)
         self._handlers[event.kind](child, event, now)
+
+    def _archived_report(self, event: ExecutionEvent) -> None:
+        """A report on a child that was over before today and archived: a resend is a
+        duplicate; a new fill cannot be booked on it and is an overfill (the service halts)."""
+        if event.exec_id in self._archived_exec_ids:
+            self.counters.duplicates += 1
+            return
+        if event.last_qty > 0:
+            self._alert(
+                None,
+                AlertCode.OVERFILL,
+                f"fill of {event.last_qty} at {event.last_px} on cl_ord_id={event.cl_ord_id}, "
+                f"an order archived as finished; not booked (exec_id={event.exec_id})",
+            )
+            return
+        self._archived_exec_ids.add(event.exec_id)
+        self._alert(
+            None,
+            AlertCode.UNKNOWN_ORDER,
+            f"execution report {event.kind.value} on cl_ord_id={event.cl_ord_id}, an order "
+            f"archived as finished: nothing to apply (exec_id={event.exec_id})",
+        )
 
     def on_cancel_reject(self, event: CancelRejectEvent) -> None:
         """Apply one OrderCancelReject: the request ends, the order works on as before."""
@@ -663,16 +719,17 @@ class Oms:
         self._exit(child, event, _E.EXPIRED)
 
     def _exit(self, child: ChildOrder, event: ExecutionEvent, how: ChildEvent) -> None:
-        """The venue finished the order (cancelled, expired): whatever was in flight is moot."""
+        """The venue finished the order (cancelled, expired): whatever was in flight is moot.
+        Shares its CumQty has and we never heard of (their reports went with a crash) are
+        booked first, as a missed fill: MISSED_FILL halts, except in a restart's recovery,
+        where such reports are how lost fills come back."""
         self._end_request(child)
+        missing = event.cum_qty - child.cum_qty
+        if missing > 0:
+            self._missed_fill(child, event, missing, self.clock())
+            if child.is_terminal:  # those shares filled it
+                return
         self._move(child, how)
-        if event.cum_qty > child.cum_qty:
-            self._alert(
-                child,
-                AlertCode.REPORT_MISMATCH,
-                f"{_ids(child)}: {how.value} with venue cum_qty={event.cum_qty} > ours "
-                f"{child.cum_qty} (exec_id={event.exec_id})",
-            )
         self._finish(child)
 
     def _finished_already(self, child: ChildOrder, event: ExecutionEvent, as_: ChildState) -> bool:
@@ -730,6 +787,10 @@ class Oms:
                 f"not in flight (state={child.state.value}, pending={child.pending_cl_ord_id})",
             )
             return
+        self._apply_replace(child, event)
+
+    def _apply_replace(self, child: ChildOrder, event: ExecutionEvent) -> None:
+        """The venue has `child` under the replace's ClOrdID: its terms are the replace's."""
         asked_qty, asked_px = child.pending_quantity, child.pending_price
         child.quantity = event.order_qty if event.order_qty > 0 else (asked_qty or child.quantity)
         if event.price is not None:

@@ -98,6 +98,9 @@ class Recovery:
         self.asked: dict[str, tuple[str | None, str, Side]] = {}
         """ClOrdID asked about → (parent id, symbol, side)."""
         self.answered: set[str] = set()
+        self.aliases: dict[str, str] = {}
+        """A replace in flight's ClOrdID → the child's current one (the question asked): the
+        venue answers with the former if it applied the replace."""
         self.adopted = 0
         self._done = asyncio.Event()
 
@@ -120,6 +123,8 @@ class Recovery:
                                  child.quantity, child.order_type, child.price,
                                  child.time_in_force, child.venue_order_id, child.cum_qty)  # fmt: skip
             self.asked[child.current_cl_ord_id] = (child.parent_id, child.symbol, child.side)
+            if child.pending_cl_ord_id is not None:
+                self.aliases[child.pending_cl_ord_id] = child.current_cl_ord_id
         for pid, parent in service.parents.parents.items():
             for cl in ids_to_ask(self.state, id_prefix(pid), id_sequence(pid)):
                 self.asked[cl] = (pid, parent.spec.symbol, parent.side)
@@ -148,7 +153,7 @@ class Recovery:
 
     def on_status(self, event: ExecutionEvent) -> bool:
         """An answer to one of our questions (True), handled here; anything else is the OMS's."""
-        cl = event.cl_ord_id
+        cl = self.aliases.get(event.cl_ord_id, event.cl_ord_id)
         asked = self.asked.get(cl)
         if asked is None or cl in self.answered:
             return False

@@ -733,11 +733,25 @@ class Service(MarketDataListener, OrderEvents):
             self.metrics.is_bps.labels(symbol=child.symbol, algo=algo).set(parent.is_bps)
 
     def on_replaced(self, child: ChildOrder) -> None:
+        if child.current_cl_ord_id not in self.client.working and not child.is_terminal:
+            self._track_replaced(child)
         request = self.gate.replaced(child)
         self.persist_child(child)
         if request is not None:
             self.overlay.on_replaced(request, self.clock.now_ns())
         self._cancel_if_unwanted(child)
+
+    def _track_replaced(self, child: ChildOrder) -> None:
+        """A replace learnt from an order-status answer (its Replaced report was lost with a
+        crash): the order client still holds the order under its old ClOrdID, and could not
+        cancel it under the new one."""
+        client = self.client
+        for key in [k for k, o in client.working.items()
+                    if child.venue_order_id and o.order_id == child.venue_order_id]:  # fmt: skip
+            del client.working[key]
+        client.adopt(child.current_cl_ord_id, child.symbol, child.side, child.quantity,
+                     child.order_type, child.price, child.time_in_force, child.venue_order_id,
+                     child.cum_qty)  # fmt: skip
 
     def on_replace_rejected(self, child: ChildOrder, reason: str) -> None:
         request = self.gate.pending_replaces.pop(child.cl_ord_id, None)

@@ -174,11 +174,13 @@ class StateStore(Protocol):
         sequences: Collection[str],
         carry: Mapping[str, Carry],
     ) -> Archived:
-        """Move finished parents, their children (original ClOrdIDs), those children's fills
-        and the parents' id counters (closing their open blocks) out of the live state, into
-        the archive of `day` (YYYY-MM-DD), and make `carry` the stored sums of every archived
-        fill: one transaction, written after every record enqueued before it. `load()` never
-        reads the archive, so a restart reads only what is still live."""
+        """Move finished parents, their children (original ClOrdIDs) and those children's
+        fills out of the live state into the archive of `day` (YYYY-MM-DD), with a copy of
+        the parents' id counters (`sequences`; the live counters stay, since a counter only
+        ever grows) whose open blocks are closed, and make `carry` the stored sums of every
+        archived fill: one transaction, written after every record enqueued before it. A
+        record that is not JSON refuses the whole call, changing nothing. `load()` never reads
+        the archive, so a restart reads only what is still live."""
         ...
 
     async def reserve_block(self, size: int, sequence: str = DEFAULT_SEQUENCE) -> tuple[int, int]:

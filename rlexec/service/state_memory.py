@@ -79,9 +79,8 @@ class MemoryBackend:
                 for key in moved:
                     live.pop(key, None)
             counters = kept.setdefault("sequences", {})
-            for name, end in archive.sequences.items():
+            for name, end in archive.sequences.items():  # copied: a live counter only grows
                 counters[name] = str(end)
-                d.sequences.pop(name, None)
             for key in archive.blocks:
                 d.blocks.pop(key, None)
             d.meta["carry"] = archive.carry

@@ -195,11 +195,12 @@ class RedisBackend:
             ("parents", self._parents, archive.parents),
             ("children", self._children, archive.children),
             ("fills", self._fills, archive.fills),
-            ("seq", self._seq, archive.sequences),
+            ("seq", None, archive.sequences),  # copied: a live counter only ever grows
         ):
             if moved:
                 pipe.hset(f"{base}:{suffix}", mapping=moved)
-                pipe.hdel(live, *moved)
+                if live is not None:
+                    pipe.hdel(live, *moved)
                 if self.archive_ttl_s is not None:
                     pipe.expire(f"{base}:{suffix}", self.archive_ttl_s)
         if archive.blocks:

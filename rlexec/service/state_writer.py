@@ -72,21 +72,11 @@ class ArchiveBatch:
     fills: dict[str, str] = field(default_factory=dict)
     """ExecID → JSON record (the live hash's `[n, record]` without n)."""
     sequences: dict[str, int] = field(default_factory=dict)
+    """The parents' id counters, copied (the live counters stay: they only ever grow)."""
     blocks: list[str] = field(default_factory=list)
-    """Open blocks of those sequences, closed with them."""
+    """Open blocks of those counters, closed."""
     carry: str = "{}"
     """The new `carry` meta record: the sums of every fill ever archived."""
-
-
-@dataclass(slots=True)
-class _ArchiveOp:
-    day: str
-    parents: dict[str, dict[str, Any]]
-    children: dict[str, dict[str, Any]]
-    fills: dict[str, dict[str, Any]]
-    sequences: dict[str, int]
-    blocks: list[str]
-    carry: dict[str, list[float]]
 
 
 @dataclass(slots=True)
@@ -363,26 +353,37 @@ class WriteBehindStore:
         sequences: Collection[str],
         carry: Mapping[str, Carry],
     ) -> Archived:
+        name = self._backend.name
         if not self._loaded:
-            raise StateError(f"{self._backend.name}: load() before archiving")
+            raise StateError(f"{name}: load() before archiving")
         if not isinstance(day, str) or not _ARCHIVE_DAY.fullmatch(day):
             raise StateError(f"archive day must be YYYY-MM-DD, got {day!r}")
-        sums = {symbol: list(_carry(self._backend.name, symbol, v)) for symbol, v in carry.items()}
+        sums = {symbol: _carry(name, symbol, value) for symbol, value in carry.items()}
         wanted = set(child_ids)
-        parents = {k: self._parents.pop(k) for k in parent_ids if k in self._parents}
-        children = {k: self._children.pop(k) for k in child_ids if k in self._children}
-        fills = {
-            exec_id: self._fills.pop(exec_id)
-            for exec_id in [e for e, r in self._fills.items() if r.get("cl_ord_id") in wanted]
-        }
-        counters = {k: self._sequences.pop(k) for k in sequences if k in self._sequences}
-        retired = set(sequences)
-        blocks = [k for k, b in self._blocks.items() if b.sequence in retired]
-        for key in blocks:
+        parents = [k for k in parent_ids if k in self._parents]
+        children = [k for k in child_ids if k in self._children]
+        fills = [e for e, r in self._fills.items() if r.get("cl_ord_id") in wanted]
+        # Everything as text first: a record that cannot be written refuses the whole archive
+        # (nothing moved), never a half one whose fills are in the carry and still live.
+        batch = ArchiveBatch(
+            day,
+            _texts(name, "parent", {k: self._parents[k] for k in parents}),
+            _texts(name, "child", {k: self._children[k] for k in children}),
+            _texts(name, "fill", {e: self._fills[e] for e in fills}),
+            {k: self._sequences[k] for k in sequences if k in self._sequences},
+            [k for k, b in self._blocks.items() if b.sequence in set(sequences)],
+            json.dumps({s: list(v) for s, v in sums.items()}, separators=(",", ":")),
+        )
+        for key in parents:
+            del self._parents[key]
+        for key in children:
+            del self._children[key]
+        for exec_id in fills:
+            del self._fills[exec_id]
+        for key in batch.blocks:
             del self._blocks[key]
-        self._carry = {symbol: (int(v[0]), v[1], int(v[2]), v[3]) for symbol, v in sums.items()}
-        op = _ArchiveOp(day, parents, children, fills, counters, blocks, sums)
-        self._enqueue((_ARCHIVE, day, op))
+        self._carry = sums
+        self._enqueue((_ARCHIVE, day, batch))
         return Archived(day, len(parents), len(children), len(fills))
 
     def kill_switch_store(self) -> KillSwitchStore:
@@ -503,7 +504,7 @@ class WriteBehindStore:
                     queue.appendleft((kind, key, value))
                     break
                 batch.records += 1
-                batch.archive = self._archive_batch(value)
+                batch.archive = value
                 self.archived += len(value.parents) + len(value.children) + len(value.fills)
                 break
             batch.records += 1
@@ -515,25 +516,6 @@ class WriteBehindStore:
                 target = (batch.parents, batch.children, batch.fills, batch.meta)[kind]
                 target[key] = text
         return batch
-
-    def _archive_batch(self, op: _ArchiveOp) -> ArchiveBatch:
-        def texts(kind: int, records: Mapping[str, Any]) -> dict[str, str]:
-            out = {}
-            for key, value in records.items():
-                text = self._json(kind, key, value)
-                if text is not None:
-                    out[key] = text
-            return out
-
-        return ArchiveBatch(
-            op.day,
-            texts(_PARENT, op.parents),
-            texts(_CHILD, op.children),
-            texts(_FILL, op.fills),
-            dict(op.sequences),
-            list(op.blocks),
-            json.dumps(op.carry, separators=(",", ":"), allow_nan=False),
-        )
 
     def _json(self, kind: int, key: str, value: Any) -> str | None:
         try:
@@ -565,6 +547,16 @@ def _day_record(where: str, text: str | None) -> DayRecord | None:
         return DayRecord.from_dict(json.loads(text))
     except ValueError as exc:  # JSONDecodeError is one
         raise StateError(f"{where}: meta {_DAY!r}: {exc}") from None
+
+
+def _texts(where: str, what: str, records: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in records.items():
+        try:
+            out[key] = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise StateError(f"{where}: cannot archive {what} {key}: not JSON: {exc}") from None
+    return out
 
 
 def _carry(where: str, symbol: object, value: object) -> Carry:

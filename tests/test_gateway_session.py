@@ -938,3 +938,37 @@ async def test_a_malformed_sending_time_is_rejected_as_such(venue: Venue, peer: 
     reject = await peer.expect("3")
     assert (reject.get_int(373), reject.get_int(371)) == (6, 52)
     assert venue.session.is_logged_on and venue.app.received == []
+
+
+async def test_a_reset_logon_in_session_resets_both_sides(venue: Venue, peer: FixPeer) -> None:
+    """A 24-hour session resets in session: Logon 141=Y with MsgSeqNum 1 while logged on. It
+    used to fall to the too-low check and end the session with a Logout."""
+    await logged_on(venue, peer)
+    await peer.send("D", ORDER)  # 2
+    await venue.app.next()
+    venue.session.send(b"8", b"11=x\x01150=0\x01")  # our 2
+    await peer.expect("8")
+    await peer.send("A", [(98, 0), (108, 5), (141, "Y")], seq=1)
+    answer = await peer.expect("A")
+    assert (answer.get(141), answer.get_int(34)) == (b"Y", 1)
+    assert venue.session.is_logged_on
+    assert (venue.session.next_target_seq, venue.session.next_sender_seq) == (2, 2)
+    peer.seq = 2
+    await peer.send("D", ORDER)  # numbered afresh: in order
+    assert (await venue.app.next()).get_int(34) == 2
+    await peer.send("A", [(98, 0), (108, 5), (141, "Y")], seq=7)  # a reset must be 1
+    closing = await peer.expect_closed()
+    assert "must have MsgSeqNum 1" in (closing[0].get_str(58) or "")
+
+
+async def test_an_in_session_reset_is_refused_when_resets_are_not_accepted() -> None:
+    venue = await start_venue(accept_reset=False)
+    try:
+        peer = await venue.peer()
+        await logged_on(venue, peer)
+        await peer.send("A", [(98, 0), (108, 5), (141, "Y")], seq=1)
+        got = await peer.expect_closed()
+        assert got[0].get_str(58) == "ResetSeqNumFlag not accepted"
+        await peer.close()
+    finally:
+        await venue.acceptor.stop(grace=0.5)

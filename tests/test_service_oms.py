@@ -875,4 +875,4 @@ def test_a_cancel_reporting_fills_we_never_heard_of_books_them(
     assert (child.state, child.cum_qty) == (state, cum)
     assert [a[2] for a in h.rec.alerts()] == ["MISSED_FILL"]
     missed = h.rec.fills()[-1]
-    assert missed[2] == cum - 20 and abs(int(missed[3]) - (PX - TICK)) <= 2  # AvgPx rounding
+    assert missed[2] == cum - 20 and abs(missed[3] - (PX - TICK)) <= 2  # type: ignore[operator]

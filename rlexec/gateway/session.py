@@ -547,6 +547,9 @@ class FixSession:
                 )
                 self._disconnect("protocol_error", "first message was not a Logon")
             return
+        if msg_type == MsgType.LOGON and fields.get(fix.RESET_SEQ_NUM_FLAG) == b"Y":
+            self._on_reset_logon(msg)
+            return
         seq = self._check_header(msg, msg_type)
         if seq is None:
             return
@@ -991,6 +994,47 @@ class FixSession:
             self.application.on_logon(self)
         except Exception:
             log.exception("event=application_error session=%s callback=on_logon", self.name)
+
+    def _on_reset_logon(self, msg: FixMessage) -> None:
+        """A Logon with ResetSeqNumFlag=Y while logged on: the peer resets both sequence
+        numbers in session (24-hour and weekly sessions do). As FIX and QuickFIX do: both
+        sides start again at 1 and the answer is a Logon with 141=Y; anything queued for the
+        old numbering is dropped."""
+        fields = msg.fields
+        cfg = self.config
+        if (
+            fields.get(fix.BEGIN_STRING) != self._begin
+            or fields.get(fix.SENDER_COMP_ID) != self._target
+            or fields.get(fix.TARGET_COMP_ID) != self._sender
+        ):
+            self._logout_and_disconnect("CompID or BeginString problem in a reset Logon",
+                                        "protocol_error")  # fmt: skip
+            return
+        if not cfg.accept_reset:
+            self._logout_and_disconnect("ResetSeqNumFlag not accepted", "protocol_error")
+            return
+        seq = parse_uint(fields.get(fix.MSG_SEQ_NUM))
+        if seq != 1:
+            self._logout_and_disconnect(
+                f"a Logon with ResetSeqNumFlag=Y must have MsgSeqNum 1, got {seq}",
+                "protocol_error",
+            )
+            return
+        self.store.reset()
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._handled_early.clear()
+        self._resend_until = None
+        self._next_sender = 1
+        self._next_target = 1
+        self._advance(1)
+        self._send_logon_reply(True)
+        if not cfg.reset_logon_consumes_seq:
+            self._next_sender = self._next_target = 1
+            self.store.set_next_sender_seq(1)
+            self.store.set_next_target_seq(1)
+        log.warning("event=session_reset_by_peer session=%s next_sender_seq=%d "
+                    "next_target_seq=%d", self.name, self._next_sender, self._next_target)  # fmt: skip
 
     def _observe_logon(self, passed: bool) -> None:
         observer = self.logon_observer

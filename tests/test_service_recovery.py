@@ -34,9 +34,10 @@ def venue(aapl_message: Path) -> Iterator[Venue]:
 
 async def crash(service: Service) -> None:
     """What kill -9 leaves: sockets closed, no logout, no flush, no cancels."""
-    for task in service._tasks:
+    tasks = [*service._tasks, *([service._writer] if service._writer is not None else [])]
+    for task in tasks:
         task.cancel()
-    for task in service._tasks:
+    for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     for initiator in service._initiators:

@@ -763,3 +763,27 @@ def test_memory_store_matches_a_dict_model(ops: list[tuple[str, str, int]]) -> N
 @given(ops=_ops)
 def test_redis_store_matches_a_dict_model(redis_url: str, ops: list[tuple[str, str, int]]) -> None:
     _model_check(lambda: Env("redis", REDIS_URL), ops)
+
+
+class SwallowingBackend(MemoryBackend):
+    """A client library that turns a cancel during a write into an error of its own, as some
+    do: the writer must still stop when cancelled (a shutdown awaits it)."""
+
+    async def write(self, batch: Any) -> None:
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            raise StateError("memory: connection reset during a write") from None
+        await super().write(batch)
+
+
+async def test_a_cancel_swallowed_inside_a_write_still_stops_the_writer() -> None:
+    store = MemoryStateStore(SwallowingBackend(), retry_min_s=0.01, retry_max_s=0.02)
+    await store.open()
+    await store.load()
+    writer = asyncio.create_task(store.run())
+    store.put_child("C1", {"cl_ord_id": "C1"})
+    await asyncio.sleep(0.05)  # the writer is inside the backend's write
+    writer.cancel()
+    done, _ = await asyncio.wait({writer}, timeout=2.0)
+    assert done and writer.cancelled(), "the writer went on retrying after its cancel"

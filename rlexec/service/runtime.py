@@ -217,6 +217,8 @@ class Service(MarketDataListener, OrderEvents):
         self.control = Control(self)
         self._initiators: list[FixInitiator] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+        """The state store's write-behind task: ended after the store is closed, not before."""
         self._runner: web.AppRunner | None = None
         self.api_port: int | None = None
         self.stopped = asyncio.Event()
@@ -342,7 +344,7 @@ class Service(MarketDataListener, OrderEvents):
         tokens = self._api_preflight()  # a bad API address or token file: refused before logon
         await self.store.open()
         state = await self.store.load()
-        self._tasks.append(asyncio.create_task(self.store.run()))
+        self._writer = asyncio.create_task(self.store.run())
         self.recovery = Recovery(self, state)
         self.recovery.restore_records()
         for session in (self.order_session, self.md_session):
@@ -492,10 +494,11 @@ class Service(MarketDataListener, OrderEvents):
         self._initiators.clear()
         for allocator in self.allocators.values():
             allocator.retire()
-        try:
+        try:  # flushes; the writer then ends by itself (never cancelled mid-write)
             await self.store.close()
         except RlexecError as exc:
             log.error("event=state_store_close_failed error=%r", str(exc))
+        await self._end_writer()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -503,6 +506,24 @@ class Service(MarketDataListener, OrderEvents):
         log.info("event=service_stopped cancels_sent=%d left_working=%d", cancels, left)
         self.stopped.set()
         return {"cancels_sent": cancels, "left_working": left}
+
+    async def _end_writer(self, within_s: float = 2.0) -> None:
+        """The write-behind task, once the store is closed: it returns when its queue is empty;
+        one still retrying an unreachable backend is cancelled. Shutdown never waits on it
+        for longer than `within_s`."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if not writer.done():
+            done, _ = await asyncio.wait({writer}, timeout=0.2)
+            if not done:
+                writer.cancel()
+                done, _ = await asyncio.wait({writer}, timeout=within_s)
+                if not done:
+                    log.error("event=state_writer_not_stopped within_s=%.1f", within_s)
+                    return
+        if not writer.cancelled() and writer.exception() is not None:
+            log.error("event=state_writer_failed error=%r", str(writer.exception()))
 
     async def _housekeeping(self) -> None:
         """Every 100 ms: time-driven decisions (the wall clock moves without market data),

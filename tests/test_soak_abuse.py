@@ -149,9 +149,11 @@ async def test_a_normal_client_keeps_its_round_trip_under_abuse(aapl_message: Pa
         tracemalloc.stop()
     quiet_p99, attacked_p99 = p99(quiet), p99(attacked)
     # The machine is a noisy 2-core VM shared with other jobs: 2x the quiet p99 alone would
-    # flake on scheduler noise, so the bound is max(2x quiet, quiet + 5 ms). A quadratic
-    # framer or an unthrottled resend flood costs hundreds of ms and still fails it.
-    limit = max(2 * quiet_p99, quiet_p99 + 0.005)
+    # flake on scheduler noise, and so did quiet + 5 ms on a slow day (2026-11-30: attacked
+    # p99 2.5-8.1 ms over eight runs, the same before and after that day's changes, one in
+    # four over the bound), so the bound is max(2x quiet, quiet + 10 ms). A quadratic framer
+    # or an unthrottled resend flood costs hundreds of ms and still fails it.
+    limit = max(2 * quiet_p99, quiet_p99 + 0.010)
     summary = {
         "soak": "fix_abuse",
         "quiet_p99_ms": round(quiet_p99 * 1e3, 3),

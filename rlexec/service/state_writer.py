@@ -359,7 +359,7 @@ class WriteBehindStore:
         if not isinstance(day, str) or not _ARCHIVE_DAY.fullmatch(day):
             raise StateError(f"archive day must be YYYY-MM-DD, got {day!r}")
         sums = {symbol: _carry(name, symbol, value) for symbol, value in carry.items()}
-        wanted = set(child_ids)
+        wanted, retired = set(child_ids), set(sequences)
         parents = [k for k in parent_ids if k in self._parents]
         children = [k for k in child_ids if k in self._children]
         fills = [e for e, r in self._fills.items() if r.get("cl_ord_id") in wanted]
@@ -371,7 +371,7 @@ class WriteBehindStore:
             _texts(name, "child", {k: self._children[k] for k in children}),
             _texts(name, "fill", {e: self._fills[e] for e in fills}),
             {k: self._sequences[k] for k in sequences if k in self._sequences},
-            [k for k, b in self._blocks.items() if b.sequence in set(sequences)],
+            [k for k, b in self._blocks.items() if b.sequence in retired],
             json.dumps({s: list(v) for s, v in sums.items()}, separators=(",", ":")),
         )
         for key in parents:

@@ -392,11 +392,8 @@ class FixSession:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        self._queue.clear()
-        self._queued_bytes = 0
+        self._forget_inbound_gaps()
         self._resend_times.clear()
-        self._handled_early.clear()
-        self._resend_until = None
         self._test_request_id = None
         try:
             self.store.flush()
@@ -975,9 +972,7 @@ class FixSession:
             self._queued_bytes += len(msg.raw)
             self._request_resend(expected, seq)
         if reset and not cfg.reset_logon_consumes_seq:
-            self._next_sender = self._next_target = 1
-            self.store.set_next_sender_seq(1)
-            self.store.set_next_target_seq(1)
+            self._numbers_from_one()
         self._start_heartbeat_timers()
         self.metrics.logged_on.set(1)
         log.info(
@@ -1021,20 +1016,29 @@ class FixSession:
             )
             return
         self.store.reset()
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._handled_early.clear()
-        self._resend_until = None
+        self._forget_inbound_gaps()
         self._next_sender = 1
         self._next_target = 1
         self._advance(1)
         self._send_logon_reply(True)
         if not cfg.reset_logon_consumes_seq:
-            self._next_sender = self._next_target = 1
-            self.store.set_next_sender_seq(1)
-            self.store.set_next_target_seq(1)
+            self._numbers_from_one()
         log.warning("event=session_reset_by_peer session=%s next_sender_seq=%d "
                     "next_target_seq=%d", self.name, self._next_sender, self._next_target)  # fmt: skip
+
+    def _forget_inbound_gaps(self) -> None:
+        """Messages queued behind a gap, and what a resend was to fill: void once the
+        connection or the numbering they belong to is gone."""
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._handled_early.clear()
+        self._resend_until = None
+
+    def _numbers_from_one(self) -> None:
+        """After a reset Logon by a peer whose Logon does not consume a sequence number."""
+        self._next_sender = self._next_target = 1
+        self.store.set_next_sender_seq(1)
+        self.store.set_next_target_seq(1)
 
     def _observe_logon(self, passed: bool) -> None:
         observer = self.logon_observer

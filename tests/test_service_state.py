@@ -482,6 +482,28 @@ async def test_archived_days_expire_in_redis(redis_url: str) -> None:
         RedisStateStore(redis_url, namespace, archive_ttl_s=0)
 
 
+async def test_archived_days_expire_in_the_memory_store_as_in_redis() -> None:
+    now = [1_000.0]
+    backend = MemoryBackend(archive_ttl_s=3 * 86_400, clock=lambda: now[0])
+    store = MemoryStateStore(backend)
+    await store.open()
+    await store.load()
+    for n, day in enumerate(("2012-06-21", "2012-06-22", "2012-06-25")):
+        store.put_child(f"C{n}", {"cl_ord_id": f"C{n}"})
+        store.archive(day, [], [f"C{n}"], [], {})
+        await store.flush()
+        now[0] += 2 * 86_400
+    # Written at 1,000 s, 2 days and 4 days later: at the third, the first is 4 days old.
+    assert set(backend.archives) == {"2012-06-22", "2012-06-25"}
+    assert set(backend.archives["2012-06-25"]["children"]) == {"C2"}
+    assert not backend.data.children, "archived children left the live state"
+    await store.close()
+    with pytest.raises(StateError, match="archive TTL must be positive"):
+        MemoryBackend(archive_ttl_s=0)
+    with pytest.raises(StateError, match="set it on the MemoryBackend"):
+        MemoryStateStore(backend, archive_ttl_s=60)
+
+
 # -- the kill switch ----------------------------------------------------------------------------
 
 

@@ -230,8 +230,9 @@ class ServiceSettings(BaseModel):
     state: str = "memory"
     """`memory`, or a Redis URL (`redis://`, `rediss://`, `unix://`)."""
     state_archive_days: Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=3650)] = 30
-    """Redis: days an archived trading day's parents, children and fills are kept under
-    `N:archive:DAY:*` before they expire (0 = until deleted). What is archived: parents over
+    """Days an archived trading day's parents, children and fills are kept (Redis:
+    `N:archive:DAY:*`; the memory store: as long as the process lives, at most this) before
+    they expire (0 = until deleted). What is archived: parents over
     before the trading day began, once all their children are done (`service.retention`)."""
     model: Path | None = None
     """The ONNX policy; None = the shipped model."""

@@ -848,7 +848,7 @@ def make_state_store(
     state: str, on_overflow: Callable[[str], None], archive_ttl_s: int | None = None
 ) -> StateStore:
     if state == "memory":
-        return MemoryStateStore(on_overflow=on_overflow)
+        return MemoryStateStore(on_overflow=on_overflow, archive_ttl_s=archive_ttl_s)
     return RedisStateStore(state, on_overflow=on_overflow, archive_ttl_s=archive_ttl_s)
 
 

@@ -7,6 +7,8 @@ store on the old backend) behaves as it does against Redis. Nothing survives the
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Final
 
 from rlexec.gateway.store import MemoryStore, SessionStore
@@ -26,15 +28,29 @@ _NAME: Final = "memory"
 
 class MemoryBackend:
     """Holds the text a persistent backend would. `available = False` makes every call fail
-    as an unreachable server would (outage drills and tests)."""
+    as an unreachable server would (outage drills and tests).
+
+    `archive_ttl_s` drops an archived day that long after its last write, as Redis's EXPIRE
+    does (None keeps it): a long-lived process on the memory store does not grow for ever.
+    """
 
     name = _NAME
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        archive_ttl_s: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if archive_ttl_s is not None and archive_ttl_s <= 0:
+            raise StateError(f"archive TTL must be positive seconds or None, got {archive_ttl_s}")
         self.data = RawState()
         self.archives: dict[str, dict[str, dict[str, str]]] = {}
         """Day → "parents" / "children" / "fills" / "sequences" → key → text, as Redis keeps
         them under `N:archive:DAY:*`; never read back by `read`."""
+        self.archive_ttl_s = archive_ttl_s
+        self._clock = clock
+        self._archived_at: dict[str, float] = {}
+        """Day → when its archive was last written (the clock's seconds)."""
         self.available = True
         self._sessions: dict[tuple[str, str, str], MemoryStore] = {}
 
@@ -69,6 +85,8 @@ class MemoryBackend:
             d.blocks.pop(key, None)
         archive = batch.archive
         if archive is not None:
+            self._expire_archives()
+            self._archived_at[archive.day] = self._clock()
             kept = self.archives.setdefault(archive.day, {})
             for name, live, moved in (
                 ("parents", d.parents, archive.parents),
@@ -84,6 +102,14 @@ class MemoryBackend:
             for key in archive.blocks:
                 d.blocks.pop(key, None)
             d.meta["carry"] = archive.carry
+
+    def _expire_archives(self) -> None:
+        if self.archive_ttl_s is None:
+            return
+        limit = self._clock() - self.archive_ttl_s
+        for day in [d for d, at in self._archived_at.items() if at <= limit]:
+            del self._archived_at[day]
+            self.archives.pop(day, None)
 
     async def reserve(self, sequence: str, size: int) -> tuple[int, int]:
         self._reach("reserve ids")
@@ -119,13 +145,16 @@ class MemoryStateStore(WriteBehindStore):
         self,
         backend: MemoryBackend | None = None,
         *,
+        archive_ttl_s: int | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
         batch: int = DEFAULT_BATCH,
         on_overflow: OverflowCallback | None = None,
         retry_min_s: float = 0.05,
         retry_max_s: float = 2.0,
     ) -> None:
-        self.backend = backend if backend is not None else MemoryBackend()
+        if backend is not None and archive_ttl_s is not None:
+            raise StateError("archive_ttl_s is the backend's: set it on the MemoryBackend")
+        self.backend = backend if backend is not None else MemoryBackend(archive_ttl_s)
         super().__init__(
             self.backend,
             max_queue=max_queue,

@@ -8,6 +8,7 @@ bounded: no traceback out of the receive path, no unbounded buffer, no quadratic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -352,13 +353,74 @@ async def test_a_resend_of_trimmed_messages_is_answered_with_a_gap_fill() -> Non
 # -- 6. squatting, brute force, connection and buffer caps, duplicate header tags ---------
 
 
-async def test_heart_bt_int_zero_is_refused(venue: Venue) -> None:
+async def test_heart_bt_int_zero_means_no_heartbeats_and_no_silence_timeout(venue: Venue) -> None:
+    """FIX allows HeartBtInt 0: neither side heartbeats, silence is no timeout. It used to
+    be refused; TCP keepalive now finds a dead peer that would otherwise hold the session."""
     peer = await venue.peer()
-    await peer.send("A", [(98, 0), (108, 0)])
+    reply = await peer.logon(heartbeat=0)
+    assert reply.get(108) == b"0"
+    assert venue.session.is_logged_on and venue.session.heartbeat_interval == 0
+    await peer.expect_silence(1.0)  # no Heartbeat, no TestRequest, no Logout
+    assert venue.session.is_logged_on
+    conn = venue.session.connection
+    assert conn is not None and conn.transport is not None
+    sock = conn.transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    await peer.send("1", [(112, "quiet-but-alive")])
+    assert (await peer.expect("0")).get(112) == b"quiet-but-alive"
+    await peer.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-5, "must not be negative"),
+        ("-0.5", "must not be negative"),
+        ("soon", "not a number"),
+        ("nan", "not a number"),
+        (86_400, "below 86400"),
+    ],
+)
+async def test_a_bad_heart_bt_int_is_refused_naming_the_reason(
+    venue: Venue, value: FieldValue, reason: str
+) -> None:
+    peer = await venue.peer()
+    await peer.send("A", [(98, 0), (108, value)])
     got = await peer.expect_closed()
     assert [m.msg_type for m in got] == [b"5"]
-    assert "HeartBtInt (108)" in (got[0].get_str(58) or "")
+    text = got[0].get_str(58) or ""
+    assert "HeartBtInt (108)" in text and reason in text
     assert not venue.session.was_logged_on
+    await peer.close()
+
+
+async def test_junk_is_no_sign_of_life(venue: Venue) -> None:
+    """Only a message counts as hearing from the peer. Junk (bytes that frame into nothing,
+    a frame with a bad CheckSum) used to restart the silence timer, so a babbling peer was
+    never declared dead; now it gets a TestRequest, then is dropped after 2.4 heartbeats."""
+    peer = await logged_on(venue, heartbeat=0.3)
+    heartbeat = peer.build("0")
+    bad_checksum = heartbeat[:-4] + b"%03d\x01" % ((int(heartbeat[-4:-1]) + 1) % 256)
+
+    async def babble() -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await peer.send_raw(b"garbage\x01" + bad_checksum)
+                await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    task = asyncio.create_task(babble())
+    try:
+        await disconnected(venue.session)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert time.monotonic() - started < 1.5
+    metrics = venue.session.metrics
+    assert metrics.counts()["disconnects_heartbeat_timeout"] == 1
+    assert metrics.messages_out.get(b"1", 0) == 1  # the TestRequest it never answered
+    assert metrics.counts()["garbled_received"] > 0
     await peer.close()
 
 

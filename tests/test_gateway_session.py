@@ -450,6 +450,67 @@ async def test_missing_sending_time_is_rejected(venue: Venue, peer: FixPeer) -> 
     assert (reject.get_int(373), reject.get_int(371)) == (1, 52)
 
 
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "ref_tag"),
+    [
+        ("D", [*ORDER, (43, "X")], 43),
+        ("D", [*ORDER, (97, "y")], 97),
+        ("0", [(43, "YES")], 43),
+        ("A", [(98, 0), (108, 5), (141, "X")], 141),
+    ],
+    ids=["poss_dup_on_an_order", "poss_resend_on_an_order", "poss_dup_on_admin", "reset_flag"],
+)
+async def test_a_session_flag_neither_y_nor_n_gets_reject_5_and_consumes_the_seq(
+    venue: Venue, peer: FixPeer, msg_type: str, fields: list[tuple[int, FieldValue]], ref_tag: int
+) -> None:
+    """Such a value was read as "not Y": an order with 43=X reached the application as new,
+    a Logon with 141=X logged the session out."""
+    await logged_on(venue, peer)
+    await peer.send(msg_type, fields)
+    reject = await peer.expect("3")
+    assert (reject.get_int(373), reject.get_int(371), reject.get_int(45)) == (5, ref_tag, 2)
+    assert "must be Y or N" in (reject.get_str(58) or "")
+    assert venue.session.is_logged_on and venue.session.next_target_seq == 3
+    assert venue.app.received == []
+    await peer.send("1", [(112, "after")])
+    assert (await peer.expect("0")).get(112) == b"after"
+
+
+async def test_a_gap_fill_flag_neither_y_nor_n_is_rejected_not_read_as_a_reset(
+    venue: Venue, peer: FixPeer
+) -> None:
+    """123=X used to make a SequenceReset-Reset, which ignores MsgSeqNum and moves the expected
+    number anywhere. Rejected, it moves nothing; the valid GapFill that follows does."""
+    await logged_on(venue, peer)
+    await peer.send("4", [(123, "X"), (36, 10)], seq=2, poss_dup=True)
+    reject = await peer.expect("3")
+    assert (reject.get_int(373), reject.get_int(371), reject.get_int(45)) == (5, 123, 2)
+    assert venue.session.next_target_seq == 2
+    await peer.send("4", [(123, "Y"), (36, 10)], seq=2, poss_dup=True)
+    await peer.send("D", ORDER, seq=10)
+    assert (await venue.app.next()).get_int(34) == 10
+
+
+async def test_a_logon_with_a_reset_flag_neither_y_nor_n_is_refused(
+    venue: Venue, peer: FixPeer
+) -> None:
+    await peer.send("A", [(98, 0), (108, 5), (141, "X")])
+    got = await peer.expect_closed()
+    assert [m.msg_type for m in got] == [b"5"]
+    assert "ResetSeqNumFlag (141) must be Y or N" in (got[0].get_str(58) or "")
+    assert not venue.session.was_logged_on
+
+
+async def test_valid_poss_dup_and_poss_resend_values_are_delivered(
+    venue: Venue, peer: FixPeer
+) -> None:
+    await logged_on(venue, peer)
+    for flag in [(43, "N"), (97, "Y"), (97, "N")]:
+        await peer.send("D", [*ORDER, flag])
+    assert [(await venue.app.next()).get_int(34) for _ in range(3)] == [2, 3, 4]
+    assert venue.session.metrics.counts()["rejects_sent"] == 0
+
+
 # -- heartbeats -----------------------------------------------------------------------------
 
 
@@ -569,6 +630,27 @@ async def test_sequence_reset_reset_to_a_lower_seq_is_rejected(venue: Venue, pee
     reject = await peer.expect("3")
     assert (reject.get_int(373), reject.get_int(371)) == (5, 36)
     assert venue.session.next_target_seq == 3
+
+
+async def test_a_resend_request_for_numbers_not_yet_sent_is_rejected_and_the_session_goes_on(
+    venue: Venue, peer: FixPeer
+) -> None:
+    """Nothing to resend and nothing to gap-fill (a GapFill may only cover numbers sent): a
+    Reject 373=5 naming BeginSeqNo says so, counted and logged, and the session carries on."""
+    await logged_on(venue, peer)
+    venue.session.send(b"8", b"11=e1\x01150=0\x01")  # our 2
+    await peer.expect("8")
+    await peer.send("2", [(7, 50), (16, 0)])  # 2
+    reject = await peer.expect("3")
+    assert (reject.get(45), reject.get(371), reject.get(373)) == (b"2", b"7", b"5")
+    assert "beyond the last message sent (2)" in (reject.get_str(58) or "")
+    await peer.send("2", [(7, 2), (16, 1)])  # 3: an empty range inside what we sent
+    reject = await peer.expect("3")
+    assert "BeginSeqNo 2 is after EndSeqNo 1" in (reject.get_str(58) or "")
+    assert venue.session.is_logged_on and venue.session.next_target_seq == 4
+    assert venue.session.metrics.counts()["rejects_sent"] == 2
+    await peer.send("1", [(112, "after")])
+    assert (await peer.expect("0")).get(112) == b"after"
 
 
 async def test_simultaneous_resend_requests_are_both_served(venue: Venue, peer: FixPeer) -> None:
@@ -792,6 +874,91 @@ async def test_initiator_with_reset_on_logon_and_credentials() -> None:
             await initiator.session.wait_logged_on()
         assert initiator.session.next_target_seq == 2
         await venue.close()
+    finally:
+        await initiator.stop(grace=0.2)
+        await server.stop()
+
+
+async def _initiator_against_a_peer(
+    store: MemoryStore, app: Recorder | None = None
+) -> tuple[FixInitiator, PeerServer, FixPeer]:
+    server = PeerServer()
+    port = await server.start()
+    config = SessionConfig("CLIENT", "VENUE", heartbeat_interval=5, reconnect_min=5)
+    initiator = FixInitiator(FixSession(config, store, app or Recorder()), "127.0.0.1", port)
+    await initiator.start()
+    return initiator, server, await server.next_peer()
+
+
+async def test_initiator_confirms_a_reset_the_acceptor_made_unasked() -> None:
+    """Our Logon (MsgSeqNum 5, no 141) is answered with 141=Y: the acceptor restarted both
+    numberings. We used to restart only the inbound one and go on sending 6, 7… (a resend of
+    which would replay the old epoch). Now ours restarts too and we confirm with Logon 141=Y
+    MsgSeqNum 1, as QuickFIX, QuickFIX/J and OnixS do: both sides go on at 2."""
+    store = MemoryStore()
+    for seq in range(1, 5):
+        store.save_message(seq, b"old epoch")
+    store.set_next_target_seq(9)
+    app = Recorder()
+    initiator, server, venue = await _initiator_against_a_peer(store, app)
+    session = initiator.session
+    try:
+        logon = await venue.expect("A")
+        assert (logon.get_int(34), logon.get(141)) == (5, None)
+        await venue.send("A", [(98, 0), (108, 5), (141, "Y")], seq=1)
+        confirm = await venue.expect("A")
+        assert (confirm.get_int(34), confirm.get(141)) == (1, b"Y")
+        assert session.is_logged_on
+        assert (session.next_sender_seq, session.next_target_seq) == (2, 2)
+        assert await store.messages(1, 10) == []
+        session.send(b"D", b"11=n1\x0155=AAPL\x01")
+        assert (await venue.expect("D")).get_int(34) == 2
+        await venue.send("8", [(11, "n1"), (150, "0")], seq=2)
+        assert (await app.next()).get_int(34) == 2
+        await venue.send("2", [(7, 1), (16, 0)], seq=3)  # what may be resent: the new epoch only
+        fill = await venue.expect("4")
+        assert (fill.get_int(34), fill.get_int(36)) == (1, 2)
+        assert (await venue.expect("D")).get_int(34) == 2
+    finally:
+        await initiator.stop(grace=0.2)
+        await server.stop()
+
+
+async def test_an_answer_to_our_reset_confirmation_is_not_answered_again() -> None:
+    """A QuickFIX acceptor that resets unasked asks for our old numbers (its target restarted
+    too), then takes our confirmation for a reset request and answers it with one more Logon
+    141=Y, numbered 1 again. Answering that too looped for ever (QuickFIX 1.16, by probe)."""
+    store = MemoryStore()
+    store.set_next_sender_seq(5)
+    initiator, server, venue = await _initiator_against_a_peer(store)
+    session = initiator.session
+    try:
+        await venue.expect("A")
+        await venue.send("A", [(98, 0), (108, 5), (141, "Y")], seq=1)
+        await venue.send("2", [(7, 1), (16, 0)], seq=2)
+        assert (await venue.expect("A")).get_int(34) == 1  # our confirmation
+        fill = await venue.expect("4")  # nothing of the new numbering to resend
+        assert (fill.get_int(34), fill.get_int(36)) == (1, 2)
+        await venue.send("A", [(98, 0), (108, 5), (141, "Y")], seq=1)
+        await venue.send("1", [(112, "sync")], seq=2)
+        heartbeat = await venue.expect("0")  # not another Logon
+        assert (heartbeat.get(112), heartbeat.get_int(34)) == (b"sync", 2)
+        assert session.is_logged_on and session.next_target_seq == 3
+    finally:
+        await initiator.stop(grace=0.2)
+        await server.stop()
+
+
+async def test_an_unasked_reset_answering_our_logon_number_1_needs_no_confirmation() -> None:
+    initiator, server, venue = await _initiator_against_a_peer(MemoryStore())
+    session = initiator.session
+    try:
+        assert (await venue.expect("A")).get_int(34) == 1
+        await venue.send("A", [(98, 0), (108, 5), (141, "Y")], seq=1)
+        await venue.send("1", [(112, "sync")], seq=2)
+        heartbeat = await venue.expect("0")  # our Logon was 1 of the new numbering already
+        assert (heartbeat.get(112), heartbeat.get_int(34)) == (b"sync", 2)
+        assert (session.next_sender_seq, session.next_target_seq) == (3, 3)
     finally:
         await initiator.stop(grace=0.2)
         await server.stop()

@@ -30,7 +30,9 @@ class SessionConfig:
     begin_string: str = "FIX.4.4"
     heartbeat_interval: float = 30.0
     """HeartBtInt the initiator proposes; an acceptor adopts whatever the initiator sends.
-    Must be positive: with no heartbeat a silent peer would hold the session forever."""
+    Must be positive: rlexec's own sessions always heartbeat, since heartbeats are how a trading
+    session notices a dead peer within seconds (a peer's HeartBtInt 0 is accepted, and then
+    TCP keepalive finds a dead peer, in about a minute)."""
     reset_on_logon: bool = False
     """Initiator: send ResetSeqNumFlag=Y on every Logon (start each connection at 1)."""
     accept_reset: bool = True

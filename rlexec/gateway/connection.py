@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from rlexec.gateway.busy_poll import spinner_for
 from rlexec.gateway.codec import FixFramer, Garbled
@@ -26,6 +27,10 @@ Gate = Callable[["FixConnection"], bool]
 """Acceptor side: whether a new connection may stay open (the connection cap)."""
 Refused = Callable[["FixConnection", str], None]
 """Acceptor side: told when a connection is dropped before logon, with the reason."""
+
+KEEPALIVE: Final = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+"""TCP keepalive for a session without heartbeats: first probe after 30 s idle, then every
+10 s; 3 unanswered probes (a dead host, a half-open connection) close it, about a minute."""
 
 
 class FixConnection(asyncio.Protocol):
@@ -154,6 +159,22 @@ class FixConnection(asyncio.Protocol):
         """Bytes written but not yet taken by the kernel."""
         transport = self.transport
         return 0 if transport is None else transport.get_write_buffer_size()
+
+    def keep_alive(self) -> None:
+        """Let the kernel probe the idle connection (see KEEPALIVE); options the platform
+        lacks are skipped."""
+        transport = self.transport
+        sock = None if transport is None else transport.get_extra_info("socket")
+        if sock is None:
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in KEEPALIVE:
+                option = getattr(socket, name, None)
+                if option is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+        except OSError as exc:
+            log.warning("event=keepalive_failed peer=%s error=%r", self.peer, exc)
 
     def close(self) -> None:
         """Close after the bytes already written have gone out."""

@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Final
 
 from rlexec.gateway import tags as fix
@@ -57,6 +58,7 @@ from rlexec.gateway.tags import SessionRejectReason as R
 from rlexec.gateway.validation import (
     Problem,
     first_value,
+    flag_problem,
     repeated_header_tag,
     session_problem,
 )
@@ -136,6 +138,8 @@ class FixSession:
         self._handled_early: set[int] = set()
         self._resend_until: int | None = None
         self._reset_sent = False
+        self._logon_seq = 0
+        self._echo_until = 0.0
         self._disconnect_reason = ""
         self._was_logged_on = False
         self._logged_on = asyncio.Event()
@@ -360,6 +364,7 @@ class FixSession:
         self._disconnect_reason = ""
         self._was_logged_on = False
         self._reset_sent = False
+        self._echo_until = 0.0
         now = self._loop.time()
         self._last_sent = self._last_received = now
         log.info(
@@ -416,10 +421,11 @@ class FixSession:
             self._call_app_logout(reason)
 
     def data_received(self, items: list[bytes | Garbled]) -> None:
-        """Process a batch of frames from the connection; replies go out in one write after."""
-        if self._loop is not None:
-            self._last_received = self._loop.time()
-        self._test_request_id = None
+        """Process a batch of frames from the connection; replies go out in one write after.
+
+        Only a message that decodes counts as hearing from the peer (restarts the silence
+        timer, settles a pending TestRequest): a peer sending nothing but junk times out."""
+        heard = False
         self._dispatching = True
         try:
             for item in items:
@@ -431,6 +437,11 @@ class FixSession:
                     except GarbledError as exc:
                         self._garbled(str(exc), item[:40])
                         continue
+                    if not heard:
+                        heard = True
+                        if self._loop is not None:
+                            self._last_received = self._loop.time()
+                        self._test_request_id = None
                     try:
                         self._on_message(msg)
                     except (ValueError, LookupError) as exc:
@@ -500,9 +511,10 @@ class FixSession:
     def _in_order(self, msg: FixMessage, msg_type: bytes) -> bool:
         """Whether an application message passes every header, sequence and session check as
         it stands: the next MsgSeqNum, our CompIDs and BeginString, a timely SendingTime, no
-        PossDup, no empty or repeated field, a known MsgType. Such a message (nearly all of
-        them) is dispatched at once; anything else takes the long way, `_on_message_checked`,
-        which applies the same rules one by one and answers each failure as FIX says."""
+        PossDup, a valid PossResend, no empty or repeated field, a known MsgType. Such a
+        message (nearly all of them) is dispatched at once; anything else takes the long way,
+        `_on_message_checked`, which applies the same rules one by one and answers each
+        failure as FIX says. The flags cost one lookup each, and a compare only when present."""
         fields = msg.fields
         get = fields.get
         seq_text = get(fix.MSG_SEQ_NUM)
@@ -515,7 +527,8 @@ class FixSession:
             or get(fix.SENDER_COMP_ID) != self._target
             or get(fix.TARGET_COMP_ID) != self._sender
             or len(fields) != msg.field_count
-            or get(fix.POSS_DUP_FLAG) == b"Y"
+            or ((dup := get(fix.POSS_DUP_FLAG)) is not None and dup != b"N")
+            or ((resend := get(fix.POSS_RESEND)) is not None and resend != b"Y" and resend != b"N")
             or b"=\x01" in msg.raw
         ):
             return False
@@ -890,7 +903,7 @@ class FixSession:
                 body += b"553=" + cfg.username.encode() + b"\x01"
             if cfg.password is not None:
                 body += b"554=" + cfg.password.encode() + b"\x01"
-        self._send_admin(MsgType.LOGON, body)
+        self._logon_seq = self._send_admin(MsgType.LOGON, body)
 
     def _on_logon(self, msg: FixMessage) -> None:
         fields = msg.fields
@@ -917,13 +930,15 @@ class FixSession:
                 f"Tag appears more than once: {repeated} in the Logon", "logon_refused"
             )
             return
-        heartbeat = _heartbeat(fields.get(fix.HEART_BT_INT))
-        if heartbeat is None:
-            self._logout_and_disconnect(
-                "HeartBtInt (108) missing or invalid: must be a positive number of seconds "
-                "below 86400",
-                "logon_refused",
-            )
+        try:
+            heartbeat = _heartbeat(fields.get(fix.HEART_BT_INT))
+        except ValueError as exc:
+            self._logout_and_disconnect(str(exc), "logon_refused")
+            return
+        bad_flag = flag_problem(fields, MsgType.LOGON)
+        if bad_flag is not None:
+            # No Reject before logon (FIX): the Logout names the tag instead.
+            self._logout_and_disconnect(bad_flag.text, "logon_refused")
             return
         if cfg.role is Role.ACCEPTOR and (cfg.username is not None or cfg.password is not None):
             user = fields.get(fix.USERNAME, b"").decode(errors="replace")
@@ -942,6 +957,7 @@ class FixSession:
                 return
             self._observe_logon(passed=True)
         reset = fields.get(fix.RESET_SEQ_NUM_FLAG) == b"Y"
+        confirm = False
         if reset and not self._reset_sent:
             if not cfg.accept_reset:
                 self._logout_and_disconnect("ResetSeqNumFlag not accepted", "logon_refused")
@@ -949,6 +965,8 @@ class FixSession:
             if cfg.role is Role.ACCEPTOR:
                 self.store.reset()
                 self._next_sender = 1
+            else:
+                confirm = self._reset_by_acceptor()
             self._next_target = 1
             self.store.set_next_target_seq(1)
             self._reset_sent = cfg.role is Role.ACCEPTOR
@@ -961,6 +979,8 @@ class FixSession:
         if cfg.role is Role.ACCEPTOR:
             self._heartbeat = heartbeat
             self._send_logon_reply(reset)
+        elif confirm:
+            self._send_logon(reset=True)
         self._sm.fire(SessionEvent.LOGON_COMPLETED)
         self._was_logged_on = True
         self._cancel_timer("logon")
@@ -973,6 +993,8 @@ class FixSession:
             self._request_resend(expected, seq)
         if reset and not cfg.reset_logon_consumes_seq:
             self._numbers_from_one()
+        if confirm and self._loop is not None:
+            self._echo_until = self._loop.time() + cfg.logon_timeout
         self._start_heartbeat_timers()
         self.metrics.logged_on.set(1)
         log.info(
@@ -989,6 +1011,28 @@ class FixSession:
             self.application.on_logon(self)
         except Exception:
             log.exception("event=application_error session=%s callback=on_logon", self.name)
+
+    def _reset_by_acceptor(self) -> bool:
+        """The acceptor answered our Logon with ResetSeqNumFlag=Y though we did not ask: it
+        restarted both numberings, so ours restarts too (our old messages are void: a resend of
+        them would replay a past epoch). Our Logon already counts as message 1 of the new
+        numbering if that was its number; otherwise we confirm with a Logon 141=Y numbered 1,
+        as QuickFIX, QuickFIX/J and OnixS do. Either way our next outbound is 2. Returns
+        whether to send that confirmation."""
+        ours = self._logon_seq
+        log.warning(
+            "event=session_reset_by_peer session=%s at=logon requested=false our_logon_seq=%d "
+            "action=%s",
+            self.name,
+            ours,
+            "none" if ours == 1 else "confirm",
+        )
+        if ours != 1:
+            return True  # _send_logon(reset=True) resets the store and numbers it 1
+        self.store.reset()
+        self._next_sender = 2
+        self.store.set_next_sender_seq(2)
+        return False
 
     def _on_reset_logon(self, msg: FixMessage) -> None:
         """A Logon with ResetSeqNumFlag=Y while logged on: the peer resets both sequence
@@ -1014,6 +1058,18 @@ class FixSession:
                 f"a Logon with ResetSeqNumFlag=Y must have MsgSeqNum 1, got {seq}",
                 "protocol_error",
             )
+            return
+        loop = self._loop
+        if loop is not None and loop.time() < self._echo_until:
+            # The answer to our confirmation of the acceptor's reset (a QuickFIX acceptor
+            # answers it as if it were a request, restarting its numbering once more):
+            # answering it in turn would start an endless exchange of Logons.
+            self._echo_until = 0.0
+            self._forget_inbound_gaps()
+            self._advance(1)
+            if not cfg.reset_logon_consumes_seq:
+                self._numbers_from_one()
+            log.info("event=reset_confirmation_answered session=%s action=none", self.name)
             return
         self.store.reset()
         self._forget_inbound_gaps()
@@ -1123,6 +1179,8 @@ class FixSession:
                 f"BeginSeqNo {begin} is not a sequence number"
                 if begin < 1
                 else f"BeginSeqNo {begin} is beyond the last message sent ({last})"
+                if begin > last
+                else f"BeginSeqNo {begin} is after EndSeqNo {end}"
             )
             seq = msg.fields.get(fix.MSG_SEQ_NUM, b"0")
             self._reject(int(seq) if seq.isdigit() else 0, MsgType.RESEND_REQUEST,
@@ -1228,6 +1286,11 @@ class FixSession:
 
     def _start_heartbeat_timers(self) -> None:
         if self._heartbeat <= 0:
+            # HeartBtInt 0: no heartbeats, no TestRequests, silence is never a timeout. A dead
+            # peer would then hold the session (and its CompID) for ever: TCP keepalive, which
+            # a quiet but live peer answers, finds it instead.
+            if self._conn is not None:
+                self._conn.keep_alive()
             return
         self._set_timer_at("heartbeat", self._last_sent + self._heartbeat, self._on_heartbeat_timer)
         self._set_timer_at(
@@ -1291,13 +1354,19 @@ class FixSession:
             self._disconnect("logout", "")
 
 
-def _heartbeat(value: bytes | None) -> float | None:
-    """HeartBtInt (108) as seconds: positive and below a day, or None. A decimal is accepted
-    (rlexec's own fractional heartbeats); zero is not, or a silent peer could hold the CompID."""
-    if value is None or len(value) > MAX_INT_DIGITS:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 < seconds < 86_400 else None
+def _heartbeat(value: bytes | None) -> float:
+    """HeartBtInt (108) as seconds, from 0 (FIX: no heartbeats) to below a day; a decimal is
+    accepted (rlexec's own fractional heartbeats). Raises ValueError with the Logout text."""
+    if value is None:
+        raise ValueError("HeartBtInt (108) missing")
+    seconds = math.nan
+    if len(value) <= MAX_INT_DIGITS:
+        with suppress(ValueError):
+            seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ValueError("HeartBtInt (108) invalid: not a number of seconds")
+    if seconds < 0:
+        raise ValueError(f"HeartBtInt (108) invalid: must not be negative, got {seconds:g}")
+    if seconds >= 86_400:
+        raise ValueError(f"HeartBtInt (108) invalid: must be below 86400 s, got {seconds:g}")
+    return seconds

@@ -55,6 +55,17 @@ REQUIRED_ADMIN_FIELDS: Final[dict[bytes, tuple[int, ...]]] = {
     MsgType.REJECT: (fix.REF_SEQ_NUM,),
 }
 _INT_FIELDS: Final = frozenset({fix.BEGIN_SEQ_NO, fix.END_SEQ_NO, fix.NEW_SEQ_NO, fix.REF_SEQ_NUM})
+_FLAG_NAMES: Final = {
+    fix.POSS_DUP_FLAG: "PossDupFlag",
+    fix.POSS_RESEND: "PossResend",
+    fix.GAP_FILL_FLAG: "GapFillFlag",
+    fix.RESET_SEQ_NUM_FLAG: "ResetSeqNumFlag",
+}
+_FLAG_OF_TYPE: Final = {
+    MsgType.SEQUENCE_RESET: fix.GAP_FILL_FLAG,
+    MsgType.LOGON: fix.RESET_SEQ_NUM_FLAG,
+}
+"""The Boolean body field the session acts on, by the admin MsgType that carries it."""
 
 
 class Problem(NamedTuple):
@@ -93,6 +104,26 @@ def session_problem(msg: FixMessage, msg_type: bytes, check_msg_type: bool) -> P
             return Problem(R.REQUIRED_TAG_MISSING, tag, "Required tag missing")
         if tag in _INT_FIELDS and parse_uint(required) is None:
             return Problem(R.INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+    return flag_problem(fields, msg_type)
+
+
+def flag_problem(fields: dict[int, bytes], msg_type: bytes) -> Problem | None:
+    """A session Boolean (PossDupFlag, PossResend; GapFillFlag on a SequenceReset,
+    ResetSeqNumFlag on a Logon) that is neither Y nor N (Reject 373=5). Read as "not Y" it
+    would change the message's meaning unseen: 123=X made a GapFill a Reset, which ignores
+    MsgSeqNum."""
+    get = fields.get
+    for tag in (fix.POSS_DUP_FLAG, fix.POSS_RESEND, _FLAG_OF_TYPE.get(msg_type)):
+        if tag is None:
+            break
+        value = get(tag)
+        if value is not None and value != b"Y" and value != b"N":
+            return Problem(
+                R.VALUE_INCORRECT,
+                tag,
+                f"Value is incorrect (out of range) for this tag: {_FLAG_NAMES[tag]} ({tag}) "
+                "must be Y or N",
+            )
     return None
 
 

@@ -263,6 +263,43 @@ def test_a_failing_store_never_keeps_the_switch_open() -> None:
     assert KillSwitch(store, clock=ManualClock()).state is A
 
 
+def test_an_unsaved_tightening_is_retried_until_the_store_takes_it() -> None:
+    store = FlakyStore()
+    ks = KillSwitch(store, clock=ManualClock(), initialise=True)
+    store.broken = True
+    with pytest.raises(OSError):
+        ks.reduce("alice", "wobble")
+    assert ks.state is R and not ks.persisted
+    with pytest.raises(OSError):  # pressing again is no false success while it cannot save
+        ks.reduce("alice", "again")
+    with pytest.raises(OSError):
+        ks.halt("alice", "panic")
+    with pytest.raises(OSError):
+        ks.halt("alice", "panic again")
+    with pytest.raises(OSError):
+        ks.save_pending()
+    assert ks.state is H and not ks.persisted
+    assert KillSwitch(store, clock=ManualClock()).state is A, "the store still holds ACTIVE"
+    store.broken = False
+    assert ks.save_pending() and ks.persisted
+    restarted = KillSwitch(store, clock=ManualClock())
+    assert restarted.state is H
+    assert [t.action for t in restarted.history][-2:] == ["reduce", "halt"]
+    saves = store.saves
+    assert ks.save_pending() and store.saves == saves, "nothing to save: nothing written"
+
+
+def test_a_second_press_saves_an_unsaved_halt() -> None:
+    store = FlakyStore()
+    ks = KillSwitch(store, clock=ManualClock(), initialise=True)
+    store.broken = True
+    with pytest.raises(OSError):
+        ks.halt("alice", "panic")
+    store.broken = False
+    assert ks.halt("alice", "panic, once more") is None  # no new transition: the old one saved
+    assert ks.persisted and KillSwitch(store, clock=ManualClock()).state is H
+
+
 def test_history_is_bounded() -> None:
     store = MemoryKillSwitchStore()
     ks = KillSwitch(store, clock=ManualClock(), history_limit=4, initialise=True)
@@ -292,6 +329,14 @@ def test_an_overlay_whose_store_fails_still_stops() -> None:
     ov.on_market("AAPL", 980_000, T0)
     assert ov.state is H
     assert ov.n_store_errors == 1 and "store down" in (ov.last_store_error or "")
+    # the timer retries the save, counting each failure, until the store takes it
+    assert not ov.kill_persisted
+    ov.on_time(T0)
+    assert ov.n_store_errors == 2 and not ov.kill_persisted
+    store.broken = False
+    ov.on_time(T0)
+    assert ov.kill_persisted and ov.n_store_errors == 2
+    assert KillSwitch(store, clock=ManualClock()).state is H
 
 
 # -- start-up fails closed (issue 13, item 11) ----------------------------------------------

@@ -3,6 +3,7 @@ real sockets, real FIX, the venue's own counters as the independent record of ca
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from rlexec.risk.killswitch import KillState, KillSwitch, MemoryKillSwitchStore, snapshot_from_json
 from rlexec.service.oms import ChildState
 from rlexec.service.parents import ParentState
 from tests.api_support import TOKENS, WRONG_TOKEN, LiveService, live_service
@@ -272,6 +274,84 @@ def test_kill_cancels_every_working_child_at_the_venue(live: LiveService, venue:
     risk = live.request("GET", "/v1/risk", role="viewer").json()
     assert risk["state"] == "HALTED" and risk["working_orders"] == 0
     assert risk["history"][-1]["who"] == "trader"  # who defaults to the token's role
+
+
+def test_a_kill_the_store_refuses_still_cancels_says_so_and_is_saved_once_it_can_be(
+    live: LiveService,
+) -> None:
+    """The store is down as the kill comes: HALTED takes effect and every cancel goes out;
+    the answer, /readyz and the gauge say it is not saved; a second press is no false
+    success; once the store is back the timer saves HALTED, which a restart then loads."""
+    first = working_parent(live)
+    oms = live.service.oms
+    wait_until("its children to rest", lambda: len(live.run(oms.working)) >= 1)
+    working = live.run(lambda: len(oms.working()))
+    backend = live.service.store.backend  # type: ignore[attr-defined]
+    live.run(lambda: setattr(backend, "available", False))
+    try:
+        answer = live.request("POST", "/v1/kill", {"why": "store down"}, role="risk")
+        assert answer.status == 200, answer.body
+        kill = answer.json()
+        assert kill["state"] == "HALTED" and kill["persisted"] is False
+        assert kill["parents_cancelled"] == 1 and kill["cancels_sent"] == working
+        again = live.request("POST", "/v1/kill", {"why": "again"}, role="risk").json()
+        assert again["persisted"] is False
+        ready = live.request("GET", "/readyz")
+        assert ready.status == 503
+        assert ready.json()["checks"]["kill_switch_saved"] == {
+            "ok": False, "detail": "not kill switch HALTED saved"}  # fmt: skip
+        metrics = live.request("GET", "/metrics").body.decode()
+        assert "rlexec_risk_kill_switch_persisted 0.0" in metrics
+        assert backend.data.kill is None or snapshot_from_json(backend.data.kill).state is not (
+            KillState.HALTED
+        )
+        refused = live.request("POST", "/v1/resume", {"who": "ann", "why": "x"}, role="risk")
+        assert refused.status == 503 and "nothing changed" in refused.json()["error"]
+    finally:
+        live.run(lambda: setattr(backend, "available", True))
+    wait_until("the timer to save HALTED", lambda: live.run(
+        lambda: live.service.overlay.kill_persisted))  # fmt: skip
+    assert snapshot_from_json(backend.data.kill).state is KillState.HALTED
+    assert KillSwitch(MemoryKillSwitchStore(backend.data.kill), clock=time.time_ns).state is (
+        KillState.HALTED
+    ), "a restart comes back HALTED"
+    metrics = live.request("GET", "/metrics").body.decode()
+    assert "rlexec_risk_kill_switch_persisted 1.0" in metrics
+    assert live.request("GET", f"/v1/parents/{first}", role="viewer").json()["state"] == (
+        "cancelled"
+    )
+
+
+def test_refusals_are_logged_and_every_answer_counted_by_route(
+    live: LiveService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rlexec.service")
+    assert live.request("GET", "/v1/risk", token=WRONG_TOKEN).status == 401
+    assert live.request("GET", "/v1/parents/P-x", role="viewer").status == 404
+    assert live.request("POST", "/v1/kill", {"why": "x"}, role="viewer").status == 403
+    lines = [r.getMessage() for r in caplog.records if "event=api_refused" in r.getMessage()]
+    assert any("method=GET path=/v1/risk role=- status=401 remote=127.0.0.1" in m for m in lines)
+    assert any("method=POST path=/v1/kill role=viewer status=403" in m for m in lines)
+    sample = live.service.registry.get_sample_value
+    name = "rlexec_service_api_requests_total"
+    assert sample(name, {"method": "GET", "route": "/v1/risk", "status": "401"}) == 1
+    assert sample(name, {"method": "GET", "route": "/v1/parents/{id}", "status": "404"}) == 1
+    assert sample(name, {"method": "POST", "route": "/v1/kill", "status": "403"}) == 1
+
+
+def test_a_limit_change_is_logged_counted_and_cannot_set_its_own_time(
+    live: LiveService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rlexec.service")
+    body = {"why": "x", "changes": {"now_ns": 1}}
+    answer = live.request("POST", "/v1/risk/limits", body, role="risk")
+    assert answer.status == 422 and answer.json()["field"] == "changes.now_ns", answer.body
+    body = {"who": "ann", "why": "calm", "changes": {"max_working_orders": 150}}
+    assert live.request("POST", "/v1/risk/limits", body, role="risk").status == 200
+    assert live.service.registry.get_sample_value("rlexec_service_limit_changes_total") == 1
+    logged = [r.getMessage() for r in caplog.records if "event=limits_tightened" in r.getMessage()]
+    assert logged == ["event=limits_tightened who='ann (risk token)' why='calm' "
+                      "changes={'max_working_orders': 150} symbols=None"]  # fmt: skip
 
 
 def test_only_risk_resumes(live: LiveService) -> None:

@@ -10,7 +10,10 @@ only `resume` lifts HALTED (to ACTIVE, or to REDUCING: two events of the table).
 else raises `IllegalTransitionError`. Every transition
 records who, why and when, and is saved through a `KillSwitchStore` before it is reported:
 a loosening one is saved *before* it takes effect (no save, no loosening), a tightening one
-takes effect first (a store failure never keeps the switch open). A switch whose store
+takes effect first (a store failure never keeps the switch open). A tightening whose save
+failed leaves the switch *unsaved* (`persisted` is False) until a save succeeds: pressing the
+same button again retries it, and so does `save_pending` (the service's timer); until then a
+restart would come back in the last state the store holds. A switch whose store
 holds HALTED comes back HALTED; one whose store is empty, unreadable or inconsistent comes
 back HALTED too, unless a first start says so explicitly (`initialise=True`).
 """
@@ -209,6 +212,7 @@ class KillSwitch:
         self._history_limit = history_limit
         self._listeners: list[Listener] = []
         self._history: list[Transition] = []
+        self._unsaved = False
         if store is None:
             self._store: KillSwitchStore = MemoryKillSwitchStore()
             self._machine = StateMachine(TRANSITIONS, KillState.ACTIVE)
@@ -311,6 +315,7 @@ class KillSwitch:
         if to.strictness < frm.strictness:
             # Loosening: persist first, so that a store failure leaves the switch closed.
             self._store.save(snapshot)
+            self._unsaved = False
             self._machine.fire(event)
             self._history = history
             self._notify(record)
@@ -318,11 +323,26 @@ class KillSwitch:
             # Tightening: take effect (and tell the listeners) even if the store fails.
             self._machine.fire(event)
             self._history = history
+            self._unsaved = True
             try:
                 self._store.save(snapshot)
+                self._unsaved = False
             finally:
                 self._notify(record)
         return record
+
+    @property
+    def persisted(self) -> bool:
+        """False while a tightening has taken effect that the store has not saved."""
+        return not self._unsaved
+
+    def save_pending(self) -> bool:
+        """Save the current state if a tightening's save failed; True once it is saved.
+        Raises what the store raises (the switch stays as it is, unsaved)."""
+        if self._unsaved:
+            self._store.save(self.snapshot())
+            self._unsaved = False
+        return True
 
     def _notify(self, record: Transition) -> None:
         for listener in self._listeners:
@@ -331,9 +351,11 @@ class KillSwitch:
     # -- the named actions ---------------------------------------------------------------
 
     def halt(self, who: str, why: str, now_ns: int | None = None) -> Transition | None:
-        """ACTIVE/REDUCING → HALTED; None if already HALTED."""
+        """ACTIVE/REDUCING → HALTED; None if already HALTED (an unsaved HALTED is saved
+        again: pressing the button twice must not report success that a restart would undo)."""
         if self.state is KillState.HALTED:
             _attributed(KillAction.HALT, who, why)
+            self.save_pending()
             return None
         return self.transition(
             KillState.HALTED, action=KillAction.HALT, who=who, why=why, now_ns=now_ns
@@ -343,6 +365,7 @@ class KillSwitch:
         """ACTIVE → REDUCING; None if already REDUCING; from HALTED it raises (use resume)."""
         if self.state is KillState.REDUCING:
             _attributed(KillAction.REDUCE, who, why)
+            self.save_pending()
             return None
         return self.transition(
             KillState.REDUCING, action=KillAction.REDUCE, who=who, why=why, now_ns=now_ns

@@ -2,7 +2,8 @@
 
 The overlay keeps plain integer counters; this collector turns them into
 `rlexec_risk_checks_total`, `rlexec_risk_denials_total{reason}`, `rlexec_risk_state{state}`
-(1 for the current state, 0 for the others) and
+(1 for the current state, 0 for the others), `rlexec_risk_kill_switch_persisted` (0 while a
+tightening has not reached the store: a restart would undo it) and
 `rlexec_risk_limit_utilisation_ratio{limit,symbol}` (used / limit: position, gross position,
 daily loss, working orders, order and message rate, fills; `symbol` empty for global limits).
 """
@@ -18,6 +19,8 @@ from prometheus_client.registry import Collector
 from rlexec.risk.decision import Reason
 from rlexec.risk.killswitch import KillState
 
+_PERSISTED_HELP = "1 if the kill switch's state is saved in its store, 0 while a save is retried"
+
 
 class _Observed(Protocol):
     n_checks: int
@@ -31,6 +34,9 @@ class _Observed(Protocol):
 
     @property
     def state(self) -> KillState: ...
+
+    @property
+    def kill_persisted(self) -> bool: ...
 
     def utilisation(self, now_ns: int | None = None) -> Iterable[tuple[str, str, float]]: ...
 
@@ -50,8 +56,9 @@ class RiskCollector(Collector):
             CounterMetricFamily("rlexec_risk_fills", "Fills fed to the overlay"),
             CounterMetricFamily(
                 "rlexec_risk_store_errors",
-                "Kill-switch store saves that failed on an automatic trip",
+                "Kill-switch store saves that failed (an automatic trip, or a retry of an unsaved one)",
             ),
+            GaugeMetricFamily("rlexec_risk_kill_switch_persisted", _PERSISTED_HELP),
             GaugeMetricFamily("rlexec_risk_state", "Kill-switch state", labels=["state"]),
             GaugeMetricFamily(
                 "rlexec_risk_limit_utilisation_ratio",
@@ -76,8 +83,13 @@ class RiskCollector(Collector):
         yield CounterMetricFamily("rlexec_risk_fills", "Fills fed to the overlay", value=o.n_fills)
         yield CounterMetricFamily(
             "rlexec_risk_store_errors",
-            "Kill-switch store saves that failed on an automatic trip",
+            "Kill-switch store saves that failed (an automatic trip, or a retry of an unsaved one)",
             value=o.n_store_errors,
+        )
+        yield GaugeMetricFamily(
+            "rlexec_risk_kill_switch_persisted",
+            _PERSISTED_HELP,
+            value=1.0 if o.kill_persisted else 0.0,
         )
         state = GaugeMetricFamily("rlexec_risk_state", "Kill-switch state", labels=["state"])
         current = o.state

@@ -1308,9 +1308,22 @@ class RiskOverlay:
 
     def on_time(self, now_ns: int) -> None:
         """The clock moved with nothing to check: a new trading day still begins at its
-        midnight (the service's timer calls this; a message or a check rolls it as well)."""
+        midnight (the service's timer calls this; a message or a check rolls it as well), and
+        a kill-switch tightening the store failed to save is saved again until it is."""
         if now_ns >= self._day_end_ns:
             self._roll_day(now_ns)
+        if not self._killswitch.persisted:
+            try:
+                self._killswitch.save_pending()
+            except Exception as exc:
+                self.n_store_errors += 1
+                self.last_store_error = f"{type(exc).__name__}: {exc}"
+
+    @property
+    def kill_persisted(self) -> bool:
+        """False while the kill switch's state has not reached its store (a restart would
+        come back in the state the store last saved)."""
+        return self._killswitch.persisted
 
     @property
     def trading_day(self) -> date | None:

@@ -4,7 +4,9 @@ A handler parses and validates (pydantic), calls one Control method and serialis
 view. Everything else is here once: bearer-token roles per operation (401 without a
 known token, 403 with the wrong role), the body cap (413), domain errors as 4xx JSON
 naming the field, a catch-all that logs an unexpected failure under an id and answers
-500 without a traceback, and one `event=api_request` log line per mutating request.
+500 without a traceback, one `event=api_request` log line per mutating request, one
+`event=api_refused` line per 401 or 403 (any method), and `rlexec_service_api_requests_total`
+by method, route template and status.
 
 `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` need no token: probes and
 Prometheus carry none, and what they reveal is no more than the metrics already do. The
@@ -20,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ValidationError
@@ -46,8 +49,10 @@ from rlexec.service.control import (
     ReadyView,
     RiskView,
 )
+from rlexec.service.metrics import ServiceMetrics
 from rlexec.service.openapi import Operation, openapi_document, render_docs
 from rlexec.service.parents import ClientIdConflictError, TradingHaltedError
+from rlexec.service.state import StateError
 
 log = logging.getLogger("rlexec.service.api")
 MAX_BODY = 64 * 1024
@@ -91,7 +96,9 @@ def build_app(
     )
     handlers.document = document
     handlers.docs = render_docs(document)
-    app = web.Application(client_max_size=max_body, middlewares=[_errors])
+    app = web.Application(
+        client_max_size=max_body, middlewares=[_counted(control.service.metrics), _errors]
+    )
     for op, handler in table:
         app.router.add_route(op.method, op.path, _guarded(op, handler, tokens))
     return app
@@ -150,15 +157,36 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = _error(409, str(exc), None)
     except RiskError as exc:
         response = _error(422, str(exc), None)
+    except StateError as exc:  # e.g. a resume whose save the store refused: nothing changed
+        response = _error(503, f"state store unavailable, nothing changed: {exc}", None)
     except Exception:
         error_id = uuid.uuid4().hex[:12]
         log.exception("event=api_error error_id=%s method=%s path=%s",
                       error_id, request.method, request.path)  # fmt: skip
         response = _error(500, f"internal error (logged as {error_id})", None, error_id=error_id)
-    if request.method not in ("GET", "HEAD"):
+    if response.status in (401, 403):  # whatever the method: someone tried a door
+        log.warning("event=api_refused method=%s path=%s role=%s status=%d remote=%s",
+                    request.method, request.path, request.get(ROLE, "-"), response.status,
+                    request.remote)  # fmt: skip
+    elif request.method not in ("GET", "HEAD"):
         log.info("event=api_request method=%s path=%s role=%s status=%d",
                  request.method, request.path, request.get(ROLE, "-"), response.status)  # fmt: skip
     return response
+
+
+def _counted(metrics: ServiceMetrics) -> Middleware:
+    """Count every answer by route template (never a parent id: bounded label values)."""
+    requests = metrics.api_requests
+
+    @web.middleware
+    async def counted(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)  # `_errors`, inside, turns every failure into one
+        info = request.match_info
+        route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
+        requests.labels(method=request.method, route=route, status=str(response.status)).inc()
+        return response
+
+    return counted
 
 
 def _error(

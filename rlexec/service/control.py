@@ -11,6 +11,7 @@ it is synchronous, so it never waits behind queued market data.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from rlexec.service.runtime import Service
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+log = logging.getLogger("rlexec.service")
 
 
 class ChildView(BaseModel):
@@ -73,6 +75,9 @@ class KillView(BaseModel):
     state: Literal["ACTIVE", "REDUCING", "HALTED"]
     cancels_sent: int
     parents_cancelled: int
+    persisted: bool = True
+    """False: the state took effect here but its store refused it (retried every 100 ms;
+    until it lands, a restart would come back in the state the store last saved)."""
 
 
 class TransitionView(BaseModel):
@@ -180,20 +185,36 @@ class Control:
     # -- the kill switch -------------------------------------------------------------------
 
     def kill(self, who: str, why: str) -> KillView:
-        """HALTED: nothing new passes; every parent is cancelled and every working child too."""
+        """HALTED: nothing new passes; every parent is cancelled and every working child too,
+        whether or not the store took the new state (a kill is never half done)."""
         service = self.service
         before = service.metrics.sent_cancel.value
-        service.overlay.halt(who, why)  # the listener pauses parents and cancels children
+        self._tighten_switch("halt", who, why)  # the listener pauses parents, cancels children
         cancelled = service.parents.cancel_all(f"kill by {who}: {why}")
         for child in service.oms.working():
             service.gate.cancel(child)
         sent = int(service.metrics.sent_cancel.value - before)
-        return KillView(state="HALTED", cancels_sent=sent, parents_cancelled=cancelled)
+        return KillView(state="HALTED", cancels_sent=sent, parents_cancelled=cancelled,
+                        persisted=service.overlay.kill_persisted)  # fmt: skip
 
     def reduce(self, who: str, why: str) -> KillView:
         """REDUCING: only orders that reduce a position pass; parents keep working."""
-        self.service.overlay.reduce(who, why)
-        return KillView(state=self._state(), cancels_sent=0, parents_cancelled=0)
+        self._tighten_switch("reduce", who, why)
+        return KillView(state=self._state(), cancels_sent=0, parents_cancelled=0,
+                        persisted=self.service.overlay.kill_persisted)  # fmt: skip
+
+    def _tighten_switch(self, action: Literal["halt", "reduce"], who: str, why: str) -> None:
+        """Tighten the kill switch. It takes effect even when its store refuses the save; that
+        failure is logged and left to the timer's retries, not raised, so the command's
+        cancels still go out and the caller hears `persisted: false`."""
+        overlay = self.service.overlay
+        try:
+            (overlay.halt if action == "halt" else overlay.reduce)(who, why)
+        except Exception as exc:
+            if overlay.kill_persisted:  # not a store failure (who/why missing, illegal move)
+                raise
+            log.error("event=kill_switch_not_persisted action=%s who=%r error=%r "
+                      "retry=every_100ms", action, who, str(exc))  # fmt: skip
 
     def resume_trading(self, who: str, why: str, to: Literal["ACTIVE", "REDUCING"]) -> RiskView:
         """Lift HALTED (to ACTIVE or REDUCING) or REDUCING (to ACTIVE); needs who and why."""
@@ -247,10 +268,14 @@ class Control:
         symbols: dict[str, dict[str, object] | None] | None = None,
     ) -> RiskView:  # fmt: skip
         """Install stricter limits; a loosening raises `LimitLooseningError` naming the key."""
-        for key in ("who", "why", "symbols"):  # the call's own arguments, not limits
-            if key in changes:
+        for key in ("who", "why", "symbols", "now_ns"):  # the call's own arguments, not limits
+            if key in changes:  # (now_ns would let a caller date the audit record)
                 raise RiskConfigError(f"changes.{key}", "not a limit (give it beside changes)")
-        self.service.overlay.tighten(who=who, why=why, symbols=symbols, **changes)
+        overlay = self.service.overlay
+        overlay.tighten(who=who, why=why, symbols=symbols, **changes)
+        self.service.metrics.limit_changes.inc()
+        log.warning("event=limits_tightened who=%r why=%r changes=%r symbols=%r",
+                    who, why, changes, symbols)  # fmt: skip
         return self.risk()
 
     # -- health ----------------------------------------------------------------------------
@@ -271,6 +296,9 @@ class Control:
             checks[f"market_data_{symbol}"] = Check(ok=fresh, detail=why)
         store_ok, store_detail = service.store_health()
         checks["store"] = Check(ok=store_ok, detail=store_detail)
+        checks["kill_switch_saved"] = _check(
+            service.overlay.kill_persisted, f"kill switch {service.overlay.state.value} saved"
+        )
         checks["model"] = Check(ok=True, detail=service.policy.path.name)
         return ReadyView(ready=all(c.ok for c in checks.values()), checks=checks)
 

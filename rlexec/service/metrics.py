@@ -116,6 +116,15 @@ class ServiceMetrics:
             "Kill-switch transitions, by the state entered.",
             ["to"],
         )
+        self.limit_changes = t.counter(
+            p + "limit_changes_total", "Risk-limit tightenings installed through the control API."
+        )
+        self.api_requests = t.counter(
+            p + "api_requests_total",
+            "Control-API requests answered, by method, route template and status (401 and 403 "
+            "are failed authentications and authorisations).",
+            ["method", "route", "status"],
+        )
         self.position = t.gauge(
             p + "position_shares",
             "Signed position by symbol, as the risk overlay holds it.",

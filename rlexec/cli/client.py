@@ -4,11 +4,17 @@ table on stdout, any refusal as one line (an `RlexecError`, exit 2).
 The API address comes from `--api HOST:PORT` (default `RLEXEC_API`, else 127.0.0.1:8080);
 the bearer token from `RLEXEC_API_TOKEN`, never from the command line (it would show in
 `ps` and in shell history).
+
+The client never goes through a proxy, whatever `http_proxy` / `all_proxy` say, and never
+follows a redirect: the control API is an operator's direct line to the service, and a kill
+sent elsewhere fails and hands the token over. An answer that is not HTTP, is cut short, is not JSON or lacks a field the
+command reads is "bad answer from the API" (exit 2), never an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -16,8 +22,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TextIO, TypeVar
 
 from rlexec.market.errors import RlexecError
 
@@ -31,7 +37,12 @@ class ApiClientError(RlexecError):
     """The API refused or could not be reached: the status and the server's own reason."""
 
 
+T = TypeVar("T")
+
+
 class ApiClient:
+    """One HTTP call per command, straight to the service (no proxy), JSON in and out."""
+
     def __init__(self, api: str, token: str | None, timeout: float = 10.0) -> None:
         self.base = api if "://" in api else f"http://{api}"
         url = urllib.parse.urlsplit(self.base)
@@ -45,14 +56,41 @@ class ApiClient:
             raise ApiClientError(f"{TOKEN_ENV} holds a control character (a stray newline?)")
         self.token = token
         self.timeout = timeout
+        # No ProxyHandler from the environment: straight to the service, never via a proxy;
+        # and no redirects, which urllib follows with the Authorization header still on.
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _RefuseRedirects()
+        )
 
-    def get(self, path: str) -> Any:
-        return self.call("GET", path)
+    def get(self, path: str, *, shape: Callable[[Any], T]) -> T:
+        return self.call("GET", path, shape=shape)
 
-    def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        return self.call("POST", path, body)
+    def post(
+        self, path: str, body: Mapping[str, Any] | None = None, *, shape: Callable[[Any], T]
+    ) -> T:
+        return self.call("POST", path, body, shape=shape)
 
-    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        shape: Callable[[Any], T],
+    ) -> T:
+        """The answer as `shape` reads it (`kill_view`, `parent_view`, ...): a command reads
+        fields from it, so one missing or ill-typed is refused here, in one line, not as a
+        KeyError or TypeError later."""
+        answer = self.fetch(method, path, body)
+        try:
+            return shape(answer)
+        except ShapeError as exc:
+            raise ApiClientError(
+                f"bad answer from the API at {self.base}: {method} {path}: {exc}"
+            ) from None
+
+    def fetch(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """The decoded JSON answer, whatever its shape."""
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -62,28 +100,140 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.base + path, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with self.opener.open(request, timeout=self.timeout) as answer:
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             raise ApiClientError(self._refusal(exc)) from None
+        except http.client.HTTPException as exc:  # before OSError: RemoteDisconnected is both
+            raise ApiClientError(
+                f"bad answer from the API at {self.base}: {_protocol(exc)}"
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ApiClientError(f"cannot reach the API at {self.base}: {reason}") from None
-        except ValueError:
-            raise ApiClientError(f"{method} {path}: the answer is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: JSON nested beyond the parser
+            raise ApiClientError(
+                f"bad answer from the API at {self.base}: {method} {path}: the answer is not JSON"
+            ) from None
 
     def _refusal(self, exc: urllib.error.HTTPError) -> str:
         try:
             error = json.loads(exc.read())
             text = str(error["error"])
             field = error.get("field")
-        except (ValueError, KeyError, TypeError, OSError):
-            text, field = exc.reason, None
+        except (ValueError, KeyError, TypeError, OSError, http.client.HTTPException):
+            text, field = exc.reason, None  # a refusal whose body is unreadable: its status
         where = f" [{field}]" if field and field != "Authorization" else ""
         hint = ""
         if exc.code == 401:
             hint = f" (set {TOKEN_ENV})" if not self.token else f" (check {TOKEN_ENV})"
         return f"HTTP {exc.code}: {text}{where}{hint}"
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is answered as the refusal it is (HTTP 30x), never followed: the service never
+    redirects, and following one would hand the token to wherever it points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _protocol(exc: http.client.HTTPException) -> str:
+    """What was wrong with an HTTP answer, in one line (a raw status line can hold anything)."""
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the connection closed without an answer"
+    if isinstance(exc, http.client.BadStatusLine):
+        return f"not HTTP (the first line is {_clip(str(exc))})"
+    if isinstance(exc, http.client.IncompleteRead):
+        got = len(exc.partial)
+        total = f" of {got + exc.expected}" if exc.expected is not None else ""
+        return f"the answer was cut short after {got}{total} bytes"
+    return f"{type(exc).__name__}: {_clip(str(exc))}"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+class ShapeError(ValueError):
+    """An answer that is JSON but not what a command reads: which field, and what it is."""
+
+
+class Kind(NamedTuple):
+    """A JSON type a field must have: its name in a message, the Python types it decodes to."""
+
+    name: str
+    types: tuple[type, ...]
+
+
+STRING = Kind("a string", (str,))
+INTEGER = Kind("an integer", (int,))
+NUMBER = Kind("a number", (int, float))
+NUMBER_OR_NULL = Kind("a number or null", (int, float, type(None)))
+ARRAY = Kind("an array", (list,))
+
+KILL_FIELDS = {"state": STRING, "cancels_sent": INTEGER, "parents_cancelled": INTEGER}
+RISK_FIELDS = {"state": STRING, "working_orders": INTEGER}
+PARENT_FIELDS = {
+    "id": STRING, "state": STRING, "side": STRING, "quantity": INTEGER, "symbol": STRING,
+    "algo": STRING, "horizon_s": NUMBER, "filled": INTEGER, "schedule_filled": INTEGER,
+    "avg_price": NUMBER_OR_NULL, "is_bps": NUMBER_OR_NULL, "arrival_mid": NUMBER_OR_NULL,
+    "child_orders": INTEGER, "fills": INTEGER, "risk_denials": INTEGER,
+}  # fmt: skip
+CHILD_FIELDS = {
+    "cl_ord_id": STRING, "state": STRING, "side": STRING, "quantity": INTEGER,
+    "price": NUMBER_OR_NULL, "filled": INTEGER,
+}  # fmt: skip
+
+
+def _json_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"),
+                       (str, "a string"), (list, "an array"), (dict, "an object")):  # fmt: skip
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def json_object(value: Any, fields: Mapping[str, Kind], at: str = "the answer") -> dict[str, Any]:
+    """`value` as an object holding each of `fields` with its kind (a bool is no integer)."""
+    if not isinstance(value, dict):
+        raise ShapeError(f"{at} is {_json_name(value)}, expected an object")
+    for name, kind in fields.items():
+        if name not in value:
+            raise ShapeError(f"{at} has no {name!r}")
+        field = value[name]
+        if not isinstance(field, kind.types) or (
+            isinstance(field, bool) and bool not in kind.types
+        ):
+            raise ShapeError(f"{at}: {name!r} is {_json_name(field)}, expected {kind.name}")
+    return value
+
+
+def kill_view(answer: Any) -> dict[str, Any]:
+    return json_object(answer, KILL_FIELDS)
+
+
+def risk_view(answer: Any) -> dict[str, Any]:
+    return json_object(answer, RISK_FIELDS)
+
+
+def parent_view(answer: Any, at: str = "the answer") -> dict[str, Any]:
+    """A parent as `progress_line`, `parent_summary` and `parent_table` read it."""
+    parent = json_object(answer, PARENT_FIELDS, at)
+    if "children" in parent:
+        children = json_object(parent, {"children": ARRAY}, at)["children"]
+        prefix = "" if at == "the answer" else f"{at}."
+        for i, child in enumerate(children):
+            json_object(child, CHILD_FIELDS, f"{prefix}children[{i}]")
+    return parent
+
+
+def parent_list(answer: Any) -> list[dict[str, Any]]:
+    parents = json_object(answer, {"parents": ARRAY})["parents"]
+    return [parent_view(p, f"parents[{i}]") for i, p in enumerate(parents)]
 
 
 def add_api_arguments(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
@@ -154,7 +304,7 @@ def follow(client: ApiClient, pid: str, out: TextIO, interval_s: float = 0.5) ->
     redraw = out.isatty()
     last = ""
     while True:
-        parent: dict[str, Any] = client.get(f"/v1/parents/{pid}")
+        parent = client.get(f"/v1/parents/{pid}", shape=parent_view)
         line = progress_line(parent)
         if redraw:
             out.write(f"\r{line}\x1b[K")

@@ -32,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from rlexec.cli.client import (
         client_from_args,
         follow,
+        parent_list,
         parent_summary,
         parent_table,
+        parent_view,
         print_json,
     )
     from rlexec.market.errors import RlexecError
@@ -45,23 +47,23 @@ def run(args: argparse.Namespace) -> int:
             body = parent_words(" ".join(args.words))
         except ValueError as exc:
             raise RlexecError(str(exc)) from None
-        parent = client.post("/v1/parents", body)
+        parent = client.post("/v1/parents", body, shape=parent_view)
     elif args.action == "list":
-        parents = client.get("/v1/parents")["parents"]
+        parents = client.get("/v1/parents", shape=parent_list)
         if args.json:
             print_json(parents)
         else:
             print(parent_table(parents))
         return 0
     elif args.action == "cancel":
-        parent = client.post(f"/v1/parents/{quote(args.id, safe='')}/cancel")
+        parent = client.post(f"/v1/parents/{quote(args.id, safe='')}/cancel", shape=parent_view)
     elif args.follow:
         parent = follow(client, quote(args.id, safe=""), sys.stdout, args.interval)
         if args.json:
             print_json(parent)
         return 0 if parent["state"] == "completed" else 1
     else:
-        parent = client.get(f"/v1/parents/{quote(args.id, safe='')}")
+        parent = client.get(f"/v1/parents/{quote(args.id, safe='')}", shape=parent_view)
     if args.json:
         print_json(parent)
     else:

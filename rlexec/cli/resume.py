@@ -17,10 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlexec.cli.client import client_from_args, print_json
+    from rlexec.cli.client import client_from_args, print_json, risk_view
 
     body = {"who": args.who, "why": args.why, "to": args.to}
-    answer = client_from_args(args).post("/v1/resume", body)
+    answer = client_from_args(args).post("/v1/resume", body, shape=risk_view)
     if args.json:
         print_json(answer)
     else:

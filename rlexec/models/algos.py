@@ -180,7 +180,14 @@ class AlmgrenChrissAlgo(ScheduleAlgo):
 
 
 class PovAlgo(ScheduleAlgo):
-    """Participate in the volume the market just traded; targets grow with the market."""
+    """Participate in the volume the market just traded; targets grow with the market.
+
+    Its schedule is built as it goes, one slice per decision, indexed by step as every
+    schedule algo's is. A step with no decision (the live service skips the steps whose time
+    passed without one: a late timer, a burst of venue time, a restart) gets an empty slice:
+    the market volume of its interval is in the next decision's, which is measured since the
+    last decision, not over one interval.
+    """
 
     def __init__(self, stats: MarketStats) -> None:
         super().__init__("pov")
@@ -200,6 +207,8 @@ class PovAlgo(ScheduleAlgo):
         self._targets = [0]
 
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
+        if step < len(self.slices):
+            raise ValueError(f"pov: step {step} was decided already (next is {len(self.slices)})")
         if step == 0:
             traded = round(self.stats.volume_per_s * self._interval_s)
         else:
@@ -208,6 +217,9 @@ class PovAlgo(ScheduleAlgo):
         self._last_volume = ex.market_volume
         self._last_filled = ex.state.filled
         planned = self._targets[-1]
+        while len(self.slices) < step:  # steps that had no decision: their volume is in `traded`
+            self.slices.append(0)
+            self._targets.append(planned)
         slice_qty = pov_quantity(traded, self.rate, ex.state.quantity - planned)
         self.slices.append(slice_qty)
         self._targets.append(planned + slice_qty)

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
+from rlexec.market.instrument import PRICE_SCALE
 from rlexec.market.settings import SettingsError, load_settings
 from rlexec.risk import RiskConfigError, RiskLimits, load_limits, validate_limits
 
@@ -95,6 +96,16 @@ MAX_PARENT_QUANTITY = 1_000_000_000
 """Shares: a sanity bound (the risk limits in force bound what can actually trade)."""
 MAX_HORIZON_S = 86_400.0
 """One day: a parent is worked within a trading day (its schedule has one slot per decision)."""
+MIN_HORIZON_S = 1.0
+"""A second: a shorter parent is a market order (it goes straight to its horizon take), and
+a horizon that rounds to 0 ns has no schedule to measure progress against."""
+MIN_LIMIT_PRICE = 1 / PRICE_SCALE
+"""The smallest price the integer price format holds (one 1/10,000 unit)."""
+MAX_LIMIT_PRICE = 10_000_000.0
+"""Currency units: far above any share price (the dearest listed share trades under a million),
+and low enough that the limit in 1/10,000 units (at most 10^11) is an exact float and an integer
+of 12 digits, well within the FIX integer bound (`gateway.codec.MAX_INT_DIGITS`, 18): the
+service turns it into integer units, snaps it to the tick grid and may send it as a price."""
 MIN_DECISION_INTERVAL_S = 0.1
 
 
@@ -114,18 +125,33 @@ class ParentSpec(BaseModel):
     symbol: Annotated[str, BeforeValidator(_symbol)]
     side: Literal["buy", "sell"]
     quantity: Annotated[int, BeforeValidator(_no_bool), Field(gt=0, le=MAX_PARENT_QUANTITY)]
+    """Shares, 1 to `MAX_PARENT_QUANTITY` (a sanity bound: the risk limits bound each order)."""
     horizon_s: Annotated[
-        float, BeforeValidator(_no_bool), Field(gt=0, le=MAX_HORIZON_S, allow_inf_nan=False)
+        float,
+        BeforeValidator(_no_bool),
+        Field(ge=MIN_HORIZON_S, le=MAX_HORIZON_S, allow_inf_nan=False),
     ]
+    """Seconds, `MIN_HORIZON_S` (1) to `MAX_HORIZON_S` (a day): see both for why."""
     algo: Literal[
         "rl", "twap", "twap_inside", "passive_first", "vwap", "pov", "ac", "ac_neutral", "sal"
     ] = "rl"
-    limit_price: PosFloat | None = None
-    """Worst price in currency units; None = no limit."""
+    limit_price: (
+        Annotated[
+            float,
+            BeforeValidator(_no_bool),
+            Field(ge=MIN_LIMIT_PRICE, le=MAX_LIMIT_PRICE, allow_inf_nan=False),
+        ]
+        | None
+    ) = None
+    """Worst price in currency units; None = no limit. Bounded by `MAX_LIMIT_PRICE`: the
+    service works it as an integer number of 1/10,000 units, which must fit the FIX price
+    format (a limit of 1e305 once overflowed that conversion on every market update)."""
     max_participation: (
         Annotated[float, BeforeValidator(_no_bool), Field(gt=0, le=1, allow_inf_nan=False)] | None
     ) = None
-    """Largest fraction of market volume this parent may take; None = no cap."""
+    """Largest fraction of market volume this parent may take; None = no cap. Within (0, 1]
+    needs no further bound: the cap p/(1 − p) × volume is finite for every p below 1 (p = 1 is
+    no cap), and a tiny p only means the parent trades little or nothing."""
     client_id: Annotated[str, BeforeValidator(_client_id)] | None = None
     """The caller's own id: a repeat with the same order returns the first parent, for as long
     as that parent is live (archived the trading day after it ended, its id is free again)."""

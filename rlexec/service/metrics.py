@@ -17,6 +17,9 @@ LATENCY_BUCKETS = (
     500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3,
 )  # fmt: skip
 """Seconds: resolves 10–500 µs, where the tick-to-order path lives."""
+HOUSEKEEPING_STEPS = ("market", "audit", "drift", "day", "gauges", "monitors", "store")
+"""The housekeeping timer's steps, each guarded on its own (`Service._housekeeping`): `market`
+is one symbol's freshness and time-driven decisions, `day` the trading-day roll and archiving."""
 
 
 class ServiceMetrics:
@@ -158,6 +161,13 @@ class ServiceMetrics:
         )
         for kind in ("parent", "child", "fill"):  # 0 until the first archiving pass
             self.state_archived.labels(kind=kind)
+        self.housekeeping_errors = t.counter(
+            p + "housekeeping_errors_total",
+            "Exceptions in the 100 ms housekeeping timer, by step (logged; the timer goes on).",
+            ["step"],
+        )
+        for step in HOUSEKEEPING_STEPS:  # 0 until one fails
+            self.housekeeping_errors.labels(step=step)
         self.md_messages = t.counter(
             p + "market_data_updates_total", "Book updates applied, by symbol.", ["symbol"],
         )  # fmt: skip

@@ -354,14 +354,17 @@ class ParentManager:
             return
         for parent in self.live_on.get(symbol, ()):
             state = parent.fsm.state
-            if state is _WORKING:
-                self._step(parent, market, now_ns)
-            elif (
-                state is _PENDING
-                and market.fresh(now_ns, self.stale_after_ns)
-                and self.ready(parent)
-            ):
-                self._start(parent, market, now_ns)
+            try:  # free unless it raises: one broken parent must not stop the market data
+                if state is _WORKING:
+                    self._step(parent, market, now_ns)
+                elif (
+                    state is _PENDING
+                    and market.fresh(now_ns, self.stale_after_ns)
+                    and self.ready(parent)
+                ):
+                    self._start(parent, market, now_ns)
+            except Exception as exc:
+                self._broken(parent, "start" if state is _PENDING else "decision", exc)
 
     def on_fill(self, child: ChildOrder, qty: int, price: int) -> None:
         parent = self.parents.get(child.parent_id or "")
@@ -500,6 +503,20 @@ class ParentManager:
             "bid": touch[0], "ask": touch[1], "tick": ex.tick, "collar": ex.collar,
             "limit_price": ex.limit_price, "decision": log_,
         }  # fmt: skip
+
+    def _broken(self, parent: Parent, stage: str, exc: Exception) -> None:
+        """`parent`'s start or decision raised: it fails (its working children cancelled), the
+        error is logged with its traceback, and the other parents carry on."""
+        why = f"{stage} failed: {type(exc).__name__}: {exc}"
+        log.error("event=parent_error parent=%s stage=%s error=%r", parent.id, stage,
+                  f"{type(exc).__name__}: {exc}", exc_info=exc)  # fmt: skip
+        if parent.state.is_terminal:  # it raised after it had finished: nothing left to end
+            return
+        try:
+            self._finish(parent, ParentEvent.FAIL, why)
+        except Exception as again:  # never into the caller (the market-data callback)
+            log.error("event=parent_fail_error parent=%s error=%r", parent.id,
+                      f"{type(again).__name__}: {again}", exc_info=again)  # fmt: skip
 
     def _finish(self, parent: Parent, event: ParentEvent, why: str) -> None:
         parent.fsm.fire(event)

@@ -22,6 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from rlexec.gateway.execution import ExecKind, ExecutionEvent
 from rlexec.market.features import ExecutionState
 from rlexec.market.fsm import StateMachine
@@ -63,13 +65,25 @@ def parent_record(p: Parent) -> dict[str, Any]:
 
 
 def restore_parent(service: Service, record: dict[str, Any]) -> Parent:
-    """A parent as it was, paused if it was working (recovery resumes it at the end)."""
+    """A parent as it was, paused if it was working (recovery resumes it at the end); failed
+    if its stored order is no longer a valid `ParentSpec` (a bound added since: a limit of
+    1e305 must not stop the restart, nor be worked again)."""
     manager = service.parents
-    spec = ParentSpec.model_validate(record["spec"])
-    state = ParentState(record["state"])
+    pid = str(record["id"])
+    stored = state = ParentState(record["state"])
+    refused = None
+    try:
+        spec = ParentSpec.model_validate(record["spec"])
+    except ValidationError as exc:  # stored before a bound was added (a limit of 1e305)
+        err = exc.errors()[0]
+        refused = f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+        spec = ParentSpec.model_construct(**record["spec"])
+        log.error("event=parent_spec_refused parent=%s error=%r action=%s", pid, refused,
+                  "keep" if state.is_terminal else "fail")  # fmt: skip
     if state is ParentState.WORKING:
         state = ParentState.PAUSED
-    pid = str(record["id"])
+    if refused is not None and not state.is_terminal:  # never worked again; recovery cancels
+        state = ParentState.FAILED  # its children, as those of every parent not working
     fsm = StateMachine(PARENT_TRANSITIONS, state, pid)
     parent = Parent(pid, spec, service.make_algo(spec), fsm, int(record["steps"]),
                     int(record["interval_ns"]), int(record["created_ns"]))  # fmt: skip
@@ -78,14 +92,19 @@ def restore_parent(service: Service, record: dict[str, Any]) -> Parent:
     parent.horizon_phase = bool(record.get("horizon_phase", False))
     parent.reason = str(record.get("reason", ""))
     parent.finished_ns = record.get("finished_ns")
+    if state is not stored and state is ParentState.FAILED:
+        parent.reason = f"stored order no longer valid: {refused}"
+        parent.finished_ns = service.clock.now_ns()
     execution = record.get("execution")
-    if execution is not None and spec.symbol in service.markets:
+    if execution is not None and refused is None and spec.symbol in service.markets:
         es = ExecutionState(parent.side, spec.quantity, int(execution["start_ns"]),
                             int(execution["end_ns"]), float(execution["arrival_mid"]))  # fmt: skip
         parent.ex = manager.execution(parent, service.markets[spec.symbol], es)
         parent.ex.others_before = int(execution.get("others_volume", 0))
         parent.algo.start(parent.ex, parent.steps, parent.interval_ns / 1e9)
     manager.adopt(parent)
+    if state is ParentState.FAILED and stored is not state:
+        service.persist_parent(parent)  # failed now, and so stored
     return parent
 
 

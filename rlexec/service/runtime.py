@@ -83,6 +83,9 @@ CANCEL_RETRY_S = 1.0
 """After a rejected cancel of a child that must not stay live (halted, its parent done)."""
 STATUS_ASK_AGAIN_S = 5.0
 """An order-status question with no answer (a venue that rejects it) may be asked again."""
+HOUSEKEEPING_LOG_EVERY_S = 60.0
+"""A housekeeping step failing the same way every 100 ms is logged once this often (counted
+every time)."""
 
 
 class ServiceError(RlexecError):
@@ -210,6 +213,8 @@ class Service(MarketDataListener, OrderEvents):
         """The archived fills' sums, as stored (`service.retention`)."""
         self._archived_day: date | None = None
         """The trading day whose start the last archiving pass looked back from."""
+        self._housekeeping_errors: dict[str, tuple[str, float, int]] = {}
+        """Step → (its last error logged, when (monotonic s), errors not logged since)."""
         self._stopping = False
         self._reconcile_on_logon = False
         """Set once started: a later order-session logon asks the status of every open child
@@ -486,8 +491,13 @@ class Service(MarketDataListener, OrderEvents):
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # it died earlier: said here, and the shutdown goes on
+                log.error("event=background_task_failed task=%s error=%r", _task_name(task),
+                          f"{type(exc).__name__}: {exc}", exc_info=exc)  # fmt: skip
         self._tasks.clear()
         for initiator in self._initiators:
             await initiator.stop(grace=2.0)
@@ -527,37 +537,80 @@ class Service(MarketDataListener, OrderEvents):
 
     async def _housekeeping(self) -> None:
         """Every 100 ms: time-driven decisions (the wall clock moves without market data),
-        market-data freshness, and the audit writer."""
+        market-data freshness, the trading-day roll and archiving, the audit writer and the
+        gauges. Each step is guarded on its own: an exception is logged and counted
+        (`housekeeping_errors_total{step}`) and the timer goes on at the next tick."""
         stale_ns = round(self.settings.stale_after_s * 1e9)
         heard: dict[str, tuple[int, float]] = {}
         """Symbol → (its last update's time, the wall time that update was first seen)."""
         while True:
             await asyncio.sleep(0.1)
-            now = self.clock.now_ns()
-            wall = time.monotonic()
-            for symbol, market in self.markets.items():
-                last, since = heard.get(symbol, (-1, wall))
-                if market.last_update_ns != last:
-                    last, since = market.last_update_ns, wall
-                    heard[symbol] = (last, since)
-                silent_s = wall - since
-                self._silence(symbol, market, silent_s)
-                age = (now - market.last_update_ns) / 1e9 if market.last_update_ns else 0.0
-                self.metrics.md_age.labels(symbol=symbol).set(max(0.0, age, silent_s))
-                fresh = market.fresh(now, stale_ns)
-                self.metrics.md_stale.labels(symbol=symbol).set(0 if fresh else 1)
-                self.parents.on_market(symbol, now)
-            self.audit.flush()
-            scores = self.drift.scores()
-            for feature, score in scores.items():
-                self.metrics.drift.labels(feature=feature).set(score)
-            self.overlay.on_time(now)  # a new trading day begins at midnight, traffic or not
-            self._archive_finished()
-            self._risk_gauges(now)
-            self.monitors.on_drift(scores, now)
-            self.monitors.on_time(now)
-            self.metrics.store_queue.set(self.store.queue_depth)
-            self.metrics.store_errors.set(self.store.errors)
+            self._housekeep(stale_ns, heard)
+
+    def _housekeep(self, stale_ns: int, heard: dict[str, tuple[int, float]]) -> None:
+        """One housekeeping tick (see `_housekeeping`): never raises."""
+        now = self.clock.now_ns()
+        wall = time.monotonic()
+        for symbol, market in self.markets.items():  # one symbol's trouble spares the others
+            self._guarded("market", self._housekeep_market, symbol, market, now, wall, stale_ns,
+                          heard)  # fmt: skip
+        self._guarded("audit", self.audit.flush)
+        self._guarded("drift", self._housekeep_drift, now)
+        self._guarded("day", self._housekeep_day, now)
+        self._guarded("gauges", self._risk_gauges, now)
+        self._guarded("monitors", self.monitors.on_time, now)
+        self._guarded("store", self._housekeep_store)
+
+    def _housekeep_market(
+        self, symbol: str, market: SymbolMarket, now: int, wall: float, stale_ns: int,
+        heard: dict[str, tuple[int, float]],
+    ) -> None:  # fmt: skip
+        last, since = heard.get(symbol, (-1, wall))
+        if market.last_update_ns != last:
+            last, since = market.last_update_ns, wall
+            heard[symbol] = (last, since)
+        silent_s = wall - since
+        self._silence(symbol, market, silent_s)
+        age = (now - market.last_update_ns) / 1e9 if market.last_update_ns else 0.0
+        self.metrics.md_age.labels(symbol=symbol).set(max(0.0, age, silent_s))
+        fresh = market.fresh(now, stale_ns)
+        self.metrics.md_stale.labels(symbol=symbol).set(0 if fresh else 1)
+        self.parents.on_market(symbol, now)
+
+    def _housekeep_drift(self, now: int) -> None:
+        scores = self.drift.scores()
+        for feature, score in scores.items():
+            self.metrics.drift.labels(feature=feature).set(score)
+        self.monitors.on_drift(scores, now)
+
+    def _housekeep_day(self, now: int) -> None:
+        self.overlay.on_time(now)  # a new trading day begins at midnight, traffic or not
+        self._archive_finished()
+
+    def _housekeep_store(self) -> None:
+        self.metrics.store_queue.set(self.store.queue_depth)
+        self.metrics.store_errors.set(self.store.errors)
+
+    def _guarded(self, step: str, fn: Callable[..., object], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._housekeeping_failed(step, exc)
+
+    def _housekeeping_failed(self, step: str, exc: Exception) -> None:
+        """Counted every time; logged with its traceback when it differs from the step's last
+        error or `HOUSEKEEPING_LOG_EVERY_S` after that was logged (not ten lines a second)."""
+        self.metrics.housekeeping_errors.labels(step=step).inc()
+        text = f"{type(exc).__name__}: {exc}"
+        wall = time.monotonic()
+        last = self._housekeeping_errors.get(step)
+        if last is not None and last[0] == text and wall - last[1] < HOUSEKEEPING_LOG_EVERY_S:
+            self._housekeeping_errors[step] = (text, last[1], last[2] + 1)
+            return
+        self._housekeeping_errors[step] = (text, wall, 0)
+        log.error("event=housekeeping_error step=%s error=%r not_logged_since_last=%d "
+                  "action=continue", step, text, last[2] if last is not None else 0,
+                  exc_info=exc)  # fmt: skip
 
     def _silence(self, symbol: str, market: SymbolMarket, silent_s: float) -> None:
         """No update for `stale_after_s` of *wall* time is stale whatever the trading clock:
@@ -715,6 +768,31 @@ class Service(MarketDataListener, OrderEvents):
             for child in children:
                 self.ask_status(child)
             log.info("event=reconcile_after_logon status_requests=%d", len(children))
+            self._cancel_unwanted_after_logon()
+
+    def _cancel_unwanted_after_logon(self) -> None:
+        """The cancels a kill, a pause, a parent's end or the shutdown could not send while
+        the order session was down (`cancel_not_sent`): sent now, for every live child that
+        may not stay live (`_wanted`) and has no request in flight.
+
+        At once, right behind its status question, not after the answer: while halted every
+        moment a child rests is exposure, a venue that does not answer status questions would
+        otherwise keep it working for good, and a child that filled or ended meanwhile only
+        earns a harmless cancel reject (the status answer, asked first, books what it did).
+        A child with a cancel or replace still in flight is left to that request's answer
+        (`_cancel_if_unwanted` cancels it once a replace ends)."""
+        unwanted = [c for c in self.oms.working() if not self._wanted(c)]
+        if not unwanted:
+            return
+        sent = in_flight = 0
+        for child in unwanted:
+            if child.pending_cl_ord_id is not None:
+                in_flight += 1
+            elif self.gate.cancel(child) is not None:
+                sent += 1
+        log.warning("event=cancel_after_logon kill_switch=%s unwanted=%d cancels_sent=%d "
+                    "in_flight=%d", self.overlay.state.value, len(unwanted), sent,
+                    in_flight)  # fmt: skip
 
     def ask_status(self, child: ChildOrder) -> None:
         """An OrderStatusRequest for `child`, unless one is out already; the answer goes to
@@ -850,6 +928,11 @@ def make_state_store(
     if state == "memory":
         return MemoryStateStore(on_overflow=on_overflow, archive_ttl_s=archive_ttl_s)
     return RedisStateStore(state, on_overflow=on_overflow, archive_ttl_s=archive_ttl_s)
+
+
+def _task_name(task: asyncio.Task[None]) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or task.get_name()
 
 
 def _training_record(policy: OnnxPolicy) -> dict[str, Any]:

@@ -53,6 +53,9 @@ def test_defaults() -> None:
     assert (s.sender, s.md_sender, s.target, s.password) == ("CLIENT", "CLIENT-MD", "VENUE", None)
     assert (s.state, s.model, s.clock, s.symbols, s.parents) == ("memory", None, "wall", (), ())
     assert (s.log_format, s.log_level, s.resume_parents) == ("json", "INFO", False)
+    assert s.drop_tightened_limits is False
+    assert settings(["--drop-tightened-limits"]).drop_tightened_limits is True
+    assert settings([], {"RLEXEC_DROP_TIGHTENED_LIMITS": "true"}).drop_tightened_limits is True
     assert (s.decision_interval_s, s.stale_after_s, s.shutdown_grace_s) == (15.0, 5.0, 10.0)
     assert (s.tick_size, s.lot_size, s.heartbeat_s) == (100, 100, 30)
     assert type(s) is ServiceSettings

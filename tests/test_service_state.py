@@ -292,6 +292,26 @@ async def test_the_trading_day_record_round_trips_and_the_latest_wins(
     await store2.close()
 
 
+async def test_the_tightened_limits_record_round_trips_and_the_latest_wins(
+    env: Env, store: WriteBehindStore
+) -> None:
+    assert store.snapshot().limits is None
+    store.put_limits({"version": 1, "base": "a", "limits": {"max_working_orders": 5}})
+    store.put_limits({"version": 1, "base": "a", "limits": {"max_working_orders": 3}})
+    store2, state = await reopened(env, store)
+    assert state.limits == {"version": 1, "base": "a", "limits": {"max_working_orders": 3}}
+    await store2.close()
+
+
+async def test_an_unreadable_limits_record_names_it(env: Env) -> None:
+    env.corrupt_meta("limits", "[1, 2]")
+    s = env.store()
+    await s.open()
+    with pytest.raises(StateError, match=r"meta 'limits'.*not an object"):
+        await s.load()
+    await s.close()
+
+
 async def test_an_unreadable_day_record_names_it(env: Env) -> None:
     env.corrupt_meta("day", '{"day": "2012-06-21", "baseline": "lots"}')
     s = env.store()

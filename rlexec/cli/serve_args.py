@@ -34,6 +34,7 @@ FLAGS: Mapping[str, str] = {
     "busy_poll_us": "--busy-poll-us",
     "resume_parents": "--resume-parents",
     "initialise": "--initialise",
+    "drop_tightened_limits": "--drop-tightened-limits",
 }
 """Settings key → its flag (the source named in errors)."""
 
@@ -86,6 +87,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="first start on an empty Redis state begins ACTIVE (never overwrites a saved state)",
+    )
+    add(
+        "--drop-tightened-limits",
+        action="store_true",
+        default=None,
+        help="start on the configured risk limits, forgetting tightenings made through the API "
+        "(a restart on an unchanged configuration keeps them)",
     )
 
 

@@ -293,6 +293,10 @@ class ServiceSettings(BaseModel):
     """First start on an empty Redis state: begin ACTIVE. Without it a store with no saved
     kill-switch state starts HALTED (fail closed). It never overwrites a saved state, so a
     deployment may always pass it; the memory store always starts fresh."""
+    drop_tightened_limits: bool = False
+    """Start on the configured risk limits, forgetting tightenings made through the API.
+    Without it a restart on an unchanged configuration keeps them (`service.limits_state`);
+    editing the configuration drops them as well."""
     parents: Annotated[tuple[ParentSpec, ...], NoDecode] = ()
     """Parents to submit at start (tables, or `--parent` strings)."""
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rlexec.risk import KillState, RiskConfigError
 from rlexec.service.config import ParentSpec
+from rlexec.service.limits_state import limits_record
 from rlexec.service.oms import ChildOrder
 from rlexec.service.parents import Parent, ParentState
 
@@ -271,9 +272,12 @@ class Control:
         for key in ("who", "why", "symbols", "now_ns"):  # the call's own arguments, not limits
             if key in changes:  # (now_ns would let a caller date the audit record)
                 raise RiskConfigError(f"changes.{key}", "not a limit (give it beside changes)")
-        overlay = self.service.overlay
-        overlay.tighten(who=who, why=why, symbols=symbols, **changes)
-        self.service.metrics.limit_changes.inc()
+        service = self.service
+        limits = service.overlay.tighten(who=who, why=why, symbols=symbols, **changes)
+        # kept across a restart on the same configuration (`service.limits_state`)
+        service.store.put_limits(limits_record(service.configured_limits, limits, who, why,
+                                               service.clock.now_ns()))  # fmt: skip
+        service.metrics.limit_changes.inc()
         log.warning("event=limits_tightened who=%r why=%r changes=%r symbols=%r",
                     who, why, changes, symbols)  # fmt: skip
         return self.risk()

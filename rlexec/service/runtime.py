@@ -19,7 +19,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -62,6 +62,7 @@ from rlexec.service.config import ParentSpec, ServiceSettings, default_limits
 from rlexec.service.control import Control
 from rlexec.service.drift import DriftMonitor
 from rlexec.service.gate import OrderGate
+from rlexec.service.limits_state import cleared_record, restore_limits
 from rlexec.service.market import SymbolMarket
 from rlexec.service.metrics import ServiceMetrics
 from rlexec.service.oms import AlertCode, ChildOrder, ChildState, Oms
@@ -127,6 +128,8 @@ class Service(MarketDataListener, OrderEvents):
             where = settings.risk_config or "the limits given"
             raise ServiceError(f"risk limits ({where}) have no table for {', '.join(unknown)}")
         self.symbols = symbols
+        self.configured_limits = limits
+        """The limits the service was started with (before any tightening through the API)."""
         self._gap_keys: set[tuple[str, str]] = set()
         """(symbol, algo) of the schedule-gap gauges set so far."""
         self.stats = stats
@@ -302,6 +305,22 @@ class Service(MarketDataListener, OrderEvents):
         allocator = self.allocators.get(parent.id)
         return allocator is not None and allocator.current is not None
 
+    def _restore_limits(self, stored: Mapping[str, Any] | None) -> None:
+        """Tightenings made through the API before a restart hold again, unless the
+        configuration changed since or `drop_tightened_limits` says otherwise."""
+        outcome = restore_limits(self.overlay, self.configured_limits, stored,
+                                 enabled=not self.settings.drop_tightened_limits)  # fmt: skip
+        if outcome == "restored":
+            assert stored is not None
+            log.warning("event=limits_restored who=%r why=%r limits=%s", stored.get("who"),
+                        stored.get("why"), self.overlay.limits.model_dump_json())  # fmt: skip
+        elif outcome != "none":
+            why = ("the configuration changed since" if outcome == "config_changed"
+                   else "drop_tightened_limits")  # fmt: skip
+            log.warning("event=limits_tightening_dropped reason=%r", why)
+            self.store.put_limits(cleared_record(self.configured_limits, why,
+                                                 self.clock.now_ns()))  # fmt: skip
+
     def _store_overflow(self, reason: str) -> None:
         """The state store's queue is full: stop trading rather than lose state."""
         log.error("event=state_store_overflow reason=%r action=halt", reason)
@@ -349,6 +368,7 @@ class Service(MarketDataListener, OrderEvents):
         tokens = self._api_preflight()  # a bad API address or token file: refused before logon
         await self.store.open()
         state = await self.store.load()
+        self._restore_limits(state.limits)
         self._writer = asyncio.create_task(self.store.run())
         self.recovery = Recovery(self, state)
         self.recovery.restore_records()
@@ -904,7 +924,10 @@ class Service(MarketDataListener, OrderEvents):
             # here (they are applied and recorded), a reason to halt at any other time.
             return
         if code in HALT_ALERTS:
-            self.overlay.halt("oms", f"{code}: {detail}")
+            try:
+                self.overlay.halt("oms", f"{code}: {detail}")
+            except RlexecError as exc:  # the halt took effect; its save is retried
+                log.error("event=halt_not_saved error=%r", str(exc))
 
 
 class LiveVwapAlgo(VwapAlgo):

@@ -116,6 +116,9 @@ class StoredState:
     """The risk overlay's trading day and the P&L it counts from, as last written."""
     carry: Mapping[str, Carry] = field(default_factory=dict)
     """Symbol → the archived children's fills, summed (see `Carry`)."""
+    limits: Mapping[str, Any] | None = None
+    """The risk limits as a person last tightened them through the API, with the configured
+    limits they were tightened from (`service.limits_state`); None if never tightened."""
 
     @property
     def exec_ids(self) -> frozenset[str]:
@@ -160,6 +163,10 @@ class StateStore(Protocol):
 
     def put_day(self, record: DayRecord) -> None:
         """Enqueue the risk overlay's trading-day record (one per store, the latest wins)."""
+        ...
+
+    def put_limits(self, record: dict[str, Any]) -> None:
+        """Enqueue the tightened risk limits' record (one per store, the latest wins)."""
         ...
 
     def close_block(self, block: IdBlock) -> None:

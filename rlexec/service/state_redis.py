@@ -8,7 +8,8 @@ Keys under a namespace N (default `rlexec`):
 - `N:state:fills` — hash, ExecID → JSON `[n, record]` (HSET is idempotent, so a batch
   retried after a lost reply cannot count a fill twice; n keeps the order);
 - `N:state:meta` — hash, name → JSON record of the service's singletons (`day`: the risk
-  overlay's trading day and the P&L it counts from, `risk.day.DayRecord`);
+  overlay's trading day and the P&L it counts from, `risk.day.DayRecord`; `carry`: the
+  archived fills' sums; `limits`: the risk limits as tightened through the API);
 - `N:state:kill` — the kill-switch snapshot (`risk.killswitch.snapshot_to_json`);
 - `N:state:seq` — hash, counter name → highest id reserved; `N:state:blocks` — hash,
   `name:start` → end for each open block (one Lua script bumps the counter and records the

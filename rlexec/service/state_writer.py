@@ -126,6 +126,7 @@ _PARENT, _CHILD, _FILL, _META, _CLOSE, _ARCHIVE = 0, 1, 2, 3, 4, 5
 _KINDS = ("parent", "child", "fill", "meta", "close_block", "archive")
 _DAY = "day"
 _CARRY = "carry"
+_LIMITS = "limits"
 _ARCHIVE_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -202,6 +203,7 @@ class WriteBehindStore:
         self._sequences: dict[str, int] = {}
         self._day: DayRecord | None = None
         self._carry: dict[str, Carry] = {}
+        self._limits: dict[str, Any] | None = None
         self._kill = _KillStore(backend)
         self.archived = 0
         """Records (parents, children, fills) moved to the archive since start."""
@@ -267,6 +269,8 @@ class WriteBehindStore:
         self._sequences = dict(raw.sequences)
         self._day = _day_record(where, raw.meta.get(_DAY))
         self._carry = _carry_record(where, raw.meta.get(_CARRY))
+        limits = raw.meta.get(_LIMITS)
+        self._limits = None if limits is None else _object(where, "meta", _LIMITS, limits)
         kill = self._kill.load()
         self._loaded = True
         return StoredState(
@@ -278,6 +282,7 @@ class WriteBehindStore:
             sequences=dict(self._sequences),
             day=self._day,
             carry=dict(self._carry),
+            limits=self._limits,
         )
 
     def snapshot(self) -> StoredState:
@@ -290,6 +295,7 @@ class WriteBehindStore:
             sequences=dict(self._sequences),
             day=self._day,
             carry=dict(self._carry),
+            limits=self._limits,
         )
 
     async def close(self) -> None:
@@ -338,6 +344,12 @@ class WriteBehindStore:
             raise StateError(f"{self._backend.name}: load() before writing")
         self._day = record
         self._enqueue((_META, _DAY, record.to_dict()))
+
+    def put_limits(self, record: dict[str, Any]) -> None:
+        if not self._loaded:
+            raise StateError(f"{self._backend.name}: load() before writing")
+        self._limits = record
+        self._enqueue((_META, _LIMITS, record))
 
     def close_block(self, block: IdBlock) -> None:
         if not self._loaded:

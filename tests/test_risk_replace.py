@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
-from rlexec.risk import Approval, ApprovalError, Denial, KillState, Reason, RiskOverlay
+from rlexec.risk import Approval, ApprovalError, Denial, KillState, Reason, RiskError, RiskOverlay
 from rlexec.risk.testing import MID, MS, T0, buy, limits, overlay, sell
 
 A, R, H = KillState.ACTIVE, KillState.REDUCING, KillState.HALTED
@@ -469,3 +469,47 @@ def test_a_fill_before_the_send_comes_off_the_new_leaves_too() -> None:
     ov.on_replaced("b2", T0)
     p = ov.position("AAPL")
     assert (p.position, p.working_buy_qty) == (30, 120)
+
+
+# -- orders the overlay never approved (a restart's) ---------------------------------------------
+
+
+def test_an_adopted_order_is_held_like_an_approved_one_until_it_ends() -> None:
+    ov = overlay(limits(AAPL={"max_position": 150}, max_working_orders=2))
+    ov.adopt_working("old-1", "AAPL", Side.BUY, 100, MID - 100)
+    view = ov.position("AAPL")
+    assert (ov.working_orders, view.working_buy_qty) == (1, 100)
+    assert ov.holds("old-1") and not ov.holds("old-2")
+    denied(ov.check(buy(100, MID - 200), T0), Reason.MAX_LONG_POSITION)  # 100 + 100 > 150
+    denied(ov.check(sell(10, MID - 100), T0), Reason.SELF_MATCH)  # would cross it
+    approve(ov, buy(50, MID - 200))
+    denied(ov.check(sell(1, MID + 500), T0), Reason.MAX_WORKING_ORDERS)
+    ov.on_fill("AAPL", Side.BUY, 40, MID - 100, order_id="old-1", now_ns=T0)
+    assert ov.position("AAPL").working_buy_qty == 60 + 50 and ov.position("AAPL").position == 40
+    ov.on_cancelled("old-1", T0)
+    assert ov.working_orders == 1 and ov.position("AAPL").working_buy_qty == 50
+    assert not ov.holds("old-1") and ov.n_unknown_order_events == 0
+    approve(ov, sell(10, MID - 100))  # no longer crosses anything of ours
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"order_id": ""}, "empty or already working"),
+        ({"order_id": "dup"}, "empty or already working"),
+        ({"symbol": ""}, "symbol=''"),
+        ({"side": "buy"}, "side='buy'"),
+        ({"leaves": 0}, "leaves=0 is not positive"),
+        ({"leaves": True}, "leaves=True"),
+        ({"price": -5}, "price=-5 is not a price"),
+    ],
+)
+def test_adopting_nonsense_is_refused_and_changes_nothing(kw: dict[str, Any], message: str) -> None:
+    ov = overlay()
+    ov.adopt_working("dup", "AAPL", Side.SELL, 10, None)
+    before = (ov.working_orders, ov.position("AAPL").working_buy_qty)
+    args: dict[str, Any] = {"order_id": "x", "symbol": "AAPL", "side": Side.BUY, "leaves": 5,
+                            "price": MID} | kw  # fmt: skip
+    with pytest.raises(RiskError, match=message):
+        ov.adopt_working(**args)
+    assert (ov.working_orders, ov.position("AAPL").working_buy_qty) == before

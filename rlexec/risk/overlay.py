@@ -997,6 +997,47 @@ class RiskOverlay:
 
     # -- order events --------------------------------------------------------------------
 
+    def adopt_working(
+        self,
+        order_id: str,
+        symbol: str,
+        side: Side,
+        leaves: int,
+        price: int | None,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        parent_id: str | None = None,
+    ) -> None:
+        """Count an order working at the venue that this overlay never approved (a restart
+        finds the last process's): until it is reported filled, cancelled or rejected its
+        `leaves` are reserved, it counts as a working order and its price joins the
+        self-match book, exactly as an approved one. Never refused, since it is already at
+        the venue: a limit it takes past its bound denies the next order that adds to it."""
+        if type(order_id) is not str or not order_id or order_id in self._working:
+            raise RiskError(f"adopt_working: order id {order_id!r} is empty or already working")
+        if type(symbol) is not str or not symbol:
+            raise RiskError(f"adopt_working: {order_id}: symbol={symbol!r}")
+        if side is not Side.BUY and side is not Side.SELL:
+            raise RiskError(f"adopt_working: {order_id}: side={side!r}")
+        if type(leaves) is not int or leaves <= 0:
+            raise RiskError(f"adopt_working: {order_id}: leaves={leaves!r} is not positive")
+        if price is not None and (type(price) is not int or price <= 0):
+            raise RiskError(f"adopt_working: {order_id}: price={price!r} is not a price")
+        s = self._sym(symbol)
+        buy = side is Side.BUY
+        pkey = price if price is not None else (_BIG if buy else 0)
+        if buy:
+            s.open_buy += leaves
+        else:
+            s.open_sell += leaves
+        self._add_price(s, buy, pkey)
+        self._n_working += 1
+        self._refresh_worst(s)
+        self._working[order_id] = _Order(s, buy, leaves, pkey, order_id, time_in_force, parent_id)
+
+    def holds(self, order_id: str) -> bool:
+        """Whether `order_id` names an order this overlay counts as working."""
+        return order_id in self._working
+
     def on_order_accepted(self, order_id: str, now_ns: int | None = None) -> None:
         """The venue acknowledged the order; it stays working. Unknown ids are counted."""
         if order_id not in self._working:

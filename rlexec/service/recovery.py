@@ -8,8 +8,9 @@ logs on with its stored FIX sequence numbers (the venue resends what it missed),
    reached the store when the process died is found this way and adopted by its parent
    (each parent has its own id counter, so an id says whose it is);
 2. rebuilds every parent's progress and the risk overlay's positions from the children;
-3. cancels whatever is still working (the restarted overlay did not approve it), closes the
-   old id blocks, and resumes the parents — or leaves them paused (`resume_parents`).
+3. counts whatever is still working in the restarted overlay (it approved none of it, yet it
+   can fill until cancelled), cancels it, closes the old id blocks, and resumes the parents —
+   or leaves them paused (`resume_parents`).
 
 A kill switch that was HALTED stays HALTED: it is the overlay's own persisted state.
 """
@@ -160,6 +161,7 @@ class Recovery:
             service.store.close_block(block)
         await service.store.flush()  # asked once: a crash from here on does not ask again
         self._rebuild_progress()
+        self.reserve_working()
         cancels = 0
         for child in service.oms.working():
             if service.gate.cancel(child) is not None:
@@ -169,6 +171,27 @@ class Recovery:
         log.info("event=recovered asked=%d answered=%d adopted=%d cancels_sent=%d",
                  *result.values())  # fmt: skip
         return result
+
+    def reserve_working(self) -> None:
+        """The overlay takes on every child still working at the venue: this process approved
+        none of them, yet until their cancels are confirmed (or for good, if a cancel is
+        refused) they can fill, so they count against the limits like orders it approved,
+        with the worse terms of a replace still in flight."""
+        service = self.service
+        overlay = service.overlay
+        for child in service.oms.working():
+            risk_id = service.gate.risk_id(child)
+            leaves = max(child.quantity, child.pending_quantity or 0) - child.cum_qty
+            if leaves <= 0 or overlay.holds(risk_id):
+                continue
+            price = child.price if child.order_type is OrderType.LIMIT else None
+            pending = child.pending_price
+            if price is not None and pending is not None:  # the more aggressive of the two
+                price = max(price, pending) if child.side is Side.BUY else min(price, pending)
+            overlay.adopt_working(risk_id, child.symbol, child.side, leaves, price,
+                                  child.time_in_force, child.parent_id)  # fmt: skip
+            log.info("event=working_order_reserved cl_ord_id=%s symbol=%s side=%s leaves=%d",
+                     child.current_cl_ord_id, child.symbol, child.side.name, leaves)  # fmt: skip
 
     def on_status(self, event: ExecutionEvent) -> bool:
         """An answer to one of our questions (True), handled here; anything else is the OMS's."""

@@ -906,6 +906,7 @@ class Service(MarketDataListener, OrderEvents):
                 )
 
     def on_done(self, child: ChildOrder) -> None:
+        request = self.gate.pending_replaces.get(child.cl_ord_id)
         risk_id = self.gate.done(child)
         self.persist_child(child)
         now = self.clock.now_ns()
@@ -914,6 +915,11 @@ class Service(MarketDataListener, OrderEvents):
             self.overlay.on_rejected(risk_id, now)
         elif child.state in (ChildState.CANCELED, ChildState.EXPIRED):
             self.overlay.on_cancelled(risk_id, now)
+        elif request is not None and self.overlay.holds(request):
+            # Filled on its old terms while a replace that grows it was in flight: the replace
+            # can no longer apply (the venue's refusal, if one comes, finds nothing pending),
+            # so the growth the overlay reserved for it is released now.
+            self.overlay.on_replace_rejected(request, now)
 
     def on_alert(self, child: ChildOrder | None, code: str, detail: str) -> None:
         self.metrics.alerts.labels(code=code).inc()

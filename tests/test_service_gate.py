@@ -194,3 +194,17 @@ def test_walk_would_catch_a_new_caller_in_parents() -> None:
     tampered = source + "\n\ndef sneak(self, intent):\n    self.client.new_order(intent, 'X')\n"
     assert list(order_client_calls(source)) == []
     assert [c for _, c in order_client_calls(tampered)] == ["self.client.new_order"]
+
+
+def test_a_clordid_already_in_use_is_not_sent_and_releases_its_approval(service: Service) -> None:
+    overlay = service.overlay
+    taken = service.client.next_cl_ord_id()
+    service.oms.record_new(taken, _intent(100), "P-test", service.clock.now_ns())
+    service.gate.next_id = lambda parent_id: taken  # a counter gone wrong hands it out again
+    decision = overlay.check(_intent(300), service.clock.now_ns())
+    assert isinstance(decision, Approval), decision
+    working = overlay.working_orders
+    with pytest.raises(SendError, match=f"{taken}: not recorded: .*already in use"):
+        service.gate.send(decision, "P-test")
+    assert overlay.working_orders == working - 1, "the approval's reservation is released"
+    assert [c.cl_ord_id for c in service.oms.all()] == [taken] and service.gate.sent == 0

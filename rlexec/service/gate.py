@@ -19,7 +19,7 @@ from rlexec.market.errors import RlexecError
 from rlexec.market.orders import OrderIntent
 from rlexec.risk import Approval, ApprovalError, RiskOverlay
 from rlexec.service.metrics import ServiceMetrics
-from rlexec.service.oms import ChildOrder, Oms
+from rlexec.service.oms import ChildOrder, Oms, OmsError
 
 log = logging.getLogger("rlexec.service")
 
@@ -81,7 +81,11 @@ class OrderGate:
         except RlexecError as exc:
             self.overlay.release(approval)
             raise SendError(f"no ClOrdID: {exc}") from None
-        child = self.oms.record_new(cl, intent, parent_id, now)
+        try:
+            child = self.oms.record_new(cl, intent, parent_id, now)
+        except OmsError as exc:  # e.g. a ClOrdID already in use: nothing recorded, nothing sent
+            self.overlay.release(approval)
+            raise SendError(f"{cl}: not recorded: {exc}") from None
         try:
             self.overlay.on_order_sent(approval, cl, now)
         except ApprovalError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,18 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Async tests run on the loop rlexec runs on in production (uvloop where installed)."""
     return {eventloop.loop_name(): eventloop.loop_factory()}
+
+
+@pytest.fixture(autouse=True)
+def _rlexec_logging_restored() -> Iterator[None]:
+    """A test that configures rlexec's logging (the demo sets ERROR, `serve` its own level and
+    handler) leaves it as it found it, so a later test's caplog sees every record."""
+    logger = logging.getLogger("rlexec")
+    level, propagate, handlers = logger.level, logger.propagate, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.propagate = propagate
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")

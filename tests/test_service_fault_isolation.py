@@ -75,7 +75,7 @@ class BreaksAtStep:
 async def test_a_parent_whose_start_raises_fails_and_the_others_carry_on(
     venue: Venue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     service = Service(settings(venue))
     await service.start()
     try:
@@ -108,7 +108,7 @@ async def test_a_stored_parent_beyond_the_bounds_fails_at_the_restart_which_goes
 ) -> None:
     """A store written before the bounds holds a pending parent with a limit of 1e305: the
     restart must neither refuse to start over it nor work it."""
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     backend = MemoryBackend()
     seed = MemoryStateStore(backend)
     await seed.open()
@@ -141,7 +141,7 @@ async def test_a_stored_parent_beyond_the_bounds_fails_at_the_restart_which_goes
 async def test_a_parent_whose_decision_raises_fails_with_its_children_cancelled(
     venue: Venue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     service = Service(settings(venue))
     make = service.parents.make_algo
     service.parents.make_algo = lambda spec: (
@@ -172,7 +172,7 @@ async def test_a_parent_whose_decision_raises_fails_with_its_children_cancelled(
 async def test_a_failing_housekeeping_step_is_logged_counted_and_the_timer_goes_on(
     venue: Venue, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     service = Service(settings(venue))
     await service.start()
     errors = "rlexec_service_housekeeping_errors_total"
@@ -214,7 +214,7 @@ async def test_a_failing_housekeeping_step_is_logged_counted_and_the_timer_goes_
 async def test_the_stop_completes_though_a_background_task_died(
     venue: Venue, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     service = Service(settings(venue))
     await service.start()
     stopped = False
@@ -244,7 +244,7 @@ async def test_pov_keeps_deciding_when_decision_steps_are_skipped(
 ) -> None:
     """At 40× speed a 2 s decision interval passes several times between two market updates
     or timer ticks: steps are skipped, which POV's schedule used to index past."""
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     service = Service(settings(venue, decision_interval_s=2.0))
     await service.start()
     try:
@@ -266,7 +266,7 @@ async def test_pov_keeps_deciding_when_decision_steps_are_skipped(
 async def test_cancels_not_sent_while_the_order_session_was_down_go_out_at_its_logon(
     venue: Venue, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="rlexec.service")
     service = Service(settings(venue))
     await service.start()
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from rlexec.risk import IllegalTransitionError
 from rlexec.risk.killswitch import KillState, KillSwitch, MemoryKillSwitchStore, snapshot_from_json
 from rlexec.service.oms import ChildState
 from rlexec.service.parents import ParentState
@@ -299,6 +300,9 @@ def test_a_kill_the_store_refuses_still_cancels_says_so_and_is_saved_once_it_can
         assert kill["parents_cancelled"] == 1 and kill["cancels_sent"] == working
         again = live.request("POST", "/v1/kill", {"why": "again"}, role="risk").json()
         assert again["persisted"] is False
+        # an unsaved switch still refuses a command it would refuse anyway (here: no why)
+        with pytest.raises(IllegalTransitionError, match="needs why"):
+            live.run(lambda: live.service.control.kill("risk", " "))
         ready = live.request("GET", "/readyz")
         assert ready.status == 503
         assert ready.json()["checks"]["kill_switch_saved"] == {

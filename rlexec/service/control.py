@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rlexec.risk import KillState, RiskConfigError
+from rlexec.risk import IllegalTransitionError, KillState, RiskConfigError
 from rlexec.service.config import ParentSpec
 from rlexec.service.limits_state import limits_record
 from rlexec.service.oms import ChildOrder
@@ -211,8 +211,10 @@ class Control:
         overlay = self.service.overlay
         try:
             (overlay.halt if action == "halt" else overlay.reduce)(who, why)
+        except IllegalTransitionError:  # who or why missing, or not a move the table has
+            raise
         except Exception as exc:
-            if overlay.kill_persisted:  # not a store failure (who/why missing, illegal move)
+            if overlay.kill_persisted:  # not the store's refusal: nothing took effect
                 raise
             log.error("event=kill_switch_not_persisted action=%s who=%r error=%r "
                       "retry=every_100ms", action, who, str(exc))  # fmt: skip

@@ -568,6 +568,59 @@ RISK = Dashboard(
                 ),
             ),
         ),
+        Row(
+            "Control API",
+            (
+                Panel(
+                    "Answers by status (5 m)",
+                    "timeseries",
+                    (
+                        q(
+                            "sum by (status) (increase("
+                            f"rlexec_service_api_requests_total{{{SVC}}}[5m]))",
+                            "{{status}}",
+                        ),
+                    ),
+                    unit="short",
+                    width=8,
+                    description="Every answer of the control API, health checks and scrapes "
+                    "included.",
+                ),
+                Panel(
+                    "Refused by route (5 m)",
+                    "timeseries",
+                    (
+                        q(
+                            "sum by (route, status) (increase(rlexec_service_api_requests_total"
+                            f'{{{SVC}, status=~"401|403"}}[5m])) or on() vector(0)',
+                            "{{status}} {{route}}",
+                        ),
+                    ),
+                    unit="short",
+                    width=8,
+                    thresholds=((20, "orange"),),
+                    description="401: no known token; 403: the token's role may not do it. Over "
+                    "20 in 5 minutes alerts (RlexecApiRefusals): a client with a wrong token, "
+                    "or someone trying tokens.",
+                ),
+                Panel(
+                    "Limit tightenings (1 d)",
+                    "stat",
+                    (
+                        q(
+                            "sum(increase(rlexec_service_limit_changes_total"
+                            f"{{{SVC}}}[1d])) or on() vector(0)",
+                            "tightenings",
+                            instant=True,
+                        ),
+                    ),
+                    unit="short",
+                    width=8,
+                    description="POST /v1/risk/limits accepted in the last day; each is an "
+                    "event=limits_tightened log line naming who and why.",
+                ),
+            ),
+        ),
     ),
 )
 

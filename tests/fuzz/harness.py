@@ -156,8 +156,16 @@ def check_session(data: bytes) -> None:
         return
     if _loop is None:
         _loop = asyncio.new_event_loop()
-        logging.getLogger().addHandler(_errors)
-        logging.getLogger("rlexec").setLevel(logging.ERROR)
+    # Only errors are of interest (and the session's warnings about bad input are many); the
+    # logging is put back after each run, so a later test's caplog still sees every record.
+    root, ours = logging.getLogger(), logging.getLogger("rlexec")
+    level = ours.level
+    root.addHandler(_errors)
+    ours.setLevel(logging.ERROR)
     _errors.seen.clear()
-    _loop.run_until_complete(_session_run(data[2:], data[1:2] * 2, bool(data[0] & 1)))
+    try:
+        _loop.run_until_complete(_session_run(data[2:], data[1:2] * 2, bool(data[0] & 1)))
+    finally:
+        root.removeHandler(_errors)
+        ours.setLevel(level)
     assert not _errors.seen, _errors.seen

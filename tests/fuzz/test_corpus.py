@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,16 @@ def test_codec_corpus(path: Path) -> None:
 @pytest.mark.parametrize("path", _cases("session"))
 def test_session_corpus(path: Path) -> None:
     check_session(path.read_bytes())
+
+
+def test_the_session_harness_puts_rlexec_s_logging_back() -> None:
+    """It quiets rlexec to ERROR while a corpus file runs; left so, every later test's caplog
+    missed rlexec's INFO and WARNING records (the full suite only, so it hid for a while)."""
+    ours, root = logging.getLogger("rlexec"), logging.getLogger()
+    before, handlers = ours.level, list(root.handlers)
+    check_session(next(iter(sorted((CORPUS / "session").glob("*/*")))).read_bytes())
+    assert ours.level == before
+    assert root.handlers == handlers
 
 
 def test_the_corpus_holds_the_known_crashes() -> None:

@@ -13,6 +13,11 @@ _prefix_second = -1
 _prefix = b""
 _last_ms = -1
 _last_text = b""
+_day_text: dict[int, bytes] = {}
+"""b"YYYYMMDD-" by epoch day: a live service's orders cross into a new second between most
+decisions, and `time.strftime` would cost more than the rest of the stamp."""
+_midnights: dict[bytes, int] = {}
+"""Epoch seconds of 00:00:00 by b"YYYYMMDD": a venue clock's every decision is in a new second."""
 _parsed: dict[bytes, int] = {}
 """Epoch seconds by "YYYYMMDD-HH:MM:SS" prefix: a session sees a handful of distinct seconds at
 a time (SendingTime, and a venue's MDEntryTime on another clock), each parsed once."""
@@ -33,11 +38,25 @@ def utc_timestamp(now: float | None = None) -> bytes:
         return _last_text
     second, fraction = divmod(ms, 1000)
     if second != _prefix_second:
-        _prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
+        _prefix = _second_text(second)
         _prefix_second = second
     _last_ms = ms
     _last_text = _prefix + b".%03d" % fraction
     return _last_text
+
+
+def _second_text(second: int) -> bytes:
+    """b"YYYYMMDD-HH:MM:SS" of an epoch second, as `time.strftime` writes it."""
+    day, rest = divmod(second, 86_400)
+    text = _day_text.get(day)
+    if text is None:
+        text = time.strftime("%Y%m%d-", time.gmtime(day * 86_400)).encode()
+        if len(_day_text) >= 16:
+            _day_text.clear()
+        _day_text[day] = text
+    hour, rest = divmod(rest, 3600)
+    minute, sec = divmod(rest, 60)
+    return b"%s%02d:%02d:%02d" % (text, hour, minute, sec)
 
 
 def parse_utc_timestamp(value: bytes) -> float:
@@ -83,11 +102,19 @@ def _epoch_second(value: bytes) -> int:
             or not (prefix[:8] + prefix[9:11] + prefix[12:14] + prefix[15:17]).isdigit()
         ):
             raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
-        year, month, day = int(prefix[0:4]), int(prefix[4:6]), int(prefix[6:8])
         hour, minute, sec = int(prefix[9:11]), int(prefix[12:14]), int(prefix[15:17])
-        if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and sec <= 60):
+        midnight = _midnights.get(prefix[:8])
+        if midnight is None:
+            year, month, day = int(prefix[0:4]), int(prefix[4:6]), int(prefix[6:8])
+            if not (1 <= month <= 12 and 1 <= day <= 31):
+                raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
+            midnight = int(calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0)))
+            if len(_midnights) >= 16:
+                _midnights.clear()
+            _midnights[prefix[:8]] = midnight
+        if not (hour < 24 and minute < 60 and sec <= 60):
             raise ValueError(f"not a UTCTimestamp: {value[:32]!r}")
-        epoch = int(calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0)))
+        epoch = midnight + hour * 3600 + minute * 60 + sec
         if len(_parsed) >= 64:
             _parsed.clear()
         _parsed[prefix] = epoch

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from rlexec.gateway.acceptor import FixAcceptor
-from rlexec.gateway.codec import FieldValue
+from rlexec.gateway.codec import FieldValue, encode_pairs
 from rlexec.gateway.config import Role, SessionConfig
 from rlexec.gateway.initiator import FixInitiator
-from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
+from rlexec.gateway.md_client import ANOMALY_KINDS, MarketDataClient, MarketDataListener
 from rlexec.gateway.message import FixMessage
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore
@@ -53,6 +59,14 @@ class Feed:
     venue: FixSession
     requests: Recorder
     initiator: FixInitiator
+    registry: CollectorRegistry
+
+    def anomalies(self, kind: str) -> float:
+        """`rlexec_fix_market_data_anomalies_total{kind}` as Prometheus would scrape it."""
+        labels = {"session": self.md.session.name, "kind": kind}
+        value = self.registry.get_sample_value("rlexec_fix_market_data_anomalies_total", labels)
+        assert value is not None
+        return value
 
     async def request(self) -> FixMessage:
         msg = await self.requests.next()
@@ -114,13 +128,14 @@ async def feed() -> AsyncIterator[Feed]:
     session = FixSession(
         SessionConfig("CLIENT", "VENUE", heartbeat_interval=5, reconnect_min=0.05), MemoryStore()
     )
-    md = MarketDataClient(session, seen, depth=10)
+    registry = CollectorRegistry()
+    md = MarketDataClient(session, seen, depth=10, registry=registry)
     md.subscribe("AAPL")
     initiator = FixInitiator(session, "127.0.0.1", acceptor.port)
     await initiator.start()
     async with asyncio.timeout(3):
         await session.wait_logged_on()
-    yield Feed(md, seen, venue, requests, initiator)
+    yield Feed(md, seen, venue, requests, initiator, registry)
     await initiator.stop(grace=0.5)
     await acceptor.stop(grace=0.5)
 
@@ -249,3 +264,198 @@ def test_bad_subscription_arguments() -> None:
     md = MarketDataClient(session)
     with pytest.raises(ValueError, match="symbol is invalid"):
         md.subscribe("A\x01B")
+
+
+# -- review: the venue's clock, prices, RptSeq going backwards ---------------------------------
+
+T0 = 1_340_287_200_000_000_000
+"""2012-06-21 14:00:00 UTC in epoch ns."""
+
+
+def stamped(rpt: int, day: str, at: str, px: str = "9.5") -> list[tuple[int, FieldValue]]:
+    """A one-entry bid update stamped MDEntryDate (272) + MDEntryTime (273)."""
+    return [*level("0", "0", px, 1, rpt), (272, day), (273, at)]
+
+
+async def test_one_far_future_venue_stamp_does_not_move_the_venue_clock(
+    feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A single stamp in 2099 used to become the venue's time for good: on `clock="venue"`
+    every parent was then past its horizon (failed, or swept the rest at market)."""
+    caplog.set_level(logging.WARNING, "rlexec.gateway")
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([stamped(2, "20120621", "14:00:00.000")])
+    feed.incremental([stamped(3, "20990621", "14:00:00.000", px="9.6")])
+    feed.incremental([stamped(4, "20120621", "14:00:01.000")])
+    await feed.settled()
+    assert feed.md.venue_time_ns == T0 + 1_000_000_000
+    # the entry itself is applied: only its stamp is distrusted
+    assert feed.md.books["AAPL"].size_at(Side.BUY, 96_000) == 1
+    assert feed.md.stale == set()
+    assert feed.anomalies("venue_time_jump") == 1
+    assert [r.getMessage() for r in caplog.records if "md_venue_time_jump" in r.getMessage()] == [
+        f"event=md_venue_time_jump session={feed.md.session.name} venue_time_ns={T0} "
+        "stamp_ns=4085733600000000000 jump_s=2745446400.000 confirmations=1 needed=3 "
+        "action=hold_clock"
+    ]
+
+
+async def test_a_venue_clock_jump_is_taken_once_stamps_in_a_row_agree(
+    feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real jump (a quiet market, a venue skipping ahead) is taken on the third stamp."""
+    caplog.set_level(logging.WARNING, "rlexec.gateway")
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([stamped(2, "20120621", "14:00:00.000")])
+    feed.incremental([stamped(3, "20120621", "15:00:00.000")])
+    feed.incremental([stamped(4, "20120621", "15:00:00.500")])
+    await feed.settled()
+    assert feed.md.venue_time_ns == T0
+    feed.incremental([stamped(5, "20120621", "15:00:01.000")])
+    await feed.settled()
+    assert feed.md.venue_time_ns == T0 + 3601 * 1_000_000_000
+    assert feed.anomalies("venue_time_jump") == 2
+    assert "action=accept" in caplog.records[-1].getMessage()
+    # far behind the clock: it stands, said once for the run, counted once
+    feed.incremental([stamped(6, "20120621", "14:00:00.000")])
+    feed.incremental([stamped(7, "20120621", "14:00:00.100")])
+    await feed.settled()
+    assert feed.md.venue_time_ns == T0 + 3601 * 1_000_000_000
+    assert feed.anomalies("venue_time_behind") == 1
+    behind = [r for r in caplog.records if "event=md_venue_time_behind" in r.getMessage()]
+    assert len(behind) == 1
+
+
+@pytest.mark.parametrize(
+    ("day", "at", "tag"),
+    [
+        ("2012062X", "14:00:02.000", 272),
+        ("20121321", "14:00:02.000", 272),
+        ("20120621", "14:0x:02.000", 273),
+        ("20120621", "14:00:02.12x", 273),
+    ],
+)
+async def test_a_garbled_venue_stamp_is_rejected_naming_its_tag(
+    feed: Feed, day: str, at: str, tag: int
+) -> None:
+    """A garbled MDEntryDate was reported as tag 273 (MDEntryTime): the reject named the
+    wrong field. Nothing of the message is applied and the venue's clock stands."""
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([stamped(2, "20120621", "14:00:00.000")])
+    feed.incremental([stamped(3, day, at, px="9.7")])
+    reject = await feed.requests.next()
+    assert reject.msg_type == b"j"
+    assert reject.text(58).startswith(f"tag {tag} in MsgType X: ")
+    await feed.request()  # a snapshot is asked for
+    assert feed.md.venue_time_ns == T0
+    assert feed.md.books["AAPL"].size_at(Side.BUY, 97_000) == 0
+    assert feed.md.stale == {"AAPL"}
+    assert feed.anomalies("message_rejected") == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        level("0", "0", "0", 5, 2),
+        level("1", "1", "-3", 5, 2),
+        [*level("0", "2", "0", 5, 2), (54, "1")],
+    ],
+    ids=["zero bid", "negative offer", "zero-priced trade"],
+)
+async def test_a_non_positive_price_is_refused_and_the_book_rebuilt(
+    feed: Feed, entry: list[tuple[int, FieldValue]]
+) -> None:
+    """A bid at 0 or an offer at -3 used to go into the book: crossed, a mid of 3.50, and
+    trusted (not stale), for the policy to act on."""
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([entry])
+    reject = await feed.requests.next()
+    assert reject.msg_type == b"j"
+    assert reject.text(58).startswith("tag 270 in MsgType X: not a positive price")
+    assert (await feed.request()).get(263) == b"0"
+    book = feed.md.books["AAPL"]
+    assert (book.levels(Side.BUY), book.levels(Side.SELL)) == ([(100_000, 5)], [(110_000, 5)])
+    assert feed.md.stale == {"AAPL"} and feed.seen.trades == []
+    assert feed.anomalies("message_rejected") == 1
+
+
+async def test_a_snapshot_with_a_non_positive_price_is_refused(feed: Feed) -> None:
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5), ("0", 7)], [("11", 5)], rpt=1)
+    reject = await feed.requests.next()
+    assert reject.msg_type == b"j" and reject.text(372) == "W"
+    assert reject.text(58) == "tag 270 in MsgType W: not a positive price: b'0'"
+    assert feed.md.stale == {"AAPL"}
+    assert feed.md.books["AAPL"].depth(Side.BUY) == 0
+
+
+async def test_rpt_seq_going_backwards_is_dropped_said_and_counted(
+    feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A duplicate or backward RptSeq after the snapshot was dropped without a word; those
+    the snapshot already includes are dropped quietly, as before."""
+    caplog.set_level(logging.WARNING, "rlexec.gateway")
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=10)
+    feed.incremental([level("0", "0", "9", 1, 9)])  # in the snapshot: quiet
+    feed.incremental([level("0", "0", "9.1", 1, 11)])
+    feed.incremental([level("0", "0", "9.2", 1, 12)])
+    feed.incremental([level("1", "0", "9.1", 4, 11)])  # behind: dropped, said
+    await feed.settled()
+    assert feed.md.books["AAPL"].levels(Side.BUY) == [(100_000, 5), (92_000, 1), (91_000, 1)]
+    assert feed.md.stale == set()
+    assert feed.anomalies("rpt_seq_behind") == 1
+    assert feed.anomalies("rpt_seq_gap") == 0
+    said = [r.getMessage() for r in caplog.records if "event=md_rpt_seq" in r.getMessage()]
+    assert said == [
+        f"event=md_rpt_seq_behind session={feed.md.session.name} symbol=AAPL "
+        "expected_rpt_seq=13 received_rpt_seq=11 action=drop"
+    ]
+    feed.incremental([level("0", "0", "9.9", 1, 15)])  # a gap: counted as one
+    await feed.request()
+    assert feed.anomalies("rpt_seq_gap") == 1
+
+
+def test_anomaly_kinds_are_exported_from_zero() -> None:
+    registry = CollectorRegistry()
+    session = FixSession(SessionConfig("CLIENT", "VENUE"), MemoryStore())
+    MarketDataClient(session, registry=registry)
+    for kind in ANOMALY_KINDS:
+        labels = {"session": session.name, "kind": kind}
+        assert registry.get_sample_value("rlexec_fix_market_data_anomalies_total", labels) == 0
+    with pytest.raises(ValueError, match="max_clock_jump_s"):
+        MarketDataClient(session, max_clock_jump_s=0)
+    with pytest.raises(ValueError, match="clock_jump_confirmations"):
+        MarketDataClient(session, clock_jump_confirmations=0)
+
+
+_S = 1_000_000_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 30 * _S), min_size=1, max_size=20),
+    st.integers(1, 19),
+    st.integers(-(10**6) * _S, 10**9 * _S).filter(lambda d: abs(d) > 61 * _S),
+)
+def test_one_outlier_stamp_never_moves_the_venue_clock(
+    steps: list[int], at: int, offset: int
+) -> None:
+    """Stamps moving forward by at most 30 s, with one outlier more than a minute off either
+    way anywhere in the run: the venue's clock follows the good stamps and ignores it."""
+    md = MarketDataClient(FixSession(SessionConfig("C", "V"), MemoryStore()))
+    good = list(itertools.accumulate(steps, initial=T0))
+    stamps = [*good[:at], good[min(at, len(good)) - 1] + offset, *good[at:]]
+    for seq, ns in enumerate(stamps, 1):
+        seconds, frac = divmod(ns, _S)
+        text = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y%m%d-%H:%M:%S")
+        day, at_text = text.split("-")
+        pairs: list[tuple[int, FieldValue]] = [(8, "FIX.4.4"), (35, "X"), (34, seq), (268, 1)]
+        pairs += [(279, "0"), (269, "0"), (55, "AAPL"), (270, "1"), (271, "1")]
+        pairs += [(272, day), (273, f"{at_text}.{frac:09d}")]
+        md.on_message(md.session, FixMessage.decode(encode_pairs(pairs)))
+    assert md.venue_time_ns == good[-1]

@@ -340,7 +340,9 @@ def test_the_venue_clock_reads_each_stamp_as_the_timestamp_parser(
 ) -> None:
     """MDEntryDate + MDEntryTime through a real market-data client (the same second's stamps
     read by their fraction only) against `parse_utc_timestamp_ns` on the joined text."""
-    md = MarketDataClient(FixSession(SessionConfig("C", "V"), MemoryStore()))
+    md = MarketDataClient(
+        FixSession(SessionConfig("C", "V"), MemoryStore()), clock_jump_confirmations=1
+    )
     md.subscribe("AAPL")
     expected: int | None = None
     for seq, (day, at) in enumerate(stamps, 1):

@@ -1,11 +1,15 @@
-"""SymbolMarket freshness: a book is not trusted before a timestamped update has arrived."""
+"""SymbolMarket freshness: a book is not trusted before a timestamped update has arrived; the
+service exports what its market-data client distrusts."""
 
 from __future__ import annotations
 
+from rlexec.gateway.md_client import ANOMALY_KINDS
 from rlexec.market.book import L2Book
 from rlexec.market.features import FEATURE_NAMES
 from rlexec.market.orders import Side
+from rlexec.service.config import ServiceSettings
 from rlexec.service.market import SymbolMarket
+from rlexec.service.runtime import Service
 
 STALE_NS = 5_000_000_000
 
@@ -60,3 +64,17 @@ def test_why_a_market_is_not_fresh_is_said_as_it_is() -> None:
     market.on_book(now)
     assert not market.fresh(now, STALE_NS)
     assert market.unfresh_reason(now, STALE_NS) == "one-sided book"
+
+
+def test_the_service_exports_the_market_data_anomalies_from_zero() -> None:
+    """The market-data client counts what it refuses or distrusts on the service's registry
+    (the Sessions dashboard and its /metrics), every kind from the start."""
+    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
+    session = svc.md_session.name
+    for kind in ANOMALY_KINDS:
+        labels = {"session": session, "kind": kind}
+        value = svc.registry.get_sample_value("rlexec_fix_market_data_anomalies_total", labels)
+        assert value == 0, kind
+    svc.md.anomalies["rpt_seq_gap"].inc()
+    labels = {"session": session, "kind": "rpt_seq_gap"}
+    assert svc.registry.get_sample_value("rlexec_fix_market_data_anomalies_total", labels) == 1

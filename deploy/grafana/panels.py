@@ -760,6 +760,24 @@ SESSIONS = Dashboard(
                     unit="ops",
                     width=8,
                 ),
+                Panel(
+                    "Market-data anomalies (5 m)",
+                    "timeseries",
+                    (
+                        q(
+                            "sum by (kind) (increase("
+                            f"rlexec_fix_market_data_anomalies_total{{{SVC}}}[5m])) or on() vector(0)",
+                            "{{kind}}",
+                        ),
+                    ),
+                    unit="short",
+                    width=24,
+                    description="RptSeq gaps (the book is rebuilt from a snapshot) and steps "
+                    "back (dropped), messages refused (an unreadable or non-positive price: "
+                    "rebuilt too), and venue timestamps held back: over 60 s ahead until three "
+                    "in a row agree, or far behind the venue clock. Each is an event=md_* log "
+                    "line.",
+                ),
             ),
         ),
         Row(

@@ -10,6 +10,16 @@ and a fresh snapshot is requested; the snapshot may carry RptSeq (83) at the top
 say which incremental it includes, and incrementals up to that one are then ignored.
 Without it, updates resume from the next incremental: level updates set absolute sizes, so
 replaying one already in the snapshot is harmless. Session-level gaps are the session's job.
+An incremental behind the sequence but after the snapshot (a duplicate, or the venue's
+numbering going backwards) is dropped, logged and counted.
+
+The venue's clock (`venue_time_ns`) never goes backwards, and a stamp more than
+`max_clock_jump_s` ahead of it moves it only once `clock_jump_confirmations` stamps in a row
+agree: one bogus far-future stamp must not carry every parent past its horizon.
+
+A bid, offer or trade at a price of zero or below is refused like any unreadable entry: the
+message is rejected and the book rebuilt from a snapshot. Every such event is one log line
+(`event=md_...`) and one count in `rlexec_fix_market_data_anomalies_total{session,kind}`.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+
+from prometheus_client import CollectorRegistry, Counter
 
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
@@ -40,6 +52,14 @@ _ACTION_CHANGE = b"1"
 _ACTION_DELETE = b"2"
 _SET_ACTIONS = (_ACTION_CHANGE, _ACTION_NEW)
 _MD_ENTRY_DATE = 272
+ANOMALY_KINDS = (
+    "rpt_seq_gap",
+    "rpt_seq_behind",
+    "message_rejected",
+    "venue_time_jump",
+    "venue_time_behind",
+)
+"""The `kind` label values of `rlexec_fix_market_data_anomalies_total` (a bounded set)."""
 # Module constants rather than `fix.X` attribute reads on the per-message path.
 _NO_MD_ENTRIES = fix.NO_MD_ENTRIES
 _MD_UPDATE_ACTION = fix.MD_UPDATE_ACTION
@@ -53,6 +73,8 @@ _MSG_TYPE = fix.MSG_TYPE
 _X = MsgType.MARKET_DATA_INCREMENTAL
 _BUY = Side.BUY
 _SELL = Side.SELL
+_PRICED = (_BID, _OFFER, _TRADE)
+"""Entry types whose MDEntryPx must be positive (a book level or a print)."""
 _ENTRY_TAGS = frozenset(
     {
         fix.MD_UPDATE_ACTION,
@@ -73,6 +95,26 @@ _ENTRY_TAGS = frozenset(
         346,
     }
 )
+
+
+def _positive_price(px: bytes, msg_type: bytes) -> int:
+    """MDEntryPx of a book level or a print: a price above zero, or a FieldError naming 270."""
+    price = parse_price(px, _MD_ENTRY_PX, msg_type)
+    if price <= 0:
+        raise FieldError(_MD_ENTRY_PX, f"not a positive price: {px[:32]!r}", msg_type)
+    return price
+
+
+def _parse_venue_stamp(day: bytes, at: bytes) -> int:
+    """Epoch ns of MDEntryDate (272) + MDEntryTime (273); a FieldError naming the bad one."""
+    try:
+        return parse_utc_timestamp_ns(day + b"-" + at)
+    except ValueError as exc:
+        try:
+            parse_utc_timestamp_ns(day + b"-00:00:00")
+        except ValueError:
+            raise FieldError(_MD_ENTRY_DATE, f"not a UTCDateOnly: {day[:32]!r}", _X) from None
+        raise FieldError(fix.MD_ENTRY_TIME, str(exc), _X) from None
 
 
 def _lone_entry(msg: FixMessage) -> bool:
@@ -136,10 +178,27 @@ class MarketDataClient(Application):
     """Market data over one FIX session (it installs itself as the session's application)."""
 
     def __init__(
-        self, session: FixSession, listener: MarketDataListener | None = None, depth: int = 0
+        self,
+        session: FixSession,
+        listener: MarketDataListener | None = None,
+        depth: int = 0,
+        *,
+        max_clock_jump_s: float = 60.0,
+        clock_jump_confirmations: int = 3,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        """`max_clock_jump_s`: a venue stamp further than this ahead of the venue's clock is
+        suspect, and moves it only when `clock_jump_confirmations` stamps in a row agree.
+        `registry`: where `rlexec_fix_market_data_anomalies_total` is exported (None: counted, not exported).
+        """
         if depth < 0:
             raise ValueError(f"market depth must be >= 0 (0 = full book), got {depth}")
+        if not max_clock_jump_s > 0:
+            raise ValueError(f"max_clock_jump_s must be positive, got {max_clock_jump_s}")
+        if clock_jump_confirmations < 1:
+            raise ValueError(
+                f"clock_jump_confirmations must be >= 1, got {clock_jump_confirmations}"
+            )
         self.session = session
         session.application = self
         self.listener = listener if listener is not None else MarketDataListener()
@@ -156,6 +215,21 @@ class MarketDataClient(Application):
         self._second = b""
         self._second_ns = 0
         """The day, `HH:MM:SS.` and epoch ns of the last venue stamp's second (`_venue_time`)."""
+        self._max_jump_ns = round(max_clock_jump_s * 1e9)
+        self._confirmations = clock_jump_confirmations
+        self._jump: tuple[int, int] | None = None
+        """A suspect jump ahead: (its latest stamp, how many stamps in a row agreed on it)."""
+        self._behind = False
+        """Whether the last stamp was far behind the venue's clock (logged once per run)."""
+        anomalies = Counter(
+            "rlexec_fix_market_data_anomalies",
+            "Market-data events the client refused or distrusted, by kind: RptSeq gaps and "
+            "backward steps, rejected messages, implausible venue timestamps",
+            ["session", "kind"],
+            registry=registry,
+        )
+        self.anomalies = {kind: anomalies.labels(session.name, kind) for kind in ANOMALY_KINDS}
+        """Pre-bound children of `rlexec_fix_market_data_anomalies_total`, by kind."""
         self._next_rpt: dict[str, int | None] = {}
         self._snapshot_rpt: dict[str, int] = {}
         self._subscriptions: dict[str, str] = {}
@@ -267,7 +341,10 @@ class MarketDataClient(Application):
             if px is None or size is None:
                 missing = fix.MD_ENTRY_PX if px is None else fix.MD_ENTRY_SIZE
                 raise FieldError(missing, "required in every book entry", mt)
-            level = (parse_price(px, fix.MD_ENTRY_PX, mt), parse_qty(size, fix.MD_ENTRY_SIZE, mt))
+            level = (
+                _positive_price(px, mt),
+                parse_qty(size, fix.MD_ENTRY_SIZE, mt),
+            )
             (bids if entry_type == _BID else asks).append(level)
         bids.sort(reverse=True)
         asks.sort()
@@ -338,6 +415,8 @@ class MarketDataClient(Application):
                 mt,
             )
         price = parse_price(px, _MD_ENTRY_PX, mt)
+        if price <= 0 and entry_type in _PRICED:
+            _positive_price(px, mt)  # raises, naming the tag
         size_text = entry.get(_MD_ENTRY_SIZE)
         if entry_type == _BID:
             side = _BUY
@@ -386,15 +465,65 @@ class MarketDataClient(Application):
             # what `parse_utc_timestamp_ns` answers (a test holds the two to the same values).
             ns = self._second_ns + int(frac.ljust(9, b"0"))
         else:
-            try:
-                ns = parse_utc_timestamp_ns(day + b"-" + at)
-            except ValueError as exc:
-                raise FieldError(fix.MD_ENTRY_TIME, str(exc), _X) from None
+            ns = _parse_venue_stamp(day, at)
             if at[8:9] == b".":
                 self._second_day, self._second = day, at[:9]
                 self._second_ns = ns - ns % 1_000_000_000
-        if self.venue_time_ns is None or ns > self.venue_time_ns:
+        now = self.venue_time_ns
+        if now is None or now < ns <= now + self._max_jump_ns:
+            self.venue_time_ns = ns  # the usual case: a little ahead
+            self._jump = None
+            self._behind = False
+        elif ns > now:
+            self._jumped(now, ns)
+        elif now - ns > self._max_jump_ns:
+            self._jump = None
+            if not self._behind:
+                self._behind = True
+                self.anomalies["venue_time_behind"].inc()
+                log.warning(
+                    "event=md_venue_time_behind session=%s venue_time_ns=%d stamp_ns=%d "
+                    "behind_s=%.3f action=keep_clock",
+                    self.session.name,
+                    now,
+                    ns,
+                    (now - ns) / 1e9,
+                )
+        else:  # at or a little behind the clock: it stands, and agrees with it
+            self._jump = None
+            self._behind = False
+
+    def _jumped(self, now: int, ns: int) -> None:
+        """A stamp more than `max_clock_jump_s` ahead of the venue's clock: held until
+        `clock_jump_confirmations` stamps in a row agree with it, then taken."""
+        jump = self._jump
+        seen = 1 if jump is None or abs(ns - jump[0]) > self._max_jump_ns else jump[1] + 1
+        self._behind = False
+        if seen >= self._confirmations:
+            self._jump = None
             self.venue_time_ns = ns
+            log.warning(
+                "event=md_venue_time_jump session=%s from_ns=%d to_ns=%d jump_s=%.3f "
+                "confirmations=%d action=accept",
+                self.session.name,
+                now,
+                ns,
+                (ns - now) / 1e9,
+                seen,
+            )
+            return
+        self._jump = (ns, seen)
+        self.anomalies["venue_time_jump"].inc()
+        log.warning(
+            "event=md_venue_time_jump session=%s venue_time_ns=%d stamp_ns=%d jump_s=%.3f "
+            "confirmations=%d needed=%d action=hold_clock",
+            self.session.name,
+            now,
+            ns,
+            (ns - now) / 1e9,
+            seen,
+            self._confirmations,
+        )
 
     def _in_sequence(self, symbol: str, rpt_text: bytes | None) -> bool:
         """Whether to apply an entry; a skipped RptSeq makes the book stale and asks again."""
@@ -414,8 +543,20 @@ class MarketDataClient(Application):
             self._next_rpt[symbol] = rpt + 1
             return True
         if rpt < expected:
-            return False  # already in the snapshot (or a duplicate)
+            baseline = self._snapshot_rpt.get(symbol)
+            if baseline is None or rpt > baseline:  # not in the snapshot: a duplicate or worse
+                self.anomalies["rpt_seq_behind"].inc()
+                log.warning(
+                    "event=md_rpt_seq_behind session=%s symbol=%s expected_rpt_seq=%d "
+                    "received_rpt_seq=%d action=drop",
+                    self.session.name,
+                    symbol,
+                    expected,
+                    rpt,
+                )
+            return False  # already applied: in the snapshot, or a duplicate
         self.gaps += 1
+        self.anomalies["rpt_seq_gap"].inc()
         log.warning(
             "event=md_gap session=%s symbol=%s expected_rpt_seq=%d received_rpt_seq=%d "
             "action=snapshot",
@@ -437,6 +578,7 @@ class MarketDataClient(Application):
 
     def _bad_message(self, msg: FixMessage, exc: FieldError) -> None:
         """A market-data message we cannot apply: reject it, distrust the book, start over."""
+        self.anomalies["message_rejected"].inc()
         log.error(
             "event=md_message_rejected session=%s seq=%s msg_type=%s error=%r",
             self.session.name,

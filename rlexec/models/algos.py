@@ -8,7 +8,9 @@ copied into every backtest report:
 
 - schedule algos (TWAP, VWAP, Almgren–Chriss, POV): at each decision, first take (IOC
   limit through the far touch) whatever earlier slices left unfilled, then rest the
-  current slice at our touch; anything left at the horizon is completed at market.
+  current slice at our touch; anything left at the horizon is completed at market. (Live,
+  a limit price that holds the take back to the resting price makes the take pointless:
+  the shortfall then rests with the slice, keeping its queue position.)
 - twap_inside: the same, resting one tick inside the spread instead of at the touch.
 - passive_first: TWAP targets, everything due by the end of the slice resting one tick
   inside; it takes only the part of its deficit beyond a tolerance (10 % of the parent).
@@ -98,6 +100,14 @@ def apply_action(ex: ExecutionPort, action: Action, step: int, steps: int, lot: 
     ex.work(action_quantity(action, ex.remaining, step, steps, lot), action.tactic)
 
 
+def _take_cannot_cross(ex: ExecutionPort, rest_price: int | None) -> bool:
+    """Whether a take would go out at the price the slice rests at: only a parent's limit
+    price (live) makes the two the same, and then it is behind the far touch — an IOC there
+    cannot fill, and cancelling what rests there for it only gives up its queue position.
+    Never true in the replay (no limit: a take is priced through the far touch)."""
+    return rest_price is not None and ex.price_for(Tactic.CROSS) == rest_price
+
+
 class ScheduleAlgo:
     """Follow a per-slice schedule; catch up aggressively on what earlier slices missed."""
 
@@ -119,10 +129,14 @@ class ScheduleAlgo:
 
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         behind = self._targets[step] - ex.state.filled
-        if behind > 0:
-            ex.work(behind, Tactic.CROSS)
         current = self.slice_for(ex, step)
-        ex.rest(current, ex.price_for(self.rest_tactic))
+        if behind > 0:
+            price = ex.price_for(self.rest_tactic)
+            if _take_cannot_cross(ex, price):
+                ex.rest(behind + current, price)
+                return
+            ex.work(behind, Tactic.CROSS)
+        ex.rest(current, ex.price_for(self.rest_tactic))  # the book after the take (replay)
 
 
 class PassiveFirstAlgo(ScheduleAlgo):
@@ -144,10 +158,12 @@ class PassiveFirstAlgo(ScheduleAlgo):
         filled = ex.state.filled
         behind = self._targets[step] - filled
         excess = behind - int(self.tolerance * ex.state.quantity)
+        if excess > 0 and _take_cannot_cross(ex, ex.price_for(self.rest_tactic)):
+            excess = 0  # it rests with the rest, at the one price the limit allows
         if excess > 0:
             ex.work(excess, Tactic.CROSS)
         due = self._targets[step + 1] - filled - max(0, excess)
-        ex.rest(due, ex.price_for(self.rest_tactic))
+        ex.rest(due, ex.price_for(self.rest_tactic))  # the book after the take (replay)
 
 
 class VwapAlgo(ScheduleAlgo):

@@ -14,8 +14,12 @@ what is trained is what is run.
   positions), the one that straddles `q` is shrunk in place by a replace (a size decrease
   keeps priority), later ones cancelled; the shortfall is a new order at `price`.
 - `take(q, price)`: cancel everything, then one IOC limit for `q` at `price`.
-- A child with a cancel or replace already in flight (`pending`) is left alone, and its
-  open quantity counts against what may be added: the parent can never be over-committed.
+- A child with a cancel or replace already in flight (`pending`) is left alone. If it will
+  keep resting (a replace in flight, an order not yet acknowledged), its open quantity
+  counts against what `rest` adds; one that will not rest (an IOC, say the take that
+  `work(…, CROSS)` just sent, or a child being cancelled) does not, or a schedule's slice
+  would never rest after a catch-up take. The live adapter caps every new order by the
+  parent's remaining quantity less everything open, so the parent is never over-committed.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ class ChildView(NamedTuple):
     cum_qty: int
     pending: bool = False
     """A cancel or replace for it is in flight (live only): it cannot be changed now."""
+    rests: bool = True
+    """It stays on the book once what is in flight is answered (live only): False for an IOC
+    (it never rests) and for a child whose cancel is in flight. Such a child is left alone
+    and is not counted as resting; the live adapter still counts its open quantity against
+    the parent's, so it cannot overfill the parent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,8 @@ def plan_rest(working: Sequence[ChildView], quantity: int, price: int | None) ->
     keep: list[ChildView] = []
     in_flight = 0
     for child in working:
+        if not child.rests:  # an IOC or a cancel in flight: gone soon, never resting here
+            continue
         if child.pending:
             in_flight += child.leaves
         elif child.price != price or quantity <= 0:

@@ -44,6 +44,8 @@ from rlexec.service.oms import ChildOrder, ChildState, Oms
 _PENDING = frozenset(
     {ChildState.PENDING_NEW, ChildState.PENDING_CANCEL, ChildState.PENDING_REPLACE}
 )
+_CANCELLING = ChildState.PENDING_CANCEL
+_IOC = TimeInForce.IOC
 _LIMIT = OrderType.LIMIT
 _BUY = Side.BUY
 _view = tuple.__new__
@@ -83,7 +85,7 @@ class DecisionLog:
 
 
 def _children_json(views: list[ChildView]) -> list[list[Any]]:
-    return [[c.id, c.price, c.leaves, c.cum_qty, c.pending] for c in views]
+    return [[c.id, c.price, c.leaves, c.cum_qty, c.pending, c.rests] for c in views]
 
 
 def step_json(s: PlanStep) -> list[Any]:
@@ -198,7 +200,9 @@ class LiveExecution(PlannedExecution):
             if leaves < 0:
                 leaves = 0
             total += leaves
-            append(_view(ChildView, (c.cl_ord_id, c.price, leaves, cum, c.state in pending)))
+            state = c.state
+            rests = state is not _CANCELLING and c.time_in_force is not _IOC
+            append(_view(ChildView, (c.cl_ord_id, c.price, leaves, cum, state in pending, rests)))
         self._working_leaves = total
         self.log.working.append(views)
         return views
@@ -347,15 +351,20 @@ class LiveExecution(PlannedExecution):
         """At the horizon: cancel what rests and take what is left at market (IOC), as the
         replay's `ParentExecution.complete` does — charged to the parent in both. A parent with
         a limit price takes it with an IOC limit order instead, at the far touch plus the take
-        collar but never through its limit (a market order would ignore the limit)."""
+        collar but never through its limit (a market order would ignore the limit). Children
+        already resting at that price (the limit held it back behind the far touch) stay: an
+        IOC there could fill no more than they can, and cancelling them would give up their
+        queue position; the IOC is only for what they do not cover (the open-quantity cap)."""
         working = self.working()
-        steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
         if self.limit_price is None:
+            steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
             steps.append(New(self.remaining, None, TimeInForce.IOC, OrderType.MARKET))
         else:
             price = self.price_for(Tactic.CROSS)
-            steps.append(New(self.remaining, self.limit_price if price is None else price,
-                             TimeInForce.IOC))  # fmt: skip
+            if price is None:
+                price = self.limit_price
+            steps = [Cancel(c.id) for c in working if not c.pending and c.price != price]
+            steps.append(New(self.remaining, price, TimeInForce.IOC))
         self.execute(steps)
 
     def reset_log(self) -> DecisionLog:

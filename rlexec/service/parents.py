@@ -5,7 +5,8 @@ limit price and max participation). Its algo — the same object the backtester 
 decides every `decision_interval_s` on the service's clock, inside the market-data message
 that makes the decision due (no await between the tick and the order). At the horizon it
 cancels what rests and takes the rest through the far touch, every 2 s, until done or
-until `completion_patience_s` has passed (then it fails, and says how much is left).
+until `completion_patience_s` has passed (then it fails, and says how much is left). A limit
+parent never takes through its limit: what rests at the limit (the market away) stays there.
 
 Several parents may work at once, on different symbols or the same one; the risk overlay's
 self-match check keeps opposite parents on one symbol from trading with each other.

@@ -122,16 +122,21 @@ def test_errors_name_key_and_source(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_are_errors_wherever_they_come_from(tmp_path: Path) -> None:
+    hint = "unknown key; did you mean"
     err = fails(environ={"DEMO_PROT": "1"})
-    assert (err.key, err.reason, err.source) == ("prot", "unknown key", "env DEMO_PROT")
+    assert (err.key, err.reason, err.source) == ("prot", f"{hint} DEMO_PORT?", "env DEMO_PROT")
     err = fails(environ={"DEMO_INNER__SIZ": "1"})
-    assert (err.key, err.reason, err.source) == ("inner.siz", "unknown key", "env DEMO_INNER__SIZ")
+    assert (err.key, err.reason, err.source) == (
+        "inner.siz", f"{hint} 'size'?", "env DEMO_INNER__SIZ"
+    )  # fmt: skip
     path = tmp_path / "demo.toml"
     path.write_text("[demo]\nprot = 1\n", encoding="utf-8")
     err = fails(path=path)
-    assert (err.key, err.reason, err.source) == ("prot", "unknown key", str(path))
+    assert (err.key, err.reason, err.source) == ("prot", f"{hint} 'port'?", str(path))
     err = fails(prot=1)
-    assert (err.key, err.reason, err.source) == ("prot", "unknown key", "--prot")
+    assert (err.key, err.reason, err.source) == ("prot", f"{hint} 'port'?", "--prot")
+    err = fails(zzz=1)  # nothing like it: no suggestion
+    assert (err.key, err.reason, err.source) == ("zzz", "unknown key", "--zzz")
 
 
 def test_unknown_variables_can_be_left_to_others() -> None:

@@ -186,11 +186,13 @@ def test_unknown_keys_in_the_file_are_errors(tmp_path: Path) -> None:
         load_service_settings(config, {}, {})
     assert (info.value.key, info.value.reason, info.value.source) == (
         "venu",
-        "unknown key",
+        "unknown key; did you mean 'venue'?",
         str(config),
     )
     config = write(tmp_path, '[service]\n[[service.parents]]\nsymbol = "A"\nsid = "buy"\n')
-    with pytest.raises(ServiceConfigError, match=r"parents\.0\.sid \(from .*\): unknown key"):
+    with pytest.raises(
+        ServiceConfigError, match=r"parents\.0\.sid \(from .*\): unknown key; did you mean 'side'"
+    ):
         load_service_settings(config, {}, {})
 
 

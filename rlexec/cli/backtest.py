@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rlexec.cli.checks import input_file, output_folder
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.errors import RlexecError
 
@@ -109,11 +110,15 @@ def run(args: argparse.Namespace) -> int:
         rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     elif args.sensitivity:
         rows = list(ROW_NAMES)
-    ablation = Path(args.ablation_model) if args.ablation_model else None
+    ablation = input_file("--ablation-model", args.ablation_model) if args.ablation_model else None
     if ablation is not None and "rl_signal" not in algos:
         algos.append("rl_signal")
+    model = input_file("--model", args.model) if args.model else None
+    if args.train_data is not None:
+        input_file("--train-data", args.train_data)
+    output_folder("--out", args.out)
+    _load_policies(model if "rl" in algos else None, ablation)
     bar = ProgressBar("backtest")
-    model = Path(args.model) if args.model else None
     with ExitStack() as stack:
         executor = stack.enter_context(_ray_executor(args)) if args.ray else None
         try:
@@ -156,6 +161,16 @@ def run(args: argparse.Namespace) -> int:
         report["ray"] = asdict(executor.stats)
     print(json.dumps(report, indent=1))
     return 0
+
+
+def _load_policies(model: Path | None, ablation: Path | None) -> None:
+    """Load the policy files now: a bad one is refused before any episode runs, not minutes in."""
+    from rlexec.models.policy import OnnxPolicy
+
+    if model is not None:
+        OnnxPolicy(model)
+    if ablation is not None and OnnxPolicy(ablation).signal is None:
+        raise RlexecError(f"--ablation-model {ablation}: was trained without the price-move signal")
 
 
 def _ray_executor(args: argparse.Namespace) -> Any:

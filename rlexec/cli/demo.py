@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import re
 import sys
 import time
@@ -45,11 +46,14 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or Path(default_data())
     if not data.is_file():
         raise RlexecError(f"{data}: no such LOBSTER message file (set DATA_DIR or --data)")
-    if args.quantity <= 0 or args.horizon <= 0 or args.speed <= 0:
-        raise RlexecError("--quantity, --horizon and --speed must be positive")
+    if not args.speed > 0 or not math.isfinite(args.speed):
+        raise RlexecError(f"--speed must be a positive number, got {args.speed}")
+    if not args.timeout > 0 or not math.isfinite(args.timeout):
+        raise RlexecError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    settings, specs = _checked(args, data)
     from rlexec.gateway import eventloop
 
-    summary = eventloop.run(_demo(args, data))
+    summary = eventloop.run(_demo(args, data, settings, specs))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -63,6 +67,53 @@ def run(args: argparse.Namespace) -> int:
     if summary["left_working"]:
         raise RlexecError(f"{summary['left_working']} child orders still working at shutdown")
     return 0
+
+
+_FLAGS: dict[tuple[str, ...], str] = {
+    ("audit_log",): "--audit-log",
+    ("symbols",): "--data (its file name's ticker)",
+    ("symbol",): "--data (its file name's ticker)",
+    ("side",): "--side",
+    ("quantity",): "--quantity",
+    ("horizon_s",): "--horizon",
+    ("algo",): "--algos",
+}
+"""Settings key → the flag that gives it (the source named in errors)."""
+
+
+def _checked(args: argparse.Namespace, data: Path) -> tuple[Any, list[Any]]:
+    """The service settings (venue address to be filled in) and one parent per algo.
+
+    Checked before the venue starts: a bad flag is one line naming it, not an internal
+    error after the warm-up.
+    """
+    from pydantic import ValidationError
+
+    from rlexec.market.settings import validation_error
+    from rlexec.service.config import ParentSpec, ServiceConfigError, ServiceSettings
+
+    algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    if not algos:
+        raise RlexecError(f"--algos: give at least one algo, got {args.algos!r}")
+    try:
+        settings = ServiceSettings(
+            venue="127.0.0.1:1", clock="venue", symbols=(_symbol(data),),
+            api="127.0.0.1:0", audit_log=args.audit_log, log_format="text",
+            stale_after_s=30.0,
+        )  # fmt: skip
+        specs = [
+            ParentSpec(
+                symbol=settings.symbols[0],
+                side=args.side,
+                quantity=args.quantity,
+                horizon_s=args.horizon,
+                algo=a,
+            )
+            for a in algos
+        ]
+    except ValidationError as exc:
+        raise validation_error(exc, ServiceConfigError, _FLAGS) from None
+    return settings, specs
 
 
 async def _start_venue(args: argparse.Namespace, data: Path) -> tuple[Any, int]:
@@ -90,8 +141,10 @@ async def _start_venue(args: argparse.Namespace, data: Path) -> tuple[Any, int]:
         raise RlexecError("the venue did not start listening within 60 s") from None
 
 
-async def _demo(args: argparse.Namespace, data: Path) -> dict[str, Any]:
-    from rlexec.service.config import ParentSpec, ServiceSettings
+async def _demo(
+    args: argparse.Namespace, data: Path, checked: Any, specs: list[Any]
+) -> dict[str, Any]:
+    from rlexec.service.config import ServiceSettings
     from rlexec.service.logs import configure_logging
     from rlexec.service.runtime import Service
 
@@ -101,11 +154,9 @@ async def _demo(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     drain = asyncio.create_task(_drain(proc.stderr))
     service: Service | None = None
     try:
-        settings = ServiceSettings(
-            venue=f"127.0.0.1:{port}", clock="venue", symbols=(_symbol(data),),
-            api="127.0.0.1:0", audit_log=args.audit_log, log_format="text",
-            stale_after_s=30.0,
-        )  # fmt: skip
+        settings = ServiceSettings.model_validate(
+            {**checked.model_dump(), "venue": f"127.0.0.1:{port}"}
+        )
         service = Service(settings)
         await service.start()
         symbol = service.symbols[0]
@@ -119,19 +170,7 @@ async def _demo(args: argparse.Namespace, data: Path) -> dict[str, Any]:
             await _tick(deadline, "the venue's clock stopped during warm-up")
             left = (warm_until - clock.now_ns()) / 1e9
             out.show([f"warming up the features on {symbol}: {left:5.0f} s of market to go"])
-        algos = [a.strip() for a in args.algos.split(",") if a.strip()]
-        parents = [
-            service.parents.submit(
-                ParentSpec(
-                    symbol=symbol,
-                    side=args.side,
-                    quantity=args.quantity,
-                    horizon_s=args.horizon,
-                    algo=a,
-                )
-            )
-            for a in algos
-        ]
+        parents = [service.parents.submit(spec) for spec in specs]
         while any(not p.state.is_terminal for p in parents):
             await _tick(deadline, "the parents did not finish in time")
             out.show([_progress_line(p, clock.now_ns()) for p in parents])

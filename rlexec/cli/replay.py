@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rlexec.cli.checks import positive_int
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.book import L2Book
 from rlexec.market.book_replay import BookReplay
@@ -32,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.levels is not None:
+        positive_int("--levels", args.levels)
+    positive_int("--tick-size", args.tick_size)
     pair = LobsterPair.from_message(args.data, args.orderbook, args.levels)
     replay = BookReplay(pair, FeatureConfig(tick_size=args.tick_size))
     name = LobsterName.parse(pair.message)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rlexec.cli.checks import input_file, output_folder
 from rlexec.cli.progress import ProgressBar
 from rlexec.market.errors import RlexecError
 from rlexec.market.sample_data import default_data
@@ -46,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     if args.timesteps <= 0:
         raise RlexecError(f"--timesteps must be positive, got {args.timesteps}")
+    if args.data is not None:
+        input_file("--data", args.data)
+    if args.signal is not None:
+        input_file("--signal", args.signal)
+    output_folder("--out", args.out)
     settings = TrainSettings(
         data=args.data or default_data(), window=args.window, timesteps=args.timesteps,
         seed=args.seed, algorithm=args.algorithm, sizes=args.sizes,

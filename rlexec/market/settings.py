@@ -14,13 +14,14 @@ value starting with `{` or `[` is JSON; an empty variable counts as unset.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
 import types
 import typing
 from collections.abc import Callable, Collection, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -85,6 +86,7 @@ def load_settings(
     error: type[SettingsError] = SettingsError,
     unknown_env: Literal["error", "ignore"] = "error",
     env_ignore: Collection[str] = (),
+    env_foreign: Collection[str] = (),
     override_source: Callable[[str], str] | None = None,
     base: Mapping[str, Any] | None = None,
     base_source: str = "defaults",
@@ -96,7 +98,10 @@ def load_settings(
     `os.environ`. `overrides` (command-line flags) skip None values; `override_source(key)`
     names a key's origin in errors (default `--key-with-dashes`). `unknown_env="ignore"`
     lets variables with the prefix that name no field pass (the prefix is shared with
-    other components); `env_ignore` lists variable names that are never read.
+    other components), except a near miss of a field's name (`RLEXEC_HEARTBEAT` for
+    `heartbeat_s`), which is refused with a suggestion unless it starts with one of the
+    `env_foreign` prefixes (other components' variables, after `env_prefix`); `env_ignore`
+    lists variable names that are never read.
     `base`: values under the file's (e.g. a component's own stated defaults), named
     `base_source` in errors. Every problem raises `error` (a `SettingsError`) naming the key
     and its source.
@@ -113,7 +118,7 @@ def load_settings(
 
             environ = os.environ
         env_vars, env_origin = _normalise_environ(
-            model, environ, env_prefix, error, unknown_env, env_ignore
+            model, environ, env_prefix, error, unknown_env, env_ignore, env_foreign
         )
 
     def env_label(path: tuple[str, ...]) -> str:
@@ -144,7 +149,7 @@ def load_settings(
     try:
         loaded = settings_cls()
     except ValidationError as exc:
-        raise _from_validation_error(exc, record, error) from None
+        raise _from_validation_error(exc, record, error, model) from None
     except LibrarySettingsError as exc:  # a value the library could not decode
         raise error("(environment)", str(exc), "environment") from None
     values = {name: getattr(loaded, name) for name in model.model_fields}
@@ -155,9 +160,12 @@ def validation_error(
     exc: ValidationError,
     error: type[SettingsError] = SettingsError,
     sources: Mapping[tuple[str, ...], str] | None = None,
+    model: type[BaseModel] | None = None,
 ) -> SettingsError:
-    """A pydantic `ValidationError` as one `SettingsError` (for models validated directly)."""
-    return _from_validation_error(exc, sources or {}, error)
+    """A pydantic `ValidationError` as one `SettingsError` (for models validated directly).
+
+    `model`: the model validated, for a suggestion when a key is unknown."""
+    return _from_validation_error(exc, sources or {}, error, model)
 
 
 def read_settings_file(
@@ -263,6 +271,7 @@ def _normalise_environ(
     error: type[SettingsError],
     unknown: Literal["error", "ignore"],
     ignore: Collection[str],
+    foreign: Collection[str] = (),
 ) -> tuple[dict[str, str], dict[tuple[str, ...], str]]:
     """Variables with the prefix renamed to the model's spelling, and each key path's variable.
 
@@ -279,12 +288,22 @@ def _normalise_environ(
         parts = name[len(prefix) :].split(NESTED)
         keys = _model_keys(model, parts)
         if keys is None and unknown == "ignore":
-            continue
+            rest = name[len(prefix) :].upper()
+            near = _near_miss(parts[0], model.model_fields)
+            if near is None or any(rest.startswith(f.upper()) for f in foreign):
+                continue
+            raise error(
+                parts[0].lower(),
+                f"unknown variable; did you mean {prefix}{near.upper()}?",
+                f"env {name}",
+            )
         if not all(parts):
             known = ".".join(k for k in keys or parts if k) or "(top level)"
             raise error(known, "malformed variable name (an empty part)", f"env {name}")
         if keys is None:
-            raise error(parts[0].lower(), "unknown key", f"env {name}")
+            near = _near_miss(parts[0], model.model_fields, cutoff=0.6)
+            hint = f"; did you mean {prefix}{near.upper()}?" if near is not None else ""
+            raise error(parts[0].lower(), f"unknown key{hint}", f"env {name}")
         value = environ[name]
         stripped = value.strip()
         if stripped.startswith(("{", "[")):
@@ -295,6 +314,40 @@ def _normalise_environ(
         out[prefix + NESTED.join(keys)] = value
         origin[tuple(keys)] = name
     return out, origin
+
+
+def _near_miss(word: str, known: Collection[str], cutoff: float = 0.8) -> str | None:
+    """The one of `known` that `word` is most likely a misspelling of, or None."""
+    lowered = {k.lower(): k for k in known}
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+    return lowered[found[0]] if found else None
+
+
+def _known_keys(model: type[BaseModel] | None, loc: tuple[str, ...]) -> Collection[str]:
+    """The keys the model allows in the table at `loc` (empty when that is not a model)."""
+    annotation: Any = model
+    for part in loc:
+        fields = _model_fields(annotation)
+        if fields is not None:
+            if part not in fields:
+                return ()
+            annotation = fields[part]
+        elif _dict_value(annotation) is not None:
+            annotation = _dict_value(annotation)
+        else:
+            annotation = _sequence_item(annotation)
+            if annotation is None:
+                return ()
+    fields = _model_fields(annotation)
+    return fields.keys() if fields is not None else ()
+
+
+def _sequence_item(annotation: Any) -> Any:
+    for candidate in _union_members(annotation):
+        if typing.get_origin(candidate) in (tuple, list):
+            args = typing.get_args(candidate)
+            return args[0] if args else None
+    return None
 
 
 def _model_keys(model: type[BaseModel], parts: list[str]) -> list[str] | None:
@@ -365,6 +418,7 @@ def _from_validation_error(
     exc: ValidationError,
     sources: Mapping[tuple[str, ...], str],
     error: type[SettingsError],
+    model: type[BaseModel] | None = None,
 ) -> SettingsError:
     problems: list[tuple[str, str, str | None]] = []
     for err in exc.errors():
@@ -375,6 +429,9 @@ def _from_validation_error(
             reason = "missing (required, no default)"
         elif kind == "extra_forbidden":
             reason = "unknown key"
+            near = _near_miss(loc[-1], _known_keys(model, loc[:-1]), cutoff=0.6)
+            if near is not None:
+                reason += f"; did you mean {near!r}?"
         else:
             reason = err["msg"].removeprefix("Value error, ")
             if not isinstance(err["input"], Mapping | list | tuple):  # a table: the key says it
@@ -387,6 +444,8 @@ def _from_validation_error(
 def _shown(key: str, value: Any) -> str:
     if any(word in key.lower() for word in _SECRET_WORDS):
         return "a hidden value"
+    if isinstance(value, PurePath):  # as the user wrote it, not PosixPath('...')
+        value = str(value)
     if isinstance(value, str):
         value = redact_url(value)
     text = repr(value)

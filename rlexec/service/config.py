@@ -37,6 +37,11 @@ ENV_PREFIX = "RLEXEC_"
 SECTION = "service"
 
 
+FOREIGN_ENV = ("RISK_", "API_TOKEN", "VENUE_", "DATA_DIR", "DEBUG", "FIX_CODEC")
+"""`RLEXEC_*` variables of other components (after the prefix): never taken for a misspelt
+setting of ours (`RLEXEC_VENUE_BUSY_POLL_US` is close to `busy_poll_us`, and not ours)."""
+
+
 class ServiceConfigError(SettingsError):
     """A bad `rlexec serve` setting: names the key, the file, variable or flag, and the reason."""
 
@@ -498,6 +503,7 @@ def load_service_settings(
         environ=environ,
         error=ServiceConfigError,
         unknown_env="ignore",
+        env_foreign=FOREIGN_ENV,
         override_source=lambda key: names.get(key, "--" + key.replace("_", "-")),
     )
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -39,6 +40,14 @@ def _text(url: str) -> str:
             return str(r.read().decode())
     except OSError:
         return ""
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
@@ -101,6 +110,9 @@ def prometheus_url(venue: Venue, tmp_path_factory: pytest.TempPathFactory) -> It
             assert server.poll() is None, (work / "prometheus.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "the service never filled an order"
             time.sleep(0.2)
+        # a request without a token, as a client with a wrong one makes: RlexecApiRefusals's
+        # signal (refusals by status) has a series to read
+        assert _status(f"http://127.0.0.1:{api}/v1/parents") == 401
         time.sleep(SCRAPED_FOR_S)
         yield url
     finally:

@@ -19,13 +19,21 @@ copied into every backtest report:
 - RL: the policy picks a multiple of the even rate and a tactic (rest at the touch, rest
   one tick inside, or take) at each decision; a missing or invalid answer falls back to
   the TWAP rule for that decision. best_constant is the same with one fixed action.
+
+Live only (the replay has no pause): a parent resumed after a pause calls `replan` before
+its next decision. A schedule algo then spreads what is left over the slices that are left
+(VWAP by the profile of the time left, Almgren–Chriss by a new trajectory, POV from its
+expected volume again); what the pause missed is not caught up. The RL rate is a multiple of
+what is left over the time left already; its TWAP fallback is re-planned the same way.
+`ScheduleAlgo.planned` is a schedule algo's own target, what a parent's progress is
+reported against.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import accumulate
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -87,6 +95,15 @@ class Algo(Protocol):
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None: ...
 
 
+@runtime_checkable
+class Replanning(Protocol):
+    """An algo that can start over from a later step (live: a parent resumed after a pause)."""
+
+    def replan(self, ex: ExecutionPort, step: int, steps: int, interval_s: float) -> None:
+        """Before the decision of `step`: what is left over steps `step`..`steps` - 1, with
+        nothing behind (the steps before it are not caught up)."""
+
+
 def action_quantity(action: Action, remaining: int, step: int, steps: int, lot: int) -> int:
     """What one RL action's `rate` means in shares: `rate` × the even rate, in whole lots."""
     left = max(1, steps - step)
@@ -118,11 +135,35 @@ class ScheduleAlgo:
         self._targets: list[int] = []
 
     def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
-        return twap(ex.state.quantity, steps)
+        return self.plan(ex, ex.state.quantity, 0, steps, interval_s)
+
+    def plan(
+        self, ex: ExecutionPort, quantity: int, first: int, steps: int, interval_s: float
+    ) -> list[int]:
+        """The slices of steps `first`..`steps` - 1 that work `quantity`."""
+        return twap(quantity, steps - first)
 
     def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         self.slices = self.schedule(ex, steps, interval_s)
         self._targets = [0, *accumulate(self.slices)]
+
+    def replan(self, ex: ExecutionPort, step: int, steps: int, interval_s: float) -> None:
+        filled = ex.state.filled
+        tail = self.plan(ex, ex.state.quantity - filled, step, steps, interval_s)
+        self.slices = [*self.slices[:step], *tail]
+        self._targets = [*self._targets[:step], *accumulate(tail, initial=filled)]
+
+    def planned(self, elapsed_steps: float) -> int | None:
+        """What the schedule has filled `elapsed_steps` slices in (in proportion inside a
+        slice; what is planned so far beyond that); None before it starts."""
+        targets = self._targets
+        if not targets:
+            return None
+        elapsed_steps = max(0.0, elapsed_steps)
+        k = int(elapsed_steps)
+        if k + 1 >= len(targets):
+            return targets[-1]
+        return round(targets[k] + (targets[k + 1] - targets[k]) * (elapsed_steps - k))
 
     def slice_for(self, ex: ExecutionPort, step: int) -> int:
         return self.slices[step]
@@ -178,9 +219,11 @@ class VwapAlgo(ScheduleAlgo):
         that; a live adapter on an epoch clock overrides this)."""
         return ex.state.start_ns
 
-    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
-        weights = self.profile.weights(self.time_of_day_ns(ex), steps, interval_s)
-        return vwap(ex.state.quantity, weights)
+    def plan(
+        self, ex: ExecutionPort, quantity: int, first: int, steps: int, interval_s: float
+    ) -> list[int]:
+        start = self.time_of_day_ns(ex) + round(first * interval_s * 1e9)
+        return vwap(quantity, self.profile.weights(start, steps - first, interval_s))
 
 
 class AlmgrenChrissAlgo(ScheduleAlgo):
@@ -189,9 +232,11 @@ class AlmgrenChrissAlgo(ScheduleAlgo):
         self.stats = stats
         self.risk_aversion = risk_aversion
 
-    def schedule(self, ex: ExecutionPort, steps: int, interval_s: float) -> list[int]:
+    def plan(
+        self, ex: ExecutionPort, quantity: int, first: int, steps: int, interval_s: float
+    ) -> list[int]:
         s = self.stats
-        return almgren_chriss(ex.state.quantity, steps, interval_s, s.sigma_per_sqrt_s, s.eta,
+        return almgren_chriss(quantity, steps - first, interval_s, s.sigma_per_sqrt_s, s.eta,
                               self.risk_aversion)  # fmt: skip
 
 
@@ -202,7 +247,8 @@ class PovAlgo(ScheduleAlgo):
     schedule algo's is. A step with no decision (the live service skips the steps whose time
     passed without one: a late timer, a burst of venue time, a restart) gets an empty slice:
     the market volume of its interval is in the next decision's, which is measured since the
-    last decision, not over one interval.
+    last decision, not over one interval. Re-planned after a pause, it starts again from
+    what is filled, its first slice from the expected volume (not the pause's).
     """
 
     def __init__(self, stats: MarketStats) -> None:
@@ -212,6 +258,7 @@ class PovAlgo(ScheduleAlgo):
         self._interval_s = 15.0
         self._last_volume = 0
         self._last_filled = 0
+        self._afresh = False
 
     def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         expected = self.stats.volume_per_s * steps * interval_s
@@ -221,11 +268,20 @@ class PovAlgo(ScheduleAlgo):
         self._last_filled = ex.state.filled
         self.slices = []
         self._targets = [0]
+        self._afresh = False
+
+    def replan(self, ex: ExecutionPort, step: int, steps: int, interval_s: float) -> None:
+        done = min(step, len(self.slices))
+        planned = self._targets[done]
+        self.slices = [*self.slices[:done], *[0] * (step - done)]
+        self._targets = [*self._targets[:done], *[planned] * (step - done), ex.state.filled]
+        self._afresh = True
 
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         if step < len(self.slices):
             raise ValueError(f"pov: step {step} was decided already (next is {len(self.slices)})")
-        if step == 0:
+        if step == 0 or self._afresh:
+            self._afresh = False
             traded = round(self.stats.volume_per_s * self._interval_s)
         else:
             ours = ex.state.filled - self._last_filled
@@ -247,9 +303,15 @@ class SubmitAndLeave:
 
     def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         self._price: int | None = None
+        self._again = False
+
+    def replan(self, ex: ExecutionPort, step: int, steps: int, interval_s: float) -> None:
+        """Its order was cancelled by the pause: the rest is left again at the touch."""
+        self._again = True
 
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
-        if step == 0:
+        if step == 0 or self._again:
+            self._again = False
             self._price = ex.price_for(Tactic.PASSIVE)
             ex.rest(ex.remaining, self._price)
 
@@ -283,6 +345,9 @@ class PolicyAlgo:
 
     def start(self, ex: ExecutionPort, steps: int, interval_s: float) -> None:
         self._twap.start(ex, steps, interval_s)
+
+    def replan(self, ex: ExecutionPort, step: int, steps: int, interval_s: float) -> None:
+        self._twap.replan(ex, step, steps, interval_s)
 
     def decide(self, ex: ExecutionPort, step: int, steps: int) -> None:
         self.last_observation = observation = ex.observation()

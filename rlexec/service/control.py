@@ -61,7 +61,9 @@ class ParentView(BaseModel):
     client_id: str | None
     arrival_mid: float | None
     schedule_filled: int
-    """What an even schedule would have filled by now."""
+    """What the parent's own schedule would have filled by now: a schedule algo's (twap, vwap,
+    ac, pov, ...) target schedule, re-planned over the time left on a resume; an even (TWAP)
+    schedule over the horizon for rl (and the other policy algos, and sal), as reference."""
     child_orders: int
     fills: int
     risk_denials: int

@@ -142,8 +142,17 @@ class ServiceMetrics:
         )
         self.schedule_gap = t.gauge(
             p + "schedule_gap_shares",
-            "Working parents' filled minus an even schedule's (negative: behind), by symbol and algo.",
+            "Working parents' filled minus their schedule's (negative: behind): a schedule algo's "
+            "own targets, an even (TWAP) schedule for rl; by symbol and algo.",
             ["symbol", "algo"],
+        )
+        self.parents_expired = t.counter(
+            p + "parents_expired_paused_total",
+            "Parents still paused when their horizon passed: ended cancelled, nothing taken.",
+        )
+        self.parents_replanned = t.counter(
+            p + "parents_replanned_total",
+            "Parents resumed after a pause whose rest was re-planned over the time left.",
         )
         self.store_queue = t.gauge(
             p + "state_store_queue_depth",

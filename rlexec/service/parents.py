@@ -8,6 +8,20 @@ cancels what rests and takes the rest through the far touch, every 2 s, until do
 until `completion_patience_s` has passed (then it fails, and says how much is left). A limit
 parent never takes through its limit: what rests at the limit (the market away) stays there.
 
+The horizon is the trader's instruction, and a pause does not move it. A parent still paused
+when its horizon passes ends CANCELLED ("horizon passed while paused; N of Q left"), its
+working children cancelled, and takes nothing: the sweep at the horizon is for a parent that
+was working. (The 100 ms housekeeping timer checks, `expire_paused`; a resume asked after the
+horizon ends the parent the same way.) A parent resumed before its horizon re-plans what is
+left over the time that is left at its next decision (`Replanning.replan`): what the pause
+missed is spread over the remaining slices, not caught up at once through the far touch.
+Resumed inside its last slice, it goes on to its horizon completion like any parent.
+
+Progress (`schedule_filled`, the API view, the schedule-gap gauge) is against the parent's
+own schedule: a schedule algo's targets (TWAP, VWAP, Almgren–Chriss, POV's so far;
+re-planned on a resume), in proportion inside a slice; an even (TWAP) schedule over the
+horizon for RL and the other policy algos and for submit-and-leave, which have none.
+
 Several parents may work at once, on different symbols or the same one; the risk overlay's
 self-match check keeps opposite parents on one symbol from trading with each other.
 """
@@ -27,7 +41,7 @@ from rlexec.market.features import ExecutionState
 from rlexec.market.fsm import StateMachine, TransitionTable
 from rlexec.market.orders import Side
 from rlexec.market.shortfall import shortfall_bps
-from rlexec.models.algos import Algo, PolicyAlgo
+from rlexec.models.algos import Algo, PolicyAlgo, Replanning, ScheduleAlgo
 from rlexec.models.contract import ACTIONS
 from rlexec.models.port import New
 from rlexec.models.signal import SignalModel
@@ -118,6 +132,9 @@ class Parent:
     horizon_takes: int = 0
     finished_ns: int | None = None
     reason: str = ""
+    replan: bool = False
+    """Resumed: its next decision re-plans what is left first (not kept in the state: a
+    restart resumes through `resume` again)."""
     latencies_ns: list[int] = field(default_factory=list)
     """Wall time of each decision and horizon take this process made (not kept in the state);
     the market updates that found nothing due are not in it."""
@@ -149,10 +166,16 @@ class Parent:
         return shortfall_bps(s.side, s.notional / s.filled, s.arrival_mid)
 
     def schedule_filled(self, now_ns: int) -> int:
-        """What an even (TWAP) schedule would have filled by now: progress vs schedule."""
+        """What the parent's own schedule would have filled by now: a schedule algo's targets
+        (in proportion inside a slice), an even (TWAP) schedule for RL and the others."""
         if self.ex is None:
             return 0
         s = self.ex.state
+        algo = self.algo
+        if isinstance(algo, ScheduleAlgo):
+            planned = algo.planned((now_ns - s.start_ns) / self.interval_ns)
+            if planned is not None:
+                return planned
         frac = (now_ns - s.start_ns) / max(1, s.end_ns - s.start_ns)
         return round(self.spec.quantity * min(1.0, max(0.0, frac)))
 
@@ -315,9 +338,16 @@ class ParentManager:
         return parent
 
     def resume(self, pid: str) -> Parent:
+        """Back to work, re-planning what is left at the next decision; a parent whose
+        horizon passed while it was paused ends instead (CANCELLED, `expire_paused`)."""
         parent = self.parents[pid]
+        now_ns = self.clock()
+        if parent.state is ParentState.PAUSED and self._expired(parent, now_ns):
+            self._expire(parent)
+            return parent
         parent.fsm.fire(ParentEvent.RESUME)
         parent.reason = ""
+        parent.replan = parent.ex is not None
         log.info("event=parent_resumed parent=%s", pid)
         self.persist(parent)
         self._gauge()
@@ -342,6 +372,19 @@ class ParentManager:
         for parent in self.parents.values():
             if parent.state is ParentState.WORKING:
                 self.pause(parent.id, why)
+
+    def expire_paused(self, now_ns: int) -> int:
+        """End every parent still paused past its horizon (the housekeeping timer's, never
+        market data's); how many ended."""
+        expired = [
+            p
+            for parents in self.live_on.values()
+            for p in parents
+            if p.fsm.state is ParentState.PAUSED and self._expired(p, now_ns)
+        ]
+        for parent in expired:
+            self._expire(parent)
+        return len(expired)
 
     def active(self) -> list[Parent]:
         return [p for p in self.parents.values() if not p.state.is_terminal]
@@ -425,10 +468,22 @@ class ParentManager:
         else:
             if due > parent.next_step:
                 parent.skipped_steps += due - parent.next_step
+            if parent.replan:
+                self._replan(parent, ex, int(due))
             self._decide(parent, ex, int(due), now_ns)
             parent.next_step = int(due) + 1
             self.persist(parent)
         parent.latencies_ns.append(time.perf_counter_ns() - started)
+
+    def _replan(self, parent: Parent, ex: LiveExecution, step: int) -> None:
+        """The first decision after a resume: what is left over the slices that are left."""
+        parent.replan = False
+        algo = parent.algo
+        if isinstance(algo, Replanning):
+            algo.replan(ex, step, parent.steps, parent.interval_ns / _NS)
+        self.metrics.parents_replanned.inc()
+        log.info("event=parent_replanned parent=%s step=%d steps=%d remaining=%d", parent.id,
+                 step, parent.steps, ex.remaining)  # fmt: skip
 
     def _decide(self, parent: Parent, ex: LiveExecution, step: int, now_ns: int) -> None:
         bids, asks = ex.book.bid_prices, ex.book.ask_prices
@@ -486,6 +541,19 @@ class ParentManager:
         record["horizon"] = True
         self.audit.append(record)
         return True
+
+    @staticmethod
+    def _expired(parent: Parent, now_ns: int) -> bool:
+        return parent.ex is not None and now_ns >= parent.ex.state.end_ns
+
+    def _expire(self, parent: Parent) -> None:
+        """Paused past its horizon: CANCELLED, its children cancelled, nothing taken."""
+        left = parent.spec.quantity - parent.filled
+        why = f"horizon passed while paused; {left} of {parent.spec.quantity} left"
+        log.warning("event=parent_expired parent=%s left=%d quantity=%d paused_for=%r",
+                    parent.id, left, parent.spec.quantity, parent.reason)  # fmt: skip
+        self.metrics.parents_expired.inc()
+        self._finish(parent, ParentEvent.CANCEL, why)
 
     def _record(
         self, parent: Parent, ex: LiveExecution, step: int, now_ns: int, remaining: int,

@@ -13,13 +13,22 @@ what is trained is what is run.
   cancelled; orders at the price are kept oldest first (they hold the best queue
   positions), the one that straddles `q` is shrunk in place by a replace (a size decrease
   keeps priority), later ones cancelled; the shortfall is a new order at `price`.
-- `take(q, price)`: cancel everything, then one IOC limit for `q` at `price`.
+- `take(q, price)`: cancel everything, then one IOC limit for `q` at `price` — except
+  children of ours already resting at `price` (a limit price clamped the take back to
+  where they rest, live): they are as good as the IOC and hold their queue position, so
+  they are kept as `rest` keeps them (oldest first, the straddler shrunk, later ones
+  cancelled) and the IOC is only for what they do not cover, if anything. Nothing of ours
+  rests through the far touch, so without a limit (the replay) a take is as it always was.
 - A child with a cancel or replace already in flight (`pending`) is left alone. If it will
   keep resting (a replace in flight, an order not yet acknowledged), its open quantity
   counts against what `rest` adds; one that will not rest (an IOC, say the take that
   `work(…, CROSS)` just sent, or a child being cancelled) does not, or a schedule's slice
-  would never rest after a catch-up take. The live adapter caps every new order by the
-  parent's remaining quantity less everything open, so the parent is never over-committed.
+  would never rest after a catch-up take. A take counts, of what is in flight, only what
+  will still be taking or resting at its price: an IOC (an earlier take, unanswered) and an
+  unacknowledged order or a replace at that price; a child being cancelled does not shrink
+  it (in the replay its cancel is instant and the take is whole: what is trained is what
+  is run). The live adapter caps every new order by the parent's remaining quantity less
+  everything open, cancels in flight included, so the parent is never over-committed.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ class ChildView(NamedTuple):
     (it never rests) and for a child whose cancel is in flight. Such a child is left alone
     and is not counted as resting; the live adapter still counts its open quantity against
     the parent's, so it cannot overfill the parent."""
+    ioc: bool = False
+    """An IOC (live only): a take; one in flight counts against the next take's quantity."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,21 @@ _INSIDE = Tactic.INSIDE
 _BUY = Side.BUY
 
 
+def _keep(keep: list[ChildView], quantity: int, price: int | None, steps: list[PlanStep]) -> int:
+    """Keep children at `price`, oldest first, up to `quantity`: the one that straddles it is
+    shrunk in place (a size decrease keeps priority), later ones cancelled. What rests."""
+    resting = 0
+    for child in keep:
+        if resting + child.leaves <= quantity:
+            resting += child.leaves
+        elif resting < quantity:
+            steps.append(Replace(child.id, child.cum_qty + (quantity - resting), price))
+            resting = quantity
+        else:
+            steps.append(Cancel(child.id))
+    return resting
+
+
 def plan_rest(working: Sequence[ChildView], quantity: int, price: int | None) -> list[PlanStep]:
     steps: list[PlanStep] = []
     keep: list[ChildView] = []
@@ -92,24 +118,26 @@ def plan_rest(working: Sequence[ChildView], quantity: int, price: int | None) ->
             steps.append(Cancel(child.id))
         else:
             keep.append(child)
-    resting = 0
-    for child in keep:
-        if resting + child.leaves <= quantity:
-            resting += child.leaves
-        elif resting < quantity:
-            steps.append(Replace(child.id, child.cum_qty + (quantity - resting), price))
-            resting = quantity
-        else:
-            steps.append(Cancel(child.id))
-    add = quantity - resting - in_flight
+    add = quantity - _keep(keep, quantity, price, steps) - in_flight
     if add > 0 and price is not None:
         steps.append(New(add, price))
     return steps
 
 
 def plan_take(working: Sequence[ChildView], quantity: int, price: int | None) -> list[PlanStep]:
-    steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
-    add = quantity - sum(c.leaves for c in working if c.pending)
+    steps: list[PlanStep] = []
+    keep: list[ChildView] = []
+    in_flight = 0
+    for child in working:
+        if child.pending:  # left alone; counted if it is a take or will rest at the price
+            if child.ioc or (child.rests and child.price == price and price is not None):
+                in_flight += child.leaves
+        elif child.price != price or price is None or quantity <= 0 or not child.rests:
+            steps.append(Cancel(child.id))
+        else:  # resting at the take's price already: as good as the IOC, and first in line
+            keep.append(child)
+    resting = _keep(keep, quantity, price, steps) if keep else 0
+    add = quantity - resting - in_flight
     if add > 0 and price is not None:
         steps.append(New(add, price, TimeInForce.IOC))
     return steps

@@ -31,6 +31,7 @@ from rlexec.models.port import (
     PlannedExecution,
     PlanStep,
     Replace,
+    plan_take,
     tactic_price,
 )
 from rlexec.models.signal import SignalModel, observation
@@ -201,8 +202,10 @@ class LiveExecution(PlannedExecution):
                 leaves = 0
             total += leaves
             state = c.state
-            rests = state is not _CANCELLING and c.time_in_force is not _IOC
-            append(_view(ChildView, (c.cl_ord_id, c.price, leaves, cum, state in pending, rests)))
+            ioc = c.time_in_force is _IOC
+            rests = state is not _CANCELLING and not ioc
+            view = (c.cl_ord_id, c.price, leaves, cum, state in pending, rests, ioc)
+            append(_view(ChildView, view))
         self._working_leaves = total
         self.log.working.append(views)
         return views
@@ -351,10 +354,11 @@ class LiveExecution(PlannedExecution):
         """At the horizon: cancel what rests and take what is left at market (IOC), as the
         replay's `ParentExecution.complete` does — charged to the parent in both. A parent with
         a limit price takes it with an IOC limit order instead, at the far touch plus the take
-        collar but never through its limit (a market order would ignore the limit). Children
-        already resting at that price (the limit held it back behind the far touch) stay: an
-        IOC there could fill no more than they can, and cancelling them would give up their
-        queue position; the IOC is only for what they do not cover (the open-quantity cap)."""
+        collar but never through its limit (a market order would ignore the limit): the take
+        of `plan_take`, so children already resting at that price (the limit held it back
+        behind the far touch) stay — an IOC there could fill no more than they can, and
+        cancelling them would give up their queue position — and the IOC is only for what
+        they do not cover (and the open-quantity cap)."""
         working = self.working()
         if self.limit_price is None:
             steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
@@ -363,8 +367,7 @@ class LiveExecution(PlannedExecution):
             price = self.price_for(Tactic.CROSS)
             if price is None:
                 price = self.limit_price
-            steps = [Cancel(c.id) for c in working if not c.pending and c.price != price]
-            steps.append(New(self.remaining, price, TimeInForce.IOC))
+            steps = plan_take(working, self.remaining, price)
         self.execute(steps)
 
     def reset_log(self) -> DecisionLog:

@@ -1,0 +1,196 @@
+"""A take whose price is where children of ours already rest keeps them.
+
+A limit parent away from the market prices a take at its limit (the far touch plus the collar,
+clamped): an IOC there cannot fill, and children resting at that very price are as good as it
+and hold their queue position. The plan keeps them (oldest first, as a rest does) and sends an
+IOC only for what they do not cover. It used to cancel them all and send an IOC for the whole
+quantity at the limit: every RL "take" decision threw the queue position away for an IOC that
+died, spending messages and the overlay's rate budget for nothing.
+
+The plan is checked pure; on a real Service that is never logged on (the plan is what is
+checked, the send then fails); and end to end against `rlexec venue` over FIX on loopback with
+an `rl` parent whose policy (the shipped one, still consulted) is pinned to rest, then take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rlexec.gateway.execution import ExecKind
+from rlexec.market.features import ExecutionState
+from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
+from rlexec.models.algos import PolicyAlgo
+from rlexec.models.contract import ACTIONS, Action, Tactic
+from rlexec.models.port import Cancel, ChildView, New, Replace, plan_take
+from rlexec.service.config import ParentSpec, ServiceSettings
+from rlexec.service.live_execution import LiveExecution
+from rlexec.service.oms import ChildState
+from rlexec.service.parents import Parent, ParentState
+from rlexec.service.runtime import Service
+from tests.oms_support import report
+from tests.service_support import Venue, settings, start_venue, wait_for, warm_up
+
+NY_10AM_NS = int(datetime(2012, 6, 21, 14, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
+BID, ASK = 5_799_900, 5_800_100
+LIMIT = 5_790_000  # $579.00: a buy limit a dollar under the bid
+S = 1_000_000_000
+IOC = TimeInForce.IOC
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+def test_a_take_keeps_what_rests_at_its_price_and_takes_only_the_rest() -> None:
+    at_limit = ChildView("A", LIMIT, 300, 0)
+    elsewhere = ChildView("B", LIMIT - 100, 200, 0)
+    assert plan_take([at_limit, elsewhere], 500, LIMIT) == [Cancel("B"), New(200, LIMIT, IOC)]
+
+
+def test_a_take_covered_by_what_rests_sends_no_ioc_and_shrinks_the_excess() -> None:
+    older, straddles, later = (ChildView(i, LIMIT, 300, 100) for i in "ABC")
+    # 500 wanted: A (300) kept whole, B shrunk in place to 200 open (keeps its priority)
+    assert plan_take([older, straddles, later], 500, LIMIT) == [
+        Replace("B", 300, LIMIT),
+        Cancel("C"),
+    ]
+    assert plan_take([older], 300, LIMIT) == []
+    assert plan_take([older], 0, LIMIT) == [Cancel("A")]  # nothing wanted: nothing kept
+
+
+def test_a_take_counts_an_ioc_in_flight_but_not_a_child_being_cancelled() -> None:
+    ioc = ChildView("T", LIMIT, 100, 0, pending=True, rests=False, ioc=True)
+    cancelling = ChildView("X", LIMIT - 100, 200, 0, pending=True, rests=False)
+    arriving = ChildView("N", LIMIT, 50, 0, pending=True)  # a DAY at the price, unacknowledged
+    elsewhere = ChildView("R", LIMIT - 100, 70, 0, pending=True)  # a replace in flight
+    steps = plan_take([ioc, cancelling, arriving, elsewhere], 500, LIMIT)
+    assert steps == [New(350, LIMIT, IOC)]  # 500 - the IOC's 100 - the 50 arriving at the price
+
+
+def test_without_our_children_at_its_price_a_take_is_what_it_was() -> None:
+    """The replay's case (no limit: the take is through the far touch, where nothing of ours
+    rests): cancel everything, one IOC for the whole quantity."""
+    working = [ChildView("A", BID, 300, 0), ChildView("B", BID - 100, 200, 50)]
+    assert plan_take(working, 800, ASK + 200) == [
+        Cancel("A"),
+        Cancel("B"),
+        New(800, ASK + 200, IOC),
+    ]
+
+
+# -- on a Service --------------------------------------------------------------------------
+
+
+async def _service() -> Service:
+    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
+    await svc.store.open()
+    await svc.store.load()
+    svc.clock.observe(NY_10AM_NS)
+    book = svc.md.books["AAPL"]
+    book.set_level(Side.BUY, BID, 1_000)
+    book.set_level(Side.SELL, ASK, 1_000)
+    market = svc.markets["AAPL"]
+    market.stale_reason = None
+    market.on_book(NY_10AM_NS)
+    svc.overlay.on_market("AAPL", (BID + ASK) / 2, NY_10AM_NS)
+    return svc
+
+
+def _limit_parent(svc: Service) -> tuple[Parent, LiveExecution]:
+    spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
+                      limit_price=LIMIT / 10_000)  # fmt: skip
+    parent = svc.parents.submit(spec)
+    state = ExecutionState(Side.BUY, 2_000, NY_10AM_NS, NY_10AM_NS + 600 * S, (BID + ASK) / 2)
+    parent.ex = svc.parents.execution(parent, svc.markets["AAPL"], state)
+    return parent, parent.ex
+
+
+def _resting(svc: Service, parent: Parent, cl: str, qty: int, price: int) -> None:
+    intent = OrderIntent("AAPL", Side.BUY, qty, OrderType.LIMIT, price, TimeInForce.DAY, parent.id)
+    svc.oms.record_new(cl, intent, parent.id, NY_10AM_NS)
+    svc.on_execution(report(ExecKind.NEW, cl, order_qty=qty, price=price))
+
+
+async def test_a_take_clamped_to_the_limit_keeps_the_children_resting_there() -> None:
+    svc = await _service()
+    parent, ex = _limit_parent(svc)
+    assert ex.price_for(Tactic.CROSS) == LIMIT  # ask + collar, clamped
+    _resting(svc, parent, "R1", 500, LIMIT)
+    _resting(svc, parent, "R2", 300, BID)  # not at the take's price: cancelled for it
+    ex.work(700, Tactic.CROSS)
+    log = ex.reset_log()
+    assert log.plans == [[Cancel("R2"), New(200, LIMIT, IOC)]]
+    r1 = svc.oms.get("R1")
+    assert r1 is not None and r1.state is ChildState.NEW  # untouched: its queue position kept
+
+
+# -- against the venue ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def venue(aapl_message: Path) -> Iterator[Venue]:
+    yield from start_venue(aapl_message)
+
+
+def _rest_then_take(algo: PolicyAlgo) -> list[Tactic]:
+    """Pin the shipped policy's action: the first decision rests (at the touch, i.e. at the
+    limit), every later one takes, both at the even rate. The policy itself is still asked; the
+    drift monitor's distrust (after a short warm-up it may flag trade_count) is set aside, or
+    the schedule would decide instead of the pinned action."""
+    real, tactics = algo.choose, list[Tactic]()
+    algo.trusted = None
+    rest, take = (
+        ACTIONS.index(Action(1.0, Tactic.PASSIVE)),
+        ACTIONS.index(Action(1.0, Tactic.CROSS)),
+    )
+
+    def choose(observation: Sequence[float]) -> int | None:
+        real(observation)
+        tactics.append(Tactic.PASSIVE if not tactics else Tactic.CROSS)
+        return rest if len(tactics) == 1 else take
+
+    algo.choose = choose
+    return tactics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("side", ["buy", "sell"])
+async def test_an_rl_take_at_the_limit_keeps_the_child_resting_there(
+    venue: Venue, side: str
+) -> None:
+    service = Service(settings(venue))
+    await service.start()
+    try:
+        await warm_up(service, 30.0)
+        mid = service.md.books["AAPL"].mid
+        assert mid is not None
+        away = -3.0 if side == "buy" else 3.0  # ~50 bps: the market does not get there
+        spec = ParentSpec(symbol="AAPL", side=side, quantity=2_000, horizon_s=60.0,  # type: ignore[arg-type]
+                          algo="rl", limit_price=round(mid / 10_000 + away, 2))  # fmt: skip
+        parent = service.parents.submit(spec)
+        assert isinstance(parent.algo, PolicyAlgo)
+        tactics = _rest_then_take(parent.algo)
+        await wait_for("four decisions", lambda: parent.decisions >= 4, within=60)
+        ex = parent.ex
+        assert ex is not None and ex.limit_price is not None
+        limit = ex.limit_price
+        assert tactics[:4] == [Tactic.PASSIVE, Tactic.CROSS, Tactic.CROSS, Tactic.CROSS]
+        children = [c for c in service.oms.all() if c.parent_id == parent.id]
+        assert {c.price for c in children} == {limit}  # never through the limit
+        # the slice the first decision rested is still there, never cancelled for a take
+        day = [c for c in children if c.time_in_force is TimeInForce.DAY]
+        assert len(day) == 1 and not day[0].is_terminal, day
+        assert parent.state is ParentState.WORKING and parent.filled == 0
+        # the IOCs were for what it did not cover: it and they never more than the parent
+        iocs = [c for c in children if c.time_in_force is IOC]
+        assert iocs and all(day[0].quantity + c.quantity <= 2_000 for c in iocs)
+        assert parent.denials == 0
+        cancelled = service.parents.cancel(parent.id)
+        await wait_for("its children cancelled", lambda: all(c.is_terminal for c in children))
+        assert cancelled.state is ParentState.CANCELLED and cancelled.filled == 0
+    finally:
+        stopped = await service.stop()
+    assert stopped["left_working"] == 0

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rlexec.market.orders import Side
 from rlexec.service.config import ParentSpec, ServiceSettings
-from rlexec.service.parents import Parent
+from rlexec.service.parents import Parent, ParentState
 from rlexec.service.runtime import Service
 
 AlgoName = Literal[
@@ -27,6 +28,48 @@ LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
 SPEED = 40.0
 WARMUP_S = 180.0
 """Venue seconds of market the features watch before a parent starts (as in training)."""
+
+
+NY_10AM_NS = 1_340_287_200_000_000_000
+"""2012-06-21 14:00 UTC (10:00 New York), the AAPL day's clock for an offline Service."""
+BID, ASK = 5_799_900, 5_800_100
+"""$579.99 / $580.01: the offline Service's book."""
+
+
+async def offline_service() -> Service:
+    """A real Service that is never logged on, its clock at `NY_10AM_NS`, a fresh two-sided
+    AAPL book (`BID`/`ASK`, 1,000 each) and the overlay's mark: what a decision plans can be
+    checked, and what it sends fails as not logged on."""
+    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
+    await svc.store.open()  # what Service.start does before anything is recorded
+    await svc.store.load()
+    svc.clock.observe(NY_10AM_NS)
+    book = svc.md.books["AAPL"]
+    book.set_level(Side.BUY, BID, 1_000)
+    book.set_level(Side.SELL, ASK, 1_000)
+    market = svc.markets["AAPL"]
+    market.stale_reason = None
+    market.on_book(NY_10AM_NS)
+    svc.overlay.on_market("AAPL", (BID + ASK) / 2, NY_10AM_NS)
+    return svc
+
+
+def limit_away(service: Service, side: str, algo: AlgoName) -> ParentSpec:
+    """2,000 AAPL over 60 s with a limit $3 (~50 bps) behind the mid: the market does not
+    get there, so nothing fills and what the parent does at its limit can be watched."""
+    mid = service.md.books["AAPL"].mid
+    assert mid is not None, "no mid: warm the service up first"
+    away = -3.0 if side == "buy" else 3.0
+    return ParentSpec(symbol="AAPL", side=side, quantity=2_000, horizon_s=60.0,  # type: ignore[arg-type]
+                      algo=algo, limit_price=round(mid / 10_000 + away, 2))  # fmt: skip
+
+
+async def cancel_and_settle(service: Service, parent: Parent) -> None:
+    """Cancel a parent that filled nothing, and wait until the venue has cancelled every child."""
+    children = [c for c in service.oms.all() if c.parent_id == parent.id]
+    cancelled = service.parents.cancel(parent.id)
+    await wait_for("its children cancelled", lambda: all(c.is_terminal for c in children))
+    assert cancelled.state is ParentState.CANCELLED and cancelled.filled == 0
 
 
 def free_port() -> int:

@@ -15,7 +15,6 @@ the send then fails); the second against `rlexec venue` over FIX on loopback.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,31 +23,26 @@ from rlexec.gateway.execution import ExecKind
 from rlexec.market.features import ExecutionState
 from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.models.port import ChildView, New, plan_rest
-from rlexec.service.config import ParentSpec, ServiceSettings
+from rlexec.service.config import ParentSpec
 from rlexec.service.live_execution import LiveExecution
 from rlexec.service.parents import Parent, ParentState
 from rlexec.service.runtime import Service
 from tests.oms_support import report
-from tests.service_support import Venue, settings, start_venue, wait_for, warm_up
+from tests.service_support import (
+    ASK,
+    BID,
+    NY_10AM_NS,
+    Venue,
+    cancel_and_settle,
+    limit_away,
+    offline_service,
+    settings,
+    start_venue,
+    wait_for,
+    warm_up,
+)
 
-NY_10AM_NS = int(datetime(2012, 6, 21, 14, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
-BID, ASK = 5_799_900, 5_800_100
 S = 1_000_000_000
-
-
-async def _service() -> Service:
-    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
-    await svc.store.open()
-    await svc.store.load()
-    svc.clock.observe(NY_10AM_NS)
-    book = svc.md.books["AAPL"]
-    book.set_level(Side.BUY, BID, 1_000)
-    book.set_level(Side.SELL, ASK, 1_000)
-    market = svc.markets["AAPL"]
-    market.stale_reason = None
-    market.on_book(NY_10AM_NS)
-    svc.overlay.on_market("AAPL", (BID + ASK) / 2, NY_10AM_NS)
-    return svc
 
 
 def _parent(svc: Service) -> tuple[Parent, LiveExecution]:
@@ -72,7 +66,7 @@ def _planned_news(ex: LiveExecution) -> list[New]:
 
 
 async def test_the_slice_rests_while_the_catch_up_ioc_is_unanswered() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc)
     _child(svc, parent, "T1", TimeInForce.IOC, ASK + 200)  # the take, just sent
     ex.rest(500, BID)
@@ -82,7 +76,7 @@ async def test_the_slice_rests_while_the_catch_up_ioc_is_unanswered() -> None:
 
 
 async def test_the_slice_rests_while_an_old_child_is_being_cancelled() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc)
     _child(svc, parent, "R1", TimeInForce.DAY, BID - 100)
     svc.on_execution(report(ExecKind.NEW, "R1", order_qty=500, price=BID - 100))
@@ -94,7 +88,7 @@ async def test_the_slice_rests_while_an_old_child_is_being_cancelled() -> None:
 async def test_an_unanswered_resting_child_still_counts_and_nothing_overfills() -> None:
     """A DAY child not yet acknowledged will rest: the plan adds nothing next to it. And what
     rests beside an IOC in flight is capped by the parent's remaining less all that is open."""
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc)
     _child(svc, parent, "D1", TimeInForce.DAY, BID)
     ex.rest(500, BID)
@@ -131,12 +125,7 @@ async def test_a_limit_parent_away_from_the_market_rests_at_its_limit(
     await service.start()
     try:
         await warm_up(service, 30.0)
-        mid = service.md.books["AAPL"].mid
-        assert mid is not None
-        away = -3.0 if side == "buy" else 3.0  # ~50 bps: the market does not get there
-        spec = ParentSpec(symbol="AAPL", side=side, quantity=2_000, horizon_s=60.0,  # type: ignore[arg-type]
-                          algo="twap", limit_price=round(mid / 10_000 + away, 2))  # fmt: skip
-        parent = service.parents.submit(spec)
+        parent = service.parents.submit(limit_away(service, side, "twap"))
         await wait_for("the parent to start", lambda: parent.ex is not None)
         ex = parent.ex
         assert ex is not None and ex.limit_price is not None
@@ -148,9 +137,7 @@ async def test_a_limit_parent_away_from_the_market_rests_at_its_limit(
         assert {(c.time_in_force, c.price) for c in children} == {(TimeInForce.DAY, limit)}
         assert sum(c.quantity - c.cum_qty for c in children if not c.is_terminal) == 2_000
         assert parent.denials == 0
-        cancelled = service.parents.cancel(parent.id)
-        await wait_for("its children cancelled", lambda: all(c.is_terminal for c in children))
-        assert cancelled.state is ParentState.CANCELLED and cancelled.filled == 0
+        await cancel_and_settle(service, parent)
     finally:
         stopped = await service.stop()
     assert stopped["left_working"] == 0

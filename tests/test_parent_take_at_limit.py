@@ -15,7 +15,6 @@ an `rl` parent whose policy (the shipped one, still consulted) is pinned to rest
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,26 @@ from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.models.algos import PolicyAlgo
 from rlexec.models.contract import ACTIONS, Action, Tactic
 from rlexec.models.port import Cancel, ChildView, New, Replace, plan_take
-from rlexec.service.config import ParentSpec, ServiceSettings
+from rlexec.service.config import ParentSpec
 from rlexec.service.live_execution import LiveExecution
 from rlexec.service.oms import ChildState
 from rlexec.service.parents import Parent, ParentState
 from rlexec.service.runtime import Service
 from tests.oms_support import report
-from tests.service_support import Venue, settings, start_venue, wait_for, warm_up
+from tests.service_support import (
+    ASK,
+    BID,
+    NY_10AM_NS,
+    Venue,
+    cancel_and_settle,
+    limit_away,
+    offline_service,
+    settings,
+    start_venue,
+    wait_for,
+    warm_up,
+)
 
-NY_10AM_NS = int(datetime(2012, 6, 21, 14, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
-BID, ASK = 5_799_900, 5_800_100
 LIMIT = 5_790_000  # $579.00: a buy limit a dollar under the bid
 S = 1_000_000_000
 IOC = TimeInForce.IOC
@@ -84,21 +93,6 @@ def test_without_our_children_at_its_price_a_take_is_what_it_was() -> None:
 # -- on a Service --------------------------------------------------------------------------
 
 
-async def _service() -> Service:
-    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
-    await svc.store.open()
-    await svc.store.load()
-    svc.clock.observe(NY_10AM_NS)
-    book = svc.md.books["AAPL"]
-    book.set_level(Side.BUY, BID, 1_000)
-    book.set_level(Side.SELL, ASK, 1_000)
-    market = svc.markets["AAPL"]
-    market.stale_reason = None
-    market.on_book(NY_10AM_NS)
-    svc.overlay.on_market("AAPL", (BID + ASK) / 2, NY_10AM_NS)
-    return svc
-
-
 def _limit_parent(svc: Service) -> tuple[Parent, LiveExecution]:
     spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
                       limit_price=LIMIT / 10_000)  # fmt: skip
@@ -115,7 +109,7 @@ def _resting(svc: Service, parent: Parent, cl: str, qty: int, price: int) -> Non
 
 
 async def test_a_take_clamped_to_the_limit_keeps_the_children_resting_there() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _limit_parent(svc)
     assert ex.price_for(Tactic.CROSS) == LIMIT  # ask + collar, clamped
     _resting(svc, parent, "R1", 500, LIMIT)
@@ -165,12 +159,7 @@ async def test_an_rl_take_at_the_limit_keeps_the_child_resting_there(
     await service.start()
     try:
         await warm_up(service, 30.0)
-        mid = service.md.books["AAPL"].mid
-        assert mid is not None
-        away = -3.0 if side == "buy" else 3.0  # ~50 bps: the market does not get there
-        spec = ParentSpec(symbol="AAPL", side=side, quantity=2_000, horizon_s=60.0,  # type: ignore[arg-type]
-                          algo="rl", limit_price=round(mid / 10_000 + away, 2))  # fmt: skip
-        parent = service.parents.submit(spec)
+        parent = service.parents.submit(limit_away(service, side, "rl"))
         assert isinstance(parent.algo, PolicyAlgo)
         tactics = _rest_then_take(parent.algo)
         await wait_for("four decisions", lambda: parent.decisions >= 4, within=60)
@@ -188,9 +177,7 @@ async def test_an_rl_take_at_the_limit_keeps_the_child_resting_there(
         iocs = [c for c in children if c.time_in_force is IOC]
         assert iocs and all(day[0].quantity + c.quantity <= 2_000 for c in iocs)
         assert parent.denials == 0
-        cancelled = service.parents.cancel(parent.id)
-        await wait_for("its children cancelled", lambda: all(c.is_terminal for c in children))
-        assert cancelled.state is ParentState.CANCELLED and cancelled.filled == 0
+        await cancel_and_settle(service, parent)
     finally:
         stopped = await service.stop()
     assert stopped["left_working"] == 0

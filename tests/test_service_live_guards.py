@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 import pytest
 
@@ -17,31 +16,15 @@ from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.models.contract import Tactic
 from rlexec.models.port import New, Replace
 from rlexec.service import runtime
-from rlexec.service.config import ParentSpec, ServiceSettings
+from rlexec.service.config import ParentSpec
 from rlexec.service.live_execution import LiveExecution, StepOutcome
 from rlexec.service.parents import Parent, ParentState
 from rlexec.service.recovery import parent_record, restore_parent
 from rlexec.service.runtime import Service
 from tests.oms_support import report
+from tests.service_support import ASK, BID, NY_10AM_NS, offline_service
 
-NY_10AM_NS = int(datetime(2012, 6, 21, 14, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
-BID, ASK = 5_799_900, 5_800_100
 S = 1_000_000_000
-
-
-async def _service() -> Service:
-    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
-    await svc.store.open()  # what Service.start does before anything is recorded
-    await svc.store.load()
-    svc.clock.observe(NY_10AM_NS)
-    book = svc.md.books["AAPL"]
-    book.set_level(Side.BUY, BID, 1_000)
-    book.set_level(Side.SELL, ASK, 1_000)
-    market = svc.markets["AAPL"]
-    market.stale_reason = None
-    market.on_book(NY_10AM_NS)
-    svc.overlay.on_market("AAPL", (BID + ASK) / 2, NY_10AM_NS)
-    return svc
 
 
 def _parent(svc: Service, **spec: object) -> tuple[Parent, LiveExecution]:
@@ -73,7 +56,7 @@ def _outcomes(ex: LiveExecution) -> list[StepOutcome]:
 
 
 async def test_participation_counts_the_others_volume_not_our_own_prints() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc, max_participation=0.5)
     svc.markets["AAPL"].on_trade(NY_10AM_NS + S, 1_000, int(Side.SELL), BID)  # others: 1,000
     _fill(svc, parent, 1_000)  # ours: 1,000 — half of the 2,000 printed, the cap itself
@@ -89,7 +72,7 @@ async def test_participation_counts_the_others_volume_not_our_own_prints() -> No
 
 
 async def test_a_participation_of_one_is_no_cap() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc, quantity=1_000, max_participation=1.0)
     _fill(svc, parent, 500)
     ex.rest(200, BID)
@@ -97,13 +80,13 @@ async def test_a_participation_of_one_is_no_cap() -> None:
 
 
 async def test_the_others_volume_survives_a_restart() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, _ = _parent(svc, max_participation=0.2)
     svc.markets["AAPL"].on_trade(NY_10AM_NS + S, 10_000, int(Side.SELL), BID)
     _fill(svc, parent, 500)
     record = parent_record(parent)
     assert record["execution"]["others_volume"] == 10_000
-    after = await _service()  # a new process: its market has printed nothing yet
+    after = await offline_service()  # a new process: its market has printed nothing yet
     restored = restore_parent(after, record)
     assert restored.ex is not None and restored.ex.others_volume == 10_000
     restored.ex.state.record_fill(ASK, 500)  # what recovery rebuilds from the children
@@ -112,7 +95,7 @@ async def test_the_others_volume_survives_a_restart() -> None:
 
 
 async def test_a_new_order_capped_to_nothing_is_skipped_not_denied() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc, quantity=1_000)
     _fill(svc, parent, 600)
     intent = OrderIntent("AAPL", Side.BUY, 400, OrderType.LIMIT, BID, TimeInForce.DAY, parent.id)
@@ -126,7 +109,7 @@ async def test_a_new_order_capped_to_nothing_is_skipped_not_denied() -> None:
 
 @pytest.mark.parametrize("limit", [None, 580.005, 579.95])
 async def test_the_horizon_take_never_goes_through_the_limit_price(limit: float | None) -> None:
-    svc = await _service()
+    svc = await offline_service()
     _, ex = _parent(svc, limit_price=limit)
     ex.take_rest()
     (step,) = ex.reset_log().plans[-1]
@@ -139,7 +122,7 @@ async def test_the_horizon_take_never_goes_through_the_limit_price(limit: float 
 
 
 async def test_a_parent_past_its_patience_fails_even_with_stale_market_data() -> None:
-    svc = await _service()
+    svc = await offline_service()
     svc.parents.ready = lambda parent: True  # its ids: reserved (the service does it live)
     parent = svc.parents.submit(
         ParentSpec(symbol="AAPL", side="buy", quantity=5_000, horizon_s=60.0, algo="twap")
@@ -156,7 +139,7 @@ async def test_a_parent_past_its_patience_fails_even_with_stale_market_data() ->
 
 
 async def test_a_replace_is_not_counted_as_a_child_order() -> None:
-    svc = await _service()
+    svc = await offline_service()
     parent, ex = _parent(svc)
     ex.log.outcomes += [
         StepOutcome(New(100, BID), "sent", cl_ord_id="C1"),
@@ -167,7 +150,7 @@ async def test_a_replace_is_not_counted_as_a_child_order() -> None:
 
 
 async def test_the_schedule_gap_gauge_returns_to_zero_when_no_parent_works() -> None:
-    svc = await _service()
+    svc = await offline_service()
     svc.parents.ready = lambda parent: True
     parent = svc.parents.submit(
         ParentSpec(symbol="AAPL", side="buy", quantity=5_000, horizon_s=60.0, algo="twap")
@@ -185,7 +168,7 @@ async def test_a_rejected_cancel_of_a_child_that_must_go_is_asked_again(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(runtime, "CANCEL_RETRY_S", 0.01)
-    svc = await _service()
+    svc = await offline_service()
     parent, _ = _parent(svc)
     intent = OrderIntent("AAPL", Side.BUY, 100, OrderType.LIMIT, BID, TimeInForce.DAY, parent.id)
     child = svc.oms.record_new("C1", intent, parent.id, NY_10AM_NS)
@@ -202,7 +185,7 @@ async def test_a_rejected_cancel_of_a_wanted_child_is_left_alone(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(runtime, "CANCEL_RETRY_S", 0.01)
-    svc = await _service()
+    svc = await offline_service()
     svc.parents.ready = lambda parent: True
     parent = svc.parents.submit(
         ParentSpec(symbol="AAPL", side="buy", quantity=5_000, horizon_s=60.0, algo="twap")
@@ -223,6 +206,6 @@ async def test_a_limit_off_the_tick_grid_is_rounded_to_the_safe_side(
     side: str, limit: float, on_grid: int
 ) -> None:
     """The venue refuses an off-grid price, and every child's price is capped by the limit."""
-    svc = await _service()
+    svc = await offline_service()
     _, ex = _parent(svc, side=side, limit_price=limit)
     assert ex.limit_price == on_grid

@@ -133,7 +133,10 @@ async def test_a_parent_still_paused_at_its_horizon_ends_cancelled_by_the_timer(
     assert _state(parent) is ParentState.CANCELLED
     assert parent.reason == f"horizon passed while paused; {QUANTITY} of {QUANTITY} left"
     assert parent.decisions == 1 and parent.horizon_takes == 0  # nothing taken
-    assert svc.registry.get_sample_value("rlexec_service_parents_expired_paused_total") == 1
+    assert (
+        svc.registry.get_sample_value("rlexec_service_parents_expired_total", {"state": "paused"})
+        == 1
+    )
     assert Control(svc).view(parent).state == "cancelled"
 
 
@@ -156,3 +159,43 @@ async def test_a_parent_working_at_its_horizon_still_takes_the_rest() -> None:
     _at(svc, parent.ex.state.end_ns)
     svc._housekeep(5 * S, {})
     assert parent.state is ParentState.WORKING and parent.horizon_takes == 1
+
+
+async def test_a_parent_that_never_starts_within_its_horizon_ends_cancelled() -> None:
+    """Its market never fresh: before, it stayed PENDING and would have started whenever the
+    data came back, working the order in a window the trader never asked for."""
+    svc = await _service()
+    svc.markets["AAPL"].stale_reason = "sequence gap"
+    spec = ParentSpec(symbol="AAPL", side="buy", quantity=QUANTITY, horizon_s=HORIZON_S,
+                      algo="twap")  # fmt: skip
+    parent = svc.parents.submit(spec)
+    assert parent.state is ParentState.PENDING
+    svc.clock.observe(NY_10AM_NS + round(HORIZON_S * S) - 1)
+    svc._housekeep(5 * S, {})
+    assert parent.state is ParentState.PENDING
+    svc.clock.observe(NY_10AM_NS + round(HORIZON_S * S))
+    svc._housekeep(5 * S, {})
+    assert _state(parent) is ParentState.CANCELLED
+    assert parent.reason == (
+        "horizon passed before it could start (600 s since it was submitted): market data "
+        "for AAPL not fresh (sequence gap)"
+    )
+    assert parent.ex is None and parent.filled == 0
+    labels = {"state": "pending"}
+    assert svc.registry.get_sample_value("rlexec_service_parents_expired_total", labels) == 1
+    # the data comes back: nothing starts
+    _at(svc, NY_10AM_NS + round(HORIZON_S * S) + S)
+    assert _state(parent) is ParentState.CANCELLED and parent.ex is None
+
+
+async def test_a_parent_submitted_before_the_clock_had_a_time_is_not_expired_by_it() -> None:
+    svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
+    await svc.store.open()
+    await svc.store.load()
+    spec = ParentSpec(symbol="AAPL", side="buy", quantity=QUANTITY, horizon_s=HORIZON_S,
+                      algo="twap")  # fmt: skip
+    parent = svc.parents.submit(spec)  # `serve --parent` on the venue clock, before any data
+    assert parent.created_ns == 0
+    svc.clock.observe(NY_10AM_NS)
+    svc._housekeep(5 * S, {})
+    assert parent.state is ParentState.PENDING

@@ -147,9 +147,13 @@ class ServiceMetrics:
             ["symbol", "algo"],
         )
         self.parents_expired = t.counter(
-            p + "parents_expired_paused_total",
-            "Parents still paused when their horizon passed: ended cancelled, nothing taken.",
+            p + "parents_expired_total",
+            "Parents whose horizon passed while they were paused, or before they could start "
+            "(pending: no fresh market data): ended cancelled, nothing taken; by that state.",
+            ["state"],
         )
+        for state in ("paused", "pending"):  # exported from 0, not from the first
+            self.parents_expired.labels(state=state)
         self.parents_replanned = t.counter(
             p + "parents_replanned_total",
             "Parents resumed after a pause whose rest was re-planned over the time left.",

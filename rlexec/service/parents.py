@@ -11,7 +11,7 @@ parent never takes through its limit: what rests at the limit (the market away) 
 The horizon is the trader's instruction, and a pause does not move it. A parent still paused
 when its horizon passes ends CANCELLED ("horizon passed while paused; N of Q left"), its
 working children cancelled, and takes nothing: the sweep at the horizon is for a parent that
-was working. (The 100 ms housekeeping timer checks, `expire_paused`; a resume asked after the
+was working. (The 100 ms housekeeping timer checks, `expire`; a resume asked after the
 horizon ends the parent the same way.) A parent resumed before its horizon re-plans what is
 left over the time that is left at its next decision (`Replanning.replan`): what the pause
 missed is spread over the remaining slices, not caught up at once through the far touch.
@@ -339,7 +339,7 @@ class ParentManager:
 
     def resume(self, pid: str) -> Parent:
         """Back to work, re-planning what is left at the next decision; a parent whose
-        horizon passed while it was paused ends instead (CANCELLED, `expire_paused`)."""
+        horizon passed while it was paused ends instead (CANCELLED, `expire`)."""
         parent = self.parents[pid]
         now_ns = self.clock()
         if parent.state is ParentState.PAUSED and self._expired(parent, now_ns):
@@ -373,18 +373,28 @@ class ParentManager:
             if parent.state is ParentState.WORKING:
                 self.pause(parent.id, why)
 
-    def expire_paused(self, now_ns: int) -> int:
-        """End every parent still paused past its horizon (the housekeeping timer's, never
-        market data's); how many ended."""
-        expired = [
+    def expire(self, now_ns: int) -> int:
+        """End every parent still paused past its horizon, and every one still pending a horizon
+        after it was submitted (its market never fresh): the trader's window is over, and a
+        late start would work the order in another. The housekeeping timer's, never market
+        data's; how many ended."""
+        paused = [
             p
             for parents in self.live_on.values()
             for p in parents
             if p.fsm.state is ParentState.PAUSED and self._expired(p, now_ns)
         ]
-        for parent in expired:
+        for parent in paused:
             self._expire(parent)
-        return len(expired)
+        pending = [
+            p
+            for parents in self.live_on.values()
+            for p in parents
+            if p.fsm.state is _PENDING and self._never_started(p, now_ns)
+        ]
+        for parent in pending:
+            self._expire_pending(parent)
+        return len(paused) + len(pending)
 
     def active(self) -> list[Parent]:
         return [p for p in self.parents.values() if not p.state.is_terminal]
@@ -550,9 +560,30 @@ class ParentManager:
         """Paused past its horizon: CANCELLED, its children cancelled, nothing taken."""
         left = parent.spec.quantity - parent.filled
         why = f"horizon passed while paused; {left} of {parent.spec.quantity} left"
-        log.warning("event=parent_expired parent=%s left=%d quantity=%d paused_for=%r",
-                    parent.id, left, parent.spec.quantity, parent.reason)  # fmt: skip
-        self.metrics.parents_expired.inc()
+        log.warning("event=parent_expired parent=%s state=paused left=%d quantity=%d "
+                    "paused_for=%r", parent.id, left, parent.spec.quantity,
+                    parent.reason)  # fmt: skip
+        self.metrics.parents_expired.labels(state="paused").inc()
+        self._finish(parent, ParentEvent.CANCEL, why)
+
+    @staticmethod
+    def _never_started(parent: Parent, now_ns: int) -> bool:
+        """Pending a whole horizon since it was submitted (a parent submitted before the
+        clock had a time, `created_ns` 0, is not judged: its window has no start)."""
+        created = parent.created_ns
+        return created > 0 and now_ns >= created + round(parent.spec.horizon_s * _NS)
+
+    def _expire_pending(self, parent: Parent) -> None:
+        """Never started within its horizon: CANCELLED, with what kept it waiting."""
+        symbol = parent.spec.symbol
+        market = self.markets.get(symbol)
+        waiting = market.stale_reason if market is not None else None
+        why = (f"horizon passed before it could start ({parent.spec.horizon_s:g} s since it "
+               f"was submitted): " + (f"market data for {symbol} not fresh ({waiting})"
+                                      if waiting else "not ready to trade"))  # fmt: skip
+        log.warning("event=parent_expired parent=%s state=pending quantity=%d waiting=%r",
+                    parent.id, parent.spec.quantity, waiting)  # fmt: skip
+        self.metrics.parents_expired.labels(state="pending").inc()
         self._finish(parent, ParentEvent.CANCEL, why)
 
     def _record(

@@ -577,7 +577,7 @@ class Service(MarketDataListener, OrderEvents):
         self._guarded("audit", self.audit.flush)
         self._guarded("drift", self._housekeep_drift, now)
         self._guarded("day", self._housekeep_day, now)
-        self._guarded("parents", self.parents.expire_paused, now)  # past the horizon, paused
+        self._guarded("parents", self.parents.expire, now)  # paused or pending past the horizon
         self._guarded("gauges", self._risk_gauges, now)
         self._guarded("monitors", self.monitors.on_time, now)
         self._guarded("store", self._housekeep_store)

@@ -53,7 +53,12 @@ async def test_a_parent_paused_past_its_horizon_ends_cancelled_without_taking(
         assert len(service.oms.all()) == paused_at
         children = [c for c in service.oms.all() if c.parent_id == parent.id]
         await wait_for("its children done", lambda: all(c.is_terminal for c in children))
-        assert service.registry.get_sample_value("rlexec_service_parents_expired_total", {"state": "paused"}) == 1
+        assert (
+            service.registry.get_sample_value(
+                "rlexec_service_parents_expired_total", {"state": "paused"}
+            )
+            == 1
+        )
     finally:
         stopped = await service.stop()
     assert stopped["left_working"] == 0

@@ -112,8 +112,7 @@ EXECUTION = Dashboard(
                         ),
                     ),
                     unit="short",
-                    description="Cumulative shares filled since the service started. "
-                    "No schedule series is exported yet: compare an algo with a TWAP parent of the same size.",
+                    description="Cumulative shares filled since the service started.",
                 ),
                 Panel(
                     "Fill rate by symbol and algo",
@@ -139,6 +138,39 @@ EXECUTION = Dashboard(
                     unit="bps",
                     description="Filled part vs the arrival mid; positive is a cost.",
                     width=24,
+                ),
+                Panel(
+                    "Schedule gap by symbol and algo",
+                    "timeseries",
+                    (
+                        q(
+                            f"sum by (symbol, algo) (rlexec_service_schedule_gap_shares{{{SVC}}})",
+                            "{{symbol}} {{algo}}",
+                        ),
+                    ),
+                    unit="short",
+                    description="Working parents' filled shares minus their schedule's: a "
+                    "schedule algo's own targets (re-planned after a resume), an even (TWAP) "
+                    "schedule for rl. Negative is behind.",
+                ),
+                Panel(
+                    "Parents expired or re-planned (1 d)",
+                    "timeseries",
+                    (
+                        q(
+                            "sum by (state) (increase("
+                            f"rlexec_service_parents_expired_total{{{SVC}}}[1d]))",
+                            "expired while {{state}}",
+                        ),
+                        q(
+                            f"sum(increase(rlexec_service_parents_replanned_total{{{SVC}}}[1d]))",
+                            "re-planned on resume",
+                        ),
+                    ),
+                    unit="short",
+                    description="Ended cancelled because the horizon passed while paused, or "
+                    "before they could start (market data never fresh); resumed parents whose "
+                    "rest was spread over the time left.",
                 ),
             ),
         ),

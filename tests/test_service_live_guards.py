@@ -107,18 +107,25 @@ async def test_a_new_order_capped_to_nothing_is_skipped_not_denied() -> None:
     assert sum(svc.overlay.denials.values()) == 0  # the overlay was not asked
 
 
-@pytest.mark.parametrize("limit", [None, 580.005, 579.95])
+@pytest.mark.parametrize("limit", [None, 580.025, 581.0, 580.005, 579.95])
 async def test_the_horizon_take_never_goes_through_the_limit_price(limit: float | None) -> None:
     svc = await offline_service()
     _, ex = _parent(svc, limit_price=limit)
     ex.take_rest()
     (step,) = ex.reset_log().plans[-1]
-    assert isinstance(step, New) and step.time_in_force is TimeInForce.IOC
+    assert isinstance(step, New) and step.quantity == ex.remaining
     if limit is None:  # as in the replay: the remainder at market
-        assert (step.order_type, step.price) == (OrderType.MARKET, None)
-    else:  # the far touch plus the take collar, but never above the limit (on the grid)
-        assert step.order_type is OrderType.LIMIT
-        assert step.price == min(ASK + ex.collar, round(limit * 10_000) // 100 * 100)
+        assert (step.time_in_force, step.order_type, step.price) == (
+            TimeInForce.IOC, OrderType.MARKET, None,
+        )  # fmt: skip
+        return
+    on_grid = round(limit * 10_000) // 100 * 100
+    assert step.order_type is OrderType.LIMIT
+    assert step.price == min(ASK + ex.collar, on_grid)  # never above the limit
+    if on_grid >= ASK:  # it can trade: the far touch plus the take collar, at most the limit
+        assert step.time_in_force is TimeInForce.IOC
+    else:  # an IOC behind the far touch could not fill: the rest waits at the limit instead
+        assert step.time_in_force is TimeInForce.DAY
 
 
 async def test_a_parent_past_its_patience_fails_even_with_stale_market_data() -> None:

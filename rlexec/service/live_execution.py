@@ -31,6 +31,7 @@ from rlexec.models.port import (
     PlannedExecution,
     PlanStep,
     Replace,
+    plan_rest,
     plan_take,
     tactic_price,
 )
@@ -355,10 +356,11 @@ class LiveExecution(PlannedExecution):
         replay's `ParentExecution.complete` does — charged to the parent in both. A parent with
         a limit price takes it with an IOC limit order instead, at the far touch plus the take
         collar but never through its limit (a market order would ignore the limit): the take
-        of `plan_take`, so children already resting at that price (the limit held it back
-        behind the far touch) stay — an IOC there could fill no more than they can, and
-        cancelling them would give up their queue position — and the IOC is only for what
-        they do not cover (and the open-quantity cap)."""
+        of `plan_take`, so children already resting at that price stay and the IOC is only
+        for what they do not cover (and the open-quantity cap). When the limit holds that price
+        behind the far touch, an IOC could not fill at all (it would die every horizon take,
+        spending the rate budget): what is left rests at the limit instead (`plan_rest`, a DAY
+        order kept across the horizon takes), first in line when the market comes to it."""
         working = self.working()
         if self.limit_price is None:
             steps: list[PlanStep] = [Cancel(c.id) for c in working if not c.pending]
@@ -367,8 +369,20 @@ class LiveExecution(PlannedExecution):
             price = self.price_for(Tactic.CROSS)
             if price is None:
                 price = self.limit_price
-            steps = plan_take(working, self.remaining, price)
+            if self._marketable(price):
+                steps = plan_take(working, self.remaining, price)
+            else:
+                steps = plan_rest(working, self.remaining, price)
         self.execute(steps)
+
+    def _marketable(self, price: int) -> bool:
+        """Whether a limit order at `price` would trade against the book's far touch now."""
+        book = self.book
+        if self.side is _BUY:
+            asks = book.ask_prices
+            return bool(asks) and price >= asks[0]
+        bids = book.bid_prices
+        return bool(bids) and price <= bids[-1]
 
     def reset_log(self) -> DecisionLog:
         log, self.log = self.log, DecisionLog()

@@ -72,6 +72,18 @@ async def cancel_and_settle(service: Service, parent: Parent) -> None:
     assert cancelled.state is ParentState.CANCELLED and cancelled.filled == 0
 
 
+def monitor_actions(service: Service) -> float:
+    """How often the dynamic risk monitors acted (each may scale, or pause, what follows):
+    a test of exact quantities against the real market holds them exactly only when 0."""
+    return sum(
+        sample.value
+        for metric in service.registry.collect()
+        if metric.name == "rlexec_risk_monitor_actions"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

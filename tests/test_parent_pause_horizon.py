@@ -17,7 +17,15 @@ import pytest
 from rlexec.market.orders import TimeInForce
 from rlexec.service.parents import ParentState
 from rlexec.service.runtime import Service
-from tests.service_support import Venue, settings, start_venue, submit, wait_for, warm_up
+from tests.service_support import (
+    Venue,
+    monitor_actions,
+    settings,
+    start_venue,
+    submit,
+    wait_for,
+    warm_up,
+)
 
 S = 1_000_000_000
 
@@ -86,12 +94,16 @@ async def test_a_resumed_schedule_replans_the_rest_instead_of_catching_up(
         await wait_for("the decision on resume", lambda: parent.decisions >= 2)
         sent = [c for c in service.oms.all() if c.cl_ord_id not in before]
         # no catch-up take: the rest, spread over the four slices left, rests at the touch
-        assert [c.time_in_force for c in sent] == [TimeInForce.DAY], [
+        assert all(c.time_in_force is TimeInForce.DAY for c in sent), [
             (c.time_in_force.value, c.quantity) for c in sent
         ]
         due = (service.clock.now_ns() - ex.state.start_ns) // (15 * S)
         left = parent.steps - due
-        assert sent[0].quantity == pytest.approx((4_000 - filled) / left, abs=100)
+        if monitor_actions(service) == 0:
+            assert len(sent) == 1
+            assert sent[0].quantity == pytest.approx((4_000 - filled) / left, abs=100)
+        else:  # a dynamic-risk monitor may scale the slice down (or pause it): never up
+            assert sum(c.quantity for c in sent) <= (4_000 - filled) / left + 100
         service.parents.cancel(parent.id)
     finally:
         stopped = await service.stop()

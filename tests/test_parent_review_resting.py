@@ -35,6 +35,7 @@ from tests.service_support import (
     Venue,
     cancel_and_settle,
     limit_away,
+    monitor_actions,
     offline_service,
     settings,
     start_venue,
@@ -116,17 +117,6 @@ def venue(aapl_message: Path) -> Iterator[Venue]:
     yield from start_venue(aapl_message)
 
 
-def _monitor_actions(service: Service) -> float:
-    """How often the dynamic risk monitors acted (each may scale the orders after it)."""
-    return sum(
-        sample.value
-        for metric in service.registry.collect()
-        if metric.name == "rlexec_risk_monitor_actions"
-        for sample in metric.samples
-        if sample.name.endswith("_total")
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("side", ["buy", "sell"])
 async def test_a_limit_parent_away_from_the_market_rests_at_its_limit(
@@ -148,7 +138,7 @@ async def test_a_limit_parent_away_from_the_market_rests_at_its_limit(
         # the horizon takes rested what was left there too (an IOC behind the far touch dies)
         assert {(c.time_in_force, c.price) for c in children} == {(TimeInForce.DAY, limit)}
         resting = sum(c.quantity - c.cum_qty for c in children if not c.is_terminal)
-        if _monitor_actions(service) == 0:
+        if monitor_actions(service) == 0:
             assert resting == 2_000
         else:  # a dynamic-risk monitor (a spread blowout, say) scaled some orders down
             assert 0 < resting <= 2_000

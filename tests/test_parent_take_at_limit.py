@@ -38,6 +38,7 @@ from tests.service_support import (
     Venue,
     cancel_and_settle,
     limit_away,
+    monitor_actions,
     offline_service,
     settings,
     start_venue,
@@ -175,7 +176,8 @@ async def test_an_rl_take_at_the_limit_keeps_the_child_resting_there(
         assert parent.state is ParentState.WORKING and parent.filled == 0
         # the IOCs were for what it did not cover: it and they never more than the parent
         iocs = [c for c in children if c.time_in_force is IOC]
-        assert iocs and all(day[0].quantity + c.quantity <= 2_000 for c in iocs)
+        assert all(day[0].quantity + c.quantity <= 2_000 for c in iocs)
+        assert iocs or monitor_actions(service) > 0  # only a monitor may have scaled them away
         assert parent.denials == 0
         await cancel_and_settle(service, parent)
     finally:

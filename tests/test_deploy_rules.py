@@ -11,11 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from deploy.grafana.queries import alert_queries, panel_queries
-from rlexec.gateway.config import SessionConfig
-from rlexec.gateway.md_client import MarketDataClient
 from rlexec.gateway.metrics import GatewayMetrics
-from rlexec.gateway.session import FixSession
-from rlexec.gateway.store import MemoryStore
 from rlexec.risk.monitors import MonitorConfig, MonitorSet
 from rlexec.risk.overlay import RiskOverlay
 from rlexec.risk.testing import ManualClock, limits
@@ -133,10 +129,8 @@ def _exported() -> set[str]:
     VenueMetrics(venue)
     overlay = RiskOverlay(limits(), clock=ManualClock(), registry=risk, initialise=True)
     MonitorSet(MonitorConfig(), ["AAPL"], overlay=overlay, registry=monitors)
-    md = CollectorRegistry()
-    MarketDataClient(FixSession(SessionConfig("C", "V"), MemoryStore()), registry=md)
     names: set[str] = set()
-    for registry in (service, gateway, venue, risk, monitors, md):
+    for registry in (service, gateway, venue, risk, monitors):
         for line in generate_latest(registry).decode().splitlines():
             if line.startswith("# TYPE "):  # families with no series yet have only this line
                 _, _, name, kind = line.split()

@@ -18,8 +18,9 @@ from rlexec.gateway.acceptor import FixAcceptor
 from rlexec.gateway.codec import FieldValue, encode_pairs
 from rlexec.gateway.config import Role, SessionConfig
 from rlexec.gateway.initiator import FixInitiator
-from rlexec.gateway.md_client import ANOMALY_KINDS, MarketDataClient, MarketDataListener
+from rlexec.gateway.md_client import MarketDataClient, MarketDataListener
 from rlexec.gateway.message import FixMessage
+from rlexec.gateway.metrics import MD_ANOMALY_KINDS, GatewayMetrics
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.store import MemoryStore
 from rlexec.market.book import L2Book
@@ -125,11 +126,13 @@ async def feed() -> AsyncIterator[Feed]:
     acceptor = FixAcceptor([venue])
     await acceptor.start()
     seen = Seen()
-    session = FixSession(
-        SessionConfig("CLIENT", "VENUE", heartbeat_interval=5, reconnect_min=0.05), MemoryStore()
-    )
     registry = CollectorRegistry()
-    md = MarketDataClient(session, seen, depth=10, registry=registry)
+    session = FixSession(
+        SessionConfig("CLIENT", "VENUE", heartbeat_interval=5, reconnect_min=0.05),
+        MemoryStore(),
+        metrics=GatewayMetrics(registry),
+    )
+    md = MarketDataClient(session, seen, depth=10)
     md.subscribe("AAPL")
     initiator = FixInitiator(session, "127.0.0.1", acceptor.port)
     await initiator.start()
@@ -422,9 +425,11 @@ async def test_rpt_seq_going_backwards_is_dropped_said_and_counted(
 
 def test_anomaly_kinds_are_exported_from_zero() -> None:
     registry = CollectorRegistry()
-    session = FixSession(SessionConfig("CLIENT", "VENUE"), MemoryStore())
-    MarketDataClient(session, registry=registry)
-    for kind in ANOMALY_KINDS:
+    session = FixSession(
+        SessionConfig("CLIENT", "VENUE"), MemoryStore(), metrics=GatewayMetrics(registry)
+    )
+    MarketDataClient(session)
+    for kind in MD_ANOMALY_KINDS:
         labels = {"session": session.name, "kind": kind}
         assert registry.get_sample_value("rlexec_fix_market_data_anomalies_total", labels) == 0
     with pytest.raises(ValueError, match="max_clock_jump_s"):

@@ -3,7 +3,7 @@ service exports what its market-data client distrusts."""
 
 from __future__ import annotations
 
-from rlexec.gateway.md_client import ANOMALY_KINDS
+from rlexec.gateway.metrics import MD_ANOMALY_KINDS
 from rlexec.market.book import L2Book
 from rlexec.market.features import FEATURE_NAMES
 from rlexec.market.orders import Side
@@ -71,7 +71,7 @@ def test_the_service_exports_the_market_data_anomalies_from_zero() -> None:
     (the Sessions dashboard and its /metrics), every kind from the start."""
     svc = Service(ServiceSettings(venue="127.0.0.1:1", clock="venue", symbols=("AAPL",)))
     session = svc.md_session.name
-    for kind in ANOMALY_KINDS:
+    for kind in MD_ANOMALY_KINDS:
         labels = {"session": session, "kind": kind}
         value = svc.registry.get_sample_value("rlexec_fix_market_data_anomalies_total", labels)
         assert value == 0, kind

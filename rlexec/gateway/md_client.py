@@ -28,13 +28,12 @@ import itertools
 import logging
 import time
 
-from prometheus_client import CollectorRegistry, Counter
-
 from rlexec.gateway import tags as fix
 from rlexec.gateway.application import Application
 from rlexec.gateway.clock import parse_utc_timestamp_ns
 from rlexec.gateway.errors import FieldError
 from rlexec.gateway.message import FixMessage
+from rlexec.gateway.metrics import MD_ANOMALY_KINDS
 from rlexec.gateway.session import FixSession
 from rlexec.gateway.tags import MsgType
 from rlexec.gateway.values import parse_price, parse_qty
@@ -52,14 +51,6 @@ _ACTION_CHANGE = b"1"
 _ACTION_DELETE = b"2"
 _SET_ACTIONS = (_ACTION_CHANGE, _ACTION_NEW)
 _MD_ENTRY_DATE = 272
-ANOMALY_KINDS = (
-    "rpt_seq_gap",
-    "rpt_seq_behind",
-    "message_rejected",
-    "venue_time_jump",
-    "venue_time_behind",
-)
-"""The `kind` label values of `rlexec_fix_market_data_anomalies_total` (a bounded set)."""
 # Module constants rather than `fix.X` attribute reads on the per-message path.
 _NO_MD_ENTRIES = fix.NO_MD_ENTRIES
 _MD_UPDATE_ACTION = fix.MD_UPDATE_ACTION
@@ -101,8 +92,12 @@ def _positive_price(px: bytes, msg_type: bytes) -> int:
     """MDEntryPx of a book level or a print: a price above zero, or a FieldError naming 270."""
     price = parse_price(px, _MD_ENTRY_PX, msg_type)
     if price <= 0:
-        raise FieldError(_MD_ENTRY_PX, f"not a positive price: {px[:32]!r}", msg_type)
+        raise _not_positive(px, msg_type)
     return price
+
+
+def _not_positive(px: bytes, msg_type: bytes) -> FieldError:
+    return FieldError(_MD_ENTRY_PX, f"not a positive price: {px[:32]!r}", msg_type)
 
 
 def _parse_venue_stamp(day: bytes, at: bytes) -> int:
@@ -185,12 +180,10 @@ class MarketDataClient(Application):
         *,
         max_clock_jump_s: float = 60.0,
         clock_jump_confirmations: int = 3,
-        registry: CollectorRegistry | None = None,
     ) -> None:
         """`max_clock_jump_s`: a venue stamp further than this ahead of the venue's clock is
         suspect, and moves it only when `clock_jump_confirmations` stamps in a row agree.
-        `registry`: where `rlexec_fix_market_data_anomalies_total` is exported (None: counted, not exported).
-        """
+        Anomalies are counted with the session's gateway metrics (its registry)."""
         if depth < 0:
             raise ValueError(f"market depth must be >= 0 (0 = full book), got {depth}")
         if not max_clock_jump_s > 0:
@@ -221,14 +214,8 @@ class MarketDataClient(Application):
         """A suspect jump ahead: (its latest stamp, how many stamps in a row agreed on it)."""
         self._behind = False
         """Whether the last stamp was far behind the venue's clock (logged once per run)."""
-        anomalies = Counter(
-            "rlexec_fix_market_data_anomalies",
-            "Market-data events the client refused or distrusted, by kind: RptSeq gaps and "
-            "backward steps, rejected messages, implausible venue timestamps",
-            ["session", "kind"],
-            registry=registry,
-        )
-        self.anomalies = {kind: anomalies.labels(session.name, kind) for kind in ANOMALY_KINDS}
+        family = session.metrics.family.md_anomalies
+        self.anomalies = {kind: family.labels(session.name, kind) for kind in MD_ANOMALY_KINDS}
         """Pre-bound children of `rlexec_fix_market_data_anomalies_total`, by kind."""
         self._next_rpt: dict[str, int | None] = {}
         self._snapshot_rpt: dict[str, int] = {}
@@ -341,10 +328,7 @@ class MarketDataClient(Application):
             if px is None or size is None:
                 missing = fix.MD_ENTRY_PX if px is None else fix.MD_ENTRY_SIZE
                 raise FieldError(missing, "required in every book entry", mt)
-            level = (
-                _positive_price(px, mt),
-                parse_qty(size, fix.MD_ENTRY_SIZE, mt),
-            )
+            level = (_positive_price(px, mt), parse_qty(size, fix.MD_ENTRY_SIZE, mt))
             (bids if entry_type == _BID else asks).append(level)
         bids.sort(reverse=True)
         asks.sort()
@@ -416,7 +400,7 @@ class MarketDataClient(Application):
             )
         price = parse_price(px, _MD_ENTRY_PX, mt)
         if price <= 0 and entry_type in _PRICED:
-            _positive_price(px, mt)  # raises, naming the tag
+            raise _not_positive(px, mt)
         size_text = entry.get(_MD_ENTRY_SIZE)
         if entry_type == _BID:
             side = _BUY

@@ -40,6 +40,14 @@ CONNECTION_REFUSALS = (
     "already_connected",
 )
 """Why an acceptor dropped a connection before it was logged on (label values)."""
+MD_ANOMALY_KINDS = (
+    "rpt_seq_gap",
+    "rpt_seq_behind",
+    "message_rejected",
+    "venue_time_jump",
+    "venue_time_behind",
+)
+"""What a market-data client refused or distrusted (label values)."""
 _COMMON_TYPES = (
     *sorted(ADMIN_MSG_TYPES),
     MsgType.NEW_ORDER_SINGLE,
@@ -105,6 +113,13 @@ class GatewayMetrics:
         )
         for reason in CONNECTION_REFUSALS:
             self.connections_refused.labels(reason)
+        self.md_anomalies = Counter(
+            "rlexec_fix_market_data_anomalies_total",
+            "Market-data events the client refused or distrusted, by kind: RptSeq gaps and "
+            "backward steps, rejected messages, implausible venue timestamps",
+            ["session", "kind"],
+            registry=r,
+        )
         self.codec_compiled = Gauge(
             "rlexec_fix_codec_compiled",
             "1 when the receive path's framing and field loops run compiled (receive_loops.c), "

@@ -180,7 +180,7 @@ class Service(MarketDataListener, OrderEvents):
             metrics=self.gateway_metrics,
         )  # fmt: skip
         self.client = OrderClient(self.order_session, self)
-        self.md = MarketDataClient(self.md_session, self, registry=self.registry)
+        self.md = MarketDataClient(self.md_session, self)
         self.markets: dict[str, SymbolMarket] = {}
         for symbol in symbols:
             self.md.subscribe(symbol)

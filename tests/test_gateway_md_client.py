@@ -396,31 +396,66 @@ async def test_a_snapshot_with_a_non_positive_price_is_refused(feed: Feed) -> No
     assert feed.md.books["AAPL"].depth(Side.BUY) == 0
 
 
-async def test_rpt_seq_going_backwards_is_dropped_said_and_counted(
+async def test_rpt_seq_going_backwards_rebuilds_the_book(
     feed: Feed, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A duplicate or backward RptSeq after the snapshot was dropped without a word; those
-    the snapshot already includes are dropped quietly, as before."""
+    """A duplicate or backward RptSeq after the snapshot used to be dropped without a word;
+    the numbering no longer says what the book holds, so it is rebuilt as after a gap. Those
+    the snapshot already includes are still dropped quietly."""
     caplog.set_level(logging.WARNING, "rlexec.gateway")
     await feed.request()
     feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=10)
     feed.incremental([level("0", "0", "9", 1, 9)])  # in the snapshot: quiet
     feed.incremental([level("0", "0", "9.1", 1, 11)])
     feed.incremental([level("0", "0", "9.2", 1, 12)])
-    feed.incremental([level("1", "0", "9.1", 4, 11)])  # behind: dropped, said
-    await feed.settled()
+    feed.incremental([level("1", "0", "9.1", 4, 11)])  # behind: said, and a snapshot asked
+    assert (await feed.request()).get(263) == b"0"
     assert feed.md.books["AAPL"].levels(Side.BUY) == [(100_000, 5), (92_000, 1), (91_000, 1)]
-    assert feed.md.stale == set()
+    assert feed.md.stale == {"AAPL"}
+    assert feed.seen.stale == [("AAPL", "RptSeq went back: expected 13, received 11")]
     assert feed.anomalies("rpt_seq_behind") == 1
     assert feed.anomalies("rpt_seq_gap") == 0
     said = [r.getMessage() for r in caplog.records if "event=md_rpt_seq" in r.getMessage()]
     assert said == [
         f"event=md_rpt_seq_behind session={feed.md.session.name} symbol=AAPL "
-        "expected_rpt_seq=13 received_rpt_seq=11 action=drop"
+        "expected_rpt_seq=13 received_rpt_seq=11 action=snapshot"
     ]
-    feed.incremental([level("0", "0", "9.9", 1, 15)])  # a gap: counted as one
+    feed.snapshot("AAPL", [("10", 6)], [("11", 5)], rpt=20)
+    feed.incremental([level("0", "0", "9.5", 2, 21)])
+    await feed.settled()
+    assert feed.md.stale == set()
+    assert feed.md.books["AAPL"].levels(Side.BUY) == [(100_000, 6), (95_000, 2)]
+    feed.incremental([level("0", "0", "9.9", 1, 23)])  # a gap: counted as one
     await feed.request()
     assert feed.anomalies("rpt_seq_gap") == 1
+
+
+async def test_a_venue_restarting_its_rpt_seq_is_one_rebuild_not_a_frozen_book(
+    feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a venue restart its RptSeq starts again at 1: every entry is then "behind" the
+    book's. Dropping them one by one froze the book and wrote a warning per message; now the
+    first is one warning and one snapshot request, and the book follows the new numbering."""
+    caplog.set_level(logging.WARNING, "rlexec.gateway")
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=500)
+    feed.incremental([level("0", "0", "9.9", 1, 501)])
+    for rpt in range(1, 6):  # the venue restarted
+        feed.incremental([level("0", "0", "9.8", rpt, rpt)])
+    assert (await feed.request()).get(263) == b"0"
+    await feed.settled()
+    assert feed.md.stale == {"AAPL"}
+    assert feed.anomalies("rpt_seq_behind") == 1
+    said = [r.getMessage() for r in caplog.records if "event=md_rpt_seq" in r.getMessage()]
+    assert len(said) == 1 and "expected_rpt_seq=502 received_rpt_seq=1" in said[0]
+    feed.snapshot("AAPL", [("10", 5), ("9.8", 5)], [("11", 5)], rpt=5)
+    feed.incremental([level("1", "0", "9.8", 7, 6)])
+    await feed.settled()
+    assert feed.md.stale == set()
+    assert feed.md.books["AAPL"].levels(Side.BUY) == [(100_000, 5), (98_000, 7)]
+    await asyncio.sleep(0.05)  # anything else the client asked has reached the venue
+    snapshots = [m for m in feed.requests.received if m.msg_type == b"V" and m.get(263) == b"0"]
+    assert len(snapshots) == 1  # one snapshot asked, not one per message behind
 
 
 def test_anomaly_kinds_are_exported_from_zero() -> None:

@@ -510,7 +510,8 @@ class MarketDataClient(Application):
         )
 
     def _in_sequence(self, symbol: str, rpt_text: bytes | None) -> bool:
-        """Whether to apply an entry; a skipped RptSeq makes the book stale and asks again."""
+        """Whether to apply an entry; a skipped RptSeq, or one going back past the snapshot,
+        makes the book stale and asks for a snapshot."""
         if rpt_text is None:
             return True
         if not rpt_text.isdigit():
@@ -528,17 +529,27 @@ class MarketDataClient(Application):
             return True
         if rpt < expected:
             baseline = self._snapshot_rpt.get(symbol)
-            if baseline is None or rpt > baseline:  # not in the snapshot: a duplicate or worse
-                self.anomalies["rpt_seq_behind"].inc()
-                log.warning(
-                    "event=md_rpt_seq_behind session=%s symbol=%s expected_rpt_seq=%d "
-                    "received_rpt_seq=%d action=drop",
-                    self.session.name,
-                    symbol,
-                    expected,
-                    rpt,
-                )
-            return False  # already applied: in the snapshot, or a duplicate
+            if baseline is not None and rpt <= baseline and expected == baseline + 1:
+                # In the snapshot the book was built from, and nothing newer applied yet: the
+                # entries the snapshot overtook. (Once a newer one is applied, an entry the
+                # snapshot covered can only be a venue starting its numbering again.)
+                return False
+            # Not in the snapshot and behind what was applied: a duplicate the session let
+            # through, or the venue restarted its RptSeq. Either way the book's numbering no
+            # longer says what it holds (after a restart every later entry would be "behind"
+            # and dropped, the book frozen): rebuild it, as after a gap.
+            self.anomalies["rpt_seq_behind"].inc()
+            log.warning(
+                "event=md_rpt_seq_behind session=%s symbol=%s expected_rpt_seq=%d "
+                "received_rpt_seq=%d action=snapshot",
+                self.session.name,
+                symbol,
+                expected,
+                rpt,
+            )
+            self._mark_stale(symbol, f"RptSeq went back: expected {expected}, received {rpt}")
+            self.request_snapshot(symbol)
+            return False
         self.gaps += 1
         self.anomalies["rpt_seq_gap"].inc()
         log.warning(

@@ -244,9 +244,10 @@ async def build(seed: int, parent: bool, horizon_s: float) -> Rig:
     await connect(service.order_session, venue_orders)
     md_conn, _, _ = await connect(service.md_session, venue_md)
     rig = Rig(service, md_conn, venue_md, seed)
-    # The snapshot, then one stamped X to set the venue clock, then the parent.
+    # The snapshot, then three stamped X to start the venue clock (three in a row agree), then
+    # the parent.
     venue_md.send(b"W", rig.market.snapshot())
-    for frame in rig.frames(1, 0):
+    for frame in rig.frames(3, 0):
         md_conn.data_received(frame)
     await asyncio.sleep(0)
     if parent:

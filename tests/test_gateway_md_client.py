@@ -280,6 +280,43 @@ def stamped(rpt: int, day: str, at: str, px: str = "9.5") -> list[tuple[int, Fie
     return [*level("0", "0", px, 1, rpt), (272, day), (273, at)]
 
 
+def start_clock(feed: Feed) -> int:
+    """Stamps RptSeq 2-4 at 13:59:58, :59 and 14:00:00: the venue's clock starts at T0 on the
+    third (three in a row agree). Returns the next RptSeq."""
+    for rpt, at in ((2, "13:59:58.000"), (3, "13:59:59.000"), (4, "14:00:00.000")):
+        feed.incremental([stamped(rpt, "20120621", at)])
+    return 5
+
+
+async def test_the_venue_clock_starts_when_three_stamps_agree(
+    feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A garbled first stamp (2099) used to start the venue's clock there for good: every true
+    stamp after it was "far behind", and the service's time stood still. The clock now starts
+    only when three stamps in a row agree, and the outlier is said and counted."""
+    caplog.set_level(logging.INFO, "rlexec.gateway")
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([stamped(2, "20990621", "14:00:00.000")])
+    feed.incremental([stamped(3, "20120621", "14:00:00.000")])
+    feed.incremental([stamped(4, "20120621", "14:00:00.500")])
+    await feed.settled()
+    assert feed.md.venue_time_ns is None  # two agree so far: not yet
+    assert feed.md.books["AAPL"].size_at(Side.BUY, 95_000) == 1  # the entries are applied
+    feed.incremental([stamped(5, "20120621", "14:00:01.000")])
+    await feed.settled()
+    assert feed.md.venue_time_ns == T0 + 1_000_000_000
+    assert feed.anomalies("venue_time_jump") == 1
+    said = [r.getMessage() for r in caplog.records if "event=md_venue_" in r.getMessage()]
+    assert said == [
+        f"event=md_venue_time_jump session={feed.md.session.name} venue_time_ns=none "
+        f"stamp_ns={T0} previous_stamp_ns=4085733600000000000 jump_s=-2745446400.000 "
+        "confirmations=1 needed=3 action=hold_clock",
+        f"event=md_venue_clock_started session={feed.md.session.name} "
+        f"venue_time_ns={T0 + 1_000_000_000} confirmations=3",
+    ]
+
+
 async def test_one_far_future_venue_stamp_does_not_move_the_venue_clock(
     feed: Feed, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -288,9 +325,9 @@ async def test_one_far_future_venue_stamp_does_not_move_the_venue_clock(
     caplog.set_level(logging.WARNING, "rlexec.gateway")
     await feed.request()
     feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
-    feed.incremental([stamped(2, "20120621", "14:00:00.000")])
-    feed.incremental([stamped(3, "20990621", "14:00:00.000", px="9.6")])
-    feed.incremental([stamped(4, "20120621", "14:00:01.000")])
+    rpt = start_clock(feed)
+    feed.incremental([stamped(rpt, "20990621", "14:00:00.000", px="9.6")])
+    feed.incremental([stamped(rpt + 1, "20120621", "14:00:01.000")])
     await feed.settled()
     assert feed.md.venue_time_ns == T0 + 1_000_000_000
     # the entry itself is applied: only its stamp is distrusted
@@ -311,19 +348,19 @@ async def test_a_venue_clock_jump_is_taken_once_stamps_in_a_row_agree(
     caplog.set_level(logging.WARNING, "rlexec.gateway")
     await feed.request()
     feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
-    feed.incremental([stamped(2, "20120621", "14:00:00.000")])
-    feed.incremental([stamped(3, "20120621", "15:00:00.000")])
-    feed.incremental([stamped(4, "20120621", "15:00:00.500")])
+    rpt = start_clock(feed)
+    feed.incremental([stamped(rpt, "20120621", "15:00:00.000")])
+    feed.incremental([stamped(rpt + 1, "20120621", "15:00:00.500")])
     await feed.settled()
     assert feed.md.venue_time_ns == T0
-    feed.incremental([stamped(5, "20120621", "15:00:01.000")])
+    feed.incremental([stamped(rpt + 2, "20120621", "15:00:01.000")])
     await feed.settled()
     assert feed.md.venue_time_ns == T0 + 3601 * 1_000_000_000
     assert feed.anomalies("venue_time_jump") == 2
     assert "action=accept" in caplog.records[-1].getMessage()
     # far behind the clock: it stands, said once for the run, counted once
-    feed.incremental([stamped(6, "20120621", "14:00:00.000")])
-    feed.incremental([stamped(7, "20120621", "14:00:00.100")])
+    feed.incremental([stamped(rpt + 3, "20120621", "14:00:00.000")])
+    feed.incremental([stamped(rpt + 4, "20120621", "14:00:00.100")])
     await feed.settled()
     assert feed.md.venue_time_ns == T0 + 3601 * 1_000_000_000
     assert feed.anomalies("venue_time_behind") == 1
@@ -347,8 +384,8 @@ async def test_a_garbled_venue_stamp_is_rejected_naming_its_tag(
     wrong field. Nothing of the message is applied and the venue's clock stands."""
     await feed.request()
     feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
-    feed.incremental([stamped(2, "20120621", "14:00:00.000")])
-    feed.incremental([stamped(3, day, at, px="9.7")])
+    rpt = start_clock(feed)
+    feed.incremental([stamped(rpt, day, at, px="9.7")])
     reject = await feed.requests.next()
     assert reject.msg_type == b"j"
     assert reject.text(58).startswith(f"tag {tag} in MsgType X: ")
@@ -479,17 +516,20 @@ _S = 1_000_000_000
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.integers(0, 30 * _S), min_size=1, max_size=20),
-    st.integers(1, 19),
+    st.integers(0, 19),
     st.integers(-(10**6) * _S, 10**9 * _S).filter(lambda d: abs(d) > 61 * _S),
 )
 def test_one_outlier_stamp_never_moves_the_venue_clock(
     steps: list[int], at: int, offset: int
 ) -> None:
     """Stamps moving forward by at most 30 s, with one outlier more than a minute off either
-    way anywhere in the run: the venue's clock follows the good stamps and ignores it."""
+    way anywhere in the run, the very first included: the venue's clock never takes it. It
+    starts once three good stamps in a row agree, and follows the good stamps from then on."""
     md = MarketDataClient(FixSession(SessionConfig("C", "V"), MemoryStore()))
     good = list(itertools.accumulate(steps, initial=T0))
-    stamps = [*good[:at], good[min(at, len(good)) - 1] + offset, *good[at:]]
+    at = min(at, len(good))
+    outlier = good[max(at - 1, 0)] + offset
+    stamps = [*good[:at], outlier, *good[at:]]
     for seq, ns in enumerate(stamps, 1):
         seconds, frac = divmod(ns, _S)
         text = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y%m%d-%H:%M:%S")
@@ -498,4 +538,8 @@ def test_one_outlier_stamp_never_moves_the_venue_clock(
         pairs += [(279, "0"), (269, "0"), (55, "AAPL"), (270, "1"), (271, "1")]
         pairs += [(272, day), (273, f"{at_text}.{frac:09d}")]
         md.on_message(md.session, FixMessage.decode(encode_pairs(pairs)))
-    assert md.venue_time_ns == good[-1]
+        assert md.venue_time_ns != outlier
+    if at >= 3 or len(good) - at >= 3:  # three good stamps in a row on one side of it
+        assert md.venue_time_ns == good[-1]
+    else:
+        assert md.venue_time_ns in (None, good[-1])

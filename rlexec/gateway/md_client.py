@@ -182,7 +182,8 @@ class MarketDataClient(Application):
         clock_jump_confirmations: int = 3,
     ) -> None:
         """`max_clock_jump_s`: a venue stamp further than this ahead of the venue's clock is
-        suspect, and moves it only when `clock_jump_confirmations` stamps in a row agree.
+        suspect, and moves it only when `clock_jump_confirmations` stamps in a row agree; the
+        clock starts the same way, on the first such run of stamps.
         Anomalies are counted with the session's gateway metrics (its registry)."""
         if depth < 0:
             raise ValueError(f"market depth must be >= 0 (0 = full book), got {depth}")
@@ -203,7 +204,8 @@ class MarketDataClient(Application):
         """RptSeq gaps detected so far."""
         self.venue_time_ns: int | None = None
         """The latest MDEntryDate (272) + MDEntryTime (273) the venue stamped on an
-        incremental: the market's own clock (a simulator may run faster than real time)."""
+        incremental: the market's own clock (a simulator may run faster than real time).
+        None until `clock_jump_confirmations` stamps in a row agree on where it starts."""
         self._second_day = b""
         self._second = b""
         self._second_ns = 0
@@ -211,7 +213,8 @@ class MarketDataClient(Application):
         self._max_jump_ns = round(max_clock_jump_s * 1e9)
         self._confirmations = clock_jump_confirmations
         self._jump: tuple[int, int] | None = None
-        """A suspect jump ahead: (its latest stamp, how many stamps in a row agreed on it)."""
+        """A suspect jump ahead, or the clock's first stamps: (the latest stamp, how many
+        stamps in a row agreed on it)."""
         self._behind = False
         """Whether the last stamp was far behind the venue's clock (logged once per run)."""
         family = session.metrics.family.md_anomalies
@@ -454,10 +457,12 @@ class MarketDataClient(Application):
                 self._second_day, self._second = day, at[:9]
                 self._second_ns = ns - ns % 1_000_000_000
         now = self.venue_time_ns
-        if now is None or now < ns <= now + self._max_jump_ns:
+        if now is not None and now < ns <= now + self._max_jump_ns:
             self.venue_time_ns = ns  # the usual case: a little ahead
             self._jump = None
             self._behind = False
+        elif now is None:
+            self._first_stamps(ns)
         elif ns > now:
             self._jumped(now, ns)
         elif now - ns > self._max_jump_ns:
@@ -476,6 +481,40 @@ class MarketDataClient(Application):
         else:  # at or a little behind the clock: it stands, and agrees with it
             self._jump = None
             self._behind = False
+
+    def _first_stamps(self, ns: int) -> None:
+        """The venue's clock starts once `clock_jump_confirmations` stamps in a row agree (each
+        within `max_clock_jump_s` of the one before): a garbled first stamp (a year 2099) would
+        otherwise be the clock for good, every true stamp after it "far behind" and the
+        service's time frozen there."""
+        jump = self._jump
+        if jump is None:
+            seen = 1
+        elif abs(ns - jump[0]) <= self._max_jump_ns:
+            seen = jump[1] + 1
+        else:
+            seen = 1
+            self.anomalies["venue_time_jump"].inc()
+            log.warning(
+                "event=md_venue_time_jump session=%s venue_time_ns=none stamp_ns=%d "
+                "previous_stamp_ns=%d jump_s=%.3f confirmations=1 needed=%d action=hold_clock",
+                self.session.name,
+                ns,
+                jump[0],
+                (ns - jump[0]) / 1e9,
+                self._confirmations,
+            )
+        if seen < self._confirmations:
+            self._jump = (ns, seen)
+            return
+        self._jump = None
+        self.venue_time_ns = ns
+        log.info(
+            "event=md_venue_clock_started session=%s venue_time_ns=%d confirmations=%d",
+            self.session.name,
+            ns,
+            seen,
+        )
 
     def _jumped(self, now: int, ns: int) -> None:
         """A stamp more than `max_clock_jump_s` ahead of the venue's clock: held until

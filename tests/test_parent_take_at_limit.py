@@ -1,11 +1,14 @@
-"""A take whose price is where children of ours already rest keeps them.
+"""A take whose price is where children of ours already rest keeps them; one that cannot
+cross rests.
 
 A limit parent away from the market prices a take at its limit (the far touch plus the collar,
-clamped): an IOC there cannot fill, and children resting at that very price are as good as it
-and hold their queue position. The plan keeps them (oldest first, as a rest does) and sends an
-IOC only for what they do not cover. It used to cancel them all and send an IOC for the whole
-quantity at the limit: every RL "take" decision threw the queue position away for an IOC that
-died, spending messages and the overlay's rate budget for nothing.
+clamped): children resting at that very price are as good as an IOC there and hold their queue
+position, so the plan keeps them (oldest first, as a rest does). It used to cancel them all and
+send an IOC for the whole quantity at the limit. When the limit holds the take behind the far
+touch, an IOC cannot fill at all: every RL "take" decision then sent one that died, spending
+messages and the overlay's rate budget for nothing, so such a take now rests at the limit
+(DAY). A take the limit lets through the far touch is still an IOC; a schedule algo behind
+with such a limit rests its shortfall with the slice.
 
 The plan is checked pure; on a real Service that is never logged on (the plan is what is
 checked, the send then fails); and end to end against `rlexec venue` over FIX on loopback with
@@ -38,7 +41,6 @@ from tests.service_support import (
     Venue,
     cancel_and_settle,
     limit_away,
-    monitor_actions,
     offline_service,
     settings,
     start_venue,
@@ -109,17 +111,57 @@ def _resting(svc: Service, parent: Parent, cl: str, qty: int, price: int) -> Non
     svc.on_execution(report(ExecKind.NEW, cl, order_qty=qty, price=price))
 
 
-async def test_a_take_clamped_to_the_limit_keeps_the_children_resting_there() -> None:
+async def test_a_take_clamped_behind_the_far_touch_rests_at_the_limit() -> None:
+    """The limit holds the take a dollar under the bid: an IOC there could not fill. What the
+    children resting at the limit do not cover rests there too (DAY), never an IOC."""
     svc = await offline_service()
     parent, ex = _limit_parent(svc)
     assert ex.price_for(Tactic.CROSS) == LIMIT  # ask + collar, clamped
+    assert not ex.marketable(LIMIT)
     _resting(svc, parent, "R1", 500, LIMIT)
     _resting(svc, parent, "R2", 300, BID)  # not at the take's price: cancelled for it
     ex.work(700, Tactic.CROSS)
     log = ex.reset_log()
-    assert log.plans == [[Cancel("R2"), New(200, LIMIT, IOC)]]
+    assert log.plans == [[Cancel("R2"), New(200, LIMIT)]]
     r1 = svc.oms.get("R1")
     assert r1 is not None and r1.state is ChildState.NEW  # untouched: its queue position kept
+
+
+async def test_a_take_the_limit_lets_through_the_far_touch_is_still_an_ioc() -> None:
+    """A limit above the ask (a buy) leaves the take marketable: it is the IOC it was, for
+    what the children already resting at its price do not cover."""
+    svc = await offline_service()
+    spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
+                      limit_price=(ASK + 5 * 100) / 10_000)  # fmt: skip
+    parent = svc.parents.submit(spec)
+    state = ExecutionState(Side.BUY, 2_000, NY_10AM_NS, NY_10AM_NS + 600 * S, (BID + ASK) / 2)
+    parent.ex = ex = svc.parents.execution(parent, svc.markets["AAPL"], state)
+    take = ex.price_for(Tactic.CROSS)
+    assert take is not None and take > ASK and ex.marketable(take)
+    _resting(svc, parent, "R1", 500, take)
+    ex.work(700, Tactic.CROSS)
+    assert ex.reset_log().plans == [[New(200, take, IOC)]]
+
+
+async def test_twap_behind_schedule_with_a_limit_inside_the_spread_sends_no_ioc() -> None:
+    """A TWAP buy whose limit sits between the bid and the ask, behind its schedule: its take
+    would be an IOC at the limit, under the ask, that cannot fill (and it cancelled the slice
+    resting at the bid for it, every decision). The shortfall now rests with the slice."""
+    svc = await offline_service()
+    inside = BID + 100
+    assert inside < ASK
+    spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
+                      limit_price=inside / 10_000)  # fmt: skip
+    parent = svc.parents.submit(spec)
+    state = ExecutionState(Side.BUY, 2_000, NY_10AM_NS, NY_10AM_NS + 600 * S, (BID + ASK) / 2)
+    parent.ex = ex = svc.parents.execution(parent, svc.markets["AAPL"], state)
+    algo = parent.algo
+    algo.start(ex, 10, 60.0)
+    _resting(svc, parent, "R1", 200, BID)  # the first slice, unfilled: 200 behind at step 1
+    algo.decide(ex, 1, 10)
+    (plan,) = ex.reset_log().plans
+    assert plan == [New(200, BID)]  # 200 behind + 200 due, 200 of them already resting
+    assert all(not (isinstance(s, New) and s.time_in_force is IOC) for s in plan)
 
 
 # -- against the venue ---------------------------------------------------------------------
@@ -170,14 +212,12 @@ async def test_an_rl_take_at_the_limit_keeps_the_child_resting_there(
         assert tactics[:4] == [Tactic.PASSIVE, Tactic.CROSS, Tactic.CROSS, Tactic.CROSS]
         children = [c for c in service.oms.all() if c.parent_id == parent.id]
         assert {c.price for c in children} == {limit}  # never through the limit
-        # the slice the first decision rested is still there, never cancelled for a take
-        day = [c for c in children if c.time_in_force is TimeInForce.DAY]
-        assert len(day) == 1 and not day[0].is_terminal, day
+        # the takes cannot cross: they rest at the limit with the first slice, no IOC at all
+        assert all(c.time_in_force is TimeInForce.DAY for c in children), children
+        first = min(children, key=lambda c: c.created_ns)
+        assert not first.is_terminal  # the first decision's slice kept its place in the queue
         assert parent.state is ParentState.WORKING and parent.filled == 0
-        # the IOCs were for what it did not cover: it and they never more than the parent
-        iocs = [c for c in children if c.time_in_force is IOC]
-        assert all(day[0].quantity + c.quantity <= 2_000 for c in iocs)
-        assert iocs or monitor_actions(service) > 0  # only a monitor may have scaled them away
+        assert sum(c.quantity for c in children if not c.is_terminal) <= 2_000
         assert parent.denials == 0
         await cancel_and_settle(service, parent)
     finally:

@@ -117,12 +117,13 @@ def apply_action(ex: ExecutionPort, action: Action, step: int, steps: int, lot: 
     ex.work(action_quantity(action, ex.remaining, step, steps, lot), action.tactic)
 
 
-def _take_cannot_cross(ex: ExecutionPort, rest_price: int | None) -> bool:
-    """Whether a take would go out at the price the slice rests at: only a parent's limit
-    price (live) makes the two the same, and then it is behind the far touch — an IOC there
-    cannot fill, and cancelling what rests there for it only gives up its queue position.
-    Never true in the replay (no limit: a take is priced through the far touch)."""
-    return rest_price is not None and ex.price_for(Tactic.CROSS) == rest_price
+def _take_cannot_cross(ex: ExecutionPort) -> bool:
+    """Whether a take would go out behind the far touch: only a parent's limit price (live)
+    holds it there, and an IOC there cannot fill (it dies, spending messages and the rate
+    budget, and cancels what rests for it). Never true in the replay (no limit: a take is
+    priced through the far touch)."""
+    price = ex.price_for(Tactic.CROSS)
+    return price is not None and not ex.marketable(price)
 
 
 class ScheduleAlgo:
@@ -172,9 +173,8 @@ class ScheduleAlgo:
         behind = self._targets[step] - ex.state.filled
         current = self.slice_for(ex, step)
         if behind > 0:
-            price = ex.price_for(self.rest_tactic)
-            if _take_cannot_cross(ex, price):
-                ex.rest(behind + current, price)
+            if _take_cannot_cross(ex):  # the shortfall rests with the slice, at its price
+                ex.rest(behind + current, ex.price_for(self.rest_tactic))
                 return
             ex.work(behind, Tactic.CROSS)
         ex.rest(current, ex.price_for(self.rest_tactic))  # the book after the take (replay)
@@ -199,8 +199,8 @@ class PassiveFirstAlgo(ScheduleAlgo):
         filled = ex.state.filled
         behind = self._targets[step] - filled
         excess = behind - int(self.tolerance * ex.state.quantity)
-        if excess > 0 and _take_cannot_cross(ex, ex.price_for(self.rest_tactic)):
-            excess = 0  # it rests with the rest, at the one price the limit allows
+        if excess > 0 and _take_cannot_cross(ex):
+            excess = 0  # it rests with the rest, at the slice's price
         if excess > 0:
             ex.work(excess, Tactic.CROSS)
         due = self._targets[step + 1] - filled - max(0, excess)

@@ -190,6 +190,9 @@ class ExecutionPort(Protocol):
     def remaining(self) -> int: ...
     def observation(self) -> list[float]: ...
     def price_for(self, tactic: Tactic) -> int | None: ...
+    def marketable(self, price: int) -> bool:
+        """Whether a limit order at `price` would trade against the far touch now."""
+
     def working(self) -> list[ChildView]: ...
     def work(self, quantity: int, tactic: Tactic) -> None: ...
     def rest(self, quantity: int, price: int | None) -> None: ...
@@ -218,6 +221,14 @@ class PlannedExecution(ABC):
 
     def price_for(self, tactic: Tactic) -> int | None:
         return tactic_price(self.book, self.side, tactic, self.tick, self.collar)
+
+    def marketable(self, price: int) -> bool:
+        book = self.book
+        if self.side is _BUY:
+            asks = book.ask_prices
+            return bool(asks) and price >= asks[0]
+        bids = book.bid_prices
+        return bool(bids) and price <= bids[-1]
 
     def work(self, quantity: int, tactic: Tactic) -> None:
         """Have `quantity` working now by `tactic`: rest it passively (keeping queue position

@@ -50,6 +50,7 @@ _CANCELLING = ChildState.PENDING_CANCEL
 _IOC = TimeInForce.IOC
 _LIMIT = OrderType.LIMIT
 _BUY = Side.BUY
+_CROSS = Tactic.CROSS
 _view = tuple.__new__
 """Builds a `ChildView` from a ready tuple in C (its generated `__new__` is a Python frame)."""
 
@@ -181,6 +182,18 @@ class LiveExecution(PlannedExecution):
     def price_for(self, tactic: Tactic) -> int | None:
         price = tactic_price(self.book, self.side, tactic, self.tick, self.collar)
         return price if self.limit_price is None else self._within_limit(price)
+
+    def work(self, quantity: int, tactic: Tactic) -> None:
+        """A take the parent's limit holds behind the far touch (an RL "take" of a limit parent
+        away from the market) rests at that price instead, as a DAY order kept across decisions:
+        as an IOC it could not fill, and it cancelled what rested elsewhere every time. The
+        replay has no limit, so what is trained is what is run."""
+        if tactic is _CROSS and self.limit_price is not None:
+            price = self.price_for(tactic)
+            if price is not None and not self.marketable(price):
+                self.rest(quantity, price)
+                return
+        super().work(quantity, tactic)
 
     def _within_limit(self, price: int | None) -> int | None:
         limit = self.limit_price
@@ -369,20 +382,11 @@ class LiveExecution(PlannedExecution):
             price = self.price_for(Tactic.CROSS)
             if price is None:
                 price = self.limit_price
-            if self._marketable(price):
+            if self.marketable(price):
                 steps = plan_take(working, self.remaining, price)
             else:
                 steps = plan_rest(working, self.remaining, price)
         self.execute(steps)
-
-    def _marketable(self, price: int) -> bool:
-        """Whether a limit order at `price` would trade against the book's far touch now."""
-        book = self.book
-        if self.side is _BUY:
-            asks = book.ask_prices
-            return bool(asks) and price >= asks[0]
-        bids = book.bid_prices
-        return bool(bids) and price <= bids[-1]
 
     def reset_log(self) -> DecisionLog:
         log, self.log = self.log, DecisionLog()

@@ -147,19 +147,29 @@ async def test_no_venue_is_a_failed_logon_not_a_traceback(unused_port: int) -> N
     assert "Traceback" not in err
 
 
-async def test_bad_arguments_are_one_line_errors() -> None:
-    code, result, err = await probe_cli(*base(1), "--price", "abc")
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--price", "abc", "--price: not a decimal price: 'abc'"),
+        ("--price", "0", "--price: must be positive"),
+        ("--orders", "0", "--orders: must be at least 1, got 0"),
+        ("--qty", "-5", "--qty: must be at least 1, got -5"),
+        ("--heartbeat", "0", "--heartbeat: must be > 0 seconds, got 0.0"),
+        ("--heartbeat", "nan", "--heartbeat: must be > 0 seconds, got nan"),
+        ("--timeout", "-1", "--timeout: must be a positive number of seconds"),
+        ("--timeout", "inf", "--timeout: must be a positive number of seconds"),
+        ("--symbol", "", "--symbol: not a symbol: ''"),
+        ("--symbol", "A\x01B", "--symbol: not a symbol: 'A\\x01B'"),
+    ],
+)
+async def test_bad_arguments_are_one_line_errors_naming_the_flag(
+    flag: str, value: str, said: str
+) -> None:
+    """They used to name the probe's own field ("FIX session config quantity") rather than the
+    flag the user typed (--qty)."""
+    code, result, err = await probe_cli(*base(1), flag, value)
     assert (code, result) == (2, None)
-    assert (
-        err.strip()
-        == "rlexec fix-probe: error: FIX session config --price: not a decimal price: 'abc'"
-    )
-    code, _, err = await probe_cli(*base(1), "--orders", "0")
-    assert code == 2
-    assert (
-        err.strip()
-        == "rlexec fix-probe: error: FIX session config orders: must be at least 1, got 0"
-    )
+    assert err.strip() == f"rlexec fix-probe: error: {said}"
 
 
 def test_probe_options_are_validated() -> None:

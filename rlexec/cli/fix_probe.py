@@ -44,6 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="log session events to stderr")
 
 
+FLAGS = {
+    "port": "--port",
+    "orders": "--orders",
+    "quantity": "--qty",
+    "price": "--price",
+    "heartbeat_interval": "--heartbeat",
+    "answer_timeout": "--timeout",
+    "logon_timeout": "--timeout",
+}
+"""The probe's settings by the flag a user typed (its errors name the flag, not the field)."""
+
+
 def run(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -53,8 +65,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         price = parse_price(str(args.price).encode())
     except RlexecError:
-        raise ConfigError("--price", f"not a decimal price: {args.price!r}") from None
-    options = ProbeOptions(
+        raise RlexecError(f"--price: not a decimal price: {args.price!r}") from None
+    if not args.symbol or not args.symbol.isprintable() or "=" in args.symbol:
+        raise RlexecError(f"--symbol: not a symbol: {args.symbol!r}")
+    try:
+        options = _options(args, price)
+    except ConfigError as exc:
+        raise RlexecError(f"{FLAGS.get(exc.key, exc.key)}: {exc.reason}") from None
+    from rlexec.gateway import eventloop
+
+    result = eventloop.run(run_probe(options))
+    print(json.dumps(result))
+    return 0 if probe_succeeded(result) else 1
+
+
+def _options(args: argparse.Namespace, price: int) -> ProbeOptions:
+    return ProbeOptions(
         host=args.host,
         port=args.port,
         sender=args.sender,
@@ -73,8 +99,3 @@ def run(args: argparse.Namespace) -> int:
         username=args.username,
         password=args.password,
     )
-    from rlexec.gateway import eventloop
-
-    result = eventloop.run(run_probe(options))
-    print(json.dumps(result))
-    return 0 if probe_succeeded(result) else 1

@@ -4,6 +4,7 @@ execution reports, cancel what is still working, log out, and report what happen
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,11 @@ class ProbeOptions:
             raise ConfigError("quantity", f"must be at least 1, got {self.quantity}")
         if self.price <= 0:
             raise ConfigError("price", "must be positive")
+        if not 0 < self.heartbeat < math.inf:  # NaN fails too
+            raise ConfigError("heartbeat_interval", f"must be > 0 seconds, got {self.heartbeat}")
         for key in ("answer_timeout", "logon_timeout"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(key, "must be positive")
+            if not 0 < getattr(self, key) < math.inf:
+                raise ConfigError(key, "must be a positive number of seconds")
 
 
 @dataclass

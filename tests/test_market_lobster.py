@@ -167,6 +167,8 @@ def test_wrong_pair_by_name(tmp_path: Path) -> None:
 def test_missing_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         LobsterPair.from_message(tmp_path / "nope_message_1.csv")
+    with pytest.raises(DataError, match="is a folder; pass a LOBSTER message file in it"):
+        LobsterPair.from_message(tmp_path)  # said "no such file" of a folder that exists
     msg = write_pair(tmp_path)
     msg.with_name(msg.name.replace("_message_", "_orderbook_")).unlink()
     with pytest.raises(DataError, match="no orderbook file beside it"):

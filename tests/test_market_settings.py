@@ -194,3 +194,7 @@ def test_bad_files_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "whole.json"
     path.write_text('{"port": 7}', encoding="utf-8")
     assert load(path).port == 7  # no [demo] table: the whole file
+    path = tmp_path / "latin1.toml"  # was "position 19": a byte offset into the file
+    path.write_bytes('[demo]\nname = "Zürich"\n'.encode("latin-1"))
+    err = fails(path=path)
+    assert (err.key, err.reason) == (f"{path}:2", "not UTF-8: byte 0xfc at column 10")

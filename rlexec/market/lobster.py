@@ -93,12 +93,16 @@ class LobsterPair:
     ) -> LobsterPair:
         """Pair a message file with its orderbook file (found beside it by name unless given)."""
         message = Path(message)
+        if message.is_dir():
+            raise DataError(str(message), "is a folder; pass a LOBSTER message file in it")
         if not message.is_file():
             raise DataError(str(message), "no such file")
         m_name = LobsterName.parse(message)
         if orderbook is None:
             orderbook = _find_orderbook(message)
         orderbook = Path(orderbook)
+        if orderbook.is_dir():
+            raise DataError(str(orderbook), "is a folder; pass a LOBSTER orderbook file")
         if not orderbook.is_file():
             raise DataError(str(orderbook), "no such file")
         o_name = LobsterName.parse(orderbook)

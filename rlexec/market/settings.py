@@ -177,9 +177,15 @@ def read_settings_file(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(name, "config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise error(name, f"cannot read: {reason}") from None
+    except UnicodeDecodeError as exc:  # where a person can find it: the line and column
+        raw = exc.object[: exc.start]
+        line, column = raw.count(b"\n") + 1, exc.start - (raw.rfind(b"\n") + 1) + 1
+        raise error(
+            f"{name}:{line}",
+            f"not UTF-8: byte 0x{exc.object[exc.start]:02x} at column {column}",
+        ) from None
+    except OSError as exc:
+        raise error(name, f"cannot read: {exc.strerror or exc}") from None
     try:
         doc: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except json.JSONDecodeError as exc:

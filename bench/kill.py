@@ -107,7 +107,8 @@ async def one_run(children: int, flood_hz: float) -> dict[str, float]:
 
     for symbol, market in markets.items():
         md_venue.send(b"W", market.snapshot().replace(b"55=AAPL", b"55=" + symbol.encode()))
-    publish()
+    for _ in range(3):  # the venue clock starts when three stamps in a row agree
+        publish()
     await asyncio.sleep(0.05)
     # 500 resting children through the real overlay and gate
     for i in range(children):

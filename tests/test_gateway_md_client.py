@@ -495,6 +495,61 @@ async def test_a_venue_restarting_its_rpt_seq_is_one_rebuild_not_a_frozen_book(
     assert len(snapshots) == 1  # one snapshot asked, not one per message behind
 
 
+async def test_a_book_crossed_by_an_update_is_rebuilt_not_handed_on(
+    feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A venue's own book is never crossed or locked: ours is when it has left the venue's (a
+    delete lost). It used to be handed on as it was, for the features and the policy; it is
+    now rebuilt from a snapshot, and the trading waits for it (the book is stale meanwhile)."""
+    caplog.set_level(logging.WARNING, "rlexec.gateway")
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    await feed.settled()
+    seen = len(feed.seen.books)
+    feed.incremental([level("0", "0", "11", 3, 2)])  # a bid at the ask: locked
+    assert (await feed.request()).get(263) == b"0"
+    assert feed.md.stale == {"AAPL"}
+    assert feed.seen.stale == [("AAPL", "book locked after an update: bid 110000 >= ask 110000")]
+    assert len(feed.seen.books) == seen  # not handed on
+    assert feed.anomalies("crossed_book") == 1
+    said = [r.getMessage() for r in caplog.records if "event=md_crossed_book" in r.getMessage()]
+    assert said == [
+        f"event=md_crossed_book session={feed.md.session.name} symbol=AAPL state=locked "
+        "bid=110000 ask=110000 action=snapshot"
+    ]
+    feed.snapshot("AAPL", [("10.5", 3), ("10", 5)], [("11", 5)], rpt=2)
+    feed.incremental([level("0", "1", "11.5", 2, 3)])
+    await feed.settled()
+    assert feed.md.stale == set()
+    assert feed.seen.books[-1] == ("AAPL", 105_000, 110_000)
+
+
+async def test_a_crossed_snapshot_is_the_venues_word_one_rebuild_per_episode(
+    feed: Feed,
+) -> None:
+    """If the venue's own snapshot is crossed, asking again would loop: the book is kept and
+    handed on (the risk monitors pause on a crossed book) until it uncrosses; a later crossing
+    is a new episode and asks again."""
+    await feed.request()
+    feed.snapshot("AAPL", [("11", 5)], [("10", 5)], rpt=1)  # crossed, as the venue says
+    feed.incremental([level("1", "0", "11", 4, 2)])
+    assert (await feed.request()).get(263) == b"0"  # the first crossing asks once
+    feed.snapshot("AAPL", [("11", 5)], [("10", 5)], rpt=2)  # the venue says it again
+    for rpt in (3, 4, 5):
+        feed.incremental([level("1", "0", "11", rpt, rpt)])
+    await feed.settled()
+    assert feed.md.stale == set()
+    assert feed.seen.books[-1] == ("AAPL", 110_000, 100_000)  # handed on: the venue's word
+    assert feed.anomalies("crossed_book") == 1
+    feed.incremental([level("2", "1", "10", None, 6), level("0", "1", "12", 5, 7)])  # uncrossed
+    feed.incremental([level("0", "0", "12.5", 1, 8)])  # crossed again: a new episode
+    assert (await feed.request()).get(263) == b"0"
+    assert feed.anomalies("crossed_book") == 2
+    await asyncio.sleep(0.05)  # anything else the client asked has reached the venue
+    snapshots = [m for m in feed.requests.received if m.msg_type == b"V" and m.get(263) == b"0"]
+    assert len(snapshots) == 2
+
+
 def test_anomaly_kinds_are_exported_from_zero() -> None:
     registry = CollectorRegistry()
     session = FixSession(

@@ -804,8 +804,8 @@ SESSIONS = Dashboard(
                     ),
                     unit="short",
                     width=24,
-                    description="RptSeq gaps and steps back (the book is rebuilt from a "
-                    "snapshot), messages refused (an unreadable or non-positive price: "
+                    description="RptSeq gaps and steps back and books an update left crossed "
+                    "(each rebuilt from a snapshot), messages refused (an unreadable or non-positive price: "
                     "rebuilt too), and venue timestamps held back: over 60 s ahead until three "
                     "in a row agree, or far behind the venue clock. Each is an event=md_* log "
                     "line.",

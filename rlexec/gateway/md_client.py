@@ -220,6 +220,8 @@ class MarketDataClient(Application):
         family = session.metrics.family.md_anomalies
         self.anomalies = {kind: family.labels(session.name, kind) for kind in MD_ANOMALY_KINDS}
         """Pre-bound children of `rlexec_fix_market_data_anomalies_total`, by kind."""
+        self._crossing: set[str] = set()
+        """Symbols whose book crossed and was sent for a rebuild, until it is seen uncrossed."""
         self._next_rpt: dict[str, int | None] = {}
         self._snapshot_rpt: dict[str, int] = {}
         self._subscriptions: dict[str, str] = {}
@@ -357,6 +359,12 @@ class MarketDataClient(Application):
             symbol = None if symbol_text is None else symbol_text.decode(errors="replace")
             book = self._apply_entry(fields, symbol, now)
             if book is not None:
+                bids, asks = book.bid_prices, book.ask_prices
+                if bids and asks and bids[-1] >= asks[0]:
+                    if self._crossed(symbol, book):  # type: ignore[arg-type]
+                        return
+                elif self._crossing:
+                    self._crossing.discard(symbol)
                 self.listener.on_book(symbol, book)  # type: ignore[arg-type]
             return
         changed: dict[str, L2Book] = {}
@@ -374,7 +382,36 @@ class MarketDataClient(Application):
             if book is not None:
                 changed[symbol] = book  # type: ignore[index]
         for changed_symbol, book in changed.items():
+            if book.crossed:
+                if self._crossed(changed_symbol, book):
+                    continue
+            else:
+                self._crossing.discard(changed_symbol)
             self.listener.on_book(changed_symbol, book)
+
+    def _crossed(self, symbol: str, book: L2Book) -> bool:
+        """The book is crossed or locked after an incremental. A venue's own book never is, so
+        ours has left it (a delete lost, a level misapplied): it is rebuilt from a snapshot, as
+        after a gap, and not handed on. Once per episode: a snapshot that is itself crossed is
+        the venue's word, kept (the risk monitors pause on it) until the book uncrosses.
+        Whether it asked for the rebuild."""
+        if symbol in self._crossing:
+            return False
+        self._crossing.add(symbol)
+        bid, ask = book.bid_prices[-1], book.ask_prices[0]
+        what = "locked" if bid == ask else "crossed"
+        self.anomalies["crossed_book"].inc()
+        log.warning(
+            "event=md_crossed_book session=%s symbol=%s state=%s bid=%d ask=%d action=snapshot",
+            self.session.name,
+            symbol,
+            what,
+            bid,
+            ask,
+        )
+        self._mark_stale(symbol, f"book {what} after an update: bid {bid} >= ask {ask}")
+        self.request_snapshot(symbol)
+        return True
 
     def _apply_entry(self, entry: dict[int, bytes], symbol: str | None, now: int) -> L2Book | None:
         """Apply one incremental entry for `symbol` (the entry's own or the one in effect);

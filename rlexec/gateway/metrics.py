@@ -46,6 +46,7 @@ MD_ANOMALY_KINDS = (
     "message_rejected",
     "venue_time_jump",
     "venue_time_behind",
+    "crossed_book",
 )
 """What a market-data client refused or distrusted (label values)."""
 _COMMON_TYPES = (

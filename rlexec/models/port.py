@@ -232,14 +232,22 @@ class PlannedExecution(ABC):
 
     def work(self, quantity: int, tactic: Tactic) -> None:
         """Have `quantity` working now by `tactic`: rest it passively (keeping queue position
-        where the price is unchanged) or take it with an IOC limit through the far touch."""
+        where the price is unchanged) or take it with an IOC limit through the far touch.
+
+        A take held behind the far touch (live, by a parent's limit price; never in the
+        replay, which has none) rests at that price instead, as a DAY order kept across
+        decisions: as an IOC it could not fill, and it cancelled what rested elsewhere."""
         state = self.state
         remaining = state.quantity - state.filled  # self.remaining
         if quantity > remaining:
             quantity = remaining
         if quantity < 0:
             quantity = 0
-        self.execute(plan(self.working(), quantity, tactic, self.price_for(tactic)))
+        price = self.price_for(tactic)
+        if tactic is _CROSS and price is not None and not self.marketable(price):
+            self.execute(plan_rest(self.working(), quantity, price))
+            return
+        self.execute(plan(self.working(), quantity, tactic, price))
 
     def rest(self, quantity: int, price: int | None) -> None:
         quantity = max(0, min(quantity, self.remaining))

@@ -50,7 +50,6 @@ _CANCELLING = ChildState.PENDING_CANCEL
 _IOC = TimeInForce.IOC
 _LIMIT = OrderType.LIMIT
 _BUY = Side.BUY
-_CROSS = Tactic.CROSS
 _view = tuple.__new__
 """Builds a `ChildView` from a ready tuple in C (its generated `__new__` is a Python frame)."""
 
@@ -182,18 +181,6 @@ class LiveExecution(PlannedExecution):
     def price_for(self, tactic: Tactic) -> int | None:
         price = tactic_price(self.book, self.side, tactic, self.tick, self.collar)
         return price if self.limit_price is None else self._within_limit(price)
-
-    def work(self, quantity: int, tactic: Tactic) -> None:
-        """A take the parent's limit holds behind the far touch (an RL "take" of a limit parent
-        away from the market) rests at that price instead, as a DAY order kept across decisions:
-        as an IOC it could not fill, and it cancelled what rested elsewhere every time. The
-        replay has no limit, so what is trained is what is run."""
-        if tactic is _CROSS and self.limit_price is not None:
-            price = self.price_for(tactic)
-            if price is not None and not self.marketable(price):
-                self.rest(quantity, price)
-                return
-        super().work(quantity, tactic)
 
     def _within_limit(self, price: int | None) -> int | None:
         limit = self.limit_price

@@ -550,6 +550,25 @@ async def test_a_crossed_snapshot_is_the_venues_word_one_rebuild_per_episode(
     assert len(snapshots) == 2
 
 
+async def test_an_uncrossed_snapshot_ends_the_crossing_episode(feed: Feed) -> None:
+    """The rebuilt book is the venue's and is not crossed: the episode is over. The first
+    update after it that crosses the book again is a new episode, rebuilt too (it was handed
+    on crossed, the crossing still remembered from before the snapshot)."""
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([level("0", "0", "11", 3, 2)])  # locked: rebuilt
+    assert (await feed.request()).get(263) == b"0"
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=2)  # the venue's book: not crossed
+    await feed.settled()
+    assert feed.md.stale == set()
+    seen = len(feed.seen.books)
+    feed.incremental([level("0", "0", "11.5", 3, 3)])  # crossed by the next update
+    assert (await feed.request()).get(263) == b"0"
+    assert feed.md.stale == {"AAPL"}
+    assert len(feed.seen.books) == seen  # not handed on
+    assert feed.anomalies("crossed_book") == 2
+
+
 def test_anomaly_kinds_are_exported_from_zero() -> None:
     registry = CollectorRegistry()
     session = FixSession(

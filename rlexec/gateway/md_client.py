@@ -346,6 +346,8 @@ class MarketDataClient(Application):
         else:
             self._snapshot_rpt.pop(symbol, None)
             self._next_rpt[symbol] = None
+        if not book.crossed:  # the venue's book is not: a crossing episode is over
+            self._crossing.discard(symbol)
         self.stale.discard(symbol)
         self.listener.on_book(symbol, book)
 

@@ -198,3 +198,7 @@ def test_bad_files_name_the_file(tmp_path: Path) -> None:
     path.write_bytes('[demo]\nname = "Zürich"\n'.encode("latin-1"))
     err = fails(path=path)
     assert (err.key, err.reason) == (f"{path}:2", "not UTF-8: byte 0xfc at column 10")
+    path = tmp_path / "mixed.toml"  # UTF-8 before the bad byte: columns count characters
+    path.write_bytes('[demo]\r\nname = "Genève Zürich"\r\n'.encode().replace(b"\xc3\xbc", b"\xfc"))
+    err = fails(path=path)
+    assert (err.key, err.reason) == (f"{path}:2", "not UTF-8: byte 0xfc at column 17")

@@ -178,8 +178,9 @@ def read_settings_file(
     except FileNotFoundError:
         raise error(name, "config file not found") from None
     except UnicodeDecodeError as exc:  # where a person can find it: the line and column
-        raw = exc.object[: exc.start]
-        line, column = raw.count(b"\n") + 1, exc.start - (raw.rfind(b"\n") + 1) + 1
+        raw = exc.object[: exc.start]  # valid UTF-8: the first bad byte ends it
+        line_start = raw.rfind(b"\n") + 1
+        line, column = raw.count(b"\n") + 1, len(raw[line_start:].decode()) + 1  # characters
         raise error(
             f"{name}:{line}",
             f"not UTF-8: byte 0x{exc.object[exc.start]:02x} at column {column}",

@@ -160,6 +160,9 @@ async def test_no_venue_is_a_failed_logon_not_a_traceback(unused_port: int) -> N
         ("--timeout", "inf", "--timeout: must be a positive number of seconds"),
         ("--symbol", "", "--symbol: not a symbol: ''"),
         ("--symbol", "A\x01B", "--symbol: not a symbol: 'A\\x01B'"),
+        ("--sender", "", "--sender: must be non-empty printable ASCII, got ''"),
+        ("--target", "PROBE", "--target: must differ from sender_comp_id"),
+        ("--username", "", "--username: must be non-empty printable ASCII when given"),
     ],
 )
 async def test_bad_arguments_are_one_line_errors_naming_the_flag(

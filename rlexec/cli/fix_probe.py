@@ -52,6 +52,10 @@ FLAGS = {
     "heartbeat_interval": "--heartbeat",
     "answer_timeout": "--timeout",
     "logon_timeout": "--timeout",
+    "sender_comp_id": "--sender",
+    "target_comp_id": "--target",
+    "username": "--username",
+    "password": "--password",
 }
 """The probe's settings by the flag a user typed (its errors name the flag, not the field)."""
 
@@ -74,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
         raise RlexecError(f"{FLAGS.get(exc.key, exc.key)}: {exc.reason}") from None
     from rlexec.gateway import eventloop
 
-    result = eventloop.run(run_probe(options))
+    try:
+        result = eventloop.run(run_probe(options))
+    except ConfigError as exc:  # the session's own settings, checked as the probe starts
+        if exc.key not in FLAGS:
+            raise
+        raise RlexecError(f"{FLAGS[exc.key]}: {exc.reason}") from None
     print(json.dumps(result))
     return 0 if probe_succeeded(result) else 1
 

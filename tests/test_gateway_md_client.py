@@ -569,6 +569,22 @@ async def test_an_uncrossed_snapshot_ends_the_crossing_episode(feed: Feed) -> No
     assert feed.anomalies("crossed_book") == 2
 
 
+async def test_a_book_a_gap_made_stale_mid_message_is_not_asked_for_twice(
+    feed: Feed,
+) -> None:
+    """An X whose first entry locks the book and whose second skips an RptSeq: the gap has
+    already made the book stale and asked for a snapshot; the lock is not a second one."""
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    feed.incremental([level("0", "0", "11", 3, 2), level("0", "0", "10.5", 3, 5)])
+    assert (await feed.request()).get(263) == b"0"
+    await asyncio.sleep(0.05)  # anything else the client asked has reached the venue
+    snapshots = [m for m in feed.requests.received if m.msg_type == b"V" and m.get(263) == b"0"]
+    assert len(snapshots) == 1
+    assert feed.anomalies("crossed_book") == 0
+    assert feed.seen.stale == [("AAPL", "RptSeq gap: expected 3, received 5")]
+
+
 def test_anomaly_kinds_are_exported_from_zero() -> None:
     registry = CollectorRegistry()
     session = FixSession(

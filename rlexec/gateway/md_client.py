@@ -396,7 +396,10 @@ class MarketDataClient(Application):
         ours has left it (a delete lost, a level misapplied): it is rebuilt from a snapshot, as
         after a gap, and not handed on. Once per episode: a snapshot that is itself crossed is
         the venue's word, kept (the risk monitors pause on it) until the book uncrosses.
-        Whether it asked for the rebuild."""
+        Whether it asked for the rebuild (or one is already asked: a gap earlier in the
+        message made the book stale)."""
+        if symbol in self.stale:
+            return True
         if symbol in self._crossing:
             return False
         self._crossing.add(symbol)

@@ -195,6 +195,9 @@ def test_a_parent_given_to_a_halted_service_is_refused_and_it_stops_cleanly(
     refused = [line for line in lines if line.get("event") == "parent_refused"]
     assert len(refused) == 1 and "HALTED" in refused[0]["error"], done.stderr[-2000:]
     assert any(line.get("event") == "service_stopped" for line in lines)
+    # started: the heap it keeps for good (the model, the libraries) frozen out of gc's walks
+    frozen = [line for line in lines if line.get("event") == "gc_frozen"]
+    assert len(frozen) == 1 and int(frozen[0]["objects"]) > 10_000, frozen
 
 
 def test_sigusr1_halts_without_the_http_api_and_says_so(venue: Venue) -> None:

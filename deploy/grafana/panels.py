@@ -319,6 +319,40 @@ LATENCY = Dashboard(
             ),
         ),
         Row(
+            "Garbage collector",
+            (
+                Panel(
+                    "Longest collector pause by generation",
+                    "timeseries",
+                    (
+                        q(
+                            "histogram_quantile(1, sum by (generation, le) (increase("
+                            f"rlexec_service_gc_pause_seconds_bucket{{{SVC}}}[5m])))",
+                            "gen {{generation}}",
+                        ),
+                    ),
+                    unit="s",
+                    description="The event loop, and with it the market data and the orders, "
+                    "waits for every cyclic collection. What the service built to start is "
+                    "frozen out of them (event=gc_frozen), so a full collection walks only "
+                    "what trading made since. Upper bound of the bucket the longest fell in.",
+                ),
+                Panel(
+                    "Collections per minute, and objects frozen at start",
+                    "timeseries",
+                    (
+                        q(
+                            "sum by (generation) (increase("
+                            f"rlexec_service_gc_pause_seconds_count{{{SVC}}}[1m]))",
+                            "gen {{generation}}",
+                        ),
+                        q(f"max(rlexec_service_gc_frozen_objects{{{SVC}}})", "frozen objects"),
+                    ),
+                    unit="short",
+                ),
+            ),
+        ),
+        Row(
             "Venue",
             (
                 Panel(

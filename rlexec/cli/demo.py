@@ -145,6 +145,7 @@ async def _demo(
     args: argparse.Namespace, data: Path, checked: Any, specs: list[Any]
 ) -> dict[str, Any]:
     from rlexec.service.config import ServiceSettings
+    from rlexec.service.heap import settle_heap
     from rlexec.service.logs import configure_logging
     from rlexec.service.runtime import Service
 
@@ -159,6 +160,7 @@ async def _demo(
         )
         service = Service(settings)
         await service.start()
+        settle_heap(service.metrics)  # as `rlexec serve` does: what lives for good, frozen
         symbol = service.symbols[0]
         clock = service.clock
         deadline = wall_start + args.timeout

@@ -48,6 +48,7 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
 
     from rlexec.market.errors import RlexecError
     from rlexec.service.config import ServiceSettings
+    from rlexec.service.heap import settle_heap
     from rlexec.service.runtime import Service, StartInterruptedError, load_stats
 
     assert isinstance(settings, ServiceSettings)
@@ -69,6 +70,7 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
     except StartInterruptedError as exc:
         log.info("event=service_stopped reason=%r left_working=%d", str(exc), exc.left_working)
         return 0 if exc.left_working == 0 else 1
+    gc_watch = settle_heap(service.metrics)  # started: what lives for good, frozen
     print(f"rlexec serve: trading {', '.join(service.symbols)} on {settings.venue}; "
           f"metrics on http://{settings.api_host}:{service.api_port}/metrics",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -84,6 +86,7 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.2)
     result = await service.stop()
+    gc_watch.stop()
     for parent in service.parents.parents.values():
         # Through the log's one writer: a print here could interleave with its lines.
         summary = parent.summary(service.clock.now_ns())

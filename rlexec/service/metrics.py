@@ -17,6 +17,10 @@ LATENCY_BUCKETS = (
     500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3,
 )  # fmt: skip
 """Seconds: resolves 10–500 µs, where the tick-to-order path lives."""
+GC_BUCKETS = (
+    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
+)  # fmt: skip
+"""Seconds: a young collection takes ~0.1 ms, a full one of a started service's heap ~40 ms."""
 HOUSEKEEPING_STEPS = ("market", "audit", "drift", "day", "gauges", "monitors", "store")
 """The housekeeping timer's steps, each guarded on its own (`Service._housekeeping`): `market`
 is one symbol's freshness and time-driven decisions, `day` the trading-day roll and archiving."""
@@ -181,6 +185,19 @@ class ServiceMetrics:
         )
         for step in HOUSEKEEPING_STEPS:  # 0 until one fails
             self.housekeeping_errors.labels(step=step)
+        self.gc_pause = t.histogram(
+            p + "gc_pause_seconds",
+            "Pauses of CPython's cyclic garbage collector, by generation (the event loop, and "
+            "with it the market data and the orders, waits for each).",
+            GC_BUCKETS,
+            ["generation"],
+        )
+        for generation in ("0", "1", "2"):  # 0 until one runs
+            self.gc_pause.labels(generation=generation)
+        self.gc_frozen = t.gauge(
+            p + "gc_frozen_objects",
+            "Objects built at start-up and moved out of the collector's sight (gc.freeze).",
+        )
         self.md_messages = t.counter(
             p + "market_data_updates_total", "Book updates applied, by symbol.", ["symbol"],
         )  # fmt: skip

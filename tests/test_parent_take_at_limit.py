@@ -96,9 +96,10 @@ def test_without_our_children_at_its_price_a_take_is_what_it_was() -> None:
 # -- on a Service --------------------------------------------------------------------------
 
 
-def _limit_parent(svc: Service) -> tuple[Parent, LiveExecution]:
+def _limit_parent(svc: Service, limit: int = LIMIT) -> tuple[Parent, LiveExecution]:
+    """A working TWAP buy of 2,000 with limit price `limit`, started on the offline book."""
     spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
-                      limit_price=LIMIT / 10_000)  # fmt: skip
+                      limit_price=limit / 10_000)  # fmt: skip
     parent = svc.parents.submit(spec)
     state = ExecutionState(Side.BUY, 2_000, NY_10AM_NS, NY_10AM_NS + 600 * S, (BID + ASK) / 2)
     parent.ex = svc.parents.execution(parent, svc.markets["AAPL"], state)
@@ -131,11 +132,7 @@ async def test_a_take_the_limit_lets_through_the_far_touch_is_still_an_ioc() -> 
     """A limit above the ask (a buy) leaves the take marketable: it is the IOC it was, for
     what the children already resting at its price do not cover."""
     svc = await offline_service()
-    spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
-                      limit_price=(ASK + 5 * 100) / 10_000)  # fmt: skip
-    parent = svc.parents.submit(spec)
-    state = ExecutionState(Side.BUY, 2_000, NY_10AM_NS, NY_10AM_NS + 600 * S, (BID + ASK) / 2)
-    parent.ex = ex = svc.parents.execution(parent, svc.markets["AAPL"], state)
+    parent, ex = _limit_parent(svc, ASK + 5 * 100)
     take = ex.price_for(Tactic.CROSS)
     assert take is not None and take > ASK and ex.marketable(take)
     _resting(svc, parent, "R1", 500, take)
@@ -150,11 +147,7 @@ async def test_twap_behind_schedule_with_a_limit_inside_the_spread_sends_no_ioc(
     svc = await offline_service()
     inside = BID + 100
     assert inside < ASK
-    spec = ParentSpec(symbol="AAPL", side="buy", quantity=2_000, horizon_s=600.0, algo="twap",
-                      limit_price=inside / 10_000)  # fmt: skip
-    parent = svc.parents.submit(spec)
-    state = ExecutionState(Side.BUY, 2_000, NY_10AM_NS, NY_10AM_NS + 600 * S, (BID + ASK) / 2)
-    parent.ex = ex = svc.parents.execution(parent, svc.markets["AAPL"], state)
+    parent, ex = _limit_parent(svc, inside)
     algo = parent.algo
     algo.start(ex, 10, 60.0)
     _resting(svc, parent, "R1", 200, BID)  # the first slice, unfilled: 200 behind at step 1

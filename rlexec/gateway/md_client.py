@@ -524,18 +524,22 @@ class MarketDataClient(Application):
             self._jump = None
             self._behind = False
 
+    def _in_a_row(self, ns: int) -> int:
+        """How many stamps in a row, `ns` the last, agree (each within `max_clock_jump_s` of
+        the one before) on where the clock should be: the rule for a start and for a jump."""
+        jump = self._jump
+        if jump is None or abs(ns - jump[0]) > self._max_jump_ns:
+            return 1
+        return jump[1] + 1
+
     def _first_stamps(self, ns: int) -> None:
         """The venue's clock starts once `clock_jump_confirmations` stamps in a row agree (each
         within `max_clock_jump_s` of the one before): a garbled first stamp (a year 2099) would
         otherwise be the clock for good, every true stamp after it "far behind" and the
         service's time frozen there."""
         jump = self._jump
-        if jump is None:
-            seen = 1
-        elif abs(ns - jump[0]) <= self._max_jump_ns:
-            seen = jump[1] + 1
-        else:
-            seen = 1
+        seen = self._in_a_row(ns)
+        if jump is not None and seen == 1:  # it disagrees with the stamp before
             self.anomalies["venue_time_jump"].inc()
             log.warning(
                 "event=md_venue_time_jump session=%s venue_time_ns=none stamp_ns=%d "
@@ -561,8 +565,7 @@ class MarketDataClient(Application):
     def _jumped(self, now: int, ns: int) -> None:
         """A stamp more than `max_clock_jump_s` ahead of the venue's clock: held until
         `clock_jump_confirmations` stamps in a row agree with it, then taken."""
-        jump = self._jump
-        seen = 1 if jump is None or abs(ns - jump[0]) > self._max_jump_ns else jump[1] + 1
+        seen = self._in_a_row(ns)
         self._behind = False
         if seen >= self._confirmations:
             self._jump = None

@@ -13,8 +13,8 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # One stamp per extras set, so `make test` does not reinstall on every run; the compiled
-# receive loops (setup.py) are rebuilt when their source changes.
-COMPILED := setup.py rlexec/gateway/receive_loops.c
+# parts (setup.py: the receive loops, the policy kernel) are rebuilt when their source changes.
+COMPILED := setup.py rlexec/gateway/receive_loops.c rlexec/models/policy_kernel.c
 $(VENV)/.installed-runtime: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
@@ -81,4 +81,4 @@ redis:
 	@bash scripts/ensure-redis.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build rlexec/gateway/*.so
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build rlexec/gateway/*.so rlexec/models/*.so

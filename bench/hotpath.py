@@ -16,10 +16,14 @@ acknowledged, every cancel and replace confirmed, so the parent's working childr
 at their live steady state. Risk limits are generous (`model_copy`) so nothing is denied
 for rates or position, and the whole Service is rebuilt (untimed) every `--rebuild`
 messages.
-`ort_p50_us`: one `OnnxPolicy().decide(obs)` on a real observation, in the same run (the
-policy as the service calls it: normalisation, one ORT run, argmax); `ort_run_p50_us`: one
-plain `InferenceSession.run` of the shipped model on that observation normalised (the
-textbook single inference; `ratio_p50_to_ort_run` is p50 over it), for context.
+`ort_p50_us`: one `OnnxPolicy(runtime="onnxruntime").decide(obs)` on a real observation, in the
+same run (the policy as the service would call it on ONNX Runtime: normalisation, one ORT run,
+argmax); `ort_run_p50_us`: one plain `InferenceSession.run` of the shipped model on that
+observation normalised (the textbook single inference; `ratio_p50_to_ort_run` is p50 over it),
+for context. The service's own decisions run where `policy_runtime` says: "compiled" (the
+policy kernel, `models/policy_kernel.c`, checked against ONNX Runtime at load; one decide in a
+tight loop is `kernel_p50_us`) unless `RLEXEC_POLICY_RUNTIME=onnxruntime` puts ONNX Runtime
+on the chain, which is how the two are compared.
 
 `md`: X messages through connection → session → book → features with no decision due (no
 parent): `md_msgs_per_s`; `md_parent_msgs_per_s`: the same with a working "rl" parent on the
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import platform
@@ -69,7 +74,7 @@ from rlexec.gateway.session import FixSession  # noqa: E402
 from rlexec.gateway.store import MemoryStore  # noqa: E402
 from rlexec.gateway.values import parse_price  # noqa: E402
 from rlexec.market.orders import Side  # noqa: E402
-from rlexec.models.policy import OnnxPolicy  # noqa: E402
+from rlexec.models.policy import OnnxPolicy, PolicyError  # noqa: E402
 from rlexec.service.config import ParentSpec, ServiceSettings, default_limits  # noqa: E402
 from rlexec.service.runtime import Service  # noqa: E402
 from rlexec.simulator.market_data import Subscription, incremental  # noqa: E402
@@ -356,8 +361,8 @@ def answer(service: Service, sent: list[bytes]) -> None:
         ))  # fmt: skip
 
 
-def ort_p50(n: int, rig_obs: list[float]) -> float:
-    policy = OnnxPolicy()
+def ort_p50(n: int, rig_obs: list[float], runtime: str = "onnxruntime") -> float:
+    policy = OnnxPolicy(runtime=runtime)
     decide = policy.decide
     return call_p50(n, lambda: decide(rig_obs))
 
@@ -439,6 +444,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     p50s: list[float] = []
     p99s: list[float] = []
     orts: list[float] = []
+    kernels: list[float] = []
+    runtime = OnnxPolicy().runtime  # what the service's policy runs on (RLEXEC_POLICY_RUNTIME)
     rates: list[float] = []
     parent_rates: list[float] = []
     ort_runs: list[float] = []
@@ -461,6 +468,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             p50s.append(percentile(res["samples"], 0.5))
             p99s.append(percentile(res["samples"], 0.99))
         orts.append(ort_p50(args.ort_iterations, obs))
+        with contextlib.suppress(PolicyError):  # built without a compiler: no kernel to time
+            kernels.append(ort_p50(args.ort_iterations, obs, runtime="compiled"))
         ort_runs.append(ort_run_p50(args.ort_iterations, obs))
         rates.append(await md_throughput(args.md_messages, args.seed + r))
         parent_rates.append(await md_throughput(args.md_messages, args.seed + r, parent=True))
@@ -485,6 +494,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_p50_to_ort": None if ratio is None else round(ratio, 2),
         "ort_run_p50_us": round(ort_run, 3),
         "ratio_p50_to_ort_run": None if p50 is None else round(p50 / ort_run, 2),
+        "policy_runtime": runtime,
+        "kernel_p50_us": round(statistics.median(kernels), 3) if kernels else None,
         "first_decision_p50_us": round(percentile(sorted(firsts), 0.5), 3) if firsts else None,
         "md_msgs_per_s": round(md_rate),
         "md_parent_msgs_per_s": round(statistics.median(parent_rates)),

@@ -165,6 +165,11 @@ def step_prometheus() -> None:
     if compiled != {"rlexec": "1", "venue": "1"}:
         raise CheckFailedError(f"rlexec_fix_codec_compiled by job is {compiled}, not 1 for both")
     log("fix_codec_compiled", jobs=",".join(sorted(compiled)))
+    policy = [r["value"][1] for r in prom("rlexec_service_policy_compiled")]
+    if policy != ["1"]:
+        raise CheckFailedError(f"rlexec_service_policy_compiled is {policy}, not 1: the image "
+                               "runs the policy in ONNX Runtime (see its service_started line)")  # fmt: skip
+    log("policy_compiled")
 
 
 def _panel_exprs(panels: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:

@@ -29,6 +29,9 @@ def test_hotpath_bench_prints_json_and_sends_orders() -> None:
     assert result["ort_run_p50_us"] > 0
     # the compiled receive loops ran, and the same repeat ran again on their Python reference
     assert result["fix_codec"] == "compiled"
+    # the service's decisions ran on the policy kernel; the ORT reference is ONNX Runtime's
+    assert result["policy_runtime"] == "compiled"
+    assert result["kernel_p50_us"] > 0 and result["ort_p50_us"] > 0
     python = result["python_codec"]
     assert python["p50_us"] > 0 and python["md_msgs_per_s"] > 0
     assert result["compiled_md_over_python"] > 0 and result["python_p50_over_compiled"] > 0

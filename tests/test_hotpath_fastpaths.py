@@ -160,9 +160,10 @@ _SHIPPED: list[tuple[OnnxPolicy, ort.InferenceSession]] = []
 
 
 def _shipped() -> tuple[OnnxPolicy, ort.InferenceSession]:
-    """The shipped policy, and a plain session of the same file (loaded once per test run)."""
+    """The shipped policy on ONNX Runtime (the compiled kernel is held to it in
+    test_policy_kernel), and a plain session of the same file (loaded once per test run)."""
     if not _SHIPPED:
-        policy = OnnxPolicy()
+        policy = OnnxPolicy(runtime="onnxruntime")
         _SHIPPED.append((policy, ort.InferenceSession(str(policy.path))))
     return _SHIPPED[0]
 
@@ -421,7 +422,7 @@ def test_the_written_out_intent_constructor_is_the_generated_one(
 def test_an_onnxruntime_without_the_wrapped_objects_runs_through_the_public_method() -> None:
     """The bound run reaches past `run_with_iobinding`'s wrapper only when the objects it
     wraps are there; otherwise the public method runs, with the same scores."""
-    policy = OnnxPolicy()
+    policy = OnnxPolicy(runtime="onnxruntime")
     obs = [1.0, 0.0, -0.125, 0.0, 0.01, 0.0, 0.0, 5.0, 0.5, 0.9, 1.5]
     native = policy.scores(obs)
     session = policy._session
@@ -473,5 +474,5 @@ def _linear(opset: int) -> tuple[OnnxPolicy, ort.InferenceSession]:
         model = onnx.load(str(path))
         model.opset_import[0].version = opset
         onnx.save(model, str(path))
-        _LINEAR[opset] = (OnnxPolicy(path), ort.InferenceSession(str(path)))
+        _LINEAR[opset] = (OnnxPolicy(path, runtime="onnxruntime"), ort.InferenceSession(str(path)))
     return _LINEAR[opset]

@@ -417,6 +417,7 @@ def test_metrics_families_have_the_right_types(live: LiveService) -> None:
         "rlexec_service_state_store_queue_depth": "gauge",
         "rlexec_service_state_store_errors": "counter",
         "rlexec_service_model_info": "gauge",
+        "rlexec_service_policy_compiled": "gauge",
         "rlexec_service_feature_drift_ratio": "gauge",
         "rlexec_fix_messages": "counter",
         "rlexec_fix_logged_on": "gauge",
@@ -428,6 +429,7 @@ def test_metrics_families_have_the_right_types(live: LiveService) -> None:
     body = answer.body.decode()
     assert 'rlexec_service_parents{state="working"} 1.0' in body
     assert 'rlexec_service_model_info{name="rlexec-ppo-aapl.onnx"' in body
+    assert "rlexec_service_policy_compiled 1.0" in body  # the shipped model runs compiled
     assert "order_id" not in body and "cl_ord_id" not in body  # no order ids in labels
 
 

@@ -315,6 +315,16 @@ LATENCY = Dashboard(
                         ),
                     ),
                     unit="s",
+                    width=8,
+                ),
+                Panel(
+                    "Policy runs compiled",
+                    "stat",
+                    (q(f"min(rlexec_service_policy_compiled{{{SVC}}})", "compiled"),),
+                    description="1: the policy kernel (policy_kernel.c, checked against ONNX "
+                    "Runtime at load) runs every decision; 0: ONNX Runtime does, and the "
+                    "service_started log line says why. Inference is several times slower on 0.",
+                    width=4,
                 ),
             ),
         ),

@@ -1,4 +1,11 @@
-"""Run an exported execution policy: onnxruntime, one intra-op thread, one run per decision.
+"""Run an exported execution policy: one forward pass per decision.
+
+The pass runs in the compiled kernel (`policy_kernel.c`) where the model is a chain of dense
+layers the kernel reads (`policy_layers`) and the kernel agrees with ONNX Runtime on probe
+observations at load; otherwise in ONNX Runtime (one intra-op thread). ONNX Runtime is always
+loaded: it is the reference the kernel is checked against, and the fallback.
+`RLEXEC_POLICY_RUNTIME=onnxruntime` runs it anyway (to rule the kernel out, or to measure it);
+`runtime` and `runtime_reason` say which runs and why.
 
 Loading checks the model's contract against the live feature builder and refuses a model
 whose features or actions differ, saying exactly which. At run time the observation goes
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -40,10 +48,25 @@ from rlexec.models.contract import (
     read_normalisation,
 )
 from rlexec.models.policy_graph import with_normaliser
+from rlexec.models.policy_layers import UnsupportedGraphError, dense_layers
 from rlexec.models.signal import ARTIFACTS as SIGNAL_ARTIFACTS
 from rlexec.models.signal import SignalError, SignalModel
 
+try:
+    from rlexec.models.policy_kernel import DenseNet
+except ImportError:  # built without a C compiler: ONNX Runtime runs every model
+    DenseNet = None  # type: ignore[assignment, misc]
+
 DEFAULT_MODEL = Path(__file__).resolve().parent / "artifacts" / "rlexec-ppo-aapl.onnx"
+RUNTIMES = (None, "compiled", "onnxruntime")
+RUNTIME_ENV = "RLEXEC_POLICY_RUNTIME"
+"""`onnxruntime`: run the model in ONNX Runtime even where the compiled kernel could."""
+PROBES = 128
+"""Observations the kernel must agree with ONNX Runtime on before it runs a model."""
+PROBE_SEED = 20261130
+SCORE_TOLERANCE = 1e-4
+"""|kernel − ONNX Runtime| allowed per score, relative to 1 + |score|: float32 rounding of two
+summation orders and two tanh implementations is ~1e-6 here; a wrong weight is far above it."""
 
 
 class PolicyError(RlexecError):
@@ -65,10 +88,17 @@ class OnnxPolicy:
         feature_names: Sequence[str] = OBSERVATION_NAMES,
         actions: tuple[Action, ...] = ACTIONS,
         signal: SignalModel | str | Path | None = None,
+        runtime: str | None = None,
     ) -> None:
         """`signal`: the price-move signal model, for a policy trained with one (its metadata
         names it by sha256). Left out, it is looked for by name beside the policy file, then
-        among the shipped artifacts; a policy trained without a signal refuses one."""
+        among the shipped artifacts; a policy trained without a signal refuses one.
+        `runtime`: "onnxruntime" or "compiled" to insist on one (a model the kernel cannot run
+        is then refused); left out, `RLEXEC_POLICY_RUNTIME` or else the kernel where it can."""
+        if runtime not in RUNTIMES:
+            raise PolicyError(
+                f"runtime {runtime!r}: expected one of {', '.join(map(str, RUNTIMES))}"
+            )
         self.path = Path(path)
         if not self.path.is_file():
             raise PolicyError(f"{self.path}: no such model file")
@@ -162,6 +192,77 @@ class OnnxPolicy:
         self._run_options.add_run_config_entry("gpu_graph_id", "-1")
         self._run = self._bound_run()
         self._run()
+        if runtime is None and os.environ.get(RUNTIME_ENV, "").lower() == "onnxruntime":
+            self._kernel, self.runtime_reason = None, f"{RUNTIME_ENV}=onnxruntime"
+        elif runtime == "onnxruntime":
+            self._kernel, self.runtime_reason = None, "asked for"
+        else:
+            self._kernel, self.runtime_reason = self._compiled_kernel(model_actions)
+            if runtime == "compiled" and self._kernel is None:
+                raise PolicyError(
+                    f"{self.path}: refused — no compiled kernel: {self.runtime_reason}"
+                )
+        self.runtime = "onnxruntime" if self._kernel is None else "compiled"
+        """Which runs the decisions: "compiled" (policy_kernel.c) or "onnxruntime"."""
+
+    def _compiled_kernel(self, actions: tuple[Action, ...]) -> tuple[DenseNet | None, str]:
+        """The compiled kernel for this model and why, or None and why not."""
+        if DenseNet is None:
+            return None, "the compiled kernel is not built (no C compiler at install)"
+        try:
+            layers = dense_layers(self.path.read_bytes())
+        except UnsupportedGraphError as exc:
+            return None, f"the kernel cannot run this graph: {exc}"
+        except Exception as exc:  # onnx raises its own untyped errors
+            return None, f"the graph could not be read for the kernel ({exc})"
+        n_in, n_out = layers[0].weights.shape[0], layers[-1].weights.shape[1]
+        if (n_in, n_out) != (self._n, len(actions)):
+            return (
+                None,
+                f"the graph maps {n_in} inputs to {n_out} scores, not {self._n} to {len(actions)}",
+            )
+        normaliser = self.normaliser
+        try:
+            kernel = DenseNet(normaliser.mean.tobytes(), normaliser.inv_std.tobytes(),
+                              normaliser.clip, [layer.as_kernel_args() for layer in layers])  # fmt: skip
+        except ValueError as exc:  # e.g. a weight that is not finite
+            return None, f"the kernel refused the graph's layers ({exc})"
+        problem = self._disagreement(kernel)
+        self.last_imputed = 0  # the probes' count is nobody's decision
+        if problem:
+            return None, problem
+        return kernel, f"agrees with onnxruntime on {PROBES} probe observations"
+
+    def _disagreement(self, kernel: DenseNet) -> str | None:
+        """Why the kernel cannot stand in for ONNX Runtime on this model, or None: its scores
+        must be within `SCORE_TOLERANCE` of the graph's on seeded probe observations (spread
+        over ±4 standard deviations, some beyond the clip, some not finite), and its action
+        the same wherever ONNX Runtime's best score is clear of the tolerance."""
+        rng = np.random.default_rng(PROBE_SEED)
+        mean, std = self.normaliser.mean.astype(np.float64), self.normaliser.std.astype(np.float64)
+        probes = mean + std * rng.normal(0.0, 4.0, size=(PROBES, self._n))
+        probes[: PROBES // 8] *= 1e3  # far beyond the clip, either way
+        odd = rng.integers(0, self._n, size=PROBES // 8)
+        for k, (row, col) in enumerate(zip(range(PROBES // 8, PROBES // 4), odd, strict=True)):
+            probes[row, col] = (math.nan, math.inf, -math.inf)[k % 3]
+        for row in probes.tolist():
+            expected, got = self._onnxruntime_scores(row), kernel.scores(row)
+            if got is not None and not math.isfinite(sum(got)):
+                got = None
+            if expected is None or got is None:
+                if expected is None and got is None:
+                    continue
+                return (
+                    "the compiled kernel and onnxruntime disagree on a probe's scores being finite"
+                )
+            worst = max(abs(a - b) / (1.0 + abs(a)) for a, b in zip(expected, got, strict=True))
+            if worst > SCORE_TOLERANCE:
+                return (f"the compiled kernel's scores differ from onnxruntime's by up to {worst:.2g} "
+                        f"(relative), over the tolerance {SCORE_TOLERANCE:g}")  # fmt: skip
+            chosen, best = expected[got.index(max(got))], max(expected)
+            if best - chosen > SCORE_TOLERANCE * (1.0 + abs(best)):
+                return "the compiled kernel chose another action than onnxruntime on a probe"
+        return None
 
     def _normalising_session(self, options: ort.SessionOptions) -> ort.InferenceSession | None:
         """The model with the normaliser in its graph (`policy_graph`), or None if it cannot be
@@ -224,8 +325,17 @@ class OnnxPolicy:
 
     def scores(self, observation: Sequence[float]) -> list[float] | None:
         """Raw action scores, or None when the observation has the wrong length or the
-        output is not finite. (The decision path: the observation normalised into the bound
-        input buffer, one run writing the bound output; no allocation but the list.)"""
+        output is not finite."""
+        kernel = self._kernel
+        if kernel is None:
+            return self._onnxruntime_scores(observation)
+        scores = kernel.scores(observation)
+        self.last_imputed = kernel.imputed
+        return scores if scores is not None and math.isfinite(sum(scores)) else None
+
+    def _onnxruntime_scores(self, observation: Sequence[float]) -> list[float] | None:
+        """`scores` in ONNX Runtime: the observation normalised into the bound input buffer,
+        one run writing the bound output; no allocation but the list."""
         if len(observation) != self._n:
             return None
         # A sum is finite only if every term is (NaN and ±inf propagate); finite terms can
@@ -248,7 +358,13 @@ class OnnxPolicy:
         return scores
 
     def decide(self, observation: Sequence[float]) -> Decision | None:
-        scores = self.scores(observation)
+        """The action of the first best score (as numpy's argmax), or None where `scores` is."""
+        kernel = self._kernel
+        if kernel is not None:
+            index = kernel.argmax(observation)
+            self.last_imputed = kernel.imputed
+            return self._decisions[index] if index >= 0 else None
+        scores = self._onnxruntime_scores(observation)
         if scores is None:
             return None
-        return self._decisions[scores.index(max(scores))]  # the first best, as numpy's argmax
+        return self._decisions[scores.index(max(scores))]

@@ -37,7 +37,8 @@ class ServiceMetrics:
         )
         self.inference = t.histogram(
             p + "policy_inference_seconds",
-            "One ONNX policy evaluation (normalise + run + argmax).",
+            "One policy evaluation (normalise + forward pass + argmax), on the runtime "
+            "rlexec_service_policy_compiled says.",
             LATENCY_BUCKETS,
         )
         decisions = t.counter(
@@ -117,6 +118,11 @@ class ServiceMetrics:
         )
         self.model_info = t.gauge(
             p + "model_info", "The loaded policy (value 1).", ["name", "sha256", "training_window"]
+        )
+        self.policy_compiled = t.gauge(
+            p + "policy_compiled",
+            "1 when the policy runs in the compiled kernel (policy_kernel.c, checked against "
+            "ONNX Runtime at load), 0 when in ONNX Runtime (its reason is logged at start)",
         )
         self.kill_transitions = t.counter(
             p + "kill_switch_transitions_total",

@@ -165,6 +165,7 @@ class Service(MarketDataListener, OrderEvents):
             sha256=hashlib.sha256(self.policy.path.read_bytes()).hexdigest()[:16],
             training_window=str(training.get("settings", {}).get("window", "unknown")),
         ).set(1)
+        self.metrics.policy_compiled.set(1 if self.policy.runtime == "compiled" else 0)
         if self.stats is None and training.get("stats"):
             # VWAP / POV / Almgren–Chriss fall back on the statistics the model was trained with
             self.stats = MarketStats(
@@ -395,8 +396,10 @@ class Service(MarketDataListener, OrderEvents):
         await self.start_api(tokens)
         codec = "compiled" if FIX_CODEC_COMPILED else "python"
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s "
-                 "fix_codec=%s", s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
-                 f"{s.api_host}:{self.api_port}", codec)  # fmt: skip
+                 "fix_codec=%s policy_runtime=%s policy_runtime_reason=%r", s.venue,
+                 ",".join(self.symbols), s.clock, self.policy.path.name,
+                 f"{s.api_host}:{self.api_port}", codec, self.policy.runtime,
+                 self.policy.runtime_reason)  # fmt: skip
 
     async def _logons(self, interrupt: asyncio.Event | None) -> None:
         """Both sessions logged on, or `interrupt` set, whichever comes first."""

@@ -40,9 +40,8 @@ async def run(repeat: int) -> dict[str, object]:
     service = Service(ServiceSettings(clock="venue", symbols=("AAPL",)))
     await service.store.open()
     await service.store.load()
-    gc.collect()
-    tracked = len(gc.get_objects())
     before = full_collections(repeat)
+    tracked = len(gc.get_objects())  # counted last, so the freeze takes exactly these
     gc.freeze()
     frozen = gc.get_freeze_count()
     after = full_collections(repeat)

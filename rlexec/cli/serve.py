@@ -71,9 +71,11 @@ async def _serve(settings: object, exit_when_done: bool, stats_data: str | None)
         log.info("event=service_stopped reason=%r left_working=%d", str(exc), exc.left_working)
         return 0 if exc.left_working == 0 else 1
     gc_watch = settle_heap(service.metrics)  # started: what lives for good, frozen
-    print(f"rlexec serve: trading {', '.join(service.symbols)} on {settings.venue}; "
-          f"metrics on http://{settings.api_host}:{service.api_port}/metrics",
-          file=sys.stderr, flush=True)  # fmt: skip
+    # One write with its newline: `print` writes the text and the newline apart, and the log's
+    # writer thread (the same stderr) could put a JSON line between them, joined to this one.
+    sys.stderr.write(f"rlexec serve: trading {', '.join(service.symbols)} on {settings.venue}; "
+                     f"metrics on http://{settings.api_host}:{service.api_port}/metrics\n")  # fmt: skip
+    sys.stderr.flush()
     for spec in settings.parents:
         try:
             service.parents.submit(spec)

@@ -585,6 +585,20 @@ async def test_a_book_a_gap_made_stale_mid_message_is_not_asked_for_twice(
     assert feed.seen.stale == [("AAPL", "RptSeq gap: expected 3, received 5")]
 
 
+async def test_a_book_a_later_entry_made_stale_is_not_handed_on(feed: Feed) -> None:
+    """An X whose first entry applies and whose second skips an RptSeq: the book the first
+    changed is stale by the message's end (the gap says entries are missing), so the listener
+    hears that it is stale and is not handed the book as if it could be traded on."""
+    await feed.request()
+    feed.snapshot("AAPL", [("10", 5)], [("11", 5)], rpt=1)
+    await feed.settled()
+    seen = len(feed.seen.books)
+    feed.incremental([level("0", "0", "9.5", 3, 2), level("0", "0", "9", 3, 5)])
+    assert (await feed.request()).get(263) == b"0"
+    assert feed.seen.stale == [("AAPL", "RptSeq gap: expected 3, received 5")]
+    assert len(feed.seen.books) == seen
+
+
 def test_anomaly_kinds_are_exported_from_zero() -> None:
     registry = CollectorRegistry()
     session = FixSession(

@@ -384,6 +384,8 @@ class MarketDataClient(Application):
             if book is not None:
                 changed[symbol] = book  # type: ignore[index]
         for changed_symbol, book in changed.items():
+            if changed_symbol in self.stale:  # a later entry of this message (a gap) made it so
+                continue
             if book.crossed:
                 if self._crossed(changed_symbol, book):
                     continue

@@ -343,23 +343,6 @@ def test_duplicate_means_same_symbol_side_qty_and_price() -> None:
     assert reason(ov.check(buy(10, None), T0)) is Reason.DUPLICATE_ORDER
 
 
-def test_a_duplicate_is_the_same_parent_sending_the_same_order_again() -> None:
-    """Two parents whose schedules meet at one price and size (a TWAP and an RL parent at a
-    shared horizon) send two orders, not one twice; the same parent, or two orders of no
-    parent, within the window is still a duplicate, and the denial names the parent."""
-    ov = overlay()
-
-    def of(parent: str | None) -> OrderIntent:
-        return OrderIntent("AAPL", Side.BUY, 10, OrderType.LIMIT, MID, parent_id=parent)
-
-    assert approved(ov.check(of("P1"), T0))
-    assert approved(ov.check(of("P2"), T0))
-    assert approved(ov.check(of(None), T0))
-    again = ov.check(of("P1"), T0 + 1)
-    assert reason(again) is Reason.DUPLICATE_ORDER and "of parent P1" in str(again)
-    assert reason(ov.check(of(None), T0 + 1)) is Reason.DUPLICATE_ORDER
-
-
 @pytest.mark.parametrize(("delta", "ok"), [(-1, True), (0, False), (1, False)])
 def test_self_match_buy_against_our_sell(delta: int, ok: bool) -> None:
     ov = overlay()

@@ -167,8 +167,7 @@ class RiskLimits(BaseModel):
     max_reference_age_ms: PosInt = 1000
     """Default 1000 ms: no new order on a reference mid older than this."""
     duplicate_window_ms: PosInt = 1000
-    """Default 1000 ms: the same symbol, side, quantity and price again sooner is refused
-    (from the same parent order; orders of no parent are one scope)."""
+    """Default 1000 ms: the same symbol, side, quantity and price again sooner is refused."""
     max_fills: PosInt = 50
     """Default 50: more fills than this within `fill_window_ms` trips REDUCING."""
     fill_window_ms: PosInt = 10_000

@@ -253,10 +253,7 @@ class RiskOverlay:
         self._working: dict[str, _Order] = {}
         self._pending: dict[int, _Order | _Replace] = {}
         self._issuer = ApprovalIssuer()
-        self._recent: dict[tuple[str, bool, int, int, str | None], int] = {}
-        """(symbol, buy, qty, price key, parent id) → when last approved: the duplicate rule.
-        Scoped to the parent order: two parents whose schedules meet at one price and size
-        are two orders, not one sent twice (orders of no parent are one scope)."""
+        self._recent: dict[tuple[str, bool, int, int], int] = {}
         self._fill_times: deque[int] = deque()
         self._seq = 0
         self._n_working = 0
@@ -477,15 +474,13 @@ class RiskOverlay:
                 return self._self_match(name, buy, price, s.own_ask)
         elif pkey <= s.own_bid:
             return self._self_match(name, buy, price, s.own_bid)
-        parent = intent.parent_id
-        key = (name, buy, qty, pkey, parent)
+        key = (name, buy, qty, pkey)
         last = self._recent.get(key)
         if last is not None and now_ns - last < self._dup_ns:
-            of = "" if parent is None else f" of parent {parent}"
             return self._deny(
                 Reason.DUPLICATE_ORDER,
                 f"DUPLICATE_ORDER: same {name} {'BUY' if buy else 'SELL'} qty={qty} "
-                f"price={price}{of} {(now_ns - last) / _NS_PER_MS:g} ms ago < {self._dup_ns // _NS_PER_MS} ms",
+                f"price={price} {(now_ns - last) / _NS_PER_MS:g} ms ago < {self._dup_ns // _NS_PER_MS} ms",
             )
         denial = self._take_tokens(now_ns)
         if denial is not None:
@@ -506,6 +501,7 @@ class RiskOverlay:
         self._n_working += 1
         self._seq = seq = self._seq + 1
         tif = intent.time_in_force
+        parent = intent.parent_id
         approval = Approval(self._issuer, name, side, qty, otype, price, tif, parent, seq, now_ns)
         order = _Order(s, buy, qty, pkey, "", tif, parent)
         order.approval = approval

@@ -241,6 +241,49 @@ def test_the_runtime_is_chosen_by_argument_then_environment(
         OnnxPolicy(runtime="tensorrt")
 
 
+def test_a_misspelt_runtime_in_the_environment_is_refused_not_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(RUNTIME_ENV, "ort")
+    with pytest.raises(PolicyError, match="RLEXEC_POLICY_RUNTIME='ort': expected compiled or"):
+        OnnxPolicy()
+    monkeypatch.setenv(RUNTIME_ENV, "compiled")
+    assert OnnxPolicy().runtime == "compiled"
+
+
+def test_compiled_in_the_environment_insists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = graph_model(tmp_path / "m.onnx",
+                       [helper.make_node("Gemm", ["obs", "W", "b"], ["h"]),
+                        helper.make_node("Sigmoid", ["h"], ["scores"])],
+                       {"W": np.ones((N, A), np.float32), "b": np.zeros(A, np.float32)})  # fmt: skip
+    monkeypatch.setenv(RUNTIME_ENV, "compiled")
+    with pytest.raises(PolicyError, match=r"no compiled kernel.*Sigmoid"):
+        OnnxPolicy(path)
+
+
+def test_a_gemm_with_a_transb_other_than_0_or_1_is_not_read(tmp_path: Path) -> None:
+    """ONNX Runtime transposes for any non-zero transB; the kernel reads only 0 and 1."""
+    path = graph_model(tmp_path / "m.onnx",
+                       [helper.make_node("Gemm", ["obs", "W", "b"], ["scores"], transB=2)],
+                       {"W": np.ones((A, N), np.float32), "b": np.zeros(A, np.float32)})  # fmt: skip
+    with pytest.raises(ValueError, match="transB 2, not 0 or 1"):
+        dense_layers(path.read_bytes())
+    assert OnnxPolicy(path).runtime == "onnxruntime"
+
+
+def test_a_graph_whose_weights_the_kernel_refuses_runs_on_onnxruntime(tmp_path: Path) -> None:
+    weights = np.ones((N, A), np.float32)
+    weights[0, 0] = np.inf
+    path = graph_model(tmp_path / "m.onnx", [helper.make_node("Gemm", ["obs", "W", "b"], ["scores"])],
+                       {"W": weights, "b": np.zeros(A, np.float32)})  # fmt: skip
+    policy = OnnxPolicy(path)
+    assert policy.runtime == "onnxruntime"
+    assert "the kernel refused the graph's layers" in policy.runtime_reason
+    assert "not finite" in policy.runtime_reason
+
+
 def kernel_of(policy: OnnxPolicy, layers: list[DenseLayer]) -> DenseNet:
     normaliser = policy.normaliser
     return DenseNet(normaliser.mean.tobytes(), normaliser.inv_std.tobytes(), normaliser.clip,
@@ -287,6 +330,54 @@ def test_dense_net_normalises_imputes_clips_and_runs_its_layers() -> None:
     assert got == pytest.approx([math.tanh(1.0), math.tanh(1.0), math.tanh(-0.75)], rel=1e-6)
     for wrong in ([], [1.0], [1.0, 2.0, 3.0]):
         assert net.argmax(wrong) == -1 and net.scores(wrong) is None
+
+
+def test_relu_passes_a_nan_on_as_onnx_does() -> None:
+    """A hidden layer whose sum is inf − inf: ONNX's Relu keeps the NaN, so the scores are not
+    finite and there is no decision (a Relu written `x > 0 ? x : 0` would make it 0)."""
+    net = DenseNet(f32(0.0), f32(1.0), 10.0, [
+        (f32(2.0, 2.0), f32(0.0, 0.0), 1, 2, policy_kernel.NONE),
+        (f32(1.0, 1.0), f32(0.0), 2, 1, policy_kernel.RELU),
+        (f32(1.0), f32(0.0), 1, 1, policy_kernel.NONE),
+    ])  # fmt: skip
+    assert net.scores([1.0]) == [4.0]
+    overflowing = DenseNet(f32(0.0), f32(1.0), 10.0, [
+        (f32(3e38, 3e38), f32(0.0, 0.0), 1, 2, policy_kernel.NONE),
+        (f32(1.0, -1.0), f32(0.0), 2, 1, policy_kernel.RELU),  # inf − inf
+    ])  # fmt: skip
+    scores = overflowing.scores([10.0])
+    assert scores is not None and math.isnan(scores[0])
+    assert overflowing.argmax([10.0]) == -1
+
+
+def test_a_dense_net_is_built_once_and_takes_only_bytes_and_tuples() -> None:
+    net = DenseNet(MEAN, INV_STD, 3.0, [GOOD])
+    with pytest.raises(TypeError, match="initialised once"):
+        net.__init__(MEAN, INV_STD, 3.0, [GOOD])  # type: ignore[misc]
+    assert net.scores([3.0, -1.5]) == [1.0, 1.0, -0.75]  # untouched
+    with pytest.raises(TypeError, match="layer 0: a tuple"):
+        DenseNet(MEAN, INV_STD, 3.0, [list(GOOD)])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        DenseNet(np.zeros(2, np.float64), INV_STD, 3.0, [GOOD])  # type: ignore[arg-type]
+    bare = DenseNet.__new__(DenseNet)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        bare.argmax([1.0, 2.0])
+    assert bare.outputs == 0
+
+
+def test_an_observation_that_calls_the_net_while_it_is_read_gets_its_own_answer() -> None:
+    """An item whose float() runs the same net on another observation (re-entry): each call
+    answers for its own observation, since the values are all read before any arithmetic."""
+    net = DenseNet(MEAN, INV_STD, 3.0, [GOOD])
+    inner: list[object] = []
+
+    class Sneaky:
+        def __float__(self) -> float:
+            inner.append(net.scores([1e300, -1e300]))
+            return -1.5
+
+    assert net.scores([3.0, Sneaky()]) == [1.0, 1.0, -0.75]  # type: ignore[list-item]
+    assert inner == [[3.0, -3.0, 3.25]]
 
 
 def test_a_non_finite_score_gives_no_argmax() -> None:

@@ -73,6 +73,17 @@ class PolicyError(RlexecError):
     """The model file cannot be used: says which file and why."""
 
 
+def _runtime_from_environment() -> str | None:
+    """`RLEXEC_POLICY_RUNTIME`: unset or empty for the kernel where it can run, "compiled" to
+    insist on it, "onnxruntime" for ONNX Runtime; anything else is refused, not ignored."""
+    value = os.environ.get(RUNTIME_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value not in ("compiled", "onnxruntime"):
+        raise PolicyError(f"{RUNTIME_ENV}={value!r}: expected compiled or onnxruntime")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     index: int
@@ -94,11 +105,16 @@ class OnnxPolicy:
         names it by sha256). Left out, it is looked for by name beside the policy file, then
         among the shipped artifacts; a policy trained without a signal refuses one.
         `runtime`: "onnxruntime" or "compiled" to insist on one (a model the kernel cannot run
-        is then refused); left out, `RLEXEC_POLICY_RUNTIME` or else the kernel where it can."""
+        is then refused); left out, `RLEXEC_POLICY_RUNTIME` says, or else the kernel runs
+        where it can."""
         if runtime not in RUNTIMES:
             raise PolicyError(
                 f"runtime {runtime!r}: expected one of {', '.join(map(str, RUNTIMES))}"
             )
+        asked = "asked for"
+        if runtime is None:
+            runtime = _runtime_from_environment()
+            asked = f"{RUNTIME_ENV}={runtime}"
         self.path = Path(path)
         if not self.path.is_file():
             raise PolicyError(f"{self.path}: no such model file")
@@ -192,10 +208,8 @@ class OnnxPolicy:
         self._run_options.add_run_config_entry("gpu_graph_id", "-1")
         self._run = self._bound_run()
         self._run()
-        if runtime is None and os.environ.get(RUNTIME_ENV, "").lower() == "onnxruntime":
-            self._kernel, self.runtime_reason = None, f"{RUNTIME_ENV}=onnxruntime"
-        elif runtime == "onnxruntime":
-            self._kernel, self.runtime_reason = None, "asked for"
+        if runtime == "onnxruntime":
+            self._kernel, self.runtime_reason = None, asked
         else:
             self._kernel, self.runtime_reason = self._compiled_kernel(model_actions)
             if runtime == "compiled" and self._kernel is None:

@@ -25,7 +25,8 @@
 #define ACT_NONE 0
 #define ACT_TANH 1
 #define ACT_RELU 2
-#define MAX_WIDTH 4096
+#define MAX_WIDTH 4096    /* outputs of a layer */
+#define MAX_FEATURES 1024 /* inputs of the first: converted on the stack before any arithmetic */
 
 typedef struct {
     int n_in, n_out, activation;
@@ -101,17 +102,22 @@ float_copy(PyObject *obj, Py_ssize_t n, const char *what)
 }
 
 /* DenseNet(mean, inv_std, clip, layers): layers = [(weights_in_major, bias, n_in, n_out,
- * activation), ...], float32 bytes; each layer's n_in is the previous one's n_out. */
+ * activation), ...], float32 bytes; each layer's n_in is the previous one's n_out.
+ * Built aside and installed at the end, once: the arguments' conversions can run Python code,
+ * and a net in use never sees its arrays swapped or freed. */
 static int
 dense_init(DenseNet *self, PyObject *args, PyObject *kwds)
 {
     PyObject *mean, *inv_std, *layers;
     double clip;
     static char *kwlist[] = {"mean", "inv_std", "clip", "layers", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOdO:DenseNet", kwlist, &mean, &inv_std,
+    if (self->layers != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a DenseNet is initialised once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "SSdO:DenseNet", kwlist, &mean, &inv_std,
                                      &clip, &layers))
         return -1;
-    dense_free_arrays(self);
     if (!(isfinite(clip) && clip > 0)) {
         PyErr_SetString(PyExc_ValueError, "clip must be finite and positive");
         return -1;
@@ -119,40 +125,42 @@ dense_init(DenseNet *self, PyObject *args, PyObject *kwds)
     PyObject *seq = PySequence_Fast(layers, "layers must be a sequence of tuples");
     if (seq == NULL)
         return -1;
+    DenseNet built;
+    memset(&built, 0, sizeof(built));
     Py_ssize_t n_layers = PySequence_Fast_GET_SIZE(seq);
     if (n_layers < 1 || n_layers > 64) {
         PyErr_SetString(PyExc_ValueError, "a policy needs 1 to 64 layers");
         goto fail;
     }
-    Py_buffer probe;
-    if (PyObject_GetBuffer(mean, &probe, PyBUF_SIMPLE) < 0)
-        goto fail;
-    Py_ssize_t n_features = probe.len / (Py_ssize_t)sizeof(float);
-    PyBuffer_Release(&probe);
-    if (n_features < 1 || n_features > MAX_WIDTH) {
-        PyErr_SetString(PyExc_ValueError, "mean: 1 to 4096 float32 features expected");
+    Py_ssize_t n_features = PyBytes_GET_SIZE(mean) / (Py_ssize_t)sizeof(float);
+    if (n_features < 1 || n_features > MAX_FEATURES) {
+        PyErr_SetString(PyExc_ValueError, "mean: 1 to 1024 float32 features expected");
         goto fail;
     }
-    self->clip = (float)clip;
-    self->n_features = (int)n_features;
-    self->mean = float_copy(mean, n_features, "mean");
-    if (self->mean == NULL)
+    built.clip = (float)clip;
+    built.n_features = (int)n_features;
+    built.mean = float_copy(mean, n_features, "mean");
+    if (built.mean == NULL)
         goto fail;
-    self->inv_std = float_copy(inv_std, n_features, "inv_std");
-    if (self->inv_std == NULL)
+    built.inv_std = float_copy(inv_std, n_features, "inv_std");
+    if (built.inv_std == NULL)
         goto fail;
-    self->layers = PyMem_Calloc((size_t)n_layers, sizeof(Layer));
-    if (self->layers == NULL) {
+    built.layers = PyMem_Calloc((size_t)n_layers, sizeof(Layer));
+    if (built.layers == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
-    self->n_layers = (int)n_layers;
+    built.n_layers = (int)n_layers;
     int width = (int)n_features, max_width = (int)n_features;
     for (Py_ssize_t k = 0; k < n_layers; k++) {
-        PyObject *w, *bias;
+        PyObject *w, *bias, *item = PySequence_Fast_GET_ITEM(seq, k);
         int n_in, n_out, activation;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "OOiii:layer", &w, &bias, &n_in,
-                              &n_out, &activation))
+        if (!PyTuple_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "layer %zd: a tuple (weights, bias, n_in, n_out, "
+                         "activation) expected", k);
+            goto fail;
+        }
+        if (!PyArg_ParseTuple(item, "SSiii:layer", &w, &bias, &n_in, &n_out, &activation))
             goto fail;
         if (n_in != width || n_out < 1 || n_out > MAX_WIDTH) {
             PyErr_Format(PyExc_ValueError, "layer %zd: %d -> %d after a width of %d", k, n_in,
@@ -163,7 +171,7 @@ dense_init(DenseNet *self, PyObject *args, PyObject *kwds)
             PyErr_Format(PyExc_ValueError, "layer %zd: unknown activation %d", k, activation);
             goto fail;
         }
-        Layer *layer = &self->layers[k];
+        Layer *layer = &built.layers[k];
         layer->n_in = n_in;
         layer->n_out = n_out;
         layer->activation = activation;
@@ -177,18 +185,31 @@ dense_init(DenseNet *self, PyObject *args, PyObject *kwds)
         if (n_out > max_width)
             max_width = n_out;
     }
-    self->max_width = max_width;
-    self->a = PyMem_Calloc((size_t)max_width, sizeof(float));
-    self->b = PyMem_Calloc((size_t)max_width, sizeof(float));
-    if (self->a == NULL || self->b == NULL) {
+    built.max_width = max_width;
+    built.a = PyMem_Calloc((size_t)max_width, sizeof(float));
+    built.b = PyMem_Calloc((size_t)max_width, sizeof(float));
+    if (built.a == NULL || built.b == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
+    if (self->layers != NULL) { /* initialised meanwhile, from Python code run above */
+        PyErr_SetString(PyExc_TypeError, "a DenseNet is initialised once");
+        goto fail;
+    }
     Py_DECREF(seq);
+    self->n_features = built.n_features;
+    self->n_layers = built.n_layers;
+    self->max_width = built.max_width;
+    self->mean = built.mean;
+    self->inv_std = built.inv_std;
+    self->clip = built.clip;
+    self->a = built.a;
+    self->b = built.b;
+    self->layers = built.layers; /* last: non-NULL means usable */
     return 0;
 fail:
     Py_DECREF(seq);
-    dense_free_arrays(self);
+    dense_free_arrays(&built);
     return -1;
 }
 
@@ -215,10 +236,10 @@ forward(DenseNet *self, PyObject *observation, int *status)
         *status = -2;
         return NULL;
     }
+    /* Every value first, into this frame: converting an item can run Python code (its
+     * __float__, a collection), which may call this net again and reuse its buffers. */
+    double values[MAX_FEATURES];
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    float *x = self->a;
-    const float clip = self->clip;
-    Py_ssize_t imputed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = items[i];
         double v = PyFloat_CheckExact(item) ? PyFloat_AS_DOUBLE(item) : PyFloat_AsDouble(item);
@@ -227,6 +248,15 @@ forward(DenseNet *self, PyObject *observation, int *status)
             *status = -1;
             return NULL;
         }
+        values[i] = v;
+    }
+    Py_DECREF(seq);
+    /* From here to the return, no Python code runs. */
+    float *x = self->a;
+    const float clip = self->clip;
+    Py_ssize_t imputed = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double v = values[i];
         float f;
         if (isnan(v)) {
             imputed++;
@@ -239,7 +269,6 @@ forward(DenseNet *self, PyObject *observation, int *status)
         }
         x[i] = f;
     }
-    Py_DECREF(seq);
     self->imputed = imputed;
     float *in = self->a, *out = self->b;
     for (int k = 0; k < self->n_layers; k++) {
@@ -257,7 +286,7 @@ forward(DenseNet *self, PyObject *observation, int *status)
                 out[j] = tanhf(out[j]);
         } else if (layer->activation == ACT_RELU) {
             for (int j = 0; j < n_out; j++)
-                out[j] = out[j] > 0.0f ? out[j] : 0.0f;
+                out[j] = out[j] < 0.0f ? 0.0f : out[j]; /* NaN and -0 pass, as in ONNX */
         }
         float *t = in;
         in = out;
@@ -301,12 +330,16 @@ dense_scores(DenseNet *self, PyObject *observation)
             Py_RETURN_NONE;
         return NULL;
     }
+    /* Copied before any allocation: a collection it triggers may run Python code that calls
+     * this net again and overwrites its buffers. */
     const int n = n_scores(self);
+    float copy[MAX_WIDTH];
+    memcpy(copy, scores, (size_t)n * sizeof(float));
     PyObject *list = PyList_New(n);
     if (list == NULL)
         return NULL;
     for (int j = 0; j < n; j++) {
-        PyObject *value = PyFloat_FromDouble((double)scores[j]);
+        PyObject *value = PyFloat_FromDouble((double)copy[j]);
         if (value == NULL) {
             Py_DECREF(list);
             return NULL;

@@ -117,7 +117,10 @@ def _gemm(
     if (attrs.get("transA", 0), attrs.get("alpha", 1.0), attrs.get("beta", 1.0)) != (0, 1.0, 1.0):
         raise UnsupportedGraphError(f"{where}: transA, alpha or beta other than 0, 1, 1")
     weights = _constant(constants, inputs, 1, where, ndim=2)
-    if attrs.get("transB", 0) == 1:
+    trans_b = attrs.get("transB", 0)
+    if trans_b not in (0, 1):
+        raise UnsupportedGraphError(f"{where}: transB {trans_b}, not 0 or 1")
+    if trans_b == 1:
         weights = np.ascontiguousarray(weights.T)
     if len(inputs) < 3 or not inputs[2]:
         return DenseLayer(weights, np.zeros(weights.shape[1], np.float32))

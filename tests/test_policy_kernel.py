@@ -379,6 +379,16 @@ def test_an_observation_that_calls_the_net_while_it_is_read_gets_its_own_answer(
     assert net.scores([3.0, Sneaky()]) == [1.0, 1.0, -0.75]  # type: ignore[list-item]
     assert inner == [[3.0, -3.0, 3.25]]
 
+    observation: list[object] = []
+
+    class Emptier:  # empties the very list being read
+        def __float__(self) -> float:
+            observation.clear()
+            return -1.5
+
+    observation += [Emptier(), 3.0]
+    assert net.scores(observation) == [-1.25, 3.0, -2.75]  # type: ignore[arg-type]
+
 
 def test_a_non_finite_score_gives_no_argmax() -> None:
     """Finite weights whose sum overflows float32: scores come back, argmax is -1."""

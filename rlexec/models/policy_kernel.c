@@ -213,6 +213,60 @@ fail:
     return -1;
 }
 
+/* Every item as a double, in a buffer of its own; NULL with an exception set. Read from a
+ * tuple of the items, which holds them while a conversion's Python code may change `seq`. */
+static double *
+converted(PyObject *seq, Py_ssize_t n)
+{
+    PyObject *items = PySequence_Tuple(seq);
+    if (items == NULL)
+        return NULL;
+    double *values = PyMem_Malloc((size_t)n * sizeof(double));
+    if (values == NULL) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        values[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(items, i));
+        if (values[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(items);
+            PyMem_Free(values);
+            return NULL;
+        }
+    }
+    Py_DECREF(items);
+    return values;
+}
+
+/* `Normaliser.into` into `a`, from exact floats (`items`) or doubles (`values`): the value as
+ * float32, minus the mean, times 1/std, NaN -> 0 (its mean), +-inf -> +-clip, then clipped.
+ * Answers how many values were not finite. */
+static Py_ssize_t
+normalise(DenseNet *self, PyObject **items, const double *values, Py_ssize_t n)
+{
+    float *x = self->a;
+    const float clip = self->clip;
+    Py_ssize_t imputed = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double v = values == NULL ? PyFloat_AS_DOUBLE(items[i]) : values[i];
+        float f;
+        if (isnan(v)) {
+            imputed++;
+            f = 0.0f;
+        } else {
+            if (isinf(v))
+                imputed++;
+            f = ((float)v - self->mean[i]) * self->inv_std[i]; /* +-inf stays +-inf */
+            f = f > clip ? clip : (f < -clip ? -clip : f);
+        }
+        x[i] = f;
+    }
+    return imputed;
+}
+
+static const float *layers_forward(DenseNet *self, int *status);
+
 /* The scores of one observation, or NULL: -1 with an exception set, -2 for a wrong length.
  * Normalisation is `Normaliser.into`'s: the value as float32, minus the mean, times 1/std,
  * NaN -> 0 (its mean), +-inf -> +-clip, then clipped; `imputed` counts the values that
@@ -236,40 +290,33 @@ forward(DenseNet *self, PyObject *observation, int *status)
         *status = -2;
         return NULL;
     }
-    /* Every value first, into this frame: converting an item can run Python code (its
-     * __float__, a collection), which may call this net again and reuse its buffers. */
-    double values[MAX_FEATURES];
+    /* A list of floats (the service's observations) is read as it is normalised: reading a
+     * float runs no Python code. Anything else is converted first (`converted`): a conversion
+     * can run Python code (an item's __float__, a collection) that may call this net again and
+     * reuse its buffers, or change the sequence. */
     PyObject **items = PySequence_Fast_ITEMS(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = items[i];
-        double v = PyFloat_CheckExact(item) ? PyFloat_AS_DOUBLE(item) : PyFloat_AsDouble(item);
-        if (v == -1.0 && PyErr_Occurred()) {
+        if (!PyFloat_CheckExact(items[i])) {
+            double *values = converted(seq, n);
             Py_DECREF(seq);
-            *status = -1;
-            return NULL;
+            if (values == NULL) {
+                *status = -1;
+                return NULL;
+            }
+            self->imputed = normalise(self, NULL, values, n);
+            PyMem_Free(values);
+            return layers_forward(self, status);
         }
-        values[i] = v;
     }
+    self->imputed = normalise(self, items, NULL, n);
     Py_DECREF(seq);
-    /* From here to the return, no Python code runs. */
-    float *x = self->a;
-    const float clip = self->clip;
-    Py_ssize_t imputed = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double v = values[i];
-        float f;
-        if (isnan(v)) {
-            imputed++;
-            f = 0.0f;
-        } else {
-            if (isinf(v))
-                imputed++;
-            f = ((float)v - self->mean[i]) * self->inv_std[i]; /* +-inf stays +-inf */
-            f = f > clip ? clip : (f < -clip ? -clip : f);
-        }
-        x[i] = f;
-    }
-    self->imputed = imputed;
+    return layers_forward(self, status);
+}
+
+/* The dense layers over the normalised observation in `a`; the scores (in `a` or `b`). */
+static const float *
+layers_forward(DenseNet *self, int *status)
+{
     float *in = self->a, *out = self->b;
     for (int k = 0; k < self->n_layers; k++) {
         const Layer *layer = &self->layers[k];

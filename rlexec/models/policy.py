@@ -79,7 +79,7 @@ def _runtime_from_environment() -> str | None:
     value = os.environ.get(RUNTIME_ENV, "").strip().lower()
     if not value:
         return None
-    if value not in ("compiled", "onnxruntime"):
+    if value not in RUNTIMES:
         raise PolicyError(f"{RUNTIME_ENV}={value!r}: expected compiled or onnxruntime")
     return value
 

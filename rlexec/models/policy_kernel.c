@@ -26,7 +26,7 @@
 #define ACT_TANH 1
 #define ACT_RELU 2
 #define MAX_WIDTH 4096    /* outputs of a layer */
-#define MAX_FEATURES 1024 /* inputs of the first: converted on the stack before any arithmetic */
+#define MAX_FEATURES 1024 /* inputs of the first layer: an observation is far smaller */
 
 typedef struct {
     int n_in, n_out, activation;

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rlexec.market.orders import OrderIntent, OrderType, Side
+from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.risk import Approval, Denial, KillState, Reason, RiskOverlay
 from rlexec.risk.testing import MID, MS, NY, T0, ManualClock, buy, limits, overlay, sell
 
@@ -438,8 +438,8 @@ def raw_intent(**fields: Any) -> OrderIntent:
     intent = object.__new__(OrderIntent)
     for key, value in base.items():
         object.__setattr__(intent, key, value)
-    for key in ("time_in_force", "parent_id"):
-        object.__setattr__(intent, key, getattr(OrderIntent, key, None))
+    object.__setattr__(intent, "time_in_force", TimeInForce.DAY)
+    object.__setattr__(intent, "parent_id", None)
     return intent
 
 

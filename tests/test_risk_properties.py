@@ -23,7 +23,7 @@ from hypothesis.stateful import (
 )
 
 from rlexec.market.instrument import PRICE_SCALE
-from rlexec.market.orders import OrderIntent, OrderType, Side
+from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.risk import Approval, ApprovalError, Denial, KillState, RiskOverlay
 from rlexec.risk.testing import MID, MS, T0, ManualClock, limits
 
@@ -103,7 +103,7 @@ def make_intent(symbol: Any, side: Any, qty: Any, otype: Any, price: Any) -> Ord
         ("quantity", qty),
         ("order_type", otype),
         ("price", price),
-        ("time_in_force", None),
+        ("time_in_force", TimeInForce.DAY),
         ("parent_id", None),
     ):
         object.__setattr__(intent, key, value)

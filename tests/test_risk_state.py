@@ -421,7 +421,7 @@ def test_reconcile_refuses_nonsense() -> None:
     with pytest.raises(RiskError):
         ov.reconcile_position("AAPL", 10, 0, who="a", why="b")
     with pytest.raises(RiskError):
-        ov.reconcile_position("AAPL", 1.5, MID, who="a", why="b")  # type: ignore[arg-type]
+        ov.reconcile_position("AAPL", 1.5, MID, who="a", why="b")
     with pytest.raises(RiskError):
         ov.reconcile_position("AAPL", 1, MID, who="", why="b")
     with pytest.raises(RiskError, match="realised"):

@@ -91,6 +91,13 @@ _REF_OK = 1
 _REF_NONFINITE = 2
 _REF_BAD = 3
 
+Unchecked = object
+"""A parameter the overlay checks itself, whatever its caller passed: a time in ns or a quantity
+should be an int, a price an int (a fill's may be a float), an id a non-empty str. Anything else
+fails closed (a denial, a halt, a `RiskError`, or the clock's time for an event) instead of
+raising from the call. Declared `object` because that is what is accepted, and because mypyc
+(rlexec/native.py) enforces declared types at the call, before the overlay's own checks."""
+
 
 class _Sym:
     """One symbol: its limits copied into plain attributes, and its own state."""
@@ -336,10 +343,10 @@ class RiskOverlay:
     def tighten(
         self,
         *,
-        who: str,
-        why: str,
+        who: Unchecked,
+        why: Unchecked,
         symbols: Mapping[str, Mapping[str, Any] | None] | None = None,
-        now_ns: int | None = None,
+        now_ns: Unchecked = None,
         **changes: Any,
     ) -> RiskLimits:
         """Install stricter limits (every change at least as strict) and return them.
@@ -347,14 +354,14 @@ class RiskOverlay:
         Loosening raises `LimitLooseningError` naming the key; a bad value raises
         `RiskConfigError`. Approvals issued under the old limits are void.
         """
-        _require_attribution("tighten", who, why)
+        actor, reason = _attribution("tighten", who, why)
         new = tightened(self._limits, changes, symbols)
         self._void_pending()
         self._install(new)
         detail = ", ".join(f"{k}={v!r}" for k, v in changes.items())
         if symbols:
             detail = ", ".join(filter(None, [detail, f"symbols={dict(symbols)!r}"]))
-        self._audit.append(AuditRecord("tighten", who, why, self._now(now_ns), detail))
+        self._audit.append(AuditRecord("tighten", actor, reason, self._now(now_ns), detail))
         return new
 
     # -- the kill switch -----------------------------------------------------------------
@@ -397,7 +404,7 @@ class RiskOverlay:
 
     # -- the one way through -------------------------------------------------------------
 
-    def check(self, intent: OrderIntent, now_ns: int) -> Approval | Denial:
+    def check(self, intent: OrderIntent, now_ns: Unchecked) -> Approval | Denial:
         """Approve or deny one new order. Never raises: an unexpected error is a denial."""
         self.n_checks += 1
         if self._halted:
@@ -410,7 +417,7 @@ class RiskOverlay:
                 f"INVALID_ORDER: check failed on {intent!r}: {type(exc).__name__}: {exc}",
             )
 
-    def _check(self, intent: OrderIntent, now_ns: int) -> Approval | Denial:
+    def _check(self, intent: OrderIntent, now_ns: Unchecked) -> Approval | Denial:
         if type(now_ns) is not int:
             return self._bad_number("now_ns", now_ns)
         if now_ns >= self._day_end_ns:
@@ -419,18 +426,23 @@ class RiskOverlay:
             return self._deny(
                 Reason.INVALID_ORDER, f"INVALID_ORDER: not an OrderIntent: {intent!r}"
             )
-        # Read every field once: the approval and the reservation use these copies only.
-        name = intent.symbol
-        qty = intent.quantity
-        side = intent.side
-        price = intent.price
-        otype = intent.order_type
-        s = self._syms.get(name) if type(name) is str else None
+        # Read every field once: the approval and the reservation use these copies only. Read
+        # as what they may be (an intent is a plain object anyone can fill), not as declared.
+        fields: Any = intent
+        symbol: object = fields.symbol
+        qty: object = fields.quantity
+        side: object = fields.side
+        price: object = fields.price
+        otype: object = fields.order_type
+        tif: Any = fields.time_in_force
+        parent: Any = fields.parent_id
+        s = self._syms.get(symbol) if type(symbol) is str else None
         if s is None or not s.allowed:
             return self._deny(
                 Reason.SYMBOL_NOT_ALLOWED,
-                f"SYMBOL_NOT_ALLOWED: symbol={name!r} is not on the allow-list",
+                f"SYMBOL_NOT_ALLOWED: symbol={symbol!r} is not on the allow-list",
             )
+        name = s.name  # the allow-list's key: the symbol's str
         if type(qty) is not int:
             return self._bad_number("qty", qty)
         if qty <= 0:
@@ -456,6 +468,11 @@ class RiskOverlay:
                 Reason.INVALID_ORDER, f"INVALID_ORDER: order_type={otype!r} with price={price!r}"
             )
 
+        if type(tif) is not TimeInForce or (parent is not None and type(parent) is not str):
+            return self._deny(
+                Reason.INVALID_ORDER,
+                f"INVALID_ORDER: time_in_force={tif!r} parent_id={parent!r}",
+            )
         denial = self._market_checks(s, buy, qty, price, now_ns)
         if denial is not None:
             return denial
@@ -500,8 +517,6 @@ class RiskOverlay:
         s.worst = worst
         self._n_working += 1
         self._seq = seq = self._seq + 1
-        tif = intent.time_in_force
-        parent = intent.parent_id
         approval = Approval(self._issuer, name, side, qty, otype, price, tif, parent, seq, now_ns)
         order = _Order(s, buy, qty, pkey, "", tif, parent)
         order.approval = approval
@@ -510,7 +525,7 @@ class RiskOverlay:
         return approval
 
     def check_replace(
-        self, order_id: str, new_leaves: int, new_price: int | None, now_ns: int
+        self, order_id: Unchecked, new_leaves: Unchecked, new_price: Unchecked, now_ns: Unchecked
     ) -> Approval | Denial:
         """Approve or deny a cancel/replace of working order `order_id`, so that `new_leaves`
         shares stay open at `new_price` (None: market). Never raises.
@@ -539,7 +554,7 @@ class RiskOverlay:
             )
 
     def _check_replace(
-        self, order_id: str, new_leaves: int, new_price: int | None, now_ns: int
+        self, order_id: Unchecked, new_leaves: Unchecked, new_price: Unchecked, now_ns: Unchecked
     ) -> Approval | Denial:
         if type(now_ns) is not int:
             return self._bad_number("now_ns", now_ns)
@@ -649,6 +664,7 @@ class RiskOverlay:
         age = now_ns - s.mid_ts
         if age > self._max_age_ns or age < -self._max_age_ns:
             return self._stale(s.name, age)
+        notional: int | float  # exact for a limit order (int × int), float at the reference
         if price is None:
             notional = qty * ref
         else:
@@ -803,7 +819,9 @@ class RiskOverlay:
 
     # -- approvals -----------------------------------------------------------------------
 
-    def on_order_sent(self, approval: Approval, order_id: str, now_ns: int | None = None) -> None:
+    def on_order_sent(
+        self, approval: Approval, order_id: Unchecked, now_ns: Unchecked = None
+    ) -> None:
         """Turn an approval into a working order, just before its bytes go out.
 
         Raises `ApprovalError` for an approval this overlay did not issue, or that was already
@@ -831,7 +849,11 @@ class RiskOverlay:
         self._working[order_id] = entry
 
     def on_replace_sent(
-        self, approval: Approval, order_id: str, new_order_id: str, now_ns: int | None = None
+        self,
+        approval: Approval,
+        order_id: Unchecked,
+        new_order_id: Unchecked,
+        now_ns: Unchecked = None,
     ) -> None:
         """A replace of `order_id` goes out as `new_order_id`: until the venue answers
         (`on_replaced` / `on_replace_rejected`) the worst of the old and the new terms stays
@@ -999,11 +1021,11 @@ class RiskOverlay:
 
     def adopt_working(
         self,
-        order_id: str,
-        symbol: str,
+        order_id: Unchecked,
+        symbol: Unchecked,
         side: Side,
-        leaves: int,
-        price: int | None,
+        leaves: Unchecked,
+        price: Unchecked,
         time_in_force: TimeInForce = TimeInForce.DAY,
         parent_id: str | None = None,
     ) -> None:
@@ -1034,51 +1056,51 @@ class RiskOverlay:
         self._refresh_worst(s)
         self._working[order_id] = _Order(s, buy, leaves, pkey, order_id, time_in_force, parent_id)
 
-    def holds(self, order_id: str) -> bool:
+    def holds(self, order_id: Unchecked) -> bool:
         """Whether `order_id` names an order this overlay counts as working."""
-        return order_id in self._working
+        return type(order_id) is str and order_id in self._working
 
-    def on_order_accepted(self, order_id: str, now_ns: int | None = None) -> None:
+    def on_order_accepted(self, order_id: Unchecked, now_ns: Unchecked = None) -> None:
         """The venue acknowledged the order; it stays working. Unknown ids are counted."""
-        if order_id not in self._working:
+        if not self.holds(order_id):
             self.n_unknown_order_events += 1
 
-    def on_cancel_sent(self, order_id: str, now_ns: int | None = None) -> None:
+    def on_cancel_sent(self, order_id: Unchecked, now_ns: Unchecked = None) -> None:
         """A cancel went out: it takes a message token (down to one burst of debt), never blocked."""
         self.n_cancels += 1
         self._mb.force(self._now(now_ns))
 
-    def on_cancelled(self, order_id: str, now_ns: int | None = None) -> None:
+    def on_cancelled(self, order_id: Unchecked, now_ns: Unchecked = None) -> None:
         """The order is done (cancelled or expired at the venue): release what is left of it.
         With a replace in flight, either id names it, and both terms are released."""
         self._done(order_id)
 
-    def on_rejected(self, order_id: str, now_ns: int | None = None) -> None:
+    def on_rejected(self, order_id: Unchecked, now_ns: Unchecked = None) -> None:
         """The venue refused the order: release it (old or new id while a replace is in flight)."""
         self._done(order_id)
 
-    def on_replaced(self, new_order_id: str, now_ns: int | None = None) -> None:
+    def on_replaced(self, new_order_id: Unchecked, now_ns: Unchecked = None) -> None:
         """The venue confirmed the replace: the new terms hold and the order is `new_order_id`."""
         order = self._replacing(new_order_id)
         if order is not None:
             self._settle_replace(order, confirmed=True)
 
-    def on_replace_rejected(self, new_order_id: str, now_ns: int | None = None) -> None:
+    def on_replace_rejected(self, new_order_id: Unchecked, now_ns: Unchecked = None) -> None:
         """The venue refused the replace: the old terms hold under the old id."""
         order = self._replacing(new_order_id)
         if order is not None:
             self._settle_replace(order, confirmed=False)
 
-    def _replacing(self, new_order_id: str) -> _Order | None:
-        order = self._working.get(new_order_id)
+    def _replacing(self, new_order_id: object) -> _Order | None:
+        order = self._working.get(new_order_id) if type(new_order_id) is str else None
         rep = order.replace if order is not None else None
         if order is None or rep is None or rep.new_id != new_order_id:
             self.n_unknown_order_events += 1
             return None
         return order
 
-    def _done(self, order_id: str) -> None:
-        order = self._working.pop(order_id, None)
+    def _done(self, order_id: object) -> None:
+        order = self._working.pop(order_id, None) if type(order_id) is str else None
         if order is None:
             self.n_unknown_order_events += 1
             return
@@ -1100,13 +1122,13 @@ class RiskOverlay:
 
     def on_fill(
         self,
-        symbol: str,
+        symbol: Unchecked,
         side: Side,
-        qty: int,
-        price: int | float,
+        qty: Unchecked,
+        price: Unchecked,
         *,
-        order_id: str | None = None,
-        now_ns: int | None = None,
+        order_id: Unchecked = None,
+        now_ns: Unchecked = None,
     ) -> None:
         """A fill (ours, from the venue): position, average price, realised P&L, throttle, loss,
         and the hard limits, which a fill can break although no approval could.
@@ -1142,7 +1164,7 @@ class RiskOverlay:
         overfill: str | None = None
         # the order's working quantity
         if order_id is not None:
-            order = self._working.get(order_id)
+            order = self._working.get(order_id) if type(order_id) is str else None
             if order is None or order.sym is not s or order.buy is not buy:
                 self.n_unknown_order_events += 1
             else:
@@ -1166,23 +1188,24 @@ class RiskOverlay:
                     else:
                         s.open_sell -= reserved - _reserved(order)
         # position and P&L (average cost, in price units)
-        good_price = isinstance(price, int | float) and not isinstance(price, bool)
-        good_price = good_price and math.isfinite(price) and price > 0
+        number = isinstance(price, int | float) and not isinstance(price, bool)
+        px = float(price) if number else _INF  # type: ignore[arg-type]  # number: int | float
+        good_price = math.isfinite(px) and px > 0
         signed = qty if buy else -qty
         if s.open_pending and good_price:
-            self._open_at(s, float(price))
+            self._open_at(s, px)
         pos = s.pos
         if not good_price:
             s.cost_unknown = True
         elif pos == 0 or (pos > 0) == buy:
-            s.avg = (s.avg * abs(pos) + float(price) * qty) / (abs(pos) + qty)
+            s.avg = (s.avg * abs(pos) + px * qty) / (abs(pos) + qty)
         else:
             closed = qty if qty < abs(pos) else abs(pos)
-            gain = (float(price) - s.avg) * closed * (1 if pos > 0 else -1)
+            gain = (px - s.avg) * closed * (1 if pos > 0 else -1)
             s.realised += gain
             self._realised_total += gain
             if qty > abs(pos):
-                s.avg = float(price)
+                s.avg = px
         s.pos = pos + signed
         if s.pos == 0:
             s.avg = 0.0
@@ -1226,7 +1249,7 @@ class RiskOverlay:
         if why is not None:
             self._trip(self._killswitch.reduce, why, now_ns)
 
-    def on_market(self, symbol: str, mid: float, ts_ns: int) -> None:
+    def on_market(self, symbol: str, mid: Unchecked, ts_ns: Unchecked) -> None:
         """The reference price: the last mid. A bad one is kept as bad (orders are denied) until
         a good one arrives; it never moves the mark used for P&L."""
         s = self._syms.get(symbol)
@@ -1315,19 +1338,19 @@ class RiskOverlay:
 
     # -- day and reconciliation ----------------------------------------------------------
 
-    def new_day(self, who: str, why: str, now_ns: int | None = None) -> None:
+    def new_day(self, who: Unchecked, why: Unchecked, now_ns: Unchecked = None) -> None:
         """Start a new daily-loss period by hand: today's P&L counts from the current marks.
 
         It does not lift HALTED or REDUCING; that takes `resume` / `re_enable`.
         """
-        _require_attribution("new_day", who, why)
+        actor, reason = _attribution("new_day", who, why)
         now = self._now(now_ns)
         day = (
             self._day
             if self._day is not None
             else local_day(now, self._limits.trading_window.tz)[0]
         )
-        self._begin_day(day, who, why, now)
+        self._begin_day(day, actor, reason, now)
 
     def start_days(
         self,
@@ -1454,19 +1477,21 @@ class RiskOverlay:
 
     def reconcile_position(
         self,
-        symbol: str,
-        position: int,
-        avg_price: float,
+        symbol: Unchecked,
+        position: Unchecked,
+        avg_price: Unchecked,
         *,
-        who: str,
-        why: str,
-        now_ns: int | None = None,
-        realised: float | None = None,
+        who: Unchecked,
+        why: Unchecked,
+        now_ns: Unchecked = None,
+        realised: Unchecked = None,
     ) -> None:
         """Set a symbol's position and average price (integer price units) from an outside
         source of truth (the store after a restart, the venue's position report); `realised`,
         when given, its realised P&L today (price units × shares), so a restart keeps it."""
-        _require_attribution("reconcile_position", who, why)
+        actor, reason = _attribution("reconcile_position", who, why)
+        if type(symbol) is not str or not symbol:
+            raise RiskError(f"reconcile_position: symbol={symbol!r} is not a symbol")
         if type(position) is not int:
             raise RiskError(f"reconcile_position: position={position!r} is not an integer")
         if not isinstance(avg_price, int | float) or not math.isfinite(avg_price) or avg_price < 0:
@@ -1488,7 +1513,7 @@ class RiskOverlay:
         self._recompute_pnl()
         now = self._now(now_ns)
         detail = f"{symbol} position={position} avg={avg_price} realised={realised}"
-        self._audit.append(AuditRecord("reconcile", who, why, now, detail))
+        self._audit.append(AuditRecord("reconcile", actor, reason, now, detail))
         self._check_loss(now)
 
     # -- views ---------------------------------------------------------------------------
@@ -1532,7 +1557,7 @@ class RiskOverlay:
     def symbols(self) -> list[str]:
         return list(self._syms)
 
-    def utilisation(self, now_ns: int | None = None) -> Iterator[tuple[str, str, float]]:
+    def utilisation(self, now_ns: Unchecked = None) -> Iterator[tuple[str, str, float]]:
         """(limit, symbol or "", used / limit) for each limit; computed when asked (metrics)."""
         now = self._now(now_ns)
         for s in self._syms.values():
@@ -1558,7 +1583,7 @@ class RiskOverlay:
             s = self._syms[name] = _Sym(name)
         return s
 
-    def _now(self, now_ns: int | None) -> int:
+    def _now(self, now_ns: Unchecked) -> int:
         """An event's time: as given, or the clock's when not given (or not an integer: an
         event that happened is still recorded; only checks refuse a bad time)."""
         return now_ns if type(now_ns) is int else self._clock()
@@ -1571,6 +1596,8 @@ def _ratio(used: float, limit: float) -> float:
     return used / limit
 
 
-def _require_attribution(action: str, who: str, why: str) -> None:
+def _attribution(action: str, who: object, why: object) -> tuple[str, str]:
+    """(who, why) of an operator's action, both non-empty text, or `RiskError`."""
     if not isinstance(who, str) or not who.strip() or not isinstance(why, str) or not why.strip():
         raise RiskError(f"{action} needs who and why (non-empty)")
+    return who, why

@@ -13,8 +13,10 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # One stamp per extras set, so `make test` does not reinstall on every run; the compiled
-# parts (setup.py: the receive loops, the policy kernel) are rebuilt when their source changes.
-COMPILED := setup.py rlexec/gateway/receive_loops.c rlexec/models/policy_kernel.c
+# parts (setup.py: the receive loops, the policy kernel, the hot path's modules that mypyc
+# compiles, rlexec/native.py) are rebuilt when their source changes.
+NATIVE := $(shell sed -n 's/^    "\(rlexec\.[a-z_.]*\)",$$/\1/p' rlexec/native.py | tr . / | sed 's/$$/.py/')
+COMPILED := setup.py rlexec/native.py rlexec/gateway/receive_loops.c rlexec/models/policy_kernel.c $(NATIVE)
 $(VENV)/.installed-runtime: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
@@ -32,12 +34,21 @@ $(VENV)/.installed-dev: pyproject.toml $(COMPILED) | $(BIN)/python
 demo: $(VENV)/.installed-runtime
 	$(BIN)/rlexec demo --data $(DATA_DIR)/AAPL_2012-06-21_34200000_57600000_message_1.csv.gz
 
+# The suite runs on the modules mypyc compiled (rlexec/native.py); their own tests run again on
+# their Python source (RLEXEC_PURE_PYTHON=1), which is what runs where nothing was compiled.
+PURE_PYTHON_TESTS := tests/test_native.py tests/test_market_book.py tests/test_market_features.py \
+	tests/test_risk_checks.py tests/test_risk_replace.py tests/test_risk_properties.py \
+	tests/test_risk_state.py tests/test_risk_days.py tests/test_service_oms.py \
+	tests/test_service_oms_properties.py tests/test_service_gate.py tests/test_service_parity.py \
+	tests/test_service_market.py tests/test_gateway_session.py tests/test_parent_pause_horizon.py
+
 test: $(VENV)/.installed-dev redis
 	@bash scripts/ensure-promtool.sh
 	$(BIN)/ruff check rlexec bench tests deploy setup.py
 	$(BIN)/ruff format --check rlexec bench tests deploy setup.py
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	RLEXEC_PURE_PYTHON=1 $(BIN)/pytest -q -p no:cacheprovider $(PURE_PYTHON_TESTS)
 
 # Build the images and run the docker-compose stack for real: a parent fills through the API,
 # Prometheus scrapes every target, every dashboard and alert query has data, the kill switch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rlexec import native
 from rlexec.gateway import eventloop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,6 +21,18 @@ REDIS_URL = os.environ.get("RLEXEC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AAPL_1 = "AAPL_2012-06-21_34200000_57600000_message_1.csv.gz"
 AMZN_1 = "AMZN_2012-06-21_34200000_57600000_message_1.csv.gz"
 AMZN_5 = "AMZN_2012-06-21_34200000_57600000_message_5.csv.gz"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Tests of a stale mypyc build would test the code before the edit: refuse to run them."""
+    for name in native.MODULES:
+        importlib.import_module(name)
+    if stale := native.stale():
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(stale)}; rebuild with "
+            "`make test` (or `.venv/bin/python setup.py build_ext --inplace`)",
+            returncode=4,
+        )
 
 
 def pytest_asyncio_loop_factories(

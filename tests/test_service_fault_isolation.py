@@ -190,7 +190,7 @@ async def test_a_failing_housekeeping_step_is_logged_counted_and_the_timer_goes_
             later.append(now_ns)
             on_time(now_ns)
 
-        monkeypatch.setattr(service.overlay, "on_time", broken)
+        monkeypatch.setattr(service, "_housekeep_day", broken)  # the overlay's day roll
         monkeypatch.setattr(service.monitors, "on_time", watched)
         step = {"step": "day"}
         await wait_for("ten failed ticks", lambda: (service.registry.get_sample_value(errors, step)

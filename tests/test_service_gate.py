@@ -15,6 +15,7 @@ from rlexec.market.orders import OrderIntent, OrderType, Side, TimeInForce
 from rlexec.risk import Approval
 from rlexec.service.config import ServiceSettings
 from rlexec.service.gate import SendError
+from rlexec.service.oms import ChildOrder
 from rlexec.service.runtime import Service
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rlexec"
@@ -108,8 +109,12 @@ def test_send_refuses_a_forged_approval_instance(service: Service) -> None:
 
 
 def test_replace_refuses_an_intent(service: Service) -> None:
+    now = service.clock.now_ns()
+    child = ChildOrder("C1", "C1", "P-test", "AAPL", Side.BUY, 100, int(MID) - 100,
+                       TimeInForce.DAY, OrderType.LIMIT, now, now)  # fmt: skip
     with pytest.raises(SendError, match="only an Approval"):
-        service.gate.replace(_intent(), None)  # type: ignore[arg-type]
+        service.gate.replace(_intent(), child)  # type: ignore[arg-type]
+    assert service.gate.pending_replaces == {}
 
 
 # -- the call walk ---------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from mypy_extensions import mypyc_attr
+
 from rlexec.market.book import L2Book
 from rlexec.market.events import MarketEvent, Trade
 from rlexec.market.orders import Side
@@ -79,6 +81,7 @@ class ExecutionState:
         return shortfall_bps(self.side, self.notional / self.filled, self.arrival_mid)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # SignalFeatureBuilder is plain Python
 class FeatureBuilder:
     """Feed it every event after the book has applied it; ask for `vector` at decision time."""
 

@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from rlexec.market.book import L2Book
 from rlexec.market.features import ExecutionState
 from rlexec.market.orders import OrderType, Side, TimeInForce
@@ -198,6 +200,7 @@ class ExecutionPort(Protocol):
     def rest(self, quantity: int, price: int | None) -> None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the replay's adapter is plain Python
 class PlannedExecution(ABC):
     """The shared half of both adapters: pricing and planning here, `execute` in the adapter."""
 

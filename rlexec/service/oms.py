@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Final, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from rlexec.gateway.execution import CancelRejectEvent, ExecKind, ExecutionEvent
 from rlexec.market.errors import IllegalTransitionError, RlexecError
 from rlexec.market.fsm import TransitionTable
@@ -246,6 +248,7 @@ class OmsListener(Protocol):
         """Something a person must look at; `code` is an `AlertCode`."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # listeners elsewhere build on it
 class NullOmsListener:
     """An `OmsListener` that ignores everything; subclass it and override what you need."""
 

@@ -1,6 +1,7 @@
 # rlexec: one image for `rlexec serve` (the live service) and `rlexec venue` (the FIX simulator).
 # Runtime only: no `train` extra, no compiler (the build stage has one, for the FIX receive
-# loops in rlexec/gateway/receive_loops.c and the policy kernel in rlexec/models/policy_kernel.c),
+# loops in rlexec/gateway/receive_loops.c, the policy kernel in rlexec/models/policy_kernel.c and
+# the hot path's modules mypyc compiles, rlexec/native.py),
 # no pip cache, a non-root user.
 #
 #   docker build -t rlexec .
@@ -22,9 +23,10 @@ COPY deploy/ca-certs/ /usr/local/share/ca-certificates/
 RUN update-ca-certificates >/dev/null \
     && python3 -m venv /opt/rlexec
 # A C compiler, and Python's headers where the base lacks them (Debian's python3 does; the
-# official python images ship them), for the compiled receive loops and policy kernel. Without
-# them the build still succeeds and the service runs their references (the Python loops,
-# rlexec_fix_codec_compiled 0; ONNX Runtime, rlexec_service_policy_compiled 0).
+# official python images ship them), for the compiled receive loops, policy kernel and hot-path
+# modules. Without them the build still succeeds and the service runs their references (the
+# Python loops, rlexec_fix_codec_compiled 0; ONNX Runtime, rlexec_service_policy_compiled 0; the
+# modules' source, rlexec_service_compiled_modules 0).
 # hadolint ignore=DL3008
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev \

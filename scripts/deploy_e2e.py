@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # stubs are not a dependency
 
+from rlexec import native
+
 API = os.environ["DEPLOY_API_URL"]
 PROM = os.environ["DEPLOY_PROM_URL"]
 COMPOSE = os.environ["DEPLOY_COMPOSE"].split()
@@ -170,6 +172,11 @@ def step_prometheus() -> None:
         raise CheckFailedError(f"rlexec_service_policy_compiled is {policy}, not 1: the image "
                                "runs the policy in ONNX Runtime (see its service_started line)")  # fmt: skip
     log("policy_compiled")
+    modules = [r["value"][1] for r in prom("rlexec_service_compiled_modules")]
+    if modules != [str(len(native.MODULES))]:
+        raise CheckFailedError(f"rlexec_service_compiled_modules is {modules}, not "
+                               f"{len(native.MODULES)}: the image's build skipped mypyc")  # fmt: skip
+    log("compiled_modules", modules=modules[0])
 
 
 def _panel_exprs(panels: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:

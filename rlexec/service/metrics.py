@@ -124,6 +124,11 @@ class ServiceMetrics:
             "1 when the policy runs in the compiled kernel (policy_kernel.c, checked against "
             "ONNX Runtime at load), 0 when in ONNX Runtime (its reason is logged at start)",
         )
+        self.compiled_modules = t.gauge(
+            p + "compiled_modules",
+            "How many of the hot path's Python modules (rlexec/native.py) run compiled by mypyc; "
+            "fewer than all when built without a compiler or with RLEXEC_PURE_PYTHON=1.",
+        )
         self.kill_transitions = t.counter(
             p + "kill_switch_transitions_total",
             "Kill-switch transitions, by the state entered.",

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from rlexec import native
 from rlexec.gateway.codec import COMPILED as FIX_CODEC_COMPILED
 from rlexec.gateway.config import SessionConfig
 from rlexec.gateway.errors import GatewayError
@@ -166,6 +167,7 @@ class Service(MarketDataListener, OrderEvents):
             training_window=str(training.get("settings", {}).get("window", "unknown")),
         ).set(1)
         self.metrics.policy_compiled.set(1 if self.policy.runtime == "compiled" else 0)
+        self.metrics.compiled_modules.set(len(native.compiled()))
         if self.stats is None and training.get("stats"):
             # VWAP / POV / Almgren–Chriss fall back on the statistics the model was trained with
             self.stats = MarketStats(
@@ -396,10 +398,14 @@ class Service(MarketDataListener, OrderEvents):
         await self.start_api(tokens)
         codec = "compiled" if FIX_CODEC_COMPILED else "python"
         log.info("event=service_started venue=%s symbols=%s clock=%s model=%s api=%s "
-                 "fix_codec=%s policy_runtime=%s policy_runtime_reason=%r", s.venue,
-                 ",".join(self.symbols), s.clock, self.policy.path.name,
+                 "fix_codec=%s policy_runtime=%s policy_runtime_reason=%r compiled_modules=%d/%d",
+                 s.venue, ",".join(self.symbols), s.clock, self.policy.path.name,
                  f"{s.api_host}:{self.api_port}", codec, self.policy.runtime,
-                 self.policy.runtime_reason)  # fmt: skip
+                 self.policy.runtime_reason, len(native.compiled()),
+                 len(native.MODULES))  # fmt: skip
+        for name in native.stale():  # an edit that is not what runs: say so, loudly
+            log.warning("event=compiled_module_stale module=%s action=rebuild "
+                        "hint=%r", name, "python setup.py build_ext --inplace")  # fmt: skip
 
     async def _logons(self, interrupt: asyncio.Event | None) -> None:
         """Both sessions logged on, or `interrupt` set, whichever comes first."""

@@ -38,7 +38,8 @@ demo: $(VENV)/.installed-runtime
 # their Python source (RLEXEC_PURE_PYTHON=1), which is what runs where nothing was compiled.
 PURE_PYTHON_TESTS := tests/test_native.py tests/test_market_book.py tests/test_market_features.py \
 	tests/test_risk_checks.py tests/test_risk_replace.py tests/test_risk_properties.py \
-	tests/test_risk_state.py tests/test_risk_days.py tests/test_service_oms.py \
+	tests/test_risk_state.py tests/test_risk_days.py tests/test_risk_untyped_input.py \
+	tests/test_service_oms.py \
 	tests/test_service_oms_properties.py tests/test_service_gate.py tests/test_service_parity.py \
 	tests/test_service_market.py tests/test_gateway_session.py tests/test_parent_pause_horizon.py
 
